@@ -1,0 +1,45 @@
+# Helpers shared by every folder. One line adds a library or a test.
+
+# Numerics must not depend on the compiler's mood: no FMA contraction, no fast-math, so that the
+# reference and the golden data are byte-stable across g++, clang and nvcc host code.
+set(PA_STRICT_FP_FLAGS -ffp-contract=off -fno-fast-math)
+
+# pa_add_library(name [STATIC|INTERFACE] SOURCES ... LIBS ...) -> target pacheck_<name>, alias pacheck::<name>
+function(pa_add_library name)
+  cmake_parse_arguments(A "INTERFACE" "" "SOURCES;LIBS" ${ARGN})
+  set(t pacheck_${name})
+  if(A_INTERFACE)
+    add_library(${t} INTERFACE)
+    target_include_directories(${t} INTERFACE ${PROJECT_SOURCE_DIR})
+    target_link_libraries(${t} INTERFACE ${A_LIBS})
+  else()
+    add_library(${t} STATIC ${A_SOURCES})
+    target_include_directories(${t} PUBLIC ${PROJECT_SOURCE_DIR})
+    target_link_libraries(${t} PUBLIC ${A_LIBS})
+    target_compile_options(${t} PRIVATE ${PA_STRICT_FP_FLAGS} -Wall -Wextra)
+  endif()
+  add_library(pacheck::${name} ALIAS ${t})
+endfunction()
+
+# pa_add_test(name SOURCES ... [LIBS ...] [LABELS ...])
+# Each GoogleTest / RapidCheck test becomes one CTest test carrying LABELS
+# (unit, property, gpu, slow, regression, fixtures).
+function(pa_add_test name)
+  if(NOT PACHECK_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(A "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT A_LABELS)
+    set(A_LABELS unit)
+  endif()
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 600)
+  endif()
+  add_executable(${name} ${A_SOURCES})
+  target_link_libraries(${name} PRIVATE ${A_LIBS} GTest::gtest GTest::gtest_main rapidcheck_gtest)
+  target_compile_options(${name} PRIVATE ${PA_STRICT_FP_FLAGS} -Wall -Wextra)
+  gtest_discover_tests(${name}
+    DISCOVERY_MODE PRE_TEST
+    PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT}
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+endfunction()

@@ -1,0 +1,82 @@
+#pragma once
+// One decode step = one Case (design §2). A Case is a plain value: it names the shape, dtypes,
+// layout, scale mode, options and the seed from which every input is regenerated. It validates
+// itself (naming each bad field), has a canonical identity string and round-trips through JSON.
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/dtype.hpp"
+#include "core/layout.hpp"
+
+namespace pa {
+
+/// Thrown for bad user input (a malformed case file, an unknown name). The message names the
+/// field and the value; tools turn it into exit code 2.
+struct InputError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Case {
+  std::string name;                  // optional label (regression cases, suites)
+  uint64_t seed = 1;                 // every input tensor is regenerated from it
+  int32_t num_seqs = 1;              // S
+  int32_t q_len = 1;                 // query tokens per sequence (MTP when > 1), causal
+  int32_t num_q_heads = 8;           // Hq
+  int32_t num_kv_heads = 1;          // Hkv; query head h reads KV head h / G
+  int32_t head_size = 128;           // D
+  int32_t block_size = 16;           // B, tokens per page
+  std::vector<int32_t> context_lens = {64};  // [S], includes the q_len new tokens
+  int64_t num_blocks = 0;            // pool size; 0 = used pages + a quarter more free pages
+  DType q_dtype = DType::bf16;       // also the output dtype
+  DType kv_dtype = DType::bf16;
+  KvLayout kv_layout = KvLayout::nhd;
+  ScaleMode kv_scale = ScaleMode::none;
+  double softmax_scale = 0;          // 0 = 1/sqrt(D)
+  int32_t sliding_window = 0;        // 0 = off; else a query at p sees keys in (p - W, p]
+  double logit_softcap = 0;          // 0 = off; else c * tanh(x / c)
+  bool alibi = false;                // slopes[Hq], see alibi_slope()
+  bool sinks = false;                // one extra logit per query head in the denominator only
+  int32_t partition_size = 256;      // split-K partition for two-stage paths
+  int64_t page_pad = 0;              // extra elements between pages (strided page views)
+
+  int32_t gqa() const { return num_kv_heads > 0 ? num_q_heads / num_kv_heads : 0; }
+  double effective_softmax_scale() const;
+  int32_t max_context() const;
+  int32_t blocks_for(int32_t ctx) const { return (ctx + block_size - 1) / block_size; }
+  int64_t used_blocks() const;
+  /// The pool size actually used (resolves num_blocks == 0).
+  int64_t pool_blocks() const;
+  /// Block-table row length: enough for the longest sequence plus one garbage column, so every
+  /// sequence has table entries past its end that must never be read.
+  int32_t max_blocks_per_seq() const { return blocks_for(max_context()) + 1; }
+  int64_t page_stride() const { return int64_t(num_kv_heads) * block_size * head_size + page_pad; }
+};
+
+/// Every problem with the case, one message per bad field naming the field and its value.
+/// Empty means valid. These are the generic rules; a path's capabilities are stricter.
+std::vector<std::string> validate(const Case& c);
+/// Throws InputError listing every problem when the case is invalid.
+void check_valid(const Case& c);
+
+/// Canonical "key=value ..." identity string (fixed key order, defaults included): two cases are
+/// the same problem iff their vars() are equal. The seed is part of it.
+std::string vars(const Case& c);
+/// A short identifier usable as a test name: [A-Za-z0-9_] only, encodes the configuration
+/// CUTLASS-style and ends with a hash of vars() to stay unique.
+std::string slug(const Case& c);
+/// 64-bit FNV-1a of a string (used for case keys and input hashes).
+uint64_t fnv1a(const std::string& s, uint64_t h = 0xcbf29ce484222325ull);
+
+nlohmann::json to_json(const Case& c);
+/// Parses a case; unknown keys and bad values throw InputError naming each of them.
+Case case_from_json(const nlohmann::json& j);
+
+/// ALiBi slope of query head h: 2^-(1 + floor(8 h / Hq)), an exact power of two so it is the same
+/// on every compiler (the classic 2^(-8(h+1)/Hq) needs exp2, which is not correctly rounded).
+double alibi_slope(int32_t h, int32_t num_q_heads);
+
+}  // namespace pa

@@ -1,0 +1,96 @@
+#pragma once
+// Inputs of a Case, regenerated from its seed (design §5: generated so that bugs are visible).
+//
+// Logical view (what the reference reads): stored codes + a scale per logical token, so the value
+// the reference sees, decode(code) * scale, is exactly what the cache holds. Physical view (what a
+// kernel reads): the same codes placed by the case's PageLayout into a pool whose free pages,
+// unused slots and page padding are poisoned (NaN codes, NaN per-token scales), with pages placed
+// at random, non-identity positions.
+#include <cstdint>
+#include <vector>
+
+#include "core/case.hpp"
+#include "core/layout.hpp"
+
+namespace pa {
+
+/// K or V over logical coordinates: [total_tokens, Hkv, D] codes and [total_tokens, Hkv] scales,
+/// sequences concatenated (token t of sequence s is row token_base[s] + t).
+struct LogicalKv {
+  DType dtype = DType::bf16;
+  int32_t heads = 0, head_size = 0;
+  std::vector<int64_t> token_base;  // [S + 1]
+  std::vector<uint16_t> codes;      // [T, Hkv, D]
+  std::vector<float> scales;        // [T, Hkv]
+
+  int64_t row(int32_t s, int32_t t) const { return token_base[size_t(s)] + t; }
+  uint16_t code(int32_t s, int32_t t, int32_t h, int32_t d) const {
+    return codes[size_t((row(s, t) * heads + h) * head_size + d)];
+  }
+  float scale(int32_t s, int32_t t, int32_t h) const { return scales[size_t(row(s, t) * heads + h)]; }
+  /// The logical value: decode(code) * scale.
+  double value(int32_t s, int32_t t, int32_t h, int32_t d) const {
+    return double(codec::decode(dtype, code(s, t, h, d))) * double(scale(s, t, h));
+  }
+};
+
+struct Inputs {
+  Case c;
+  std::vector<uint16_t> q_codes;       // [S, q_len, Hq, D] in q_dtype
+  std::vector<float> q;                // decoded q_codes
+  LogicalKv k, v;
+  std::vector<float> alibi_slopes;     // [Hq] or empty
+  std::vector<float> sinks;            // [Hq] or empty
+  std::vector<int32_t> block_tables;   // [S, max_blocks_per_seq]; past-the-end entries are garbage
+  std::vector<int32_t> context_lens;   // [S]
+  int32_t max_blocks_per_seq = 0;
+  int64_t num_blocks = 0;
+
+  float q_at(int32_t s, int32_t i, int32_t h, int32_t d) const {
+    return q[size_t(((int64_t(s) * c.q_len + i) * c.num_q_heads + h) * c.head_size + d)];
+  }
+  int32_t page_of(int32_t s, int32_t t) const {
+    return block_tables[size_t(int64_t(s) * max_blocks_per_seq + t / c.block_size)];
+  }
+};
+
+/// Regenerates every input of the case from its seed. @pre validate(c) is empty.
+Inputs make_inputs(const Case& c);
+
+/// The cache as a kernel sees it.
+struct PhysicalKv {
+  PageLayout k_layout, v_layout;
+  ScaleLayout scale_layout;
+  std::vector<uint8_t> k_cache, v_cache;  // raw element bytes, cosize(num_blocks) elements each
+  std::vector<float> k_scales, v_scales;  // scale_layout.size() each
+};
+
+PageLayout key_layout(const Case& c);
+PageLayout value_layout(const Case& c);
+ScaleLayout scale_layout(const Case& c);
+
+/// Writes the logical codes and scales into the case's physical layout; every element not
+/// written holds poison (codec::poison_code, NaN scales).
+PhysicalKv pack(const Inputs& in);
+/// Reads the physical cache back into logical form (the inverse of pack on valid tokens).
+LogicalKv gather(const Inputs& in, const PhysicalKv& phys, KvTensor which);
+
+/// Raw element access in a byte buffer of 1- or 2-byte codes.
+inline uint16_t load_code(const std::vector<uint8_t>& buf, int32_t elem_bytes, int64_t i) {
+  return elem_bytes == 1 ? buf[size_t(i)]
+                         : uint16_t(buf[size_t(2 * i)] | (uint16_t(buf[size_t(2 * i + 1)]) << 8));
+}
+inline void store_code(std::vector<uint8_t>& buf, int32_t elem_bytes, int64_t i, uint16_t code) {
+  if (elem_bytes == 1) {
+    buf[size_t(i)] = uint8_t(code);
+  } else {
+    buf[size_t(2 * i)] = uint8_t(code & 0xFF);
+    buf[size_t(2 * i + 1)] = uint8_t(code >> 8);
+  }
+}
+
+/// 64-bit FNV-1a over every generated input (codes, scales, tables, slopes, sinks): fixtures store
+/// it so that generator drift is caught.
+uint64_t input_hash(const Inputs& in);
+
+}  // namespace pa
