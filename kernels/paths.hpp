@@ -1,0 +1,40 @@
+#pragma once
+// The systems under test, as the rest of pacheck sees them: run path P on backend (host twin or
+// GPU) over a case's physical inputs. Each path refuses what its capability (dispatch/
+// capability.hpp) excludes with Status::NotSupported and a reason, never garbage.
+#include <string>
+#include <vector>
+
+#include "core/inputs.hpp"
+#include "core/metrics.hpp"
+#include "dispatch/capability.hpp"
+
+namespace pa {
+
+enum class Backend : uint8_t { host, gpu };
+const char* to_string(Backend b);
+std::optional<Backend> parse_backend(std::string_view s);
+
+struct PathOutput {
+  Status status = Status::Ok;  // Ok = it ran (accuracy is judged elsewhere); NotSupported = refused
+  std::string reason;          // why it refused / failed to launch
+  std::vector<float> out;      // [S, q_len, Hq, D], the out-dtype values widened to float
+  std::vector<float> lse;      // [S, q_len, Hq], natural log, sinks included
+  double elapsed_ms = 0;       // kernel time (GPU events) or wall time (host)
+};
+
+/// The numerics of path p's implementation (what it rounds, to what), for the tolerance model.
+ErrorModel error_model(PathId p, const Case& c);
+
+/// Runs the host twin of p: the same algorithm over the same physical layout, through the same
+/// layout, scale and codec headers as the GPU kernel.
+PathOutput run_host(PathId p, const Inputs& in, const PhysicalKv& kv, const Device& dev);
+
+/// True when pacheck was built with a GPU toolchain and a GPU is present; else `why` says which.
+bool gpu_available(std::string* why = nullptr);
+/// The present GPU (name, arch, CU/SM count, native fp8, warp size). @pre gpu_available()
+Device gpu_device();
+/// Runs p's GPU kernel. Buffers carry guard regions that are checked after the launch.
+PathOutput run_gpu(PathId p, const Inputs& in, const PhysicalKv& kv, const Device& dev);
+
+}  // namespace pa

@@ -1,0 +1,23 @@
+#pragma once
+// The CPU oracle (design §4, reference/): attention over *logical* K/V in fp64. It reads only
+// LogicalKv (decode(code) * scale per logical token), never a physical layout, a block table or a
+// page. Boring on purpose: plain loops in a fixed, documented summation order, so its results are
+// byte-stable across compilers (see attention.cpp).
+#include <vector>
+
+#include "core/inputs.hpp"
+#include "core/metrics.hpp"
+
+namespace pa {
+
+struct ReferenceResult {
+  std::vector<double> out;      // [S, q_len, Hq, D]
+  std::vector<double> lse;      // [S, q_len, Hq], natural log of the softmax denominator (sinks included)
+  std::vector<double> uniform;  // [S, q_len, Hq, D]: mean of the V rows the query can see
+  ToleranceInputs stats;        // v_max, logit_rms, max_context for the tolerance model
+};
+
+/// @pre in was made by make_inputs (valid case).
+ReferenceResult reference_attention(const Inputs& in);
+
+}  // namespace pa
