@@ -1,0 +1,267 @@
+// The property suite (design §6, issue 6). Each TEST runs one property over generated cases with
+// a fixed count (scaled by PACHECK_PROPERTY_SCALE / PACHECK_PROPERTY_LEVEL=nightly). A failure
+// prints the minimal case, a replay line, and saves the case under regression/captured/.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "core/prng.hpp"
+#include "dispatch/select.hpp"
+#include "property/generators.hpp"
+#include "property/harness.hpp"
+
+namespace pa {
+namespace {
+
+const gen::Limits kLimits = gen::limits_from_env();
+
+// The device model a case is exercised for: the one whose native fp8 flavour matches the cache
+// (e4m3fn: MI355X, else MI300X), so every fp8 case is readable and the captured case replays on
+// the same model.
+Device device_for(const Case& c) {
+  return c.kv_dtype == DType::fp8_e4m3fn ? device_mi355x() : device_mi300x();
+}
+
+// Cases inside p's capability for either fp8 flavour.
+rc::Gen<Case> cases_in(PathId p) {
+  return rc::gen::oneOf(gen::case_in(p, device_mi300x(), kLimits), gen::case_in(p, device_mi355x(), kLimits));
+}
+
+PathOutput run(PathId p, const Inputs& in, const PhysicalKv& kv, const Device& dev) {
+  return prop::property_backend() == Backend::gpu ? run_gpu(p, in, kv, dev) : run_host(p, in, kv, dev);
+}
+
+prop::CheckResult check_path_property(const std::string& name, PathId p, int count,
+                                      const std::function<std::optional<std::string>(const Case&, const Device&)>& f) {
+  prop::CheckOptions opt;
+  opt.cases = prop::scaled_count(count);
+  opt.replay_paths = {p};
+  return prop::check_cases(name, cases_in(p), [&](const Case& c) { return f(c, device_for(c)); }, opt);
+}
+
+std::string exact_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return "sizes differ";
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0)
+      return "element " + std::to_string(i) + ": " + std::to_string(a[i]) + " vs " + std::to_string(b[i]);
+  return "";
+}
+
+// ---- path == reference ------------------------------------------------------------------------
+
+class PathMatchesReference : public ::testing::TestWithParam<PathId> {};
+
+TEST_P(PathMatchesReference, OnGeneratedCasesInsideItsCapability) {
+  const PathId p = GetParam();
+  const auto r = check_path_property(std::string("path_matches_reference/") + to_string(p), p, 300,
+                                     [p](const Case& c, const Device& dev) {
+                                       const Inputs in = make_inputs(c);
+                                       const PhysicalKv kv = pack(in);
+                                       return prop::judge(p, in, kv, reference_attention(in), dev);
+                                     });
+  EXPECT_TRUE(r.passed) << r.message << "\nreplay: " << r.replay;
+  std::cout << "[ cases    ] " << r.cases << "\n";
+}
+INSTANTIATE_TEST_SUITE_P(Paths, PathMatchesReference,
+                         ::testing::Values(PathId::v1, PathId::hip, PathId::asm_),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
+
+// ---- dispatcher --------------------------------------------------------------------------------
+
+TEST(Dispatcher, NeverSelectsAPathWhoseCapabilityExcludesTheCaseAndItsResultMatches) {
+  prop::CheckOptions opt;
+  opt.cases = prop::scaled_count(400);
+  const auto r = prop::check_cases("dispatcher_selection", gen::any_case(kLimits), [](const Case& c) -> std::optional<std::string> {
+    // Every device model: the CU count moves the asm threshold and the fp8 flavour the refusals.
+    std::optional<Inputs> in;
+    std::optional<PhysicalKv> kv;
+    std::optional<ReferenceResult> ref;
+    for (const Device& dev : {device_mi300x(), device_mi355x(), device_h100()}) {
+      const Decision d = select_path(dev, c);
+      const std::string on = " on " + dev.name;
+      if (!d.path) {
+        for (PathId p : kAllPaths)
+          if (!decline_reason(p, c, dev))
+            return std::string("dispatcher refused although ") + to_string(p) + " supports the case" + on + ": " + d.error();
+        continue;
+      }
+      if (auto why = decline_reason(*d.path, c, dev))
+        return std::string("dispatcher chose ") + to_string(*d.path) + on + " which declines: " + *why;
+      if (!in) {
+        in = make_inputs(c);
+        kv = pack(*in);
+        ref = reference_attention(*in);
+      }
+      if (auto fail = prop::judge(*d.path, *in, *kv, *ref, dev)) return *fail + on;
+    }
+    return std::nullopt;
+  }, opt);
+  EXPECT_TRUE(r.passed) << r.message << "\nreplay: " << r.replay;
+  std::cout << "[ cases    ] " << r.cases << "\n";
+}
+
+// ---- metamorphic relations ---------------------------------------------------------------------
+
+class Metamorphic : public ::testing::TestWithParam<PathId> {};
+
+// Moving pages to other physical ids (and the block table with them) changes nothing, bit for bit.
+TEST_P(Metamorphic, RelocatingPagesChangesNothing) {
+  const PathId p = GetParam();
+  const auto r = check_path_property(std::string("relocation/") + to_string(p), p, 70,
+                                     [p](const Case& c, const Device& dev) -> std::optional<std::string> {
+    const Inputs in = make_inputs(c);
+    Inputs moved = in;
+    std::vector<int32_t> perm(size_t(in.num_blocks));
+    for (size_t i = 0; i < perm.size(); ++i) perm[i] = int32_t(i);
+    Rng rng(c.seed ^ 0x5eedull, Stream::kMutant);
+    shuffle(perm, rng);
+    for (auto& id : moved.block_tables) id = perm[size_t(id)];
+    const PathOutput a = run(p, in, pack(in), dev), b = run(p, moved, pack(moved), dev);
+    if (a.status != Status::Ok || b.status != Status::Ok) return "path did not run: " + a.reason + b.reason;
+    const std::string d = exact_diff(a.out, b.out);
+    if (!d.empty()) return std::string("path=") + to_string(p) + " metric=exact: relocated pages changed " + d;
+    return std::nullopt;
+  });
+  EXPECT_TRUE(r.passed) << r.message << "\nreplay: " << r.replay;
+  std::cout << "[ cases    ] " << r.cases << "\n";
+}
+
+// Poison is never read: replacing NaN poison (free pages, unused slots, padding, unused per-token
+// scales) by finite junk changes nothing, bit for bit.
+TEST_P(Metamorphic, PoisonedPaddingNeverLeaks) {
+  const PathId p = GetParam();
+  const auto r = check_path_property(std::string("poison/") + to_string(p), p, 70,
+                                     [p](const Case& c, const Device& dev) -> std::optional<std::string> {
+    const Inputs in = make_inputs(c);
+    const PhysicalKv kv = pack(in);
+    PhysicalKv junk = kv;
+    const int32_t eb = dtype_bytes(c.kv_dtype);
+    const uint16_t poison = uint16_t(codec::poison_code(c.kv_dtype));
+    Rng rng(c.seed, Stream::kGarbage);
+    for (auto* buf : {&junk.k_cache, &junk.v_cache}) {
+      const int64_t n = int64_t(buf->size()) / eb;
+      for (int64_t i = 0; i < n; ++i)
+        if (load_code(*buf, eb, i) == poison)
+          store_code(*buf, eb, i, uint16_t(codec::encode(c.kv_dtype, float(rng.uniform(-4, 4)))));
+    }
+    for (auto* s : {&junk.k_scales, &junk.v_scales})
+      for (auto& v : *s)
+        if (std::isnan(v)) v = float(rng.uniform(100, 1000));
+    const PathOutput a = run(p, in, kv, dev), b = run(p, in, junk, dev);
+    if (a.status != Status::Ok || b.status != Status::Ok) return "path did not run: " + a.reason + b.reason;
+    for (float x : a.out)
+      if (std::isnan(x)) return std::string("path=") + to_string(p) + " metric=nan: poison leaked into the output";
+    const std::string d = exact_diff(a.out, b.out);
+    if (!d.empty()) return std::string("path=") + to_string(p) + " metric=exact: junk in unused slots changed " + d;
+    return std::nullopt;
+  });
+  EXPECT_TRUE(r.passed) << r.message << "\nreplay: " << r.replay;
+  std::cout << "[ cases    ] " << r.cases << "\n";
+}
+
+// K*s with k_scale/s (s a power of two) is the same logical K: for 16-bit KV nothing changes bit for
+// bit; for 8-bit KV (s = 1/2, codes re-encoded) only within the path's tolerance plus one
+// quantization step of the KV format.
+TEST_P(Metamorphic, ScalingKAgainstItsScaleChangesNothingBeyondQuantization) {
+  const PathId p = GetParam();
+  const auto r = check_path_property(std::string("k_scale_invariance/") + to_string(p), p, 70,
+                                     [p](const Case& c, const Device& dev) -> std::optional<std::string> {
+    if (c.kv_scale == ScaleMode::none) return std::nullopt;  // no scale to move the factor into
+    const Inputs in = make_inputs(c);
+    Inputs scaled = in;
+    const bool eight = is_8bit(c.kv_dtype);
+    const double s = eight ? 0.5 : 2.0;
+    for (size_t i = 0; i < scaled.k.codes.size(); ++i)
+      scaled.k.codes[i] = uint16_t(codec::encode(c.kv_dtype, float(codec::decode(c.kv_dtype, in.k.codes[i]) * s)));
+    for (auto& v : scaled.k.scales) v = float(v / s);
+    const PathOutput a = run(p, in, pack(in), dev), b = run(p, scaled, pack(scaled), dev);
+    if (a.status != Status::Ok || b.status != Status::Ok) return "path did not run: " + a.reason + b.reason;
+    if (!eight) {
+      const std::string d = exact_diff(a.out, b.out);
+      if (!d.empty()) return std::string("path=") + to_string(p) + " metric=exact: K*s with scale/s changed " + d;
+      return std::nullopt;
+    }
+    const ReferenceResult ref = reference_attention(in);
+    ErrorModel em = error_model(p, c);
+    em.u_q += codec::unit_roundoff(c.kv_dtype);
+    const Tolerance tol = tolerance_for(em, ref.stats);
+    const Metrics m = compare(b.out, ref.out, tol);
+    const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}});
+    if (v.status != Status::Ok) return std::string("path=") + to_string(p) + " metric=" + v.metric + ": " + v.message;
+    return std::nullopt;
+  });
+  EXPECT_TRUE(r.passed) << r.message << "\nreplay: " << r.replay;
+  std::cout << "[ cases    ] " << r.cases << "\n";
+}
+
+// GQA equals MHA with every KV head repeated G times.
+TEST_P(Metamorphic, GqaEqualsMhaWithRepeatedKvHeads) {
+  const PathId p = GetParam();
+  const auto r = check_path_property(std::string("gqa_equals_mha/") + to_string(p), p, 60,
+                                     [p](const Case& c, const Device& dev) -> std::optional<std::string> {
+    if (c.gqa() == 1) return std::nullopt;
+    Case mc = c;
+    mc.num_kv_heads = c.num_q_heads;
+    if (decline_reason(p, mc, dev)) return std::nullopt;  // e.g. the page would not fit the path
+    const Inputs in = make_inputs(c);
+    Inputs mi = in;
+    mi.c = mc;
+    const int32_t G = c.gqa(), Hq = c.num_q_heads, D = c.head_size;
+    for (LogicalKv* kv : {&mi.k, &mi.v}) {
+      const LogicalKv& src = kv == &mi.k ? in.k : in.v;
+      const int64_t T = src.token_base.back();
+      kv->heads = Hq;
+      kv->codes.assign(size_t(T * Hq * D), 0);
+      kv->scales.assign(size_t(T * Hq), 0.f);
+      for (int64_t t = 0; t < T; ++t)
+        for (int32_t h = 0; h < Hq; ++h) {
+          kv->scales[size_t(t * Hq + h)] = src.scales[size_t(t * src.heads + h / G)];
+          for (int32_t d = 0; d < D; ++d)
+            kv->codes[size_t((t * Hq + h) * D + d)] = src.codes[size_t((t * src.heads + h / G) * D + d)];
+        }
+    }
+    const PathOutput a = run(p, in, pack(in), dev), b = run(p, mi, pack(mi), dev);
+    if (a.status != Status::Ok || b.status != Status::Ok) return "path did not run: " + a.reason + b.reason;
+    const ReferenceResult ref = reference_attention(in);
+    const Tolerance tol = tolerance_for(error_model(p, c), ref.stats);
+    std::vector<double> ad(a.out.begin(), a.out.end());
+    const Metrics m = compare(b.out, ad, tol);
+    const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", Hq}, {"d", D}});
+    if (v.status != Status::Ok) return std::string("path=") + to_string(p) + " metric=" + v.metric + " (GQA vs MHA): " + v.message;
+    return std::nullopt;
+  });
+  EXPECT_TRUE(r.passed) << r.message << "\nreplay: " << r.replay;
+  std::cout << "[ cases    ] " << r.cases << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, Metamorphic, ::testing::Values(PathId::v1, PathId::hip, PathId::asm_),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
+
+// Split-K partition size changes nothing beyond rounding (the two-stage path).
+TEST(Metamorphic, PartitionSizeChangesNothingBeyondRounding) {
+  const PathId p = PathId::hip;
+  const auto r = check_path_property("partition_invariance/hip", p, 150,
+                                     [p](const Case& c, const Device& dev) -> std::optional<std::string> {
+    const Inputs in = make_inputs(c);
+    const PhysicalKv kv = pack(in);
+    Inputs other = in;
+    other.c.partition_size = c.partition_size == c.block_size ? 4 * c.block_size : c.block_size;
+    const PathOutput a = run(p, in, kv, dev), b = run(p, other, kv, dev);
+    if (a.status != Status::Ok || b.status != Status::Ok) return "path did not run: " + a.reason + b.reason;
+    const ReferenceResult ref = reference_attention(in);
+    const Tolerance tol = tolerance_for(error_model(p, c), ref.stats);
+    std::vector<double> ad(a.out.begin(), a.out.end());
+    const Metrics m = compare(b.out, ad, tol);
+    const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}});
+    if (v.status != Status::Ok)
+      return "path=hip metric=" + v.metric + " (partition " + std::to_string(c.partition_size) + " vs " +
+             std::to_string(other.c.partition_size) + "): " + v.message;
+    return std::nullopt;
+  });
+  EXPECT_TRUE(r.passed) << r.message << "\nreplay: " << r.replay;
+  std::cout << "[ cases    ] " << r.cases << "\n";
+}
+
+}  // namespace
+}  // namespace pa
