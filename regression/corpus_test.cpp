@@ -1,0 +1,126 @@
+// The regression runner as a test: every case in regression/cases (incidents, model configs) and
+// regression/captured (failures the property suite shrank and saved) runs through the testbed on
+// every path, on the host backend in CI (and on the GPU too when one is present). Each file's
+// expected dispatcher decision holds, each must_pass path passes, and every other path either
+// passes or declines: a path that runs a case it supports and gets it wrong fails here, naming
+// the file, the path and the metric.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "regression/corpus.hpp"
+#include "regression/testbed.hpp"
+
+namespace pa {
+namespace {
+
+std::vector<RegressionCase> all_cases() {
+  std::vector<RegressionCase> all = load_corpus(corpus_dir());
+  if (std::filesystem::is_directory(captured_dir()))
+    for (auto& r : load_corpus(captured_dir())) all.push_back(std::move(r));
+  return all;
+}
+
+class Corpus : public ::testing::TestWithParam<RegressionCase> {};
+
+std::vector<Backend> backends() {
+  std::vector<Backend> b = {Backend::host};
+  if (gpu_available()) b.push_back(Backend::gpu);
+  return b;
+}
+
+TEST_P(Corpus, DecisionAndEveryPathMatchTheReference) {
+  const RegressionCase& r = GetParam();
+  const Decision d = select_path(r.device, r.c);
+  if (r.expect_path) {
+    ASSERT_TRUE(d.path.has_value()) << r.file << ": expected " << to_string(*r.expect_path)
+                                    << ", dispatcher refused: " << d.error();
+    EXPECT_EQ(*d.path, *r.expect_path) << r.file << ": dispatcher chose " << to_string(*d.path)
+                                       << " (" << d.why << ")";
+  } else if (!r.refusal_contains.empty() || r.kind != "captured") {
+    EXPECT_FALSE(d.path.has_value()) << r.file << ": expected a refusal, dispatcher chose "
+                                     << (d.path ? to_string(*d.path) : "?");
+    EXPECT_NE(d.error().find(r.refusal_contains), std::string::npos)
+        << r.file << ": refusal does not name '" << r.refusal_contains << "': " << d.error();
+  }
+  for (Backend b : backends()) {
+    RunOptions o;
+    o.backend = b;
+    o.device = r.device;
+    const CaseRecord rec = run_case(r.c, o);
+    for (const PathRecord& p : rec.paths) {
+      const bool must = p.ran && std::find(r.must_pass.begin(), r.must_pass.end(), *p.ran) != r.must_pass.end() &&
+                        p.path != "auto";
+      if (must) {
+        EXPECT_EQ(p.status, Status::Ok) << r.file << ": path=" << p.path << " backend=" << to_string(b)
+                                        << " must pass: " << p.message << "\n  replay: " << rec.replay;
+      } else {
+        EXPECT_NE(p.status, Status::Fail) << r.file << ": path=" << p.path << " backend=" << to_string(b)
+                                          << " metric=" << p.metric << ": " << p.message
+                                          << "\n  replay: " << rec.replay;
+      }
+    }
+    for (PathId m : r.must_pass) {
+      const bool ran = std::any_of(rec.paths.begin(), rec.paths.end(),
+                                   [&](const PathRecord& p) { return p.path == to_string(m); });
+      EXPECT_TRUE(ran) << r.file << ": must_pass path " << to_string(m) << " produced no record";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Regression, Corpus, ::testing::ValuesIn(all_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(CorpusFiles, MissingOrCorruptFilesAreClearErrorsNamingTheFile) {
+  const auto dir = std::filesystem::temp_directory_path() / "pacheck_corpus_test";
+  std::filesystem::create_directories(dir);
+  const std::string bad = (dir / "bad.json").string();
+  for (const char* text : {"{oops", "{\"case\": {\"num_seqs\": 0, \"context_lens\": []}}",
+                           "{\"case\": {}, \"expect\": {\"path\": \"fast\"}}",
+                           "{\"case\": {}, \"device\": \"mi999\"}"}) {
+    std::ofstream(bad) << text;
+    try {
+      load_regression_case(bad);
+      FAIL() << "accepted: " << text;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
+  try {
+    load_regression_case((dir / "absent.json").string());
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("absent.json"), std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CorpusFiles, EveryIncidentOfTheDesignHasACase) {
+  const auto all = load_corpus(corpus_dir());
+  int incidents = 0, models = 0;
+  for (const auto& r : all) {
+    EXPECT_FALSE(r.description.empty()) << r.file;
+    incidents += r.kind == "incident";
+    models += r.kind == "model";
+  }
+  EXPECT_GE(incidents, 10);
+  EXPECT_GE(models, 10);
+}
+
+TEST(CorpusFiles, CapturedCasesRoundTrip) {
+  const auto dir = std::filesystem::temp_directory_path() / "pacheck_capture_test";
+  Case c;
+  c.context_lens = {5};
+  const std::string f = capture_case(dir.string(), c, "test capture", device_mi355x(), {PathId::hip});
+  const RegressionCase r = load_regression_case(f);
+  EXPECT_EQ(vars(r.c), vars(c));
+  EXPECT_EQ(r.device.name, "mi355x");
+  ASSERT_EQ(r.must_pass.size(), 1u);
+  EXPECT_EQ(r.must_pass[0], PathId::hip);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace pa
