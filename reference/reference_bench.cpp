@@ -1,0 +1,44 @@
+// Throughput of the CPU oracle on a Llama-3.3-70B-shaped decode step (TP1: Hq = 64, Hkv = 8,
+// D = 128, bf16 KV, 8 sequences of 4096 tokens). Counters: KV tokens x KV heads per second
+// (Hkv * sum(ctx) / s, each K/V row decoded once) and KV tokens x query heads per second
+// (Hq * sum(ctx) / s, each row read by G query heads).
+#include <benchmark/benchmark.h>
+
+#include "core/case.hpp"
+#include "core/inputs.hpp"
+#include "reference/attention.hpp"
+
+namespace {
+
+pa::Case llama70b_case(int32_t ctx) {
+  pa::Case c;
+  c.name = "llama-3.3-70b-tp1";
+  c.num_seqs = 8;
+  c.num_q_heads = 64;
+  c.num_kv_heads = 8;
+  c.head_size = 128;
+  c.block_size = 16;
+  c.context_lens.assign(8, ctx);
+  c.kv_dtype = pa::DType::bf16;
+  return c;
+}
+
+void BM_ReferenceLlama70b(benchmark::State& state) {
+  const pa::Inputs in = pa::make_inputs(llama70b_case(int32_t(state.range(0))));
+  int64_t tokens = 0;
+  for (int32_t ctx : in.context_lens) tokens += ctx;
+  for (auto _ : state) {
+    pa::ReferenceResult r = pa::reference_attention(in);
+    benchmark::DoNotOptimize(r.out.data());
+  }
+  const double iters = double(state.iterations());
+  state.counters["kv_tok_heads/s"] =
+      benchmark::Counter(iters * double(tokens) * in.c.num_kv_heads, benchmark::Counter::kIsRate);
+  state.counters["q_tok_heads/s"] =
+      benchmark::Counter(iters * double(tokens) * in.c.num_q_heads, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ReferenceLlama70b)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
