@@ -23,7 +23,10 @@ struct Decision {
   std::string why;                                          // the rule that chose it
   std::vector<std::pair<PathId, std::string>> declined;     // every path that declined, and why
   Workspace workspace;                                      // for the chosen path
-  /// "no path supports this case: v1: kv_layout=shuffled not in {nhd,vllm}; hip: ...; asm: ..."
+  std::optional<PathId> forced;                             // the override, when one was given
+  std::vector<std::string> invalid;                         // validate(c): non-empty = refused as invalid
+  /// Empty when a path was chosen; else one line naming why nothing runs, e.g.
+  /// "no path supports this case: v1: kv_layout=shuffled not in {nhd,vllm}; hip: ...; asm: ...".
   std::string error() const;
 };
 
@@ -35,5 +38,11 @@ Decision select_path(const Device& dev, const Case& c, std::optional<PathId> for
 
 /// The workspace path p needs for c (zero for single-pass paths).
 Workspace workspace_for(PathId p, const Case& c);
+
+/// The environment override PACHECK_FORCE_PATH (CK's force-kernel switch): unset or empty ->
+/// nullopt; "v1", "hip" or "asm" -> that path; anything else throws InputError naming the value.
+std::optional<PathId> forced_path_from_env();
+/// The same rule applied to a given value (nullptr = unset); testable without touching the env.
+std::optional<PathId> forced_path_from_string(const char* value);
 
 }  // namespace pa

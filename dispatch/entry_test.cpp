@@ -1,0 +1,174 @@
+// The paged_attention_common-style entry end to end on the host twins: on a sample of the
+// dispatcher's cross-product the routed result matches the fp64 reference within the tolerance of
+// the chosen path's error model, every refusal is NotSupported with the decision's error, and the
+// workspace and scale-form checks name what is wrong.
+#include "dispatch/entry.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "core/prng.hpp"
+#include "dispatch/entry_sample.hpp"
+#include "reference/attention.hpp"
+
+namespace pa {
+namespace {
+
+using test::out_shape;
+using test::sample_case;
+using test::Sampled;
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST(EntrySample, RoutedResultMatchesReferenceAndRefusalsAreNotSupported) {
+  Rng rng(20261122, Stream::kSuite);
+  std::map<std::string, int64_t> taken, taken_forced;
+  int64_t cases = 0, runs = 0, wrong = 0;
+  for (int n = 0; n < 400; ++n) {
+    const Sampled s = sample_case(rng);
+    const Case& c = s.c;
+    if (!validate(c).empty()) continue;
+    ++cases;
+    const Inputs in = make_inputs(c);
+    const PhysicalKv kv = pack(in);
+    const CommonScales scales = common_scales(kv);
+    const ReferenceResult ref = reference_attention(in);
+    for (std::optional<PathId> forced : {std::optional<PathId>(), std::optional<PathId>(PathId::v1),
+                                         std::optional<PathId>(PathId::hip), std::optional<PathId>(PathId::asm_)}) {
+      Decision d;
+      const PathOutput out = paged_attention_common(s.dev, in, kv, scales, Backend::host, forced, nullptr, &d);
+      ++runs;
+      const std::string label = s.dev.name + (forced ? std::string(" forced=") + to_string(*forced) : "") +
+                                " " + vars(c);
+      (forced ? taken_forced : taken)[d.path ? to_string(*d.path) : "refused"]++;
+      if (!d.path) {
+        EXPECT_EQ(out.status, Status::NotSupported) << label;
+        EXPECT_EQ(out.reason, d.error()) << label;
+        wrong += out.status != Status::NotSupported;
+        continue;
+      }
+      ASSERT_EQ(out.status, Status::Ok) << label << ": " << out.reason;
+      const Tolerance tol = tolerance_for(error_model(*d.path, c), ref.stats);
+      const Metrics m = compare(out.out, ref.out, tol, ref.uniform);
+      const Verdict v = verdict(m, tol, out_shape(c));
+      EXPECT_EQ(v.status, Status::Ok) << label << " via " << to_string(*d.path) << ": " << v.message;
+      wrong += v.status != Status::Ok;
+    }
+  }
+  std::printf("entry sample: %lld valid cases, %lld entry calls, %lld wrong\n", (long long)cases,
+              (long long)runs, (long long)wrong);
+  for (const auto& [name, k] : taken) std::printf("  routed  %-8s %lld\n", name.c_str(), (long long)k);
+  for (const auto& [name, k] : taken_forced) std::printf("  forced  %-8s %lld\n", name.c_str(), (long long)k);
+  EXPECT_GT(cases, 300);
+  EXPECT_GT(taken["v1"], 0);
+  EXPECT_GT(taken["hip"], 0);
+  EXPECT_GT(taken["asm"], 0);
+  EXPECT_GT(taken["refused"], 0);
+}
+
+Case small_shuffled(ScaleMode scale, DType kv = DType::fp8_e4m3fnuz) {
+  Case c;
+  c.seed = 7;
+  c.num_seqs = 2;
+  c.num_q_heads = 8;
+  c.num_kv_heads = 2;
+  c.head_size = 128;
+  c.block_size = 16;
+  c.kv_dtype = kv;
+  c.kv_layout = KvLayout::shuffled;
+  c.kv_scale = scale;
+  c.context_lens = {300, 40};
+  return c;
+}
+
+TEST(Entry, ProvidedWorkspaceIsCheckedAgainstThePlan) {
+  const Case c = small_shuffled(ScaleMode::per_tensor);
+  const Inputs in = make_inputs(c);
+  const PhysicalKv kv = pack(in);
+  const CommonScales sc = common_scales(kv);
+  const Decision d = select_path(device_mi300x(), c);
+  ASSERT_EQ(d.path, PathId::hip);
+  Workspace exact = d.workspace;
+  EXPECT_EQ(paged_attention_common(device_mi300x(), in, kv, sc, Backend::host, std::nullopt, &exact).status,
+            Status::Ok);
+  Workspace small = d.workspace;
+  small.tmp_out -= 1;
+  try {
+    paged_attention_common(device_mi300x(), in, kv, sc, Backend::host, std::nullopt, &small);
+    FAIL() << "a short workspace was accepted";
+  } catch (const InputError& e) {
+    EXPECT_TRUE(contains(e.what(), "workspace too small for path hip: tmp_out has")) << e.what();
+  }
+}
+
+TEST(Entry, ThePathGetsTheScaleFormTheCacheWasWrittenWith) {
+  const Device dev = device_mi300x();
+  // Per-tensor cache: a checkpoint scale of 1.0 handed instead of the writer's scale is wrong
+  // ("which answer you got depended on batch size"), and the verdict sees it.
+  {
+    const Case c = small_shuffled(ScaleMode::per_tensor);
+    const Inputs in = make_inputs(c);
+    const PhysicalKv kv = pack(in);
+    const ReferenceResult ref = reference_attention(in);
+    CommonScales sc = common_scales(kv);
+    ASSERT_TRUE(sc.k_scale && *sc.k_scale != 1.f);
+    const Tolerance tol = tolerance_for(error_model(PathId::hip, c), ref.stats);
+    const PathOutput good = paged_attention_common(dev, in, kv, sc, Backend::host, std::nullopt);
+    EXPECT_EQ(verdict(compare(good.out, ref.out, tol, ref.uniform), tol, out_shape(c)).status, Status::Ok);
+    sc.k_scale = 1.f;
+    sc.v_scale = 1.f;
+    const PathOutput bad = paged_attention_common(dev, in, kv, sc, Backend::host, std::nullopt);
+    EXPECT_EQ(verdict(compare(bad.out, ref.out, tol, ref.uniform), tol, out_shape(c)).status, Status::Fail);
+    sc.k_scale.reset();
+    EXPECT_THROW(paged_attention_common(dev, in, kv, sc, Backend::host, std::nullopt), InputError);
+  }
+  // Per-token cache on both shuffled paths: the per-tensor form is ignored even when present.
+  for (std::optional<PathId> forced : {std::optional<PathId>(PathId::hip), std::optional<PathId>(PathId::asm_)}) {
+    const Case c = small_shuffled(ScaleMode::per_token_block_major);
+    const Inputs in = make_inputs(c);
+    const PhysicalKv kv = pack(in);
+    const ReferenceResult ref = reference_attention(in);
+    CommonScales sc = common_scales(kv);
+    sc.k_scale = 1.f;
+    sc.v_scale = 1.f;
+    const PathOutput out = paged_attention_common(dev, in, kv, sc, Backend::host, forced);
+    ASSERT_EQ(out.status, Status::Ok) << out.reason;
+    const Tolerance tol = tolerance_for(error_model(*forced, c), ref.stats);
+    EXPECT_EQ(verdict(compare(out.out, ref.out, tol, ref.uniform), tol, out_shape(c)).status, Status::Ok);
+    sc.k_token.pop_back();
+    EXPECT_THROW(paged_attention_common(dev, in, kv, sc, Backend::host, forced), InputError);
+  }
+}
+
+TEST(Entry, HeadMajorTokenScalesAreReLaidForHip) {
+  const Case c = small_shuffled(ScaleMode::per_token_head_major, DType::fp8_e4m3fnuz);
+  const Inputs in = make_inputs(c);
+  const PhysicalKv kv = pack(in);
+  const ReferenceResult ref = reference_attention(in);
+  Decision d;
+  const PathOutput out =
+      paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host, std::nullopt, nullptr, &d);
+  ASSERT_EQ(d.path, PathId::hip) << d.why;
+  ASSERT_EQ(out.status, Status::Ok) << out.reason;
+  const Tolerance tol = tolerance_for(error_model(PathId::hip, c), ref.stats);
+  EXPECT_EQ(verdict(compare(out.out, ref.out, tol, ref.uniform), tol, out_shape(c)).status, Status::Ok);
+}
+
+TEST(Entry, RefusalIsNotSupportedNamingEachPath) {
+  Case c = small_shuffled(ScaleMode::none, DType::bf16);
+  c.logit_softcap = 30;
+  const Inputs in = make_inputs(c);
+  const PhysicalKv kv = pack(in);
+  const PathOutput out =
+      paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host, std::nullopt);
+  EXPECT_EQ(out.status, Status::NotSupported);
+  EXPECT_TRUE(contains(out.reason, "v1: kv_layout=shuffled")) << out.reason;
+  EXPECT_TRUE(contains(out.reason, "hip: logit_softcap=30")) << out.reason;
+  EXPECT_TRUE(contains(out.reason, "asm: logit_softcap=30")) << out.reason;
+}
+
+}  // namespace
+}  // namespace pa
