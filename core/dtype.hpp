@@ -117,7 +117,8 @@ struct E4M3 {
     const uint8_t sign = uint8_t((u >> 24) & 0x80u);
     const uint32_t a = u & 0x7FFFFFFFu;
     if (a > 0x7F800000u) return kFnuz ? uint8_t(0x80) : uint8_t(sign | 0x7F);
-    if (a >= bit_cast<uint32_t>(kMax)) return uint8_t(sign | kMaxCode);  // saturate (Inf too)
+    const float max_value = kMax;  // a local copy: nvcc cannot take kMax's address in device code
+    if (a >= bit_cast<uint32_t>(max_value)) return uint8_t(sign | kMaxCode);  // saturate (Inf too)
     uint8_t mag;
     const int e = int(a >> 23) - 127;  // float's unbiased exponent
     if (e >= 1 - kBias) {

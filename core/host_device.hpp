@@ -21,7 +21,11 @@ template <class To, class From>
 PA_HOST_DEVICE inline To bit_cast(const From& from) {
   static_assert(sizeof(To) == sizeof(From), "bit_cast needs equal sizes");
   To to;
+#if defined(__HIPCC__)
+  __builtin_memcpy(&to, &from, sizeof(To));  // hipcc (ROCm 5.x) has no __device__ memcpy
+#else
   memcpy(&to, &from, sizeof(To));
+#endif
   return to;
 }
 
