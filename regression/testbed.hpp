@@ -30,7 +30,8 @@ struct PathRecord {
   std::string message;         // one line: reason for NotSupported/Skipped, verdict otherwise
   Metrics metrics;
   Tolerance tolerance;
-  double elapsed_ms = 0;
+  double elapsed_ms = 0;       // kernel time (GPU events) or host-twin wall time
+  double wall_ms = 0;          // the whole step: run + compare
 };
 
 struct CaseRecord {
@@ -42,6 +43,7 @@ struct CaseRecord {
   std::vector<PathRecord> paths;
   std::string replay;          // one command line that reproduces this case
   double reference_ms = 0;
+  double inputs_ms = 0;        // make_inputs + pack
 };
 
 /// Runs one case. Never throws for a bad case: an invalid case yields records with status Fail

@@ -1,0 +1,413 @@
+#include "reports/report.hpp"
+
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include <unistd.h>
+
+#include "core/case.hpp"
+
+#ifndef PACHECK_VERSION
+#define PACHECK_VERSION "unknown"
+#endif
+#ifndef PACHECK_GIT_COMMIT
+#define PACHECK_GIT_COMMIT "unknown"
+#endif
+
+namespace pa::report {
+
+using nlohmann::json;
+
+std::string pacheck_version() { return PACHECK_VERSION; }
+std::string git_commit() { return PACHECK_GIT_COMMIT; }
+std::string compiler_id() {
+#if defined(__clang__)
+  return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  return std::string("gcc ") + __VERSION__;
+#else
+  return "unknown";
+#endif
+}
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Summary summarize(const std::vector<Record>& records) {
+  Summary s;
+  std::set<int64_t> cases;
+  for (const Record& r : records) {
+    cases.insert(r.case_index);
+    ++s.records;
+    switch (r.status) {
+      case Status::Ok: ++s.ok; break;
+      case Status::Fail: ++s.fail; break;
+      case Status::NotSupported: ++s.not_supported; break;
+      case Status::Skipped: ++s.skipped; break;
+    }
+  }
+  s.cases = int64_t(cases.size());
+  return s;
+}
+
+namespace {
+
+// Messages may carry bytes from kernels or files that are not UTF-8: replace them rather than lose
+// the record.
+std::string dump(const json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+// JSON has no NaN/Inf: non-finite numbers are written as null and read back as NaN.
+json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+// Typed field access that names the field (with its path) in the error.
+struct Reader {
+  const json& j;
+  std::string where;
+  const json& at(const char* k) const {
+    if (!j.is_object()) throw InputError(where + ": expected an object");
+    auto it = j.find(k);
+    if (it == j.end()) throw InputError(where + "." + k + ": missing");
+    return *it;
+  }
+  template <class T>
+  T get(const char* k) const {
+    try {
+      return at(k).get<T>();
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(where + "." + k + ": " + e.what());
+    }
+  }
+  template <class T>
+  T get_or(const char* k, T dflt) const {
+    if (!j.is_object() || !j.contains(k) || j.at(k).is_null()) return dflt;
+    return get<T>(k);
+  }
+  double dbl(const char* k) const {
+    const json& v = at(k);
+    if (v.is_null()) return std::numeric_limits<double>::quiet_NaN();
+    if (!v.is_number()) throw InputError(where + "." + k + ": expected a number, got " + v.dump());
+    return v.get<double>();
+  }
+  Reader sub(const char* k) const { return Reader{at(k), where + "." + k}; }
+};
+
+Status parse_status(const std::string& s, const std::string& where) {
+  for (Status st : {Status::Ok, Status::Fail, Status::NotSupported, Status::Skipped})
+    if (s == to_string(st)) return st;
+  throw InputError(where + ".status: unknown value '" + s + "'");
+}
+
+json metrics_json(const Metrics& m) {
+  return {{"count", m.count},
+          {"nan_count", m.nan_count},
+          {"inf_mismatch", m.inf_mismatch},
+          {"max_abs_err", num(m.max_abs_err)},
+          {"ref_inf_norm", num(m.ref_inf_norm)},
+          {"max_err_norm", num(m.max_err_norm)},
+          {"rel_rms", num(m.rel_rms)},
+          {"cosine", num(m.cosine)},
+          {"outside", m.outside},
+          {"frac_outside", num(m.frac_outside)},
+          {"worst_index", m.worst_index},
+          {"worst_out", num(m.worst_out)},
+          {"worst_ref", num(m.worst_ref)},
+          {"degenerate", m.degenerate}};
+}
+Metrics metrics_from(const Reader& r) {
+  Metrics m;
+  m.count = r.get<int64_t>("count");
+  m.nan_count = r.get<int64_t>("nan_count");
+  m.inf_mismatch = r.get<int64_t>("inf_mismatch");
+  m.max_abs_err = r.dbl("max_abs_err");
+  m.ref_inf_norm = r.dbl("ref_inf_norm");
+  m.max_err_norm = r.dbl("max_err_norm");
+  m.rel_rms = r.dbl("rel_rms");
+  m.cosine = r.dbl("cosine");
+  m.outside = r.get<int64_t>("outside");
+  m.frac_outside = r.dbl("frac_outside");
+  m.worst_index = r.get<int64_t>("worst_index");
+  m.worst_out = r.dbl("worst_out");
+  m.worst_ref = r.dbl("worst_ref");
+  m.degenerate = r.get<std::string>("degenerate");
+  return m;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw InputError(path + ": cannot open for reading");
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+json to_json(const Context& c) {
+  return {{"schema_version", c.schema_version},
+          {"pacheck_version", c.pacheck_version},
+          {"git_commit", c.git_commit},
+          {"compiler", c.compiler},
+          {"device",
+           {{"name", c.device.name},
+            {"arch", c.device.arch},
+            {"cu_count", c.device.cu_count},
+            {"native_fp8", c.device.native_fp8},
+            {"warp_size", c.device.warp_size}}},
+          {"backend", c.backend},
+          {"backend_reason", c.backend_reason},
+          {"runtime_version", c.runtime_version},
+          {"driver_version", c.driver_version},
+          {"seed", c.seed},
+          {"suite", c.suite},
+          {"paths", c.paths},
+          {"started_utc", c.started_utc}};
+}
+
+json to_json(const Record& r) {
+  json declined = json::array();
+  for (const Declined& d : r.decision.declined) declined.push_back({{"path", d.path}, {"reason", d.reason}});
+  return {{"case",
+           {{"index", r.case_index},
+            {"slug", r.slug},
+            {"vars", r.vars},
+            {"name", r.name},
+            {"json", r.case_json},
+            {"input_hash", r.input_hash}}},
+          {"path", r.path},
+          {"ran", r.ran.empty() ? json(nullptr) : json(r.ran)},
+          {"backend", r.backend},
+          {"decision",
+           {{"chosen", r.decision.chosen.empty() ? json(nullptr) : json(r.decision.chosen)},
+            {"why", r.decision.why},
+            {"declined", declined},
+            {"workspace_bytes", r.decision.workspace_bytes},
+            {"error", r.decision.error}}},
+          {"status", to_string(r.status)},
+          {"metric", r.metric},
+          {"message", r.message},
+          {"metrics", metrics_json(r.metrics)},
+          {"tolerance", {{"atol", num(r.tolerance.atol)}, {"rtol", num(r.tolerance.rtol)}, {"model", r.tolerance.model}}},
+          {"replay", r.replay},
+          {"timings",
+           {{"inputs_ms", r.timings.inputs_ms},
+            {"reference_ms", r.timings.reference_ms},
+            {"path_ms", r.timings.path_ms},
+            {"wall_ms", r.timings.wall_ms}}}};
+}
+
+json to_json(const Summary& s) {
+  return {{"cases", s.cases},
+          {"records", s.records},
+          {"Ok", s.ok},
+          {"Fail", s.fail},
+          {"NotSupported", s.not_supported},
+          {"Skipped", s.skipped},
+          {"elapsed_ms", s.elapsed_ms},
+          {"interrupted", s.interrupted}};
+}
+
+json to_json(const Report& r) {
+  json cases = json::array();
+  for (const Record& rec : r.cases) cases.push_back(to_json(rec));
+  return {{"format", "pacheck-report"},
+          {"context", to_json(r.context)},
+          {"cases", std::move(cases)},
+          {"summary", to_json(r.summary)}};
+}
+
+Context context_from_json(const json& j) {
+  const Reader r{j, "context"};
+  Context c;
+  c.schema_version = r.get<int>("schema_version");
+  if (c.schema_version > kSchemaVersion)
+    throw InputError("context.schema_version: " + std::to_string(c.schema_version) +
+                     " is newer than this pacheck understands (" + std::to_string(kSchemaVersion) + ")");
+  c.pacheck_version = r.get<std::string>("pacheck_version");
+  c.git_commit = r.get<std::string>("git_commit");
+  c.compiler = r.get<std::string>("compiler");
+  const Reader d = r.sub("device");
+  c.device.name = d.get<std::string>("name");
+  c.device.arch = d.get<std::string>("arch");
+  c.device.cu_count = d.get<int32_t>("cu_count");
+  c.device.native_fp8 = d.get<std::string>("native_fp8");
+  c.device.warp_size = d.get_or<int32_t>("warp_size", 0);
+  c.backend = r.get<std::string>("backend");
+  c.backend_reason = r.get_or<std::string>("backend_reason", "");
+  c.runtime_version = r.get_or<std::string>("runtime_version", "n/a");
+  c.driver_version = r.get_or<std::string>("driver_version", "n/a");
+  c.seed = r.get<uint64_t>("seed");
+  c.suite = r.get<std::string>("suite");
+  c.paths = r.get_or<std::vector<std::string>>("paths", {});
+  c.started_utc = r.get<std::string>("started_utc");
+  return c;
+}
+
+Record record_from_json(const json& j) {
+  const Reader r{j, "record"};
+  Record rec;
+  const Reader c = r.sub("case");
+  rec.case_index = c.get<int64_t>("index");
+  rec.slug = c.get<std::string>("slug");
+  rec.vars = c.get<std::string>("vars");
+  rec.name = c.get_or<std::string>("name", "");
+  rec.case_json = c.at("json");
+  rec.input_hash = c.get_or<std::string>("input_hash", "");
+  rec.path = r.get<std::string>("path");
+  rec.ran = r.get_or<std::string>("ran", "");
+  rec.backend = r.get<std::string>("backend");
+  const Reader d = r.sub("decision");
+  rec.decision.chosen = d.get_or<std::string>("chosen", "");
+  rec.decision.why = d.get<std::string>("why");
+  for (const json& x : d.at("declined")) {
+    const Reader dx{x, "record.decision.declined[]"};
+    rec.decision.declined.push_back({dx.get<std::string>("path"), dx.get<std::string>("reason")});
+  }
+  rec.decision.workspace_bytes = d.get<int64_t>("workspace_bytes");
+  rec.decision.error = d.get_or<std::string>("error", "");
+  rec.status = parse_status(r.get<std::string>("status"), "record");
+  rec.metric = r.get<std::string>("metric");
+  rec.message = r.get<std::string>("message");
+  rec.metrics = metrics_from(r.sub("metrics"));
+  const Reader t = r.sub("tolerance");
+  rec.tolerance.atol = t.dbl("atol");
+  rec.tolerance.rtol = t.dbl("rtol");
+  rec.tolerance.model = t.get<std::string>("model");
+  rec.replay = r.get<std::string>("replay");
+  const Reader tm = r.sub("timings");
+  rec.timings.inputs_ms = tm.dbl("inputs_ms");
+  rec.timings.reference_ms = tm.dbl("reference_ms");
+  rec.timings.path_ms = tm.dbl("path_ms");
+  rec.timings.wall_ms = tm.dbl("wall_ms");
+  return rec;
+}
+
+Summary summary_from_json(const json& j) {
+  const Reader r{j, "summary"};
+  Summary s;
+  s.cases = r.get<int64_t>("cases");
+  s.records = r.get<int64_t>("records");
+  s.ok = r.get<int64_t>("Ok");
+  s.fail = r.get<int64_t>("Fail");
+  s.not_supported = r.get<int64_t>("NotSupported");
+  s.skipped = r.get<int64_t>("Skipped");
+  s.elapsed_ms = r.dbl("elapsed_ms");
+  s.interrupted = r.get_or<bool>("interrupted", false);
+  return s;
+}
+
+Report report_from_json(const json& j) {
+  const Reader r{j, "report"};
+  Report rep;
+  rep.context = context_from_json(r.at("context"));
+  const json& cases = r.at("cases");
+  if (!cases.is_array()) throw InputError("report.cases: expected an array");
+  for (size_t i = 0; i < cases.size(); ++i) {
+    try {
+      rep.cases.push_back(record_from_json(cases[i]));
+    } catch (const InputError& e) {
+      throw InputError("cases[" + std::to_string(i) + "]: " + e.what());
+    }
+  }
+  rep.summary = summary_from_json(r.at("summary"));
+  return rep;
+}
+
+Report load_report(const std::string& path) {
+  const std::string text = read_file(path);
+  // A final report is one JSON document; anything else is tried as JSON Lines.
+  json whole = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  try {
+    if (!whole.is_discarded() && whole.is_object() && whole.contains("cases"))
+      return report_from_json(whole);
+    Report rep;
+    rep.complete = false;
+    std::istringstream in(text);
+    std::string line;
+    std::vector<std::string> lines;
+    while (std::getline(in, line))
+      if (line.find_first_not_of(" \t\r") != std::string::npos) lines.push_back(line);
+    if (lines.empty()) throw InputError("empty file");
+    for (size_t i = 0; i < lines.size(); ++i) {
+      json j = json::parse(lines[i], nullptr, false);
+      if (j.is_discarded()) {
+        if (i + 1 == lines.size() && i > 0) break;  // truncated by a crash mid-write
+        throw InputError("line " + std::to_string(i + 1) + ": not valid JSON");
+      }
+      if (i == 0) {
+        if (!j.is_object() || !j.contains("context"))
+          throw InputError("line 1: expected a report or a .partial header with a \"context\"");
+        rep.context = context_from_json(j.at("context"));
+        continue;
+      }
+      try {
+        rep.cases.push_back(record_from_json(j));
+      } catch (const InputError& e) {
+        throw InputError("line " + std::to_string(i + 1) + ": " + e.what());
+      }
+    }
+    rep.summary = summarize(rep.cases);
+    return rep;
+  } catch (const InputError& e) {
+    throw InputError(path + ": " + e.what());
+  }
+}
+
+// ---- writer ---------------------------------------------------------------------------------
+
+ReportWriter::ReportWriter(std::string path, const Context& context)
+    : path_(std::move(path)), context_(context) {
+  partial_ = std::fopen(partial_path().c_str(), "w");
+  if (!partial_) throw InputError(partial_path() + ": cannot open for writing");
+  const std::string head = dump(json{{"format", "pacheck-report-partial"}, {"context", to_json(context_)}});
+  std::fprintf(partial_, "%s\n", head.c_str());
+  std::fflush(partial_);
+}
+
+ReportWriter::~ReportWriter() {
+  if (partial_) std::fclose(partial_);
+}
+
+void ReportWriter::add(const Record& r) {
+  records_.push_back(r);
+  if (!partial_) return;
+  const std::string line = dump(to_json(r));
+  std::fprintf(partial_, "%s\n", line.c_str());
+  std::fflush(partial_);
+}
+
+void ReportWriter::finish(const Summary& summary) {
+  Report rep;
+  rep.context = context_;
+  rep.cases = records_;
+  rep.summary = summary;
+  const std::string tmp = path_ + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw InputError(tmp + ": cannot open for writing");
+    f << dump(to_json(rep), 1) << "\n";
+    f.flush();
+    if (!f) throw InputError(tmp + ": write failed");
+  }
+  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw InputError(path_ + ": cannot rename " + tmp + " over it");
+  }
+  if (partial_) {
+    std::fclose(partial_);
+    partial_ = nullptr;
+  }
+  std::remove(partial_path().c_str());
+}
+
+}  // namespace pa::report

@@ -1,0 +1,154 @@
+#pragma once
+// The JSON regression report (schema documented in reports/SCHEMA.md, machine-checkable in
+// reports/report.schema.json). A report is a `context` block (what ran, where, from which commit),
+// one record per case x path, and a summary. Records are plain data: the testbed's CaseRecord is
+// converted into them by the caller, so this library depends only on core/.
+//
+// Two on-disk forms, both read by load_report():
+//  * the final report: one JSON object, written to a temporary file and rename()d over the target,
+//    so a reader never sees half a report;
+//  * `<file>.partial`: JSON Lines written while the run goes (line 1 the context, then one record
+//    per line, flushed as each case completes), so a crash leaves every finished record readable.
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/metrics.hpp"
+
+namespace pa::report {
+
+/// Bumped on any change a reader must know about (renamed/removed field, changed meaning).
+/// Adding an optional field does not bump it.
+inline constexpr int kSchemaVersion = 1;
+
+struct DeviceInfo {
+  std::string name, arch;   // the device model the dispatcher routed for
+  int32_t cu_count = 0;     // CUs (AMD) or SMs (NVIDIA)
+  std::string native_fp8;   // "fp8_e4m3fnuz" (MI300) or "fp8_e4m3fn" (MI355, NVIDIA)
+  int32_t warp_size = 0;
+};
+
+struct Context {
+  int schema_version = kSchemaVersion;
+  std::string pacheck_version;  // project version from CMake
+  std::string git_commit;       // `git rev-parse --short HEAD` at configure time, or "unknown"
+  std::string compiler;         // e.g. "gcc 12.2.0"
+  DeviceInfo device;
+  std::string backend;          // "host" or "gpu"
+  std::string backend_reason;   // why this backend (e.g. "auto: no GPU: built without GPU support")
+  std::string runtime_version = "n/a", driver_version = "n/a";
+  uint64_t seed = 0;
+  std::string suite;            // "smoke", "ci", "nightly", "case:FILE", "regression:DIR"
+  std::vector<std::string> paths;
+  std::string started_utc;      // ISO-8601, e.g. "2026-11-22T22:14:00Z"
+};
+
+struct Declined {
+  std::string path, reason;
+};
+
+struct DecisionInfo {
+  std::string chosen;           // empty = nothing supports the case (JSON null)
+  std::string why;              // the rule that chose it
+  std::vector<Declined> declined;
+  int64_t workspace_bytes = 0;
+  std::string error;            // Decision::error() when nothing supports the case
+};
+
+struct Timings {
+  double inputs_ms = 0;     // make_inputs + pack
+  double reference_ms = 0;  // reference_attention
+  double path_ms = 0;       // kernel time (GPU events) or host-twin wall time
+  double wall_ms = 0;       // the path's whole step (launch, copies, compare)
+};
+
+/// One case x path.
+struct Record {
+  int64_t case_index = 0;       // position of the case in the run
+  std::string slug, vars, name;
+  nlohmann::json case_json;     // the case itself (core/case.hpp JSON); replayable
+  std::string input_hash;       // hex of input_hash(make_inputs(case)), "" when not generated
+  std::string path;             // "v1", "hip", "asm" or "auto"
+  std::string ran;              // the path that actually ran ("" when none)
+  std::string backend;          // "host" or "gpu"
+  DecisionInfo decision;
+  Status status = Status::Ok;
+  std::string metric;           // the metric that decided a Fail
+  std::string message;
+  Metrics metrics;
+  Tolerance tolerance;
+  std::string replay;
+  Timings timings;
+
+  /// The identity diff() keys records by: "slug path backend".
+  std::string key() const { return slug + " " + path + " " + backend; }
+};
+
+struct Summary {
+  int64_t cases = 0, records = 0;
+  int64_t ok = 0, fail = 0, not_supported = 0, skipped = 0;
+  double elapsed_ms = 0;
+  bool interrupted = false;  // SIGINT stopped the run early
+};
+
+struct Report {
+  Context context;
+  std::vector<Record> cases;
+  Summary summary;
+  bool complete = true;  // false when read from a .partial file (no summary was written)
+};
+
+/// Counts per status and distinct case indices.
+Summary summarize(const std::vector<Record>& records);
+
+/// "pacheck <version> (<commit>)" and compiler strings compiled into this library.
+std::string pacheck_version();
+std::string git_commit();
+std::string compiler_id();
+/// Current time as "YYYY-MM-DDThh:mm:ssZ".
+std::string utc_now();
+
+nlohmann::json to_json(const Context& c);
+nlohmann::json to_json(const Record& r);
+nlohmann::json to_json(const Summary& s);
+nlohmann::json to_json(const Report& r);
+/// Parse back; throw InputError naming the field on a malformed document.
+Context context_from_json(const nlohmann::json& j);
+Record record_from_json(const nlohmann::json& j);
+Summary summary_from_json(const nlohmann::json& j);
+Report report_from_json(const nlohmann::json& j);
+
+/// Reads a final report or a `.partial` JSON Lines file (a truncated last line, the mark of a
+/// crash mid-write, is dropped). Throws InputError naming the file and what is wrong.
+Report load_report(const std::string& path);
+
+/// Streams records to `<path>.partial` as they complete and writes the final report atomically.
+class ReportWriter {
+ public:
+  /// Opens `<path>.partial` and writes the context line. Throws InputError when it cannot.
+  ReportWriter(std::string path, const Context& context);
+  ~ReportWriter();
+  ReportWriter(const ReportWriter&) = delete;
+  ReportWriter& operator=(const ReportWriter&) = delete;
+
+  /// Appends one record line and flushes it to the OS (survives a crash of this process).
+  void add(const Record& r);
+  /// Writes the full report to a temporary file beside the target, renames it over the target
+  /// and removes the .partial. Throws InputError when the file cannot be written.
+  void finish(const Summary& summary);
+
+  const std::string& path() const { return path_; }
+  std::string partial_path() const { return path_ + ".partial"; }
+  const std::vector<Record>& records() const { return records_; }
+
+ private:
+  std::string path_;
+  Context context_;
+  std::vector<Record> records_;
+  std::FILE* partial_ = nullptr;
+};
+
+}  // namespace pa::report

@@ -1,0 +1,111 @@
+#include "reports/reporter.hpp"
+
+#include <cstdio>
+
+namespace pa::report {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string fmt_seconds(double s) {
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%.1fs", s);
+  else std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  return buf;
+}
+
+}  // namespace
+
+std::string summary_line(const Summary& s) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%lld cases, %lld records: %lld Ok, %lld Fail, %lld NotSupported, %lld Skipped (%s)%s",
+                (long long)s.cases, (long long)s.records, (long long)s.ok, (long long)s.fail,
+                (long long)s.not_supported, (long long)s.skipped, fmt_seconds(s.elapsed_ms / 1000).c_str(),
+                s.interrupted ? " [interrupted]" : "");
+  return buf;
+}
+
+ConsoleReporter::ConsoleReporter(std::ostream& out, ConsoleOptions options) : out_(out), opt_(options) {}
+
+void ConsoleReporter::begin(const Context& c, int64_t total_cases) {
+  total_ = total_cases;
+  start_ = last_progress_ = std::chrono::steady_clock::now();
+  out_ << "pacheck " << c.pacheck_version << " (" << c.git_commit << "), suite " << c.suite << ", seed "
+       << c.seed << ", " << total_cases << " cases\n"
+       << "backend " << c.backend << " (" << c.backend_reason << "), routing for " << c.device.name << " ("
+       << c.device.arch << ", " << c.device.cu_count << " CUs, " << c.device.native_fp8 << ")\n";
+  out_.flush();
+}
+
+void ConsoleReporter::on_case(const std::vector<Record>& records) {
+  ++done_;
+  bool failed = false;
+  for (const Record& r : records) failed |= r.status == Status::Fail;
+  failed_cases_ += failed;
+  if (opt_.tty && progress_shown_) out_ << "\r\033[K";  // the case line replaces the progress line
+  if (!records.empty() && (!opt_.quiet || failed)) {
+    const Record& first = records.front();
+    char head[32];
+    std::snprintf(head, sizeof head, "[%*lld/%lld] ", int(std::to_string(total_).size()),
+                  (long long)done_, (long long)total_);
+    out_ << head << first.slug;
+    if (!first.name.empty()) out_ << " (" << first.name << ")";
+    for (const Record& r : records) {
+      out_ << "  " << r.path;
+      if (r.path == "auto") out_ << "->" << (r.ran.empty() ? "none" : r.ran);
+      out_ << ":" << to_string(r.status);
+    }
+    out_ << "\n";
+    for (const Record& r : records) {
+      if (r.status != Status::Fail) continue;
+      out_ << "    FAIL " << r.path << (r.metric.empty() ? "" : " [" + r.metric + "]") << ": " << r.message << "\n";
+    }
+    if (failed) out_ << "    replay: " << first.replay << "\n";
+  }
+  progress(false);
+  out_.flush();
+}
+
+void ConsoleReporter::progress(bool force) {
+  const double el = seconds_since(start_);
+  const double eta = done_ > 0 ? el / double(done_) * double(total_ - done_) : 0;
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "progress %lld/%lld cases, %lld failing, elapsed %s, ETA %s",
+                (long long)done_, (long long)total_, (long long)failed_cases_, fmt_seconds(el).c_str(),
+                fmt_seconds(eta).c_str());
+  if (opt_.tty) {
+    if (done_ < total_) {
+      out_ << buf;
+      progress_shown_ = true;
+    } else {
+      progress_shown_ = false;
+    }
+    return;
+  }
+  // Plain lines (logs, CI): every ~10% of the cases or every 5 s, whichever comes first.
+  const int64_t decile = total_ > 0 ? done_ * 10 / total_ : 0;
+  if (force || decile > last_decile_ || seconds_since(last_progress_) >= 5.0) {
+    last_decile_ = decile;
+    last_progress_ = std::chrono::steady_clock::now();
+    if (done_ < total_ || force) out_ << buf << "\n";
+  }
+}
+
+void ConsoleReporter::end(const Summary& s) {
+  if (opt_.tty && progress_shown_) out_ << "\r\033[K";
+  out_ << summary_line(s) << "\n" << s.ok << " passed, " << s.fail << " failed\n";
+  out_.flush();
+}
+
+void JsonReporter::begin(const Context& c, int64_t) { writer_ = std::make_unique<ReportWriter>(path_, c); }
+
+void JsonReporter::on_case(const std::vector<Record>& records) {
+  for (const Record& r : records) writer_->add(r);
+}
+
+void JsonReporter::end(const Summary& s) { writer_->finish(s); }
+
+}  // namespace pa::report

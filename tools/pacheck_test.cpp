@@ -1,0 +1,362 @@
+// The pacheck program end to end (it runs the built binary, PACHECK_BIN) and its pieces in process:
+// suites, path lists, report schema, determinism, diff gating, exit codes, crash recovery.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "dispatch/capability.hpp"
+#include "dispatch/select.hpp"
+#include "reports/report.hpp"
+#include "reports/schema_validator.hpp"
+#include "tools/commands.hpp"
+#include "tools/suites.hpp"
+
+namespace pa::tools {
+namespace {
+
+using nlohmann::json;
+
+// Per-process names: ctest runs each test as its own process, possibly in parallel.
+std::string tmp(const std::string& name) {
+  return ::testing::TempDir() + "/pacheck_cli_" + std::to_string(::getpid()) + "_" + name;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+struct Result {
+  int rc = -1;
+  std::string out;  // stdout and stderr together
+};
+
+// Runs `pacheck ARGS` through the shell; returns its exit code and output.
+Result pacheck(const std::string& args) {
+  const std::string out = tmp("out.txt");
+  const std::string cmd = std::string(PACHECK_BIN) + " " + args + " >" + out + " 2>&1";
+  const int st = std::system(cmd.c_str());
+  Result r;
+  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.out = slurp(out);
+  return r;
+}
+
+// A report with the parts that legitimately differ between runs (timings, timestamps) removed.
+json without_timings(json j) {
+  j["context"].erase("started_utc");
+  j["summary"].erase("elapsed_ms");
+  for (json& c : j["cases"]) c.erase("timings");
+  return j;
+}
+
+TEST(Suites, AreValidDeterministicAndReseedable) {
+  for (const std::string& name : suite_names()) {
+    if (name == "nightly") continue;  // drawn like ci; checked for size below without the cost
+    const auto a = suite(name, 3), b = suite(name, 3), c = suite(name, 4);
+    ASSERT_EQ(a.size(), b.size());
+    bool differs = a.size() != c.size();
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_TRUE(validate(a[i]).empty()) << name << " " << a[i].name << ": " << validate(a[i]).front();
+      EXPECT_EQ(vars(a[i]), vars(b[i])) << name << " case " << i;
+      if (i < c.size()) differs |= vars(a[i]) != vars(c[i]);
+    }
+    EXPECT_TRUE(differs) << name << ": --seed must re-draw the suite";
+  }
+  const auto smoke = smoke_suite(1);
+  EXPECT_GE(smoke.size(), 20u);
+  EXPECT_LE(smoke.size(), 40u);
+  EXPECT_GT(ci_suite(1).size(), smoke.size());
+  EXPECT_GT(nightly_suite(1).size(), 5 * ci_suite(1).size() / 2);
+  EXPECT_THROW(suite("weekly", 1), InputError);
+}
+
+TEST(Suites, SmokeCoversEveryPathAndARefusalOnEveryDeviceModel) {
+  for (const Device& dev : {device_mi300x(), device_mi355x(), device_h100()}) {
+    int supported[3] = {0, 0, 0}, chosen[3] = {0, 0, 0}, refused = 0, fp8_run = 0;
+    for (const Case& c : smoke_suite(kDefaultSuiteSeed, dev.native_fp8)) {
+      for (PathId p : kAllPaths) supported[int(p)] += !decline_reason(p, c, dev).has_value();
+      const Decision d = select_path(dev, c);
+      if (d.path) ++chosen[int(*d.path)];
+      else ++refused;
+      fp8_run += d.path && is_fp8(c.kv_dtype);
+    }
+    for (PathId p : kAllPaths) {
+      EXPECT_GE(supported[int(p)], 3) << dev.name << " " << to_string(p);
+      EXPECT_GE(chosen[int(p)], 1) << dev.name << ": the dispatcher never picks " << to_string(p) << " in smoke";
+    }
+    EXPECT_GE(refused, 2) << dev.name;
+    EXPECT_GE(fp8_run, 4) << dev.name << ": fp8 cases must use the device's native flavour";
+  }
+}
+
+TEST(Paths, ParseListsAndNameTheBadEntry) {
+  EXPECT_EQ(parse_paths("v1,asm"), (std::vector<PathId>{PathId::v1, PathId::asm_}));
+  try {
+    parse_paths("v1,cuda");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_paths(""), InputError);
+}
+
+// ---- the testbed (regression/testbed.cpp), in process ----------------------------------------
+
+RunOptions host_options() {
+  RunOptions o;
+  o.backend = Backend::host;
+  o.device = device_mi300x();
+  return o;
+}
+
+TEST(Testbed, JudgesEveryRequestedPathAndTheDispatchersChoice) {
+  Case c;  // nhd bf16: only v1 supports it
+  c.num_q_heads = 8;
+  c.num_kv_heads = 2;
+  c.context_lens = {33};
+  const CaseRecord rec = run_case(c, host_options());
+  ASSERT_EQ(rec.paths.size(), 4u);
+  EXPECT_EQ(rec.paths[0].path, "v1");
+  EXPECT_EQ(rec.paths[0].status, Status::Ok) << rec.paths[0].message;
+  EXPECT_GT(rec.paths[0].tolerance.atol, 0);
+  EXPECT_FALSE(rec.paths[0].tolerance.model.empty());
+  EXPECT_EQ(rec.paths[0].metrics.count, int64_t(c.num_seqs) * c.q_len * c.num_q_heads * c.head_size);
+  EXPECT_EQ(rec.paths[1].status, Status::NotSupported);
+  EXPECT_NE(rec.paths[1].message.find("kv_layout"), std::string::npos) << rec.paths[1].message;
+  EXPECT_EQ(rec.paths[3].path, "auto");
+  ASSERT_TRUE(rec.paths[3].ran.has_value());
+  EXPECT_EQ(*rec.paths[3].ran, PathId::v1);
+  EXPECT_EQ(rec.paths[3].status, Status::Ok);
+  EXPECT_NE(rec.input_hash, 0u);
+  EXPECT_EQ(rec.slug, slug(c));
+}
+
+TEST(Testbed, RefusalsInvalidCasesAndMissingBackends) {
+  Case hnd;
+  hnd.kv_layout = KvLayout::hnd;
+  CaseRecord rec = run_case(hnd, host_options());
+  for (const PathRecord& p : rec.paths) EXPECT_EQ(p.status, Status::NotSupported) << p.path;
+  EXPECT_NE(rec.paths.back().message.find("no path supports this case"), std::string::npos) << rec.paths.back().message;
+
+  Case bad;
+  bad.block_size = 0;  // vars() would divide by it: the testbed must not
+  bad.num_kv_heads = 3;
+  rec = run_case(bad, host_options());
+  ASSERT_EQ(rec.paths.size(), 4u);
+  for (const PathRecord& p : rec.paths) {
+    EXPECT_EQ(p.status, Status::Fail);
+    EXPECT_EQ(p.metric, "validation");
+    EXPECT_NE(p.message.find("block_size"), std::string::npos) << p.message;
+    EXPECT_NE(p.message.find("num_kv_heads"), std::string::npos) << p.message;
+  }
+
+  RunOptions gpu = host_options();
+  gpu.backend = Backend::gpu;
+  gpu.paths = {PathId::v1};
+  gpu.dispatcher = false;
+  if (!gpu_available()) {
+    rec = run_case(Case{}, gpu);
+    ASSERT_EQ(rec.paths.size(), 1u);
+    EXPECT_EQ(rec.paths[0].status, Status::Skipped);
+    EXPECT_FALSE(rec.paths[0].message.empty());
+  }
+}
+
+TEST(Testbed, ReplayLineSurvivesTheShell) {
+  Case c;
+  c.name = "it's quoted";
+  c.context_lens = {5};
+  const std::string line = replay_line(c);
+  ASSERT_EQ(line.rfind("pacheck replay --case '", 0), 0u) << line;
+  const std::string out = tmp("replay_line.txt");
+  const int st = std::system((std::string(PACHECK_BIN) + line.substr(std::string("pacheck").size()) +
+                              " --backend host >" + out + " 2>&1").c_str());
+  EXPECT_EQ(WEXITSTATUS(st), 0) << slurp(out);
+  EXPECT_NE(slurp(out).find("(it's quoted)"), std::string::npos) << slurp(out);
+}
+
+TEST(Cli, HelpForTheProgramAndEverySubcommand) {
+  EXPECT_EQ(pacheck("--help").rc, 0);
+  for (const char* sub : {"run", "replay", "diff", "cases"}) {
+    const Result r = pacheck(std::string(sub) + " --help");
+    EXPECT_EQ(r.rc, 0) << sub;
+    EXPECT_NE(r.out.find(std::string("usage: pacheck ") + sub), std::string::npos) << r.out;
+  }
+  EXPECT_EQ(pacheck("bench").rc, 2) << "no placeholder subcommands";
+}
+
+TEST(Cli, UsageAndInputErrorsExitTwoAndNameTheCulprit) {
+  Result r = pacheck("run --bogus-flag");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find("--bogus-flag"), std::string::npos) << r.out;
+  r = pacheck("run --backend cuda");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find("cuda"), std::string::npos) << r.out;
+  r = pacheck("run --suite weekly");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find("weekly"), std::string::npos) << r.out;
+  r = pacheck("run --seed -3");
+  EXPECT_EQ(r.rc, 2);
+
+  const std::string bad = tmp("bad_case.json");
+  std::ofstream(bad) << R"([{"num_seqs": 1, "context_lens": [64]}, {"num_seqs": 1, "context_lens": [64], "head_sz": 128}])";
+  r = pacheck("run --case " + bad + " --report " + tmp("unused.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find(bad), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("head_sz"), std::string::npos) << r.out;
+  std::ofstream(bad) << R"({"num_seqs": 2, "context_lens": [64]})";  // invalid: one length for two seqs
+  r = pacheck("run --case " + bad);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find("context_lens"), std::string::npos) << r.out;
+  EXPECT_EQ(pacheck("run --case " + tmp("missing.json")).rc, 2);
+  EXPECT_EQ(pacheck("diff " + tmp("missing.json")).rc, 2);
+}
+
+TEST(Cli, SmokeReportOnTheHostValidatesAgainstTheSchema) {
+  const std::string rep = tmp("smoke.json");
+  std::remove(rep.c_str());
+  const Result r = pacheck("run --suite smoke --backend host --quiet --report " + rep);
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find(" passed, 0 failed"), std::string::npos) << r.out;
+  const json doc = json::parse(slurp(rep));
+  const json schema = json::parse(slurp(PACHECK_SCHEMA_FILE));
+  const auto errs = report::validate_schema(schema, doc);
+  EXPECT_TRUE(errs.empty()) << errs.size() << " violations, first: " << (errs.empty() ? "" : errs.front());
+  EXPECT_EQ(doc["context"]["backend"], "host");
+  EXPECT_EQ(doc["summary"]["cases"].get<size_t>(), smoke_suite(kDefaultSuiteSeed).size());
+  EXPECT_EQ(doc["summary"]["records"].get<size_t>(), doc["cases"].size());
+  std::ifstream partial(rep + ".partial");
+  EXPECT_FALSE(partial.good()) << "a finished run leaves no .partial";
+}
+
+TEST(Cli, SameSeedSameReportAndDiffGatesOnAFailure) {
+  const std::string a = tmp("seed_a.json"), b = tmp("seed_b.json"), broken = tmp("seed_broken.json");
+  const std::string args = "run --suite smoke --seed 11 --backend host --quiet --paths v1,asm --report ";
+  ASSERT_NE(pacheck(args + a).rc, 2);
+  ASSERT_NE(pacheck(args + b).rc, 2);
+  const json ja = json::parse(slurp(a)), jb = json::parse(slurp(b));
+  EXPECT_EQ(without_timings(ja), without_timings(jb)) << "reruns with one seed must match";
+  EXPECT_EQ(ja["context"]["seed"], 11);
+  ASSERT_NE(pacheck("run --suite smoke --seed 12 --backend host --quiet --paths v1,asm --report " + broken).rc, 2);
+  EXPECT_NE(without_timings(ja), without_timings(json::parse(slurp(broken))))
+      << "(sanity) another seed gives another report";
+
+  Result r = pacheck("diff " + a + " " + b + " --threshold timing=off");
+  EXPECT_EQ(r.rc, 0) << r.out;
+
+  json jbroken = jb;
+  std::string victim;
+  for (json& rec : jbroken["cases"])
+    if (rec["status"] == "Ok" && rec["path"] == "v1") {
+      rec["status"] = "Fail";
+      rec["metric"] = "outside_tolerance";
+      rec["message"] = "made to fail by the test";
+      victim = rec["case"]["slug"].get<std::string>();
+      break;
+    }
+  ASSERT_FALSE(victim.empty());
+  std::ofstream(broken) << jbroken.dump();
+  r = pacheck("diff " + a + " " + broken + " --threshold timing=off");
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("newly failing"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(victim + " v1 host"), std::string::npos) << r.out;
+  EXPECT_EQ(pacheck("diff " + a + " " + b + " --threshold bogus=1").rc, 2);
+}
+
+TEST(Cli, ReplayFromJsonFlagsAndReportEntry) {
+  const Case c = smoke_suite(kDefaultSuiteSeed).front();
+  const std::string rep = tmp("replay_src.json");
+  ASSERT_NE(pacheck("run --suite smoke --backend host --quiet --paths v1 --report " + rep).rc, 2);
+  Result r = pacheck("replay --backend host --case '" + to_json(c).dump() + "'");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("v1    Ok"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("max_err_norm="), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(slug(c)), std::string::npos) << r.out;
+  r = pacheck("replay --backend host --report " + rep + " --index 0");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find(slug(c)), std::string::npos) << r.out;
+  r = pacheck("replay --backend host --seed 9 --num_seqs 2 --context_lens 17,33 --kv_layout shuffled --num_q_heads 8");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("hip   Ok"), std::string::npos) << r.out;
+  EXPECT_EQ(pacheck("replay --backend host --head_sz 3").rc, 2);
+  EXPECT_EQ(pacheck("replay --report " + rep + " --index 999").rc, 2);
+}
+
+TEST(Cli, CasesListsAndDescribes) {
+  Result r = pacheck("cases --suite smoke");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find(slug(smoke_suite(kDefaultSuiteSeed).back())), std::string::npos) << r.out;
+  r = pacheck("cases --describe smoke/refuse-hnd");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("no path supports this case"), std::string::npos) << r.out;
+  EXPECT_EQ(pacheck("cases --describe nosuchcase").rc, 2);
+}
+
+// Starts `pacheck run` on the (long) ci suite, waits until its .partial holds `lines` lines, then
+// sends `sig`. Returns the exit status.
+int interrupt_run(const std::string& report, int sig, size_t lines) {
+  std::remove((report + ".partial").c_str());
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(PACHECK_BIN, PACHECK_BIN, "run", "--suite", "ci", "--backend", "host", "--quiet", "--report", report.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string text = slurp(report + ".partial");
+    if (size_t(std::count(text.begin(), text.end(), '\n')) >= lines) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, sig);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return st;
+}
+
+TEST(Cli, PartialFileOfAKilledRunIsLoadable) {
+  const std::string rep = tmp("killed.json");
+  std::remove(rep.c_str());
+  const int st = interrupt_run(rep, SIGKILL, 1 + 8);  // context + two cases of four records
+  ASSERT_TRUE(WIFSIGNALED(st)) << "the run finished before it could be killed";
+  std::ifstream final_report(rep);
+  EXPECT_FALSE(final_report.good()) << "a killed run must not leave a final report";
+  const report::Report part = report::load_report(rep + ".partial");
+  EXPECT_FALSE(part.complete);
+  EXPECT_GE(part.cases.size(), 8u);
+  EXPECT_EQ(part.context.suite, "ci");
+  EXPECT_EQ(part.summary.records, int64_t(part.cases.size()));
+}
+
+TEST(Cli, SigintStopsAfterTheCurrentCaseAndWritesTheReport) {
+  const std::string rep = tmp("sigint.json");
+  std::remove(rep.c_str());
+  const int st = interrupt_run(rep, SIGINT, 1 + 4);
+  ASSERT_TRUE(WIFEXITED(st)) << "SIGINT must not kill the run outright";
+  EXPECT_TRUE(WEXITSTATUS(st) == kExitInterrupted || WEXITSTATUS(st) == kExitFail) << WEXITSTATUS(st);
+  const report::Report r = report::load_report(rep);
+  EXPECT_TRUE(r.complete);
+  EXPECT_TRUE(r.summary.interrupted);
+  EXPECT_GE(r.cases.size(), 4u);
+  EXPECT_LT(r.summary.cases, int64_t(ci_suite(kDefaultSuiteSeed).size()));
+  EXPECT_EQ(r.cases.size() % 4, 0u) << "whole cases only: every case has 3 paths + auto";
+}
+
+}  // namespace
+}  // namespace pa::tools

@@ -1,0 +1,312 @@
+// `pacheck run` and `pacheck replay`: cases -> testbed -> reporters.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "reports/reporter.hpp"
+#include "tools/args.hpp"
+#include "tools/case_sources.hpp"
+#include "tools/commands.hpp"
+#include "tools/suites.hpp"
+
+namespace pa::tools {
+
+namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_sigint(int) {
+  g_interrupted = 1;
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
+}
+
+std::string hex16(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)v);
+  return buf;
+}
+
+report::DeviceInfo device_info(const Device& d) {
+  return {d.name, d.arch, d.cu_count, to_string(d.native_fp8), d.warp_size};
+}
+
+// Backend and device flags shared by run and replay.
+struct Target {
+  Backend backend = Backend::host;
+  std::string backend_reason;
+  Device device;
+};
+
+Target resolve_target(const Args& a) {
+  Target t;
+  const std::string b = a.get("backend", "auto");
+  std::string why;
+  if (b == "auto") {
+    if (gpu_available(&why)) {
+      t.backend = Backend::gpu;
+      t.backend_reason = "auto: a GPU is present";
+    } else {
+      t.backend = Backend::host;
+      t.backend_reason = "auto: no GPU (" + why + "), using the host twins";
+    }
+  } else if (auto pb = parse_backend(b)) {
+    t.backend = *pb;
+    t.backend_reason = "--backend " + b;
+    if (*pb == Backend::gpu && !gpu_available(&why)) t.backend_reason += " (unavailable: " + why + "; records are Skipped)";
+  } else {
+    throw InputError("--backend " + b + ": expected auto, host or gpu");
+  }
+  if (a.has("device")) {
+    const auto d = device_model(a.get("device"));
+    if (!d) throw InputError("--device " + a.get("device") + ": expected mi300x, mi355x or h100");
+    t.device = *d;
+  } else if (t.backend == Backend::gpu && gpu_available()) {
+    t.device = gpu_device();
+  } else {
+    t.device = device_mi300x();
+  }
+  return t;
+}
+
+const std::vector<Flag> kTargetFlags = {
+    {"paths", "LIST", "comma-separated paths to run: v1,hip,asm (default: all)"},
+    {"backend", "B", "auto|host|gpu (default auto: gpu when one is present, else host)"},
+    {"device", "D", "device model the dispatcher routes for: mi300x|mi355x|h100 (default: the GPU, else mi300x)"},
+    {"no-dispatch", "", "do not add the dispatcher's choice as an \"auto\" record"},
+};
+
+std::vector<Flag> with_target(std::vector<Flag> f) {
+  f.insert(f.end(), kTargetFlags.begin(), kTargetFlags.end());
+  return f;
+}
+
+RunOptions run_options(const Args& a, const Target& t) {
+  RunOptions o;
+  o.backend = t.backend;
+  o.device = t.device;
+  if (a.has("paths")) o.paths = parse_paths(a.get("paths"));
+  o.dispatcher = !a.has("no-dispatch");
+  return o;
+}
+
+}  // namespace
+
+std::vector<PathId> parse_paths(const std::string& list) {
+  std::vector<PathId> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    const std::string name = list.substr(start, comma - start);
+    const auto p = parse_path(name);
+    if (!p) throw InputError("--paths " + list + ": unknown path '" + name + "' (v1, hip, asm)");
+    out.push_back(*p);
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<report::Record> to_records(const CaseRecord& rec, int64_t case_index) {
+  std::vector<report::Record> out;
+  report::DecisionInfo d;
+  d.chosen = rec.decision.path ? to_string(*rec.decision.path) : "";
+  d.why = rec.decision.why;
+  for (const auto& [p, reason] : rec.decision.declined) d.declined.push_back({to_string(p), reason});
+  d.workspace_bytes = rec.decision.workspace.bytes();
+  d.error = rec.decision.error();
+  for (const PathRecord& p : rec.paths) {
+    report::Record r;
+    r.case_index = case_index;
+    r.slug = rec.slug;
+    r.vars = rec.vars;
+    r.name = rec.c.name;
+    r.case_json = to_json(rec.c);
+    r.input_hash = rec.input_hash ? hex16(rec.input_hash) : "";
+    r.path = p.path;
+    r.ran = p.ran ? to_string(*p.ran) : "";
+    r.backend = to_string(p.backend);
+    r.decision = d;
+    r.status = p.status;
+    r.metric = p.metric;
+    r.message = p.message;
+    r.metrics = p.metrics;
+    r.tolerance = p.tolerance;
+    r.replay = rec.replay;
+    r.timings = {rec.inputs_ms, rec.reference_ms, p.elapsed_ms, p.wall_ms};
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+int cmd_run(int argc, char** argv, int begin) {
+  Args a("pacheck run",
+         "Runs cases on every requested path (and the dispatcher's choice), judges each against the fp64\n"
+         "reference and writes a JSON report. Exit 0: all pass; 1: a Fail record; 2: usage or input\n"
+         "error; 130: interrupted (the report is still written).",
+         with_target({
+             {"suite", "NAME", "built-in suite: smoke|ci|nightly (default smoke when no --case/--regression)"},
+             {"case", "FILE", "a JSON case file (one case or an array)", true},
+             {"regression", "DIR", "every *.json under DIR (regression corpus)", true},
+             {"seed", "N", "re-seeds the suite (with --case/--regression: overrides each case's seed)"},
+             {"report", "FILE", "JSON report to write (default pacheck-report.json)"},
+             {"quiet", "", "print only failures and the summary"},
+         }));
+  if (!a.parse(argc, argv, begin)) {
+    std::cout << a.help_text();
+    return kExitOk;
+  }
+  const Target t = resolve_target(a);
+  const RunOptions o = run_options(a, t);
+  const bool has_seed = a.has("seed");
+  const uint64_t seed = has_seed ? parse_u64("seed", a.get("seed")) : kDefaultSuiteSeed;
+
+  std::vector<Case> cases;
+  std::string source;
+  for (const std::string& f : a.all("case")) {
+    for (Case& c : load_case_file(f)) cases.push_back(std::move(c));
+    source += (source.empty() ? "" : "+") + std::string("case:") + f;
+  }
+  for (const std::string& d : a.all("regression")) {
+    for (Case& c : load_case_dir(d)) cases.push_back(std::move(c));
+    source += (source.empty() ? "" : "+") + std::string("regression:") + d;
+  }
+  if (has_seed && !source.empty())
+    for (Case& c : cases) c.seed = seed;
+  if (a.has("suite") || source.empty()) {
+    const std::string name = a.get("suite", "smoke");
+    for (Case& c : suite(name, seed, t.device.native_fp8)) cases.push_back(std::move(c));
+    source = name + (source.empty() ? "" : "+" + source);
+  }
+
+  report::Context ctx;
+  ctx.pacheck_version = report::pacheck_version();
+  ctx.git_commit = report::git_commit();
+  ctx.compiler = report::compiler_id();
+  ctx.device = device_info(t.device);
+  ctx.backend = to_string(t.backend);
+  ctx.backend_reason = t.backend_reason;
+  ctx.seed = seed;
+  ctx.suite = source;
+  for (PathId p : o.paths.empty() ? std::vector<PathId>(std::begin(kAllPaths), std::end(kAllPaths)) : o.paths)
+    ctx.paths.push_back(to_string(p));
+  ctx.started_utc = report::utc_now();
+
+  report::ConsoleReporter console(std::cout, {a.has("quiet"), bool(::isatty(STDOUT_FILENO))});
+  report::JsonReporter json(a.get("report", "pacheck-report.json"));
+  std::vector<report::Reporter*> reporters = {&json, &console};  // the file first: it can fail (exit 2)
+  for (auto* r : reporters) r->begin(ctx, int64_t(cases.size()));
+
+  g_interrupted = 0;
+  std::signal(SIGINT, on_sigint);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<report::Record> all;
+  for (size_t i = 0; i < cases.size() && !g_interrupted; ++i) {
+    const std::vector<report::Record> recs = to_records(run_case(cases[i], o), int64_t(i));
+    all.insert(all.end(), recs.begin(), recs.end());
+    for (auto* r : reporters) r->on_case(recs);
+  }
+  std::signal(SIGINT, SIG_DFL);
+  report::Summary s = report::summarize(all);
+  s.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  s.interrupted = g_interrupted != 0;
+  for (auto* r : reporters) r->end(s);
+  std::cout << "report: " << json.path() << "\n";
+  if (s.fail) return kExitFail;
+  return s.interrupted ? kExitInterrupted : kExitOk;
+}
+
+int cmd_replay(int argc, char** argv, int begin) {
+  Args a("pacheck replay",
+         "Re-runs one case on every path (and the dispatcher's choice) and prints each path's metrics.\n"
+         "The case comes from --case (JSON text or a file), from a report entry (--report with --index\n"
+         "or --slug), or from case-field flags. Exit 0: all pass; 1: a Fail; 2: usage or input error.",
+         with_target({
+             {"case", "JSON|FILE", "the case as JSON text, or a file holding it"},
+             {"report", "FILE", "take the case from this report (with --index or --slug)"},
+             {"index", "N", "case index in the report (the records' case.index)"},
+             {"slug", "S", "case slug in the report"},
+             {"seed", "N", "the case's seed (overrides the one in --case / the report)"},
+         }));
+  a.allow_extra(
+      "case fields: any field of the case JSON as a flag, e.g. --num_seqs 2 --head_size 128\n"
+      "  --context_lens 64,65 --kv_layout shuffled --kv_dtype fp8_e4m3fnuz (defaults from core/case.hpp)");
+  if (!a.parse(argc, argv, begin)) {
+    std::cout << a.help_text();
+    return kExitOk;
+  }
+  nlohmann::json j = nlohmann::json::object();
+  Case c;
+  if (a.has("case")) {
+    const std::string v = a.get("case");
+    const bool text = v.find_first_not_of(" \t\n") != std::string::npos && (v[v.find_first_not_of(" \t\n")] == '{');
+    const std::vector<Case> cs = text ? parse_cases(v, "--case") : load_case_file(v);
+    if (cs.size() != 1) throw InputError("--case " + v + ": holds " + std::to_string(cs.size()) + " cases; replay takes one");
+    c = cs.front();
+  } else if (a.has("report")) {
+    const report::Report rep = report::load_report(a.get("report"));
+    const report::Record* found = nullptr;
+    if (a.has("index") == a.has("slug")) throw InputError("--report needs exactly one of --index or --slug");
+    const int64_t index = a.has("index") ? parse_i64("index", a.get("index")) : -1;
+    for (const report::Record& r : rep.cases)
+      if ((index >= 0 && r.case_index == index) || (a.has("slug") && r.slug == a.get("slug"))) {
+        found = &r;
+        break;
+      }
+    if (!found)
+      throw InputError(a.get("report") + ": no case with " +
+                       (a.has("index") ? "--index " + a.get("index") : "--slug " + a.get("slug")));
+    c = parse_cases(found->case_json.dump(), a.get("report") + " case " + found->slug).front();
+  } else if (!a.extra().empty() || a.has("seed")) {
+    j = to_json(Case{});
+    j.erase("context_lens");
+    for (const auto& [name, value] : a.extra()) {
+      std::string key = name;
+      for (char& ch : key) ch = ch == '-' ? '_' : ch;
+      if (key == "context_lens") {
+        j[key] = nlohmann::json::parse("[" + value + "]", nullptr, false);
+        if (j[key].is_discarded()) throw InputError("--context_lens " + value + ": expected a list like 64,65");
+        continue;
+      }
+      nlohmann::json v = nlohmann::json::parse(value, nullptr, false);
+      j[key] = v.is_discarded() || v.is_string() ? nlohmann::json(value) : v;
+    }
+    if (!j.contains("context_lens")) j["context_lens"] = std::vector<int32_t>(size_t(j.value("num_seqs", 1)), 64);
+    c = parse_cases(j.dump(), "case flags").front();
+  } else {
+    throw InputError("replay needs a case: --case, --report with --index/--slug, or case-field flags (see --help)");
+  }
+  if (a.has("seed")) c.seed = parse_u64("seed", a.get("seed"));
+  check_valid(c);
+
+  const Target t = resolve_target(a);
+  const RunOptions o = run_options(a, t);
+  const CaseRecord rec = run_case(c, o);
+  std::cout << "case " << rec.slug << (c.name.empty() ? "" : " (" + c.name + ")") << "\n  " << rec.vars << "\n"
+            << "backend " << to_string(t.backend) << " (" << t.backend_reason << "), device " << t.device.name << "\n"
+            << "dispatcher: " << (rec.decision.path ? std::string(to_string(*rec.decision.path)) + ": " + rec.decision.why
+                                                    : rec.decision.error())
+            << "\n";
+  bool failed = false;
+  for (const PathRecord& p : rec.paths) {
+    failed |= p.status == Status::Fail;
+    std::printf("  %-5s %-12s", p.path.c_str(), to_string(p.status));
+    if (p.status == Status::Ok || (p.status == Status::Fail && p.metrics.count > 0)) {
+      const Metrics& m = p.metrics;
+      std::printf(" max_err_norm=%.3g rel_rms=%.3g cosine=%.6f outside=%lld/%lld nan=%lld%s%s atol=%.3g rtol=%.3g %.3f ms",
+                  m.max_err_norm, m.rel_rms, m.cosine, (long long)m.outside, (long long)m.count,
+                  (long long)m.nan_count, m.degenerate.empty() ? "" : " degenerate=", m.degenerate.c_str(),
+                  p.tolerance.atol, p.tolerance.rtol, p.elapsed_ms);
+    }
+    std::printf("\n");
+    if (!p.message.empty() && p.status != Status::Ok) std::printf("        %s\n", p.message.c_str());
+  }
+  std::printf("replay: %s\n", rec.replay.c_str());
+  std::fflush(stdout);
+  return failed ? kExitFail : kExitOk;
+}
+
+}  // namespace pa::tools
