@@ -59,6 +59,13 @@ void ConsoleReporter::on_case(const std::vector<Record>& records) {
       out_ << ":" << to_string(r.status);
     }
     out_ << "\n";
+    // The dispatcher's decision, with each declining path's reason (the facts a routing incident
+    // needs), on every case line unless --quiet.
+    const DecisionInfo& d = first.decision;
+    if (!opt_.quiet) {
+      if (!d.chosen.empty()) out_ << "    route: " << d.chosen << " (" << d.why << ")\n";
+      else out_ << "    route: none: " << d.error << "\n";
+    }
     for (const Record& r : records) {
       if (r.status != Status::Fail) continue;
       out_ << "    FAIL " << r.path << (r.metric.empty() ? "" : " [" + r.metric + "]") << ": " << r.message << "\n";

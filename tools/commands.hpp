@@ -15,6 +15,7 @@ int cmd_run(int argc, char** argv, int begin);
 int cmd_replay(int argc, char** argv, int begin);
 int cmd_diff(int argc, char** argv, int begin);
 int cmd_cases(int argc, char** argv, int begin);
+int cmd_fixtures(int argc, char** argv, int begin);
 
 /// One report record per path record of a case.
 std::vector<report::Record> to_records(const CaseRecord& rec, int64_t case_index);

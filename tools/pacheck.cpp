@@ -23,6 +23,7 @@ const char* kUsage =
     "  replay   re-run one case (JSON, flags, or a report entry) and print each path's metrics\n"
     "  diff     compare two reports: newly failing, fixed, metric/timing regressions, routing changes\n"
     "  cases    list the built-in suites' cases, or describe one\n"
+    "  fixtures verify or regenerate the golden outputs of the canonical cases\n"
     "\n"
     "`pacheck <command> --help` describes each command's flags.\n"
     "exit codes: 0 all pass, 1 failures or regressions, 2 usage or input error, 130 interrupted\n";
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
     if (cmd == "replay") return cmd_replay(argc, argv, 2);
     if (cmd == "diff") return cmd_diff(argc, argv, 2);
     if (cmd == "cases") return cmd_cases(argc, argv, 2);
+    if (cmd == "fixtures") return cmd_fixtures(argc, argv, 2);
     std::cerr << "pacheck: unknown command '" << cmd << "'\n\n" << kUsage;
     return kExitUsage;
   } catch (const pa::InputError& e) {
