@@ -36,5 +36,14 @@ bool gpu_available(std::string* why = nullptr);
 Device gpu_device();
 /// Runs p's GPU kernel. Buffers carry guard regions that are checked after the launch.
 PathOutput run_gpu(PathId p, const Inputs& in, const PhysicalKv& kv, const Device& dev);
+/// The plain GPU reference kernel (fp32, one thread per query row, logical token order through
+/// the same layout values) on the case: for cases too large for the CPU reference. No capability
+/// limits beyond head_size <= 256.
+PathOutput run_gpu_reference(const Inputs& in, const PhysicalKv& kv);
+/// GPU reshape_and_cache of the case's logical K/V (rows decode(code) * scale, as fp32) into a
+/// freshly poisoned pool in the case's layout and scale mode (per-tensor: the case's scale is
+/// given; per-token: the writer computes amax / format max). Tokens t with skip(t) get slot -1
+/// and must stay poisoned. Returns an error message, or "" with `out` filled.
+std::string gpu_write_cache(const Inputs& in, const std::vector<bool>& skip, PhysicalKv& out);
 
 }  // namespace pa

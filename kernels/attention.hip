@@ -1,0 +1,371 @@
+// Paged-attention decode kernels: one body serves v1 (single pass, fp32 P), hip (split-K stage 1
+// + stage 2 merge, P rounded to the q dtype) and asm (single pass over a G tile padded to 8/16,
+// P rounded). A block owns (sequence, kv head, up to kRows query rows, partition): the rows of one
+// GQA group share every K/V load. Tokens are processed in chunks of kThreads with an online
+// softmax whose per-chunk rescale is merge_weights() from common/partial.hpp.
+#include "kernels/common/dispatch.hpp"
+#include "kernels/common/partial.hpp"
+#include "kernels/common/rounding.hpp"
+#include "kernels/gpu_runtime.hpp"
+#include "kernels/launch.hpp"
+
+namespace pa::gpu {
+namespace {
+
+constexpr int kThreads = 256;  // threads per block = tokens per chunk
+constexpr int kRows = 8;       // query rows per block
+constexpr int kMaxD = 256;
+
+/// N consecutive codes along d from `off`, as one 16-byte (or 8-byte) load when `vec`.
+template <DType T, int N>
+__device__ inline void load_decode(const void* base, int64_t off, bool vec, float (&out)[N]) {
+  using S = typename codec::Codec<T>::Storage;
+  S s[N];
+  if (vec && N * sizeof(S) == 16) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(static_cast<const S*>(base) + off);
+    PA_MEMCPY(s, &raw, 16);
+  } else if (vec && N * sizeof(S) == 8) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(static_cast<const S*>(base) + off);
+    PA_MEMCPY(s, &raw, 8);
+  } else {
+    for (int j = 0; j < N; ++j) s[j] = static_cast<const S*>(base)[off + j];
+  }
+  for (int j = 0; j < N; ++j) out[j] = codec::Codec<T>::decode(s[j]);
+}
+
+struct Row {
+  bool real;    // a query row that is written out (not padding, not past the tile)
+  int32_t h;    // query head
+  int32_t pos;  // query position ctx - q_len + i
+  int64_t idx;  // flat row index (s * q_len + i) * Hq + h
+};
+
+/// How a thread reads V in P.V:
+///   kColumns: kVV consecutive d of one token per load (nhd, hnd: d is contiguous);
+///   kTokens:  one d of 16/sizeof(elem) consecutive tokens per 16-byte load (vllm V, shuffled V:
+///             the token is the contiguous dimension), adjacent threads on adjacent d;
+///   kScalar:  one element per load (any layout; the fallback, e.g. vllm V with B < x).
+enum class VRead { kColumns, kTokens, kScalar };
+
+template <DType KV, DType QT, VRead kRead>
+__device__ void attention_body(const AttentionParams& p) {
+  constexpr int kVV = kRead == VRead::kColumns ? 8 : 1;  // output columns per thread
+  using KS = typename codec::Codec<KV>::Storage;
+  constexpr int kVK = 16 / int(sizeof(KS));  // K elements per 16-byte load
+  __shared__ float q_s[kRows][kMaxD];
+  __shared__ float x_s[kRows][kThreads];
+  __shared__ float o_s[kRows][kMaxD];
+  __shared__ float m_s[kRows], l_s[kRows], a_s[kRows];
+  __shared__ int32_t blk_s[kThreads];
+
+  const int tid = threadIdx.x;
+  const int32_t D = p.head_size;
+  const int32_t s = blockIdx.x / p.num_kv_heads, hk = blockIdx.x - s * p.num_kv_heads;
+  const int32_t ctx = p.context_lens[s];
+  const int32_t rows_total = p.q_len * p.gqa_tile;
+  Row rows[kRows];
+  for (int r = 0; r < kRows; ++r) {
+    const int32_t rr = blockIdx.y * kRows + r;
+    const int32_t i = rr / p.gqa_tile, g = rr - i * p.gqa_tile;
+    rows[r].real = rr < rows_total && g < p.gqa;
+    rows[r].h = hk * p.gqa + (g < p.gqa ? g : 0);
+    rows[r].pos = query_position(ctx, p.q_len, i < p.q_len ? i : p.q_len - 1);
+    rows[r].idx = (int64_t(s) * p.q_len + (i < p.q_len ? i : 0)) * p.num_q_heads + rows[r].h;
+  }
+  const int32_t t_begin = p.partition ? int32_t(blockIdx.z) * p.partition : 0;
+  const int32_t t_end = p.partition ? min(ctx, t_begin + p.partition) : ctx;
+  // Keys before the first query's window start are invisible to every row of the block.
+  const int32_t t_first = max(t_begin, p.lt.first_visible(ctx - p.q_len));
+  // Chunks start 16-aligned so a 16-byte token vector never straddles a page (B % x == 0 is
+  // checked by the launcher); keys in [t_lo, t_first) are read but masked.
+  const int32_t t_lo = t_first & ~15;
+
+  for (int r = 0; r < kRows; ++r)
+    for (int d = tid; d < D; d += kThreads)
+      q_s[r][d] = rows[r].real ? codec::Codec<QT>::decode(
+                                     static_cast<const typename codec::Codec<QT>::Storage*>(p.q)[rows[r].idx * D + d])
+                               : 0.f;  // padded rows run on zero queries and are discarded
+  if (tid < kRows) {
+    m_s[tid] = -INFINITY;
+    l_s[tid] = 0.f;
+  }
+  const int32_t nown = D / kVV, nslices = kThreads / nown;
+  const int32_t dv = tid % nown, slice = tid / nown;
+  float acc[kRows][kVV];
+  for (int r = 0; r < kRows; ++r)
+    for (int j = 0; j < kVV; ++j) acc[r][j] = 0.f;
+  const int32_t bshift = 31 - __clz(p.block_size);  // B is a power of two on every path
+  const int32_t bmask = p.block_size - 1;
+  const int32_t* table = p.block_tables + int64_t(s) * p.max_blocks;
+  const bool k_vec = p.k_layout.contiguous_d() >= kVK && p.k_layout.page_stride % kVK == 0;
+  const bool v_vec = kVV > 1 && p.v_layout.page_stride % kVV == 0;
+  const int nwarps = kThreads / kWarpSize, lane = tid % kWarpSize, warp = tid / kWarpSize;
+  __syncthreads();
+
+  for (int32_t c0 = t_lo; c0 < t_end; c0 += kThreads) {
+    const int32_t n = min(kThreads, t_end - c0);
+    // 1. logits: one token per thread, K read once for all rows of the group.
+    {
+      const int32_t t = c0 + tid;
+      if (tid < n) blk_s[tid] = table[t >> bshift];  // P.V reads it for masked keys too
+      if (tid < n && t >= t_first) {
+        const int32_t blk = table[t >> bshift], tok = t & bmask;
+        float dot[kRows];
+        for (int r = 0; r < kRows; ++r) dot[r] = 0.f;
+        for (int32_t d0 = 0; d0 < D; d0 += kVK) {
+          float k[kVK];
+          load_decode<KV, kVK>(p.k_cache, p.k_layout(blk, hk, tok, d0), k_vec, k);
+          for (int j = 0; j < kVK; ++j)
+            for (int r = 0; r < kRows; ++r) dot[r] += q_s[r][d0 + j] * k[j];
+        }
+        const float ks = p.k_scales[p.scale_layout(blk, hk, tok)];
+        for (int r = 0; r < kRows; ++r)
+          x_s[r][tid] = p.lt.visible(t, rows[r].pos) ? p.lt(dot[r] * ks, rows[r].h, t, rows[r].pos) : -INFINITY;
+      } else {
+        for (int r = 0; r < kRows; ++r) x_s[r][tid] = -INFINITY;
+      }
+    }
+    __syncthreads();
+    // 2. chunk max per row, running max and the rescale factor of what came before.
+    for (int r = warp; r < kRows; r += nwarps) {
+      float v = -INFINITY;
+      for (int k = lane; k < kThreads; k += kWarpSize) v = fmaxf(v, x_s[r][k]);
+      v = warp_max(v);
+      if (lane == 0) {
+        const MergeWeights w = merge_weights(m_s[r], v);
+        a_s[r] = w.wa;
+        m_s[r] = w.m;
+      }
+    }
+    __syncthreads();
+    // 3. P = exp(x - m) in place.
+    for (int r = 0; r < kRows; ++r) {
+      const float x = x_s[r][tid];
+      x_s[r][tid] = x == -INFINITY ? 0.f : expf(x - m_s[r]);
+    }
+    __syncthreads();
+    // 4. denominators from the fp32 P (read-only pass, runs alongside 5).
+    for (int r = warp; r < kRows; r += nwarps) {
+      float v = 0.f;
+      for (int k = lane; k < kThreads; k += kWarpSize) v += x_s[r][k];
+      v = warp_sum(v);
+      if (lane == 0) l_s[r] = l_s[r] * a_s[r] + v;
+    }
+    // 5. P.V: thread (slice, dv) owns kVV output columns for every row.
+    if (slice < nslices) {
+      for (int r = 0; r < kRows; ++r)
+        for (int j = 0; j < kVV; ++j) acc[r][j] *= a_s[r];
+    }
+    if (kRead == VRead::kTokens && slice < nslices) {
+      constexpr int kTV = 16 / int(sizeof(KS));
+      for (int32_t g0 = slice * kTV; g0 < n; g0 += nslices * kTV) {
+        const int32_t blk = blk_s[g0], tok = (c0 + g0) & bmask;
+        float v[kTV];
+        load_decode<KV, kTV>(p.v_cache, p.v_layout(blk, hk, tok, dv), true, v);
+        for (int j = 0; j < kTV; ++j) {
+          if (g0 + j >= n) break;  // slots past the chunk may be poison: never multiplied in
+          const float val = v[j] * p.v_scales[p.scale_layout(blk, hk, tok + j)];
+          for (int r = 0; r < kRows; ++r) {
+            float pr = x_s[r][g0 + j];
+            if (p.round_p) pr = round_to<QT>(pr);
+            acc[r][0] += pr * val;
+          }
+        }
+      }
+    } else if (slice < nslices) {
+      for (int32_t tt = slice; tt < n; tt += nslices) {
+        const int32_t blk = blk_s[tt], tok = (c0 + tt) & bmask;
+        float v[kVV];
+        load_decode<KV, kVV>(p.v_cache, p.v_layout(blk, hk, tok, dv * kVV), v_vec, v);
+        const float vs = p.v_scales[p.scale_layout(blk, hk, tok)];
+        for (int r = 0; r < kRows; ++r) {
+          float pr = x_s[r][tt];
+          if (p.round_p) pr = round_to<QT>(pr);
+          for (int j = 0; j < kVV; ++j) acc[r][j] += pr * (v[j] * vs);
+        }
+      }
+    }
+    __syncthreads();
+  }
+
+  // Reduce the token slices in a fixed order (deterministic), then write.
+  for (int r = 0; r < kRows; ++r)
+    for (int d = tid; d < D; d += kThreads) o_s[r][d] = 0.f;
+  __syncthreads();
+  for (int sl = 0; sl < nslices; ++sl) {
+    if (slice == sl)
+      for (int r = 0; r < kRows; ++r)
+        for (int j = 0; j < kVV; ++j) o_s[r][dv * kVV + j] += acc[r][j];
+    __syncthreads();
+  }
+  using QS = typename codec::Codec<QT>::Storage;
+  for (int r = 0; r < kRows; ++r) {
+    if (!rows[r].real) continue;  // padded rows are never written
+    float m = m_s[r], l = l_s[r], wo = 1.f;
+    if (!p.partition && p.sinks) {
+      const MergeWeights w = merge_weights(m, p.sinks[rows[r].h]);
+      wo = w.wa;
+      l = l * w.wa + w.wb;
+      m = w.m;
+    }
+    const float inv_l = l > 0.f ? wo / l : 0.f;
+    if (!p.partition) {
+      for (int d = tid; d < D; d += kThreads)
+        static_cast<QS*>(p.out)[rows[r].idx * D + d] = codec::Codec<QT>::encode(o_s[r][d] * inv_l);
+      if (tid == 0) p.lse[rows[r].idx] = l > 0.f ? m + logf(l) : -INFINITY;
+    } else {
+      const int64_t w = rows[r].idx * p.num_partitions + blockIdx.z;
+      for (int d = tid; d < D; d += kThreads) p.tmp_out[w * D + d] = o_s[r][d] * inv_l;
+      if (tid == 0) {
+        p.max_logits[w] = m;
+        p.exp_sums[w] = l;
+      }
+    }
+  }
+}
+
+template <DType KV, DType QT, VRead kRead>
+__global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionParams p) {
+  attention_body<KV, QT, kRead>(p);
+}
+
+/// The V read mode for a layout (see VRead).
+VRead v_read_mode(const PageLayout& v, int32_t elem_bytes) {
+  const int32_t x = 16 / elem_bytes;
+  if (v.contiguous_d() >= 8 && v.head_size % 8 == 0) return VRead::kColumns;
+  // Length of the aligned run of consecutive tokens: x for shuffled V, B for vllm V.
+  const int32_t run = v.s_tlo == 1 ? int32_t(v.t_mask + 1) : (v.s_thi == 1 ? v.block : 1);
+  if (run >= x && run % x == 0 && v.block % x == 0 && v.page_stride % x == 0) return VRead::kTokens;
+  return VRead::kScalar;
+}
+
+// Stage 2 of the split-K path: thread d merges the partitions' (tmp_out, max_logits, exp_sums).
+template <DType QT>
+__device__ void merge_body(const AttentionParams& p) {
+  const int64_t row = blockIdx.x;
+  const int32_t d = threadIdx.x;
+  const int32_t s = int32_t(row / (int64_t(p.q_len) * p.num_q_heads));
+  const int32_t h = int32_t(row % p.num_q_heads);
+  const int32_t nparts = (p.context_lens[s] + p.partition - 1) / p.partition;
+  Partial<1> total = Partial<1>::empty();
+  for (int32_t k = 0; k < nparts; ++k) {
+    const int64_t w = row * p.num_partitions + k;
+    total.merge(Partial<1>::from_normalised(&p.tmp_out[w * p.head_size + d], p.max_logits[w], p.exp_sums[w]));
+  }
+  if (p.sinks) total.merge(Partial<1>::sink(p.sinks[h]));
+  using QS = typename codec::Codec<QT>::Storage;
+  static_cast<QS*>(p.out)[row * p.head_size + d] = codec::Codec<QT>::encode(total.normalised(0));
+  if (d == 0) p.lse[row] = total.lse();
+}
+template <DType QT>
+__global__ void merge_kernel(const AttentionParams p) {
+  merge_body<QT>(p);
+}
+
+// The plain GPU reference: one thread per query row, tokens in logical order through the same
+// PageLayout / ScaleLayout values, fp32, three passes (logits, denominator, P.V per d).
+template <DType KV, DType QT>
+__device__ void reference_body(const AttentionParams& p, float* scratch) {
+  using KS = typename codec::Codec<KV>::Storage;
+  using QS = typename codec::Codec<QT>::Storage;
+  const int64_t row = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t rows = int64_t(p.num_seqs) * p.q_len * p.num_q_heads;
+  if (row >= rows) return;
+  const int32_t D = p.head_size;
+  const int32_t h = int32_t(row % p.num_q_heads);
+  const int32_t i = int32_t((row / p.num_q_heads) % p.q_len);
+  const int32_t s = int32_t(row / (int64_t(p.q_len) * p.num_q_heads));
+  const int32_t hk = h / p.gqa, ctx = p.context_lens[s], pos = query_position(ctx, p.q_len, i);
+  const QS* q = static_cast<const QS*>(p.q) + row * D;
+  const KS* kc = static_cast<const KS*>(p.k_cache);
+  const KS* vc = static_cast<const KS*>(p.v_cache);
+  const int32_t* table = p.block_tables + int64_t(s) * p.max_blocks;
+  float* x = scratch + row * p.max_context;
+  float m = p.sinks ? p.sinks[h] : -INFINITY;
+  for (int32_t t = 0; t < ctx; ++t) {
+    x[t] = -INFINITY;
+    if (!p.lt.visible(t, pos)) continue;
+    const int32_t blk = table[t / p.block_size], tok = t % p.block_size;
+    float dot = 0.f;
+    for (int32_t d = 0; d < D; ++d)
+      dot += codec::Codec<QT>::decode(q[d]) * codec::Codec<KV>::decode(kc[p.k_layout(blk, hk, tok, d)]);
+    x[t] = p.lt(dot * p.k_scales[p.scale_layout(blk, hk, tok)], h, t, pos);
+    m = fmaxf(m, x[t]);
+  }
+  float l = 0.f;
+  for (int32_t t = 0; t < ctx; ++t) l += x[t] == -INFINITY ? 0.f : expf(x[t] - m);
+  if (p.sinks) l += expf(p.sinks[h] - m);
+  for (int32_t d = 0; d < D; ++d) {
+    float acc = 0.f;
+    for (int32_t t = 0; t < ctx; ++t) {
+      if (x[t] == -INFINITY) continue;
+      const int32_t blk = table[t / p.block_size], tok = t % p.block_size;
+      acc += expf(x[t] - m) * codec::Codec<KV>::decode(vc[p.v_layout(blk, hk, tok, d)]) *
+             p.v_scales[p.scale_layout(blk, hk, tok)];
+    }
+    static_cast<QS*>(p.out)[row * D + d] = codec::Codec<QT>::encode(acc / l);
+  }
+  p.lse[row] = m + logf(l);
+}
+template <DType KV, DType QT>
+__global__ void reference_kernel(const AttentionParams p, float* scratch) {
+  reference_body<KV, QT>(p, scratch);
+}
+
+std::string last_error(const char* what) {
+  const hipError_t e = hipGetLastError();
+  return e == hipSuccess ? std::string() : std::string(what) + ": " + hipGetErrorString(e);
+}
+
+}  // namespace
+
+// PA_KERNELS_MINIMAL (compile checks): one instantiation per kernel keeps CI time small.
+#if defined(PA_KERNELS_MINIMAL)
+#define PA_KV_SWITCH(t, KV, fail, ...) \
+  if (t == DType::bf16) { constexpr DType KV = DType::bf16; __VA_ARGS__ } else { fail; }
+#define PA_Q_SWITCH(t, QT, fail, ...) \
+  if (t == DType::bf16) { constexpr DType QT = DType::bf16; __VA_ARGS__ } else { fail; }
+#else
+#define PA_KV_SWITCH PA_DISPATCH_KV_DTYPE
+#define PA_Q_SWITCH PA_DISPATCH_Q_DTYPE
+#endif
+
+LaunchStatus launch_attention(const AttentionParams& p) {
+  if (p.head_size > kMaxD || p.head_size % 16 != 0)
+    return {"launch_attention: head_size=" + std::to_string(p.head_size) + " not a multiple of 16 <= 256"};
+  if (p.block_size & (p.block_size - 1))
+    return {"launch_attention: block_size=" + std::to_string(p.block_size) + " not a power of two"};
+  const int32_t rows = p.q_len * p.gqa_tile;
+  const dim3 grid(unsigned(p.num_seqs * p.num_kv_heads), unsigned((rows + kRows - 1) / kRows),
+                  unsigned(p.partition ? p.num_partitions : 1));
+  const VRead mode = v_read_mode(p.v_layout, dtype_bytes(p.kv_dtype));
+  std::string err = "launch_attention: unsupported dtype";
+  PA_KV_SWITCH(p.kv_dtype, KV, return {err},
+    PA_Q_SWITCH(p.q_dtype, QT, return {err},
+      if (mode == VRead::kColumns)
+        hipLaunchKernelGGL((attention_kernel<KV, QT, VRead::kColumns>), grid, dim3(kThreads), 0, 0, p);
+      else if (mode == VRead::kTokens)
+        hipLaunchKernelGGL((attention_kernel<KV, QT, VRead::kTokens>), grid, dim3(kThreads), 0, 0, p);
+      else hipLaunchKernelGGL((attention_kernel<KV, QT, VRead::kScalar>), grid, dim3(kThreads), 0, 0, p);
+      if (auto e = last_error("attention_kernel"); !e.empty()) return {e};
+      if (p.partition) {
+        hipLaunchKernelGGL((merge_kernel<QT>), dim3(unsigned(int64_t(p.num_seqs) * p.q_len * p.num_q_heads)),
+                           dim3(unsigned(p.head_size)), 0, 0, p);
+        if (auto e = last_error("merge_kernel"); !e.empty()) return {e};
+      }))
+  return {};
+}
+
+LaunchStatus launch_reference(const AttentionParams& p, float* scratch) {
+  const int64_t rows = int64_t(p.num_seqs) * p.q_len * p.num_q_heads;
+  const unsigned threads = 64;
+  std::string err = "launch_reference: unsupported dtype";
+  PA_KV_SWITCH(p.kv_dtype, KV, return {err},
+    PA_Q_SWITCH(p.q_dtype, QT, return {err},
+      hipLaunchKernelGGL((reference_kernel<KV, QT>), dim3(unsigned((rows + threads - 1) / threads)),
+                         dim3(threads), 0, 0, p, scratch);
+      if (auto e = last_error("reference_kernel"); !e.empty()) return {e};))
+  return {};
+}
+
+}  // namespace pa::gpu

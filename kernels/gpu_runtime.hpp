@@ -1,0 +1,94 @@
+#pragma once
+// The one portability header (ggml's habit, reversed): kernels and launchers are written in our
+// HIP vocabulary, which maps onto HIP under hipcc and onto the CUDA runtime under nvcc. Nothing
+// else in kernels/ spells a vendor API. Under nvcc no HIP header is included at all (Debian's
+// HIP headers do not compile under CUDA 13).
+//
+// Warp size is never assumed to be 32: device code uses kWarpSize (compile-time, 64 on CDNA,
+// 32 on NVIDIA and RDNA) and host code asks gpu_warp_size() (run time, from the device).
+#include "core/host_device.hpp"
+
+#if defined(__CUDACC__)
+#include <cuda_runtime.h>
+
+using hipError_t = cudaError_t;
+using hipStream_t = cudaStream_t;
+using hipEvent_t = cudaEvent_t;
+using hipDeviceProp_t = cudaDeviceProp;
+#define hipSuccess cudaSuccess
+#define hipGetErrorString cudaGetErrorString
+#define hipGetLastError cudaGetLastError
+#define hipGetDeviceCount cudaGetDeviceCount
+#define hipGetDevice cudaGetDevice
+#define hipSetDevice cudaSetDevice
+#define hipGetDeviceProperties cudaGetDeviceProperties
+#define hipDeviceSynchronize cudaDeviceSynchronize
+#define hipMalloc cudaMalloc
+#define hipFree cudaFree
+#define hipMemcpy cudaMemcpy
+#define hipMemcpyAsync cudaMemcpyAsync
+#define hipMemset cudaMemset
+#define hipMemsetAsync cudaMemsetAsync
+#define hipMemcpyHostToDevice cudaMemcpyHostToDevice
+#define hipMemcpyDeviceToHost cudaMemcpyDeviceToHost
+#define hipMemcpyDeviceToDevice cudaMemcpyDeviceToDevice
+#define hipEventCreate cudaEventCreate
+#define hipEventDestroy cudaEventDestroy
+#define hipEventRecord cudaEventRecord
+#define hipEventSynchronize cudaEventSynchronize
+#define hipEventElapsedTime cudaEventElapsedTime
+#define hipLaunchKernelGGL(kernel, grid, block, shmem, stream, ...) \
+  kernel<<<(grid), (block), (shmem), (stream)>>>(__VA_ARGS__)
+#define PA_GPU_VENDOR "cuda"
+#define PA_MEMCPY memcpy
+
+namespace pa::gpu {
+inline constexpr int kWarpSize = 32;
+// HIP's __shfl_xor(v, lane_mask, width) over the full warp.
+template <class T>
+__device__ inline T shfl_xor(T v, int lane_mask, int width = kWarpSize) {
+  return __shfl_xor_sync(0xffffffffu, v, lane_mask, width);
+}
+}  // namespace pa::gpu
+
+#elif defined(__HIPCC__)
+#include <hip/hip_runtime.h>
+#define PA_GPU_VENDOR "hip"
+#define PA_MEMCPY __builtin_memcpy  // ROCm 5.x has no __device__ memcpy
+
+namespace pa::gpu {
+#if defined(__GFX9__) || defined(__gfx90a__) || defined(__gfx940__) || defined(__gfx941__) || \
+    defined(__gfx942__) || defined(__gfx950__)
+inline constexpr int kWarpSize = 64;  // CDNA wavefronts
+#elif defined(__HIP_DEVICE_COMPILE__)
+inline constexpr int kWarpSize = 32;  // RDNA (wave32)
+#else
+inline constexpr int kWarpSize = 64;  // host pass: only used for sizing, launchers ask the device
+#endif
+template <class T>
+__device__ inline T shfl_xor(T v, int lane_mask, int width = kWarpSize) {
+  return __shfl_xor(v, lane_mask, width);
+}
+}  // namespace pa::gpu
+#else
+#error "kernels/gpu_runtime.hpp is for GPU compilers (nvcc or hipcc) only"
+#endif
+
+namespace pa::gpu {
+
+/// Sum over the lanes of one warp (butterfly: every lane ends with the total).
+template <class T>
+__device__ inline T warp_sum(T v) {
+  for (int o = kWarpSize / 2; o > 0; o >>= 1) v += shfl_xor(v, o);
+  return v;
+}
+template <class T>
+__device__ inline T warp_max(T v) {
+  for (int o = kWarpSize / 2; o > 0; o >>= 1) {
+    const T w = shfl_xor(v, o);
+    v = v > w ? v : w;
+  }
+  return v;
+}
+
+}  // namespace pa::gpu

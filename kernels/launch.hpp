@@ -1,0 +1,70 @@
+#pragma once
+// Params structs and host launchers of the GPU kernels (FlashInfer's shape: params with tensor
+// shapes next to fields, a __device__ body, a 3-line __global__ wrapper, a launcher returning a
+// status). Plain C++: included by the .hip files and by nothing that needs a GPU compiler.
+#include <cstdint>
+#include <string>
+
+#include "core/dtype.hpp"
+#include "core/layout.hpp"
+#include "kernels/common/logits.hpp"
+
+namespace pa::gpu {
+
+/// Result of a launcher: empty error = launched.
+struct LaunchStatus {
+  std::string error;
+  bool ok() const { return error.empty(); }
+};
+
+struct AttentionParams {
+  const void* q = nullptr;             // [S, q_len, Hq, D] codes of q_dtype
+  const void* k_cache = nullptr;       // k_layout.cosize(num_blocks) codes of kv_dtype
+  const void* v_cache = nullptr;       // v_layout.cosize(num_blocks)
+  const float* k_scales = nullptr;     // [scale_layout.size()]
+  const float* v_scales = nullptr;     // [scale_layout.size()]
+  const int32_t* block_tables = nullptr;  // [S, max_blocks]
+  const int32_t* context_lens = nullptr;  // [S]
+  const float* sinks = nullptr;        // [Hq] or null
+  PageLayout k_layout, v_layout;
+  ScaleLayout scale_layout;
+  LogitTransform lt;                   // lt.alibi: device pointer [Hq] or null
+  DType q_dtype = DType::bf16, kv_dtype = DType::bf16;
+  int32_t num_seqs = 0, q_len = 1, num_q_heads = 0, num_kv_heads = 0, head_size = 0, block_size = 0;
+  int32_t max_blocks = 0, max_context = 0;
+  int32_t gqa = 1;          // G
+  int32_t gqa_tile = 1;     // G padded up (asm tile); padded rows are computed and discarded
+  int32_t partition = 0;    // tokens per split-K partition; 0 = single pass
+  int32_t num_partitions = 1;
+  bool round_p = false;     // P rounded to q_dtype before P.V (MFMA model)
+  void* out = nullptr;      // [S, q_len, Hq, D] codes of q_dtype
+  float* lse = nullptr;     // [S, q_len, Hq]
+  float* max_logits = nullptr;  // [S, q_len, Hq, num_partitions]   (two-stage only)
+  float* exp_sums = nullptr;    // [S, q_len, Hq, num_partitions]
+  float* tmp_out = nullptr;     // [S, q_len, Hq, num_partitions, D]
+};
+
+/// Attention (single pass when partition == 0, else stage 1 then stage 2).
+LaunchStatus launch_attention(const AttentionParams& p);
+/// Obviously-correct GPU reference: one thread per query row, logical token order, fp32,
+/// `scratch` = [S*q_len*Hq, max_context] floats.
+LaunchStatus launch_reference(const AttentionParams& p, float* scratch);
+
+struct CacheWriteParams {
+  const float* key = nullptr;      // [T, Hkv, D]
+  const float* value = nullptr;    // [T, Hkv, D]
+  const int64_t* slot_mapping = nullptr;  // [T]: blk * B + tok, < 0 = skip
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
+  float* k_scales = nullptr;       // per-token modes: written; per-tensor: read [1]
+  float* v_scales = nullptr;
+  PageLayout k_layout, v_layout;
+  ScaleLayout scale_layout;
+  DType kv_dtype = DType::bf16;
+  int32_t num_tokens = 0, num_kv_heads = 0, head_size = 0, block_size = 0;
+};
+/// reshape_and_cache: no quantisation (none), per-tensor (x / scale[0]) or per-token
+/// (scale = amax / format max per (token, head), stored at the physical slot).
+LaunchStatus launch_reshape_and_cache(const CacheWriteParams& p);
+
+}  // namespace pa::gpu
