@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "core/metrics.hpp"
+#include "core/prng.hpp"
 
 namespace pa {
 namespace {
@@ -312,5 +313,29 @@ TEST(Tolerance, RoundedReferencePassesItsTolerance) {
   EXPECT_EQ(verdict(compare(out, ref, t), t, kShape).status, Status::Ok);
 }
 
+}  // namespace
+}  // namespace pa
+
+namespace pa {
+namespace {
+// Regression for a misfire: a correct output (within tolerance) must never be flagged "v_mean",
+// however close the reference itself is to the V mean (single-key rows with a sink are).
+TEST(Metrics, OutputWithinToleranceIsNeverFlaggedVMean) {
+  Rng rng(77, Stream::kMutant);
+  const Tolerance t{0.01, 0.0, "test"};
+  for (int trial = 0; trial < 2000; ++trial) {
+    const size_t n = size_t(rng.uniform_int(2, 16));
+    std::vector<double> ref(n), uniform(n);
+    std::vector<float> out(n);
+    for (size_t i = 0; i < n; ++i) {
+      uniform[i] = rng.uniform(-1, 1);
+      ref[i] = uniform[i] + rng.uniform(-0.05, 0.05);      // sometimes within 3 bounds, sometimes not
+      out[i] = float(ref[i] + rng.uniform(-0.009, 0.009));  // inside atol of the reference
+    }
+    const Metrics m = compare(out, ref, t, uniform);
+    ASSERT_EQ(m.outside, 0);
+    ASSERT_NE(m.degenerate, "v_mean") << "trial " << trial;
+  }
+}
 }  // namespace
 }  // namespace pa

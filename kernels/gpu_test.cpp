@@ -27,15 +27,6 @@ std::vector<std::pair<std::string, int64_t>> shape(const Case& c) {
   return {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}};
 }
 
-// The degenerate "v_mean" flag compares the output with the mean of the visible V rows. When some
-// query sees a single key (window 1, or the first MTP token of a context of q_len), that mean IS
-// the right answer up to the sink's share, so the flag would misfire: skip it for such cases.
-inline bool single_key_query(const Case& c) {
-  if (c.sliding_window == 1) return true;
-  for (int32_t ctx : c.context_lens)
-    if (ctx == c.q_len) return true;
-  return false;
-}
 
 /// "" when the GPU path matches the CPU reference within its error model, else why not.
 std::string judge(PathId p, const Case& c, const Device& dev) {
@@ -45,7 +36,7 @@ std::string judge(PathId p, const Case& c, const Device& dev) {
   if (got.status != Status::Ok) return std::string(to_string(got.status)) + ": " + got.reason;
   const ReferenceResult ref = reference_attention(in);
   const Tolerance tol = tolerance_for(error_model(p, c), ref.stats);
-  const Verdict v = verdict(compare(got.out, ref.out, tol, single_key_query(c) ? std::vector<double>{} : ref.uniform), tol, shape(c));
+  const Verdict v = verdict(compare(got.out, ref.out, tol, ref.uniform), tol, shape(c));
   if (v.status != Status::Ok) return v.message;
   for (size_t r = 0; r < ref.lse.size(); ++r)
     if (!(std::fabs(got.lse[r] - ref.lse[r]) <= 1e-3 * (1 + std::fabs(ref.lse[r]))))

@@ -103,15 +103,6 @@ inline Case gen_case(PathId p) {
   return {};
 }
 
-// The degenerate "v_mean" flag compares the output with the mean of the visible V rows. When some
-// query sees a single key (window 1, or the first MTP token of a context of q_len), that mean IS
-// the right answer up to the sink's share, so the flag would misfire: skip it for such cases.
-inline bool single_key_query(const Case& c) {
-  if (c.sliding_window == 1) return true;
-  for (int32_t ctx : c.context_lens)
-    if (ctx == c.q_len) return true;
-  return false;
-}
 
 // |lse - ref| bound: lse is fp32, its error is a few ulps of the largest logit magnitude plus
 // the fp32 denominator sum (sqrt(n) 2^-24 relative); 1e-3 is >100x that for |logit| < 100.
@@ -125,7 +116,7 @@ inline std::string judge(PathId p, const Case& c, const Device& dev) {
   if (got.status != Status::Ok) return "path refused: " + got.reason;
   const ReferenceResult ref = reference_attention(in);
   const Tolerance tol = tolerance_for(error_model(p, c), ref.stats);
-  const Metrics m = compare(got.out, ref.out, tol, single_key_query(c) ? std::vector<double>{} : ref.uniform);
+  const Metrics m = compare(got.out, ref.out, tol, ref.uniform);
   const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}});
   if (v.status != Status::Ok) return v.message + " [" + tol.model + "]";
   for (size_t r = 0; r < ref.lse.size(); ++r)
