@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "core/mutants.hpp"
+
 namespace pa {
 
 namespace {
@@ -86,6 +88,13 @@ Decision select_path(const Device& dev, const Case& c, std::optional<PathId> for
   std::optional<std::string> reason[3];
   for (PathId p : kAllPaths) {
     reason[int(p)] = decline_reason(p, c, dev);
+    // Planted routing bugs (test-only build): asm's head-size or block-size limit not consulted.
+    if ((PA_MUTANT(head_size_routing) || PA_MUTANT(block_size_routing)) && p == PathId::asm_ && reason[int(p)]) {
+      Case relaxed = c;
+      if (PA_MUTANT(head_size_routing)) relaxed.head_size = 128;
+      if (PA_MUTANT(block_size_routing)) relaxed.block_size = 16;
+      if (!decline_reason(p, relaxed, dev)) reason[int(p)].reset();
+    }
     if (reason[int(p)]) d.declined.emplace_back(p, *reason[int(p)]);
   }
   std::string rule;

@@ -208,11 +208,11 @@ __device__ void attention_body(const AttentionParams& p) {
       l = l * w.wa + w.wb;
       m = w.m;
     }
-    const float inv_l = l > 0.f ? wo / l : 0.f;
+    const float inv_l = l == 0.f ? 0.f : wo / l;  // a NaN l (poison read) must stay NaN
     if (!p.partition) {
       for (int d = tid; d < D; d += kThreads)
         static_cast<QS*>(p.out)[rows[r].idx * D + d] = codec::Codec<QT>::encode(o_s[r][d] * inv_l);
-      if (tid == 0) p.lse[rows[r].idx] = l > 0.f ? m + logf(l) : -INFINITY;
+      if (tid == 0) p.lse[rows[r].idx] = l == 0.f ? -INFINITY : m + logf(l);
     } else {
       const int64_t w = rows[r].idx * p.num_partitions + blockIdx.z;
       for (int d = tid; d < D; d += kThreads) p.tmp_out[w * D + d] = o_s[r][d] * inv_l;

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "regression/corpus.hpp"
+#include "regression/corpus_check.hpp"
 #include "regression/testbed.hpp"
 
 namespace pa {
@@ -25,49 +26,10 @@ std::vector<RegressionCase> all_cases() {
 
 class Corpus : public ::testing::TestWithParam<RegressionCase> {};
 
-std::vector<Backend> backends() {
-  std::vector<Backend> b = {Backend::host};
-  if (gpu_available()) b.push_back(Backend::gpu);
-  return b;
-}
-
 TEST_P(Corpus, DecisionAndEveryPathMatchTheReference) {
-  const RegressionCase& r = GetParam();
-  const Decision d = select_path(r.device, r.c);
-  if (r.expect_path) {
-    ASSERT_TRUE(d.path.has_value()) << r.file << ": expected " << to_string(*r.expect_path)
-                                    << ", dispatcher refused: " << d.error();
-    EXPECT_EQ(*d.path, *r.expect_path) << r.file << ": dispatcher chose " << to_string(*d.path)
-                                       << " (" << d.why << ")";
-  } else if (!r.refusal_contains.empty() || r.kind != "captured") {
-    EXPECT_FALSE(d.path.has_value()) << r.file << ": expected a refusal, dispatcher chose "
-                                     << (d.path ? to_string(*d.path) : "?");
-    EXPECT_NE(d.error().find(r.refusal_contains), std::string::npos)
-        << r.file << ": refusal does not name '" << r.refusal_contains << "': " << d.error();
-  }
-  for (Backend b : backends()) {
-    RunOptions o;
-    o.backend = b;
-    o.device = r.device;
-    const CaseRecord rec = run_case(r.c, o);
-    for (const PathRecord& p : rec.paths) {
-      const bool must = p.ran && std::find(r.must_pass.begin(), r.must_pass.end(), *p.ran) != r.must_pass.end() &&
-                        p.path != "auto";
-      if (must) {
-        EXPECT_EQ(p.status, Status::Ok) << r.file << ": path=" << p.path << " backend=" << to_string(b)
-                                        << " must pass: " << p.message << "\n  replay: " << rec.replay;
-      } else {
-        EXPECT_NE(p.status, Status::Fail) << r.file << ": path=" << p.path << " backend=" << to_string(b)
-                                          << " metric=" << p.metric << ": " << p.message
-                                          << "\n  replay: " << rec.replay;
-      }
-    }
-    for (PathId m : r.must_pass) {
-      const bool ran = std::any_of(rec.paths.begin(), rec.paths.end(),
-                                   [&](const PathRecord& p) { return p.path == to_string(m); });
-      EXPECT_TRUE(ran) << r.file << ": must_pass path " << to_string(m) << " produced no record";
-    }
-  }
+  std::string all;
+  for (const auto& f : corpus_findings(GetParam(), available_backends())) all += "\n" + f;
+  EXPECT_TRUE(all.empty()) << all;
 }
 
 INSTANTIATE_TEST_SUITE_P(Regression, Corpus, ::testing::ValuesIn(all_cases()),

@@ -67,10 +67,11 @@ struct Partial {
     l = l * w.wa + b.l * w.wb;
     m = w.m;
   }
-  /// o / l (0 for an empty partial, never NaN).
-  PA_HOST_DEVICE float normalised(int i) const { return l > 0.f ? o[i] / l : 0.f; }
-  /// Natural log of the denominator: m + log(l); -inf for an empty partial.
-  PA_HOST_DEVICE float lse() const { return l > 0.f ? m + logf(l) : -INFINITY; }
+  /// o / l; 0 for an empty partial (l == 0). A NaN that reached l (a poisoned slot was read)
+  /// stays NaN: masking it as 0 would turn a poison leak into a plausible-looking zero.
+  PA_HOST_DEVICE float normalised(int i) const { return l == 0.f ? 0.f : o[i] / l; }
+  /// Natural log of the denominator: m + log(l); -inf for an empty partial, NaN stays NaN.
+  PA_HOST_DEVICE float lse() const { return l == 0.f ? -INFINITY : m + logf(l); }
 };
 
 }  // namespace pa
