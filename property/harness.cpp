@@ -80,8 +80,10 @@ CheckResult check_cases(const std::string& name, const rc::Gen<Case>& gen, const
     return r;
   }
   r.passed = false;
-  if (result.template is<rc::detail::FailureResult>())
-    r.cases = result.template get<rc::detail::FailureResult>().numSuccess + 1;
+  if (result.template is<rc::detail::FailureResult>()) {
+    const auto& fr = result.template get<rc::detail::FailureResult>();
+    r.cases = fr.numSuccess + 1;
+  }
   r.minimal = last_failing;
   r.message = last_message;
   if (last_failing) {
@@ -90,7 +92,7 @@ CheckResult check_cases(const std::string& name, const rc::Gen<Case>& gen, const
     for (PathId p : opt.replay_paths) paths += (paths.empty() ? "" : ",") + std::string(to_string(p));
     if (!paths.empty()) r.replay += " --paths " + paths;
     if (opt.capture)
-      r.captured_file = capture_case(captured_dir(), *last_failing,
+      r.captured_file = capture_case(opt.capture_dir.empty() ? captured_dir() : opt.capture_dir, *last_failing,
                                      "captured by property " + name + ": " + last_message,
                                      opt.device, opt.replay_paths);
   }

@@ -33,7 +33,8 @@ struct CheckResult {
 struct CheckOptions {
   int cases = 100;                       // scaled by PACHECK_PROPERTY_SCALE (nightly: x10 default)
   std::vector<PathId> replay_paths;      // named in the replay line
-  bool capture = true;                   // save the minimal failing case under regression/captured
+  bool capture = true;                   // save the minimal failing case (see capture_dir)
+  std::string capture_dir;               // empty = regression/captured of this checkout
   Device device;                         // recorded in the captured case
 };
 
