@@ -24,6 +24,26 @@ elseif(PACHECK_GPU_BACKEND STREQUAL "rocm-cxx")
 endif()
 target_link_libraries(pacheck_kernels PUBLIC pacheck_kernels_gpu)
 
+# Test-only: the same GPU sources with PACHECK_MUTANTS (core/mutants.hpp), linked into the
+# mutation tests in place of pacheck_kernels_gpu.
+if(PACHECK_BUILD_TESTS)
+  add_library(pacheck_kernels_gpu_mutants STATIC ${_pa_gpu_sources})
+  target_include_directories(pacheck_kernels_gpu_mutants PUBLIC ${PROJECT_SOURCE_DIR})
+  target_compile_definitions(pacheck_kernels_gpu_mutants PUBLIC PACHECK_MUTANTS)
+  target_link_libraries(pacheck_kernels_gpu_mutants PUBLIC pacheck::capability)
+  get_target_property(_pa_gpu_opts pacheck_kernels_gpu COMPILE_OPTIONS)
+  if(_pa_gpu_opts)
+    target_compile_options(pacheck_kernels_gpu_mutants PRIVATE ${_pa_gpu_opts})
+  endif()
+  get_target_property(_pa_gpu_link pacheck_kernels_gpu LINK_OPTIONS)
+  if(_pa_gpu_link)
+    target_link_options(pacheck_kernels_gpu_mutants PUBLIC ${_pa_gpu_link})
+  endif()
+  if(PACHECK_GPU_BACKEND STREQUAL "cuda")
+    target_link_libraries(pacheck_kernels_gpu_mutants PUBLIC CUDA::cudart_static)
+  endif()
+endif()
+
 # Timing of each path on a real head config (not a test).
 if(PACHECK_BUILD_BENCH AND NOT PACHECK_GPU_BACKEND STREQUAL "rocm-cxx")
   add_executable(pacheck_kernels_bench gpu_bench.hip)

@@ -15,6 +15,8 @@ bool gpu_available(std::string* why) {
   return false;
 }
 Device gpu_device() { throw std::runtime_error(kWhy); }
+std::string gpu_runtime_version() { return "n/a"; }
+std::string gpu_driver_version() { return "n/a"; }
 PathOutput run_gpu(PathId, const Inputs&, const PhysicalKv&, const Device&) {
   PathOutput r;
   r.status = Status::Skipped;

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "kernels/gpu_runtime.hpp"
+#include "core/mutants.hpp"
 #include "kernels/launch.hpp"
 #include "kernels/paths.hpp"
 
@@ -83,6 +84,17 @@ bool gpu_available(std::string* why) {
   return true;
 }
 
+std::string gpu_runtime_version() {
+  int v = 0;
+  if (hipRuntimeGetVersion(&v) != hipSuccess) return "n/a";
+  return std::string(PA_GPU_VENDOR) + " runtime " + std::to_string(v);
+}
+std::string gpu_driver_version() {
+  int v = 0;
+  if (hipDriverGetVersion(&v) != hipSuccess) return "n/a";
+  return std::string(PA_GPU_VENDOR) + " driver " + std::to_string(v);
+}
+
 Device gpu_device() {
   hipDeviceProp_t prop;
   int dev = 0;
@@ -142,6 +154,30 @@ PathOutput run_on_gpu(PathId path, const Inputs& in, const PhysicalKv& kv, const
   p.lt = make_logit_transform(c.effective_softmax_scale(), c.logit_softcap, c.sliding_window, alibi);
   p.q_dtype = c.q_dtype;
   p.kv_dtype = c.kv_dtype;
+#ifdef PACHECK_MUTANTS
+  // Planted bugs of the GPU path's host side (test-only build, core/mutants.hpp); the device-side
+  // ones read p.mutant in attention.hip. The GPU reference kernel is never mutated.
+  if (!reference) {
+    p.mutant = int(active_mutant());
+    if (PA_MUTANT(dense_page_stride)) p.k_layout.page_stride = p.v_layout.page_stride = p.k_layout.size();
+    if (PA_MUTANT(v_layout_index)) {
+      const KvLayout wrong = c.kv_layout == KvLayout::shuffled ? KvLayout::vllm
+                             : c.kv_layout == KvLayout::vllm   ? KvLayout::nhd
+                             : c.kv_layout == KvLayout::nhd    ? KvLayout::hnd
+                                                               : KvLayout::nhd;
+      p.v_layout = make_page_layout(wrong, KvTensor::value, c.num_kv_heads, c.block_size, c.head_size,
+                                    dtype_bytes(c.kv_dtype), p.v_layout.page_stride);
+    }
+    if (PA_MUTANT(fp8_wrong_flavour) && is_fp8(c.kv_dtype))
+      p.kv_dtype = c.kv_dtype == DType::fp8_e4m3fn ? DType::fp8_e4m3fnuz : DType::fp8_e4m3fn;
+    if (PA_MUTANT(drop_custom_scale) || PA_MUTANT(drop_softcap) || PA_MUTANT(drop_window))
+      p.lt = make_logit_transform(PA_MUTANT(drop_custom_scale) ? 1.0 / std::sqrt(double(c.head_size))
+                                                               : c.effective_softmax_scale(),
+                                  PA_MUTANT(drop_softcap) ? 0.0 : c.logit_softcap,
+                                  PA_MUTANT(drop_window) ? 0 : c.sliding_window, alibi);
+    if (PA_MUTANT(drop_sinks)) p.sinks = nullptr;
+  }
+#endif
   p.num_seqs = c.num_seqs;
   p.q_len = c.q_len;
   p.num_q_heads = c.num_q_heads;

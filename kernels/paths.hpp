@@ -34,6 +34,10 @@ PathOutput run_host(PathId p, const Inputs& in, const PhysicalKv& kv, const Devi
 bool gpu_available(std::string* why = nullptr);
 /// The present GPU (name, arch, CU/SM count, native fp8, warp size). @pre gpu_available()
 Device gpu_device();
+/// GPU runtime and driver versions ("CUDA runtime 13000", "HIP runtime 50422..."), "n/a" when
+/// pacheck has no GPU backend, for the report's context block.
+std::string gpu_runtime_version();
+std::string gpu_driver_version();
 /// Runs p's GPU kernel. Buffers carry guard regions that are checked after the launch.
 PathOutput run_gpu(PathId p, const Inputs& in, const PhysicalKv& kv, const Device& dev);
 /// The plain GPU reference kernel (fp32, one thread per query row, logical token order through

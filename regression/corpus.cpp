@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/source_dir.hpp"
+
 #ifndef PACHECK_SOURCE_DIR
 #define PACHECK_SOURCE_DIR "."
 #endif
@@ -16,8 +18,8 @@ namespace pa {
 
 namespace fs = std::filesystem;
 
-std::string corpus_dir() { return std::string(PACHECK_SOURCE_DIR) + "/regression/cases"; }
-std::string captured_dir() { return std::string(PACHECK_SOURCE_DIR) + "/regression/captured"; }
+std::string corpus_dir() { return source_dir(PACHECK_SOURCE_DIR) + "/regression/cases"; }
+std::string captured_dir() { return source_dir(PACHECK_SOURCE_DIR) + "/regression/captured"; }
 
 RegressionCase load_regression_case(const std::string& path) {
   std::ifstream f(path);

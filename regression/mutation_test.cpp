@@ -3,6 +3,8 @@
 // PACHECK_MUTANTS. For each planted bug the corpus runs until the first finding; every mutant must
 // be caught, with a message naming the case file, the path and the metric. With no mutant planted
 // the same build must be clean, so a catch is the mutant's doing and nothing else's.
+// Built twice: mutation_test judges the host twins; mutation_gpu_test (PA_MUTATION_ON_GPU, label
+// gpu) judges the GPU kernels, whose mutation points sit in attention.hip / gpu_paths.hip.
 #include <gtest/gtest.h>
 
 #include <iostream>
@@ -18,15 +20,25 @@ const std::vector<RegressionCase>& corpus() {
   return all;
 }
 
+#ifdef PA_MUTATION_ON_GPU
+const std::vector<Backend> kBackends = {Backend::gpu};
+#define PA_NEED_BACKEND() \
+  do { std::string why; if (!gpu_available(&why)) GTEST_SKIP() << "no GPU: " << why; } while (0)
+#else
+const std::vector<Backend> kBackends = {Backend::host};
+#define PA_NEED_BACKEND() do {} while (0)
+#endif
+
 struct Planted {
   explicit Planted(Mutant m) { set_active_mutant(m); }
   ~Planted() { set_active_mutant(Mutant::none); }
 };
 
 TEST(Mutation, TheUnmutatedBuildIsClean) {
+  PA_NEED_BACKEND();
   Planted none(Mutant::none);
   for (const auto& r : corpus()) {
-    const auto f = corpus_findings(r, {Backend::host});
+    const auto f = corpus_findings(r, kBackends);
     EXPECT_TRUE(f.empty()) << f.front();
   }
 }
@@ -34,13 +46,14 @@ TEST(Mutation, TheUnmutatedBuildIsClean) {
 class Mutation : public ::testing::TestWithParam<MutantInfo> {};
 
 TEST_P(Mutation, IsCaughtByTheCorpusNamingPathCaseAndMetric) {
+  PA_NEED_BACKEND();
   const MutantInfo& m = GetParam();
   Planted planted(m.id);
   std::string first;
   int checked = 0;
   for (const auto& r : corpus()) {
     ++checked;
-    const auto f = corpus_findings(r, {Backend::host});
+    const auto f = corpus_findings(r, kBackends);
     if (!f.empty()) {
       first = f.front();
       break;

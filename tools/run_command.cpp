@@ -189,6 +189,8 @@ int cmd_run(int argc, char** argv, int begin) {
   ctx.device = device_info(t.device);
   ctx.backend = to_string(t.backend);
   ctx.backend_reason = t.backend_reason;
+  ctx.runtime_version = gpu_runtime_version();
+  ctx.driver_version = gpu_driver_version();
   ctx.seed = seed;
   ctx.suite = source;
   for (PathId p : o.paths.empty() ? std::vector<PathId>(std::begin(kAllPaths), std::end(kAllPaths)) : o.paths)
