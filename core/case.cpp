@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ostream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -117,6 +118,10 @@ std::string vars(const Case& c) {
     << " alibi=" << c.alibi << " sinks=" << c.sinks << " part=" << c.partition_size
     << " pad=" << c.page_pad << " seed=" << c.seed;
   return o.str();
+}
+
+std::ostream& operator<<(std::ostream& os, const Case& c) {
+  return os << (c.name.empty() ? "" : c.name + ": ") << vars(c);
 }
 
 uint64_t fnv1a(const std::string& s, uint64_t h) {

@@ -3,6 +3,7 @@
 // layout, scale mode, options and the seed from which every input is regenerated. It validates
 // itself (naming each bad field), has a canonical identity string and round-trips through JSON.
 #include <cstdint>
+#include <iosfwd>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -68,6 +69,8 @@ std::string vars(const Case& c);
 /// A short identifier usable as a test name: [A-Za-z0-9_] only, encodes the configuration
 /// CUTLASS-style and ends with a hash of vars() to stay unique.
 std::string slug(const Case& c);
+/// Prints name and vars() (test parameters and logs).
+std::ostream& operator<<(std::ostream& os, const Case& c);
 /// 64-bit FNV-1a of a string (used for case keys and input hashes).
 uint64_t fnv1a(const std::string& s, uint64_t h = 0xcbf29ce484222325ull);
 

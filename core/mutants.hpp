@@ -7,6 +7,7 @@
 // code is gone. regression/mutation_test.cpp runs the regression corpus against each mutant and
 // requires every one to be caught, naming the path, the case and the metric.
 #include <cstdint>
+#include <ostream>
 #include <vector>
 
 namespace pa {
@@ -41,6 +42,8 @@ struct MutantInfo {
 /// Every mutant (Mutant::none excluded).
 const std::vector<MutantInfo>& mutant_catalogue();
 const char* to_string(Mutant m);
+inline std::ostream& operator<<(std::ostream& os, Mutant m) { return os << to_string(m); }
+inline std::ostream& operator<<(std::ostream& os, const MutantInfo& m) { return os << m.name; }
 
 #ifdef PACHECK_MUTANTS
 /// The mutant the mutant build currently plants (tests set it; Mutant::none = correct code).

@@ -1,6 +1,7 @@
 #include "dispatch/capability.hpp"
 
 #include <algorithm>
+#include <ostream>
 
 namespace pa {
 
@@ -17,6 +18,8 @@ std::optional<PathId> parse_path(std::string_view s) {
     if (s == to_string(p)) return p;
   return std::nullopt;
 }
+
+std::ostream& operator<<(std::ostream& os, PathId p) { return os << to_string(p); }
 
 Device device_mi300x() { return {"mi300x", "gfx942", 304, DType::fp8_e4m3fnuz, 64}; }
 Device device_mi355x() { return {"mi355x", "gfx950", 256, DType::fp8_e4m3fn, 64}; }

@@ -3,6 +3,7 @@
 // truth: the kernels' own refusals, the host twins and the dispatcher all ask decline_reason(),
 // so "is this supported", "which path" and "will the kernel run it" cannot disagree.
 #include <cstdint>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@ enum class PathId : uint8_t { v1, hip, asm_ };
 inline constexpr PathId kAllPaths[] = {PathId::v1, PathId::hip, PathId::asm_};
 const char* to_string(PathId p);
 std::optional<PathId> parse_path(std::string_view s);
+std::ostream& operator<<(std::ostream& os, PathId p);
 
 /// The device a decision is made for. Routing depends on the CU count and the native fp8 flavour
 /// (MI300 decodes e4m3fnuz, MI355 and NVIDIA e4m3fn). Host twins run for a *modelled* device.

@@ -12,6 +12,7 @@
 //     "must_pass": ["hip"],                      // paths that must run it and pass
 //     "case": { ...Case JSON (core/case.hpp)... } }
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,8 @@ struct RegressionCase {
   std::vector<PathId> must_pass;
   Case c;
 };
+
+inline std::ostream& operator<<(std::ostream& os, const RegressionCase& r) { return os << r.file; }
 
 /// Parses one corpus file. Missing, unreadable or malformed files throw InputError naming the
 /// file and the field.
