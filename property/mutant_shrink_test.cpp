@@ -36,7 +36,7 @@ Case case_from_replay(const std::string& line) {
 class ShrinkToMinimal : public ::testing::TestWithParam<Mutant> {};
 
 TEST_P(ShrinkToMinimal, FailsShrinksAndReplays) {
-  const auto dir = std::filesystem::temp_directory_path() / "pacheck_mutant_capture";
+  const auto dir = std::filesystem::temp_directory_path() / (std::string("pacheck_mutant_capture_") + to_string(GetParam()));
   std::filesystem::remove_all(dir);
   prop::CheckOptions opt;
   opt.cases = 200;
