@@ -167,7 +167,7 @@ TEST_P(Metamorphic, ScalingKAgainstItsScaleChangesNothingBeyondQuantization) {
   const PathId p = GetParam();
   const auto r = check_path_property(std::string("k_scale_invariance/") + to_string(p), p, 70,
                                      [p](const Case& c, const Device& dev) -> std::optional<std::string> {
-    if (c.kv_scale == ScaleMode::none) return std::nullopt;  // no scale to move the factor into
+    RC_PRE(c.kv_scale != ScaleMode::none);  // needs a scale to move the factor into (else discarded)
     const Inputs in = make_inputs(c);
     Inputs scaled = in;
     const bool eight = is_8bit(c.kv_dtype);
@@ -200,10 +200,10 @@ TEST_P(Metamorphic, GqaEqualsMhaWithRepeatedKvHeads) {
   const PathId p = GetParam();
   const auto r = check_path_property(std::string("gqa_equals_mha/") + to_string(p), p, 60,
                                      [p](const Case& c, const Device& dev) -> std::optional<std::string> {
-    if (c.gqa() == 1) return std::nullopt;
+    RC_PRE(c.gqa() > 1);  // MHA cases have nothing to repeat (discarded, not counted)
     Case mc = c;
     mc.num_kv_heads = c.num_q_heads;
-    if (decline_reason(p, mc, dev)) return std::nullopt;  // e.g. the page would not fit the path
+    RC_PRE(!decline_reason(p, mc, dev));  // the MHA twin must be inside the path's capability too
     const Inputs in = make_inputs(c);
     Inputs mi = in;
     mi.c = mc;
