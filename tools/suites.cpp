@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/models.hpp"
 #include "core/prng.hpp"
 
 namespace pa::tools {
@@ -60,31 +61,26 @@ Case make(Rng& r, const std::string& name, int32_t S, int32_t hq, int32_t hkv, i
 
 // The real head configs of design §7 (per GPU), with their attention options.
 void model_cases(Rng& r, const std::string& prefix, int32_t S, int32_t max_ctx, DType fp8, std::vector<Case>& out) {
-  struct M { const char* name; int32_t hq, hkv, d; };
-  // Plain models: the shuffled layout lets the dispatcher choose hip or asm; vllm forces v1.
-  for (M m : {M{"llama3.3-70b-tp1", 64, 8, 128}, M{"llama3.1-405b-tp8", 16, 1, 128}, M{"qwen3-235b-tp1", 64, 4, 128},
-              M{"qwen3-235b-tp8", 8, 1, 128}, M{"qwen3.5-397b-tp1", 32, 2, 256}, M{"qwen3.5-397b-tp8", 4, 1, 256},
-              M{"llama4-tp1", 40, 8, 128}}) {
+  for (const ModelConfig& m : model_configs()) {
+    if (m.needs_v1()) {
+      // Options only v1 implements (the "silent drop" incident): non-shuffled layouts, 16-bit KV.
+      Case c = make(r, prefix + m.name, S, m.num_q_heads, m.num_kv_heads, m.head_size, 16,
+                    pick(r, {KvLayout::nhd, KvLayout::vllm}), pick(r, {DType::bf16, DType::fp16}),
+                    ScaleMode::none, max_ctx);
+      apply_model(m, c);
+      out.push_back(c);
+      continue;
+    }
+    // Plain models: the shuffled layout lets the dispatcher choose hip or asm; vllm forces v1.
     const bool shuffled = chance(r, 0.7);
     const DType kv = pick(r, {DType::bf16, fp8});
     const ScaleMode sc = is_8bit(kv) ? (shuffled ? ScaleMode::per_token_block_major : ScaleMode::per_tensor)
                                      : ScaleMode::none;
-    out.push_back(make(r, prefix + m.name, S, m.hq, m.hkv, m.d, 16, shuffled ? KvLayout::shuffled : KvLayout::vllm,
-                       kv, sc, max_ctx));
+    Case c = make(r, prefix + m.name, S, m.num_q_heads, m.num_kv_heads, m.head_size, 16,
+                  shuffled ? KvLayout::shuffled : KvLayout::vllm, kv, sc, max_ctx);
+    apply_model(m, c);
+    out.push_back(c);
   }
-  // Models whose options only v1 implements (the "silent drop" incident): non-shuffled layouts.
-  Case g = make(r, prefix + "gpt-oss-tp1", S, 64, 8, 64, 16, KvLayout::nhd, DType::bf16, ScaleMode::none, max_ctx);
-  g.sliding_window = 128;
-  g.sinks = true;
-  out.push_back(g);
-  Case g2 = make(r, prefix + "gemma2-tp1", S, 16, 8, 256, 16, KvLayout::vllm, DType::bf16, ScaleMode::none, max_ctx);
-  g2.logit_softcap = 50;
-  g2.sliding_window = 4096;
-  out.push_back(g2);
-  Case g3 = make(r, prefix + "gemma3-27b-tp1", S, 32, 16, 128, 16, KvLayout::nhd, DType::fp16, ScaleMode::none, max_ctx);
-  g3.softmax_scale = 1.0 / std::sqrt(168.0);
-  g3.sliding_window = 1024;
-  out.push_back(g3);
 }
 
 // One random case aimed inside a path's capability (dispatch/capability.cpp), or anywhere.
