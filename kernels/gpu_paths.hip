@@ -7,6 +7,7 @@
 
 #include "kernels/gpu_runtime.hpp"
 #include "core/mutants.hpp"
+#include "kernels/cache_write_job.hpp"
 #include "kernels/launch.hpp"
 #include "kernels/paths.hpp"
 
@@ -253,32 +254,14 @@ std::string gpu_write_cache(const Inputs& in, const std::vector<bool>& skip, Phy
   std::string why;
   if (!gpu_available(&why)) return why;
   const Case& c = in.c;
-  out = pack(in);  // layouts, sizes and per-tensor scales; the caches are re-poisoned below
-  const int32_t eb = dtype_bytes(c.kv_dtype);
-  const uint16_t poison = uint16_t(codec::poison_code(c.kv_dtype));
-  for (auto* buf : {&out.k_cache, &out.v_cache})
-    for (int64_t i = 0; i < int64_t(buf->size()) / eb; ++i) store_code(*buf, eb, i, poison);
-  if (is_per_token(c.kv_scale))  // the writer must compute every per-token scale itself
-    for (auto* sc : {&out.k_scales, &out.v_scales}) std::fill(sc->begin(), sc->end(), std::nanf(""));
-  const int64_t T = in.k.token_base.back();
+  const CacheWriteJob job = prepare_cache_write(in, skip, out);
+  const int64_t T = job.tokens;
   const int32_t H = c.num_kv_heads, D = c.head_size;
-  std::vector<float> key(size_t(T * H * D)), value(key.size());
-  std::vector<int64_t> slots(static_cast<size_t>(T));
-  for (int32_t s = 0; s < c.num_seqs; ++s)
-    for (int32_t t = 0; t < in.context_lens[size_t(s)]; ++t) {
-      const int64_t row = in.k.row(s, t);
-      slots[size_t(row)] = skip[size_t(row)] ? -1 : int64_t(in.page_of(s, t)) * c.block_size + t % c.block_size;
-      for (int32_t h = 0; h < H; ++h)
-        for (int32_t d = 0; d < D; ++d) {
-          key[size_t((row * H + h) * D + d)] = float(in.k.value(s, t, h, d));
-          value[size_t((row * H + h) * D + d)] = float(in.v.value(s, t, h, d));
-        }
-    }
   GuardedBuffers g;
   gpu::CacheWriteParams p;
-  p.key = g.upload("key", key);
-  p.value = g.upload("value", value);
-  p.slot_mapping = g.upload("slot_mapping", slots);
+  p.key = g.upload("key", job.key);
+  p.value = g.upload("value", job.value);
+  p.slot_mapping = g.upload("slot_mapping", job.slots);
   p.k_cache = g.upload("k_cache", out.k_cache);
   p.v_cache = g.upload("v_cache", out.v_cache);
   p.k_scales = g.upload("k_scales", out.k_scales);

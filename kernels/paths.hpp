@@ -49,5 +49,7 @@ PathOutput run_gpu_reference(const Inputs& in, const PhysicalKv& kv);
 /// given; per-token: the writer computes amax / format max). Tokens t with skip(t) get slot -1
 /// and must stay poisoned. Returns an error message, or "" with `out` filled.
 std::string gpu_write_cache(const Inputs& in, const std::vector<bool>& skip, PhysicalKv& out);
+/// The host twin of the same writer (kernels/host_cache_writer.cpp): same contract and rounding.
+std::string host_write_cache(const Inputs& in, const std::vector<bool>& skip, PhysicalKv& out);
 
 }  // namespace pa
