@@ -21,14 +21,16 @@ function(pa_add_library name)
   add_library(pacheck::${name} ALIAS ${t})
 endfunction()
 
-# pa_add_test(name SOURCES ... [LIBS ...] [LABELS ...])
+# pa_add_test(name SOURCES ... [LIBS ...] [LABELS ...] [PREFIX p.])
 # Each GoogleTest / RapidCheck test becomes one CTest test carrying LABELS
-# (unit, property, gpu, slow, regression, fixtures).
+# (unit, property, gpu, slow, regression, fixtures). One label per executable: gtest discovery
+# flattens a list. PREFIX keeps names unique when two executables share a source (CTest keeps
+# only the last test of a name, silently).
 function(pa_add_test name)
   if(NOT PACHECK_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(A "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(A "" "TIMEOUT;PREFIX" "SOURCES;LIBS;LABELS" ${ARGN})
   if(NOT A_LABELS)
     set(A_LABELS unit)
   endif()
@@ -40,6 +42,7 @@ function(pa_add_test name)
   target_compile_options(${name} PRIVATE ${PA_STRICT_FP_FLAGS} -Wall -Wextra)
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
+    TEST_PREFIX "${A_PREFIX}"
     PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 endfunction()
