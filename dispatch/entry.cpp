@@ -87,6 +87,7 @@ PathOutput paged_attention_common(const Device& dev, const Inputs& in, const Phy
                                   std::optional<PathId> forced, Workspace* provided_ws,
                                   Decision* decision_out) {
   const Case& c = in.c;
+  if (!forced) forced = forced_path_from_env();
   Decision d = select_path(dev, c, forced);
   if (decision_out) *decision_out = d;
   PathOutput refused;

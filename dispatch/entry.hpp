@@ -24,7 +24,8 @@ struct CommonScales {
 /// re-laid block-major, no per-tensor form unless the mode is none/per_tensor).
 CommonScales common_scales(const PhysicalKv& kv);
 
-/// Plans with select_path(dev, in.c, forced), validates `provided_ws` (throws InputError when a
+/// Plans with select_path(dev, in.c, forced) — `forced` unset falls back to PACHECK_FORCE_PATH
+/// (CK's force-kernel switch; an unknown name throws InputError) — validates `provided_ws` (throws InputError when a
 /// buffer is smaller than the plan needs) or sizes one, then runs run_host / run_gpu.
 /// A refusal returns Status::NotSupported with Decision::error() as the reason; never aborts.
 /// A requested GPU backend that is not available returns Status::Skipped with the reason.

@@ -4,6 +4,7 @@
 // workspace and scale-form checks name what is wrong.
 #include "dispatch/entry.hpp"
 
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -168,6 +169,41 @@ TEST(Entry, RefusalIsNotSupportedNamingEachPath) {
   EXPECT_TRUE(contains(out.reason, "v1: kv_layout=shuffled")) << out.reason;
   EXPECT_TRUE(contains(out.reason, "hip: logit_softcap=30")) << out.reason;
   EXPECT_TRUE(contains(out.reason, "asm: logit_softcap=30")) << out.reason;
+}
+
+// The environment override, like CK's force-kernel switch: PACHECK_FORCE_PATH picks the path when
+// the API argument does not; a path that declines is a refusal naming it; a bad name is an error.
+TEST(Entry, ForcePathEnvironmentVariable) {
+  struct Env {
+    explicit Env(const char* v) { setenv("PACHECK_FORCE_PATH", v, 1); }
+    ~Env() { unsetenv("PACHECK_FORCE_PATH"); }
+  };
+  const Case c = small_shuffled(ScaleMode::none, DType::bf16);  // hip and asm both support it
+  const Inputs in = make_inputs(c);
+  const PhysicalKv kv = pack(in);
+  Decision d;
+  {
+    Env env("asm");
+    const PathOutput out = paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host,
+                                                  std::nullopt, nullptr, &d);
+    EXPECT_EQ(out.status, Status::Ok) << out.reason;
+    ASSERT_TRUE(d.path.has_value());
+    EXPECT_EQ(*d.path, PathId::asm_) << d.why;
+    // The API argument wins over the environment.
+    paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host, PathId::hip, nullptr, &d);
+    EXPECT_EQ(*d.path, PathId::hip) << d.why;
+  }
+  {
+    Env env("v1");  // v1 does not read the shuffled layout
+    const PathOutput out = paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host, std::nullopt);
+    EXPECT_EQ(out.status, Status::NotSupported);
+    EXPECT_TRUE(contains(out.reason, "forced path v1")) << out.reason;
+  }
+  {
+    Env env("fastest");
+    EXPECT_THROW(paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host, std::nullopt),
+                 InputError);
+  }
 }
 
 }  // namespace
