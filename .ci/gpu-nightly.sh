@@ -7,7 +7,7 @@
 # `tests`: the gpu tests, mutation score, corpus, the ci suite report and the property suite at
 # nightly sizes; `suite`: `pacheck run --suite nightly` (1000 cases); `sanitize`: compute-sanitizer
 # and the bench. Each part fits a 10-minute slot; `all` (default) runs them in turn.
-# BIN_DIR holds gpu_test, entry_gpu_test, mutation_gpu_test, regression_corpus_test,
+# BIN_DIR holds gpu_test, entry_gpu_test, mutation_gpu_test, fixtures_gpu_test, regression_corpus_test,
 # property_suite_test, pacheck and (optionally) pacheck_kernels_bench. OUT_DIR receives run.log
 # (everything, in order), ci.json and nightly.json (pacheck reports, diffable with `pacheck diff`)
 # and the sanitizer logs. Exit status: 0 when every step passed, 1 otherwise.
@@ -39,6 +39,7 @@ if want tests; then
 step gpu_test 240 "$BIN/gpu_test"
 step entry_gpu_test 120 "$BIN/entry_gpu_test"
 step mutation_gpu_test 180 "$BIN/mutation_gpu_test"
+step fixtures_gpu_test 240 "$BIN/fixtures_gpu_test"
 step regression_corpus 180 "$BIN/regression_corpus_test"
 step pacheck_ci 180 "$BIN/pacheck" run --suite ci --backend gpu --quiet --report "$OUT/ci.json"
 

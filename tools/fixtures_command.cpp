@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "fixtures/golden.hpp"
+#include "kernels/paths.hpp"
 #include "tools/args.hpp"
 #include "tools/commands.hpp"
 
@@ -15,7 +16,9 @@ int cmd_fixtures(int argc, char** argv, int begin) {
          "regenerate: rewrite the golden files, printing for each whether it is new, unchanged or what\n"
          "changed (so a regeneration is never silent); review the diff before committing.",
          {{"dir", "DIR", "golden directory (default: fixtures/golden of this checkout)"},
-          {"filter", "TEXT", "only canonical cases whose name contains TEXT"}},
+          {"filter", "TEXT", "only canonical cases whose name contains TEXT"},
+          {"gpu", "", "verify: also run every GPU path (and the GPU reference kernel) on each golden and\n"
+                      "                              compare it with the stored output within the path's tolerance"}},
          "verify|regenerate", 1);
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
@@ -34,7 +37,21 @@ int cmd_fixtures(int argc, char** argv, int begin) {
                 << std::fixed << std::setprecision(2) << std::setw(7) << r.seconds << " s\n";
       for (const auto& p : r.problems) std::cout << "        " << p << "\n";
     }
-    std::cout << n << " goldens, " << bad << " differ\n" << (n - bad) << " passed, " << bad << " failed\n";
+    std::cout << n << " goldens, " << bad << " differ\n";
+    int passed = n - bad;
+    if (a.has("gpu")) {
+      int ok = 0, other = 0;
+      for (const auto& r : fixtures::verify_gpu(dir, filter)) {
+        if (r.status == Status::Fail) ++bad;
+        r.status == Status::Ok ? ++ok : ++other;
+        if (r.status != Status::NotSupported)
+          std::cout << (r.status == Status::Ok ? "ok    " : r.status == Status::Fail ? "FAIL  " : "skip  ") << r.name
+                    << " " << r.path << " (" << r.compared << " elements) " << r.message << "\n";
+      }
+      passed += ok;
+      std::cout << ok << " GPU path x golden runs matched, " << other << " not run (not supported or no GPU)\n";
+    }
+    std::cout << passed << " passed, " << bad << " failed\n";
     return bad ? kExitFail : kExitOk;
   }
   if (action == "regenerate") {
