@@ -1,5 +1,6 @@
 #include "property/harness.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 
@@ -32,6 +33,44 @@ Backend property_backend() {
   throw InputError("PACHECK_PROPERTY_BACKEND=" + v + ": expected host, gpu or auto");
 }
 
+ReferenceResult reference(const Inputs& in) {
+  const char* which = std::getenv("PACHECK_PROPERTY_REFERENCE");
+  const std::string w = which ? which : "cpu";
+  if (w == "cpu" || w.empty()) return reference_attention(in);
+  if (w != "gpu") throw InputError("PACHECK_PROPERTY_REFERENCE=" + w + ": expected cpu or gpu");
+  std::string why;
+  if (!gpu_available(&why)) throw InputError("PACHECK_PROPERTY_REFERENCE=gpu but no GPU: " + why);
+  const PathOutput o = run_gpu_reference(in, pack(in));
+  if (o.status != Status::Ok) throw std::runtime_error("GPU reference kernel: " + o.reason);
+  const Case& c = in.c;
+  ReferenceResult r;
+  r.out.assign(o.out.begin(), o.out.end());
+  r.lse.assign(o.lse.begin(), o.lse.end());
+  r.own_rounding = codec::unit_roundoff(c.q_dtype);
+  // Bounds instead of the oracle's exact stats: v_max exactly, and logit_rms <= |scale| max|q| max||k||.
+  double q_max = 0, k_norm = 0;
+  for (float q : in.q) q_max = std::max(q_max, double(std::fabs(q)));
+  for (int32_t s = 0; s < c.num_seqs; ++s)
+    for (int32_t t = 0; t < in.context_lens[size_t(s)]; ++t)
+      for (int32_t h = 0; h < c.num_kv_heads; ++h) {
+        double k2 = 0;
+        for (int32_t d = 0; d < c.head_size; ++d) {
+          const double k = in.k.value(s, t, h, d);
+          k2 += k * k;
+          r.stats.v_max = std::max(r.stats.v_max, std::fabs(in.v.value(s, t, h, d)));
+        }
+        k_norm = std::max(k_norm, std::sqrt(k2));
+      }
+  r.stats.logit_rms = c.effective_softmax_scale() * q_max * k_norm;
+  r.stats.max_context = c.max_context();
+  return r;
+}
+
+Tolerance tolerance(ErrorModel em, const ReferenceResult& ref) {
+  em.u_tmp += ref.own_rounding;  // atol gains 2 u v_max >= u |ref|: the reference's own rounding
+  return tolerance_for(em, ref.stats);
+}
+
 std::optional<std::string> judge(PathId p, const Inputs& in, const PhysicalKv& kv,
                                  const ReferenceResult& ref, const Device& dev,
                                  const PathOutput* precomputed) {
@@ -44,7 +83,7 @@ std::optional<std::string> judge(PathId p, const Inputs& in, const PhysicalKv& k
   const std::string tag = std::string("path=") + to_string(p);
   if (o.status != Status::Ok) return tag + " status=" + to_string(o.status) + ": " + o.reason;
   const Case& c = in.c;
-  const Tolerance tol = tolerance_for(error_model(p, c), ref.stats);
+  const Tolerance tol = tolerance(error_model(p, c), ref);
   const Metrics m = compare(o.out, ref.out, tol, ref.uniform);
   const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}});
   if (v.status != Status::Ok) return tag + " metric=" + v.metric + ": " + v.message;
@@ -62,7 +101,12 @@ CheckResult check_cases(const std::string& name, const rc::Gen<Case>& gen, const
   auto body = [&]() {
     const Case c = *gen;
     ++runs;
-    auto failure = prop(c);
+    std::optional<std::string> failure;
+    try {
+      failure = prop(c);
+    } catch (const std::exception& e) {  // a throwing path or reference is a finding, with its message
+      failure = std::string("exception: ") + e.what();
+    }
     if (failure) {
       last_failing = c;
       last_message = *failure;

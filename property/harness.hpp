@@ -49,6 +49,15 @@ int scaled_count(int base);
 /// present), else the host twins.
 Backend property_backend();
 
+/// The reference the properties judge against: the fp64 CPU oracle, or with
+/// PACHECK_PROPERTY_REFERENCE=gpu the GPU reference kernel (fp32, one thread per row, checked
+/// against the CPU oracle in gpu_test and against the goldens), for nightly sizes where the CPU
+/// reference dominates the run. Its stats are bounds computed from the inputs and it has no
+/// `uniform` (the v_mean flag is off). A GPU request without a GPU throws InputError.
+ReferenceResult reference(const Inputs& in);
+/// tolerance_for(em, ref.stats), widened by the reference's own rounding when it has any.
+Tolerance tolerance(ErrorModel em, const ReferenceResult& ref);
+
 /// Runs path p (on property_backend()) and judges it against the reference with the tolerance
 /// model. nullopt when it passes; else "path=hip metric=outside_tolerance: ...".
 std::optional<std::string> judge(PathId p, const Inputs& in, const PhysicalKv& kv,

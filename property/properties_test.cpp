@@ -58,7 +58,7 @@ TEST_P(PathMatchesReference, OnGeneratedCasesInsideItsCapability) {
                                      [p](const Case& c, const Device& dev) {
                                        const Inputs in = make_inputs(c);
                                        const PhysicalKv kv = pack(in);
-                                       return prop::judge(p, in, kv, reference_attention(in), dev);
+                                       return prop::judge(p, in, kv, prop::reference(in), dev);
                                      });
   EXPECT_TRUE(r.passed) << r.message << "\nreplay: " << r.replay;
   std::cout << "[ cases    ] " << r.cases << "\n";
@@ -91,7 +91,7 @@ TEST(Dispatcher, NeverSelectsAPathWhoseCapabilityExcludesTheCaseAndItsResultMatc
       if (!in) {
         in = make_inputs(c);
         kv = pack(*in);
-        ref = reference_attention(*in);
+        ref = prop::reference(*in);
       }
       if (auto fail = prop::judge(*d.path, *in, *kv, *ref, dev)) return *fail + on;
     }
@@ -182,10 +182,10 @@ TEST_P(Metamorphic, ScalingKAgainstItsScaleChangesNothingBeyondQuantization) {
       if (!d.empty()) return std::string("path=") + to_string(p) + " metric=exact: K*s with scale/s changed " + d;
       return std::nullopt;
     }
-    const ReferenceResult ref = reference_attention(in);
+    const ReferenceResult ref = prop::reference(in);
     ErrorModel em = error_model(p, c);
     em.u_q += codec::unit_roundoff(c.kv_dtype);
-    const Tolerance tol = tolerance_for(em, ref.stats);
+    const Tolerance tol = prop::tolerance(em, ref);
     const Metrics m = compare(b.out, ref.out, tol);
     const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}});
     if (v.status != Status::Ok) return std::string("path=") + to_string(p) + " metric=" + v.metric + ": " + v.message;
@@ -223,8 +223,8 @@ TEST_P(Metamorphic, GqaEqualsMhaWithRepeatedKvHeads) {
     }
     const PathOutput a = run(p, in, pack(in), dev), b = run(p, mi, pack(mi), dev);
     if (a.status != Status::Ok || b.status != Status::Ok) return "path did not run: " + a.reason + b.reason;
-    const ReferenceResult ref = reference_attention(in);
-    const Tolerance tol = tolerance_for(error_model(p, c), ref.stats);
+    const ReferenceResult ref = prop::reference(in);
+    const Tolerance tol = prop::tolerance(error_model(p, c), ref);
     std::vector<double> ad(a.out.begin(), a.out.end());
     const Metrics m = compare(b.out, ad, tol);
     const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", Hq}, {"d", D}});
@@ -306,8 +306,8 @@ TEST(Metamorphic, PartitionSizeChangesNothingBeyondRounding) {
     other.c.partition_size = c.partition_size == c.block_size ? 4 * c.block_size : c.block_size;
     const PathOutput a = run(p, in, kv, dev), b = run(p, other, kv, dev);
     if (a.status != Status::Ok || b.status != Status::Ok) return "path did not run: " + a.reason + b.reason;
-    const ReferenceResult ref = reference_attention(in);
-    const Tolerance tol = tolerance_for(error_model(p, c), ref.stats);
+    const ReferenceResult ref = prop::reference(in);
+    const Tolerance tol = prop::tolerance(error_model(p, c), ref);
     std::vector<double> ad(a.out.begin(), a.out.end());
     const Metrics m = compare(b.out, ad, tol);
     const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}});

@@ -15,6 +15,8 @@ struct ReferenceResult {
   std::vector<double> lse;      // [S, q_len, Hq], natural log of the softmax denominator (sinks included)
   std::vector<double> uniform;  // [S, q_len, Hq, D]: mean of the V rows the query can see
   ToleranceInputs stats;        // v_max, logit_rms, max_context for the tolerance model
+  double own_rounding = 0;      // unit roundoff of a stored reference output (0: this fp64 oracle;
+                                // the GPU reference kernel's output is rounded to the q dtype)
 };
 
 /// @pre in was made by make_inputs (valid case).
