@@ -146,7 +146,8 @@ void run_hip(const Problem& pb, const CacheView<KV>& K, const CacheView<KV>& V, 
         HostPartial total = HostPartial::empty();  // stage 2
         for (int32_t k = 0; k * P < ctx; ++k) {
           const HostPartial pk = HostPartial::from_normalised(&tmp_out[size_t((row * np + k) * pb.D)],
-                                                              max_logits[size_t(row * np + k)], exp_sums[size_t(row * np + k)]);
+                                                              max_logits[size_t(row * np + k)],
+                                                              exp_sums[size_t(row * np + k)], pb.D);
           if (PA_MUTANT(merge_without_rescale)) {  // sums partials taken against different maxima
             for (int32_t d = 0; d < pb.D; ++d) total.o[d] += pk.o[d];
             total.l += pk.l;

@@ -52,10 +52,11 @@ struct Partial {
     p.l = 1.f;
     return p;
   }
-  /// A partial from a normalised output (tmp_out = o / l) and its (m, l): stage-2 input.
-  PA_HOST_DEVICE static Partial from_normalised(const float* o_norm, float m, float l) {
+  /// A partial from a normalised output (tmp_out = o / l) and its (m, l): stage-2 input. Reads
+  /// the first `n` elements (a row of tmp_out is D long, which may be shorter than N).
+  PA_HOST_DEVICE static Partial from_normalised(const float* o_norm, float m, float l, int n = N) {
     Partial p;
-    for (int i = 0; i < N; ++i) p.o[i] = o_norm[i] * l;
+    for (int i = 0; i < N; ++i) p.o[i] = i < n ? o_norm[i] * l : 0.f;
     p.m = m;
     p.l = l;
     return p;
