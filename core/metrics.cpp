@@ -117,6 +117,10 @@ Metrics compare(const std::vector<float>& out, const std::vector<double>& ref,
   return m;
 }
 
+std::vector<std::pair<std::string, int64_t>> output_shape(const Case& c) {
+  return {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}};
+}
+
 std::string coordinates(int64_t flat, const std::vector<std::pair<std::string, int64_t>>& shape) {
   if (flat < 0) return "-";
   std::vector<int64_t> idx(shape.size());

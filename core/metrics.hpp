@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/case.hpp"
 #include "core/dtype.hpp"
 
 namespace pa {
@@ -70,6 +71,9 @@ struct Verdict {
 /// e.g. {{"s", S}, {"i", q_len}, {"h", Hq}, {"d", D}}.
 Verdict verdict(const Metrics& m, const Tolerance& tol,
                 const std::vector<std::pair<std::string, int64_t>>& shape);
+
+/// The named dimensions of a case's output [S, q_len, Hq, D], for verdict() coordinates.
+std::vector<std::pair<std::string, int64_t>> output_shape(const Case& c);
 
 /// "s=0 i=0 h=3 d=17" for a flat index in a row-major shape.
 std::string coordinates(int64_t flat, const std::vector<std::pair<std::string, int64_t>>& shape);

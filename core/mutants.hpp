@@ -8,6 +8,8 @@
 // requires every one to be caught, naming the path, the case and the metric.
 #include <cstdint>
 #include <ostream>
+
+#include "core/layout.hpp"
 #include <vector>
 
 namespace pa {
@@ -45,11 +47,25 @@ const char* to_string(Mutant m);
 inline std::ostream& operator<<(std::ostream& os, Mutant m) { return os << to_string(m); }
 inline std::ostream& operator<<(std::ostream& os, const MutantInfo& m) { return os << m.name; }
 
+/// The layout v_layout_index reads V with instead of the cache's own (the neighbouring family),
+/// shared by the host-twin and GPU mutation points so both plant the same bug.
+inline KvLayout mutant_v_layout(KvLayout actual) {
+  return actual == KvLayout::shuffled ? KvLayout::vllm : actual == KvLayout::vllm ? KvLayout::nhd
+         : actual == KvLayout::nhd   ? KvLayout::hnd   : KvLayout::nhd;
+}
+
 #ifdef PACHECK_MUTANTS
 /// The mutant the mutant build currently plants (tests set it; Mutant::none = correct code).
 Mutant active_mutant();
 void set_active_mutant(Mutant m);
 #define PA_MUTANT(name) (::pa::active_mutant() == ::pa::Mutant::name)
+/// Plants a mutant for its scope (tests), restoring the correct code on exit.
+struct PlantedMutant {
+  explicit PlantedMutant(Mutant m) { set_active_mutant(m); }
+  ~PlantedMutant() { set_active_mutant(Mutant::none); }
+  PlantedMutant(const PlantedMutant&) = delete;
+  PlantedMutant& operator=(const PlantedMutant&) = delete;
+};
 #else
 #define PA_MUTANT(name) false
 #endif

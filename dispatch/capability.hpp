@@ -31,6 +31,9 @@ struct Device {
 Device device_mi300x();
 Device device_mi355x();
 Device device_h100();
+/// A device model whose native fp8 flavour reads a cache of this dtype (MI355X for e4m3fn, else
+/// MI300X), for running a case on the model that can decode it.
+Device device_reading(DType kv_dtype);
 /// Known device models by name ("mi300x", "mi355x", "h100"); nullopt when unknown.
 std::optional<Device> device_model(std::string_view name);
 

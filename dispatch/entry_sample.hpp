@@ -17,7 +17,7 @@ template <class T, size_t N>
 T pick(Rng& rng, const T (&v)[N]) { return v[size_t(rng.uniform_int(0, int64_t(N) - 1))]; }
 
 inline std::vector<std::pair<std::string, int64_t>> out_shape(const Case& c) {
-  return {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}};
+  return output_shape(c);
 }
 
 // A device model whose CU count puts this case on the requested side of the asm threshold, so

@@ -162,10 +162,7 @@ PathOutput run_on_gpu(PathId path, const Inputs& in, const PhysicalKv& kv, const
     p.mutant = int(active_mutant());
     if (PA_MUTANT(dense_page_stride)) p.k_layout.page_stride = p.v_layout.page_stride = p.k_layout.size();
     if (PA_MUTANT(v_layout_index)) {
-      const KvLayout wrong = c.kv_layout == KvLayout::shuffled ? KvLayout::vllm
-                             : c.kv_layout == KvLayout::vllm   ? KvLayout::nhd
-                             : c.kv_layout == KvLayout::nhd    ? KvLayout::hnd
-                                                               : KvLayout::nhd;
+      const KvLayout wrong = mutant_v_layout(c.kv_layout);
       p.v_layout = make_page_layout(wrong, KvTensor::value, c.num_kv_heads, c.block_size, c.head_size,
                                     dtype_bytes(c.kv_dtype), p.v_layout.page_stride);
     }

@@ -24,7 +24,7 @@ class Gpu : public ::testing::Test {
 };
 
 std::vector<std::pair<std::string, int64_t>> shape(const Case& c) {
-  return {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}};
+  return output_shape(c);
 }
 
 

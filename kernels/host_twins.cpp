@@ -230,10 +230,7 @@ PathOutput run_host(PathId path, const Inputs& in, const PhysicalKv& kv, const D
   PageLayout k_layout = kv.k_layout, v_layout = kv.v_layout;
   if (PA_MUTANT(dense_page_stride)) k_layout.page_stride = v_layout.page_stride = k_layout.size();
   if (PA_MUTANT(v_layout_index)) {  // V indexed as the neighbouring layout family would
-    const KvLayout wrong = c.kv_layout == KvLayout::shuffled ? KvLayout::vllm
-                           : c.kv_layout == KvLayout::vllm   ? KvLayout::nhd
-                           : c.kv_layout == KvLayout::nhd    ? KvLayout::hnd
-                                                             : KvLayout::nhd;
+    const KvLayout wrong = mutant_v_layout(c.kv_layout);
     v_layout = make_page_layout(wrong, KvTensor::value, c.num_kv_heads, c.block_size, c.head_size,
                                 dtype_bytes(c.kv_dtype), v_layout.page_stride);
   }

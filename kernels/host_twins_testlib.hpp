@@ -117,7 +117,7 @@ inline std::string judge(PathId p, const Case& c, const Device& dev) {
   const ReferenceResult ref = reference_attention(in);
   const Tolerance tol = tolerance_for(error_model(p, c), ref.stats);
   const Metrics m = compare(got.out, ref.out, tol, ref.uniform);
-  const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}});
+  const Verdict v = verdict(m, tol, output_shape(c));
   if (v.status != Status::Ok) return v.message + " [" + tol.model + "]";
   for (size_t r = 0; r < ref.lse.size(); ++r)
     if (!(std::fabs(got.lse[r] - ref.lse[r]) <= kLseAtol * (1 + std::fabs(ref.lse[r]))))

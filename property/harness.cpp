@@ -85,7 +85,7 @@ std::optional<std::string> judge(PathId p, const Inputs& in, const PhysicalKv& k
   const Case& c = in.c;
   const Tolerance tol = tolerance(error_model(p, c), ref);
   const Metrics m = compare(o.out, ref.out, tol, ref.uniform);
-  const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}});
+  const Verdict v = verdict(m, tol, output_shape(c));
   if (v.status != Status::Ok) return tag + " metric=" + v.metric + ": " + v.message;
   return std::nullopt;
 }

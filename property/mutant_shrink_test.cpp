@@ -17,11 +17,6 @@
 namespace pa {
 namespace {
 
-struct Planted {
-  explicit Planted(Mutant m) { set_active_mutant(m); }
-  ~Planted() { set_active_mutant(Mutant::none); }
-};
-
 std::optional<std::string> hip_matches_reference(const Case& c) {
   const Inputs in = make_inputs(c);
   return prop::judge(PathId::hip, in, pack(in), reference_attention(in), device_mi300x());
@@ -45,7 +40,7 @@ TEST_P(ShrinkToMinimal, FailsShrinksAndReplays) {
   opt.device = device_mi300x();
   prop::CheckResult r;
   {
-    Planted planted(GetParam());
+    PlantedMutant planted(GetParam());
     r = prop::check_cases(std::string("mutant/") + to_string(GetParam()),
                           gen::case_in(PathId::hip, device_mi300x(), gen::Limits()), hip_matches_reference, opt);
   }
@@ -69,7 +64,7 @@ TEST_P(ShrinkToMinimal, FailsShrinksAndReplays) {
   const Case replayed = case_from_replay(r.replay);
   EXPECT_EQ(vars(replayed), vars(m));
   {
-    Planted planted(GetParam());
+    PlantedMutant planted(GetParam());
     EXPECT_TRUE(hip_matches_reference(replayed).has_value()) << "replay did not reproduce the failure";
   }
   EXPECT_FALSE(hip_matches_reference(replayed).has_value()) << "the unmutated hip twin fails the replayed case";

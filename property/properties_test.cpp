@@ -16,13 +16,6 @@ namespace {
 
 const gen::Limits kLimits = gen::limits_from_env();
 
-// The device model a case is exercised for: the one whose native fp8 flavour matches the cache
-// (e4m3fn: MI355X, else MI300X), so every fp8 case is readable and the captured case replays on
-// the same model.
-Device device_for(const Case& c) {
-  return c.kv_dtype == DType::fp8_e4m3fn ? device_mi355x() : device_mi300x();
-}
-
 // Cases inside p's capability for either fp8 flavour.
 rc::Gen<Case> cases_in(PathId p) {
   return rc::gen::oneOf(gen::case_in(p, device_mi300x(), kLimits), gen::case_in(p, device_mi355x(), kLimits));
@@ -37,7 +30,7 @@ prop::CheckResult check_path_property(const std::string& name, PathId p, int cou
   prop::CheckOptions opt;
   opt.cases = prop::scaled_count(count);
   opt.replay_paths = {p};
-  return prop::check_cases(name, cases_in(p), [&](const Case& c) { return f(c, device_for(c)); }, opt);
+  return prop::check_cases(name, cases_in(p), [&](const Case& c) { return f(c, device_reading(c.kv_dtype)); }, opt);
 }
 
 std::string exact_diff(const std::vector<float>& a, const std::vector<float>& b) {
@@ -187,7 +180,7 @@ TEST_P(Metamorphic, ScalingKAgainstItsScaleChangesNothingBeyondQuantization) {
     em.u_q += codec::unit_roundoff(c.kv_dtype);
     const Tolerance tol = prop::tolerance(em, ref);
     const Metrics m = compare(b.out, ref.out, tol);
-    const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}});
+    const Verdict v = verdict(m, tol, output_shape(c));
     if (v.status != Status::Ok) return std::string("path=") + to_string(p) + " metric=" + v.metric + ": " + v.message;
     return std::nullopt;
   });
@@ -227,7 +220,7 @@ TEST_P(Metamorphic, GqaEqualsMhaWithRepeatedKvHeads) {
     const Tolerance tol = prop::tolerance(error_model(p, c), ref);
     std::vector<double> ad(a.out.begin(), a.out.end());
     const Metrics m = compare(b.out, ad, tol);
-    const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", Hq}, {"d", D}});
+    const Verdict v = verdict(m, tol, output_shape(c));
     if (v.status != Status::Ok) return std::string("path=") + to_string(p) + " metric=" + v.metric + " (GQA vs MHA): " + v.message;
     return std::nullopt;
   });
@@ -310,7 +303,7 @@ TEST(Metamorphic, PartitionSizeChangesNothingBeyondRounding) {
     const Tolerance tol = prop::tolerance(error_model(p, c), ref);
     std::vector<double> ad(a.out.begin(), a.out.end());
     const Metrics m = compare(b.out, ad, tol);
-    const Verdict v = verdict(m, tol, {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}});
+    const Verdict v = verdict(m, tol, output_shape(c));
     if (v.status != Status::Ok)
       return "path=hip metric=" + v.metric + " (partition " + std::to_string(c.partition_size) + " vs " +
              std::to_string(other.c.partition_size) + "): " + v.message;

@@ -29,14 +29,9 @@ const std::vector<Backend> kBackends = {Backend::host};
 #define PA_NEED_BACKEND() do {} while (0)
 #endif
 
-struct Planted {
-  explicit Planted(Mutant m) { set_active_mutant(m); }
-  ~Planted() { set_active_mutant(Mutant::none); }
-};
-
 TEST(Mutation, TheUnmutatedBuildIsClean) {
   PA_NEED_BACKEND();
-  Planted none(Mutant::none);
+  PlantedMutant none(Mutant::none);
   for (const auto& r : corpus()) {
     const auto f = corpus_findings(r, kBackends);
     EXPECT_TRUE(f.empty()) << f.front();
@@ -48,7 +43,7 @@ class Mutation : public ::testing::TestWithParam<MutantInfo> {};
 TEST_P(Mutation, IsCaughtByTheCorpusNamingPathCaseAndMetric) {
   PA_NEED_BACKEND();
   const MutantInfo& m = GetParam();
-  Planted planted(m.id);
+  PlantedMutant planted(m.id);
   std::string first;
   int checked = 0;
   for (const auto& r : corpus()) {

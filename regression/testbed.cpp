@@ -79,7 +79,7 @@ PathRecord judge(PathId p, const Case& c, const Inputs& in, const PhysicalKv& kv
   }
   r.metrics = compare(out.out, ref.out, r.tolerance, ref.uniform);
   const Verdict v = verdict(r.metrics, r.tolerance,
-                            {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}});
+                            output_shape(c));
   r.status = v.status;
   r.metric = v.metric;
   r.message = v.message;
