@@ -124,14 +124,6 @@ std::ostream& operator<<(std::ostream& os, const Case& c) {
   return os << (c.name.empty() ? "" : c.name + ": ") << vars(c);
 }
 
-uint64_t fnv1a(const std::string& s, uint64_t h) {
-  for (unsigned char ch : s) {
-    h ^= ch;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 std::string slug(const Case& c) {
   char buf[200];
   std::snprintf(buf, sizeof buf, "s%d_q%d_h%dx%d_d%d_b%d_%s_%s_%s_%s_%016llx", c.num_seqs, c.q_len,

@@ -12,6 +12,7 @@
 
 #include "core/dtype.hpp"
 #include "core/layout.hpp"
+#include "core/text.hpp"
 
 namespace pa {
 
@@ -71,8 +72,6 @@ std::string vars(const Case& c);
 std::string slug(const Case& c);
 /// Prints name and vars() (test parameters and logs).
 std::ostream& operator<<(std::ostream& os, const Case& c);
-/// 64-bit FNV-1a of a string (used for case keys and input hashes).
-uint64_t fnv1a(const std::string& s, uint64_t h = 0xcbf29ce484222325ull);
 
 nlohmann::json to_json(const Case& c);
 /// Parses a case; unknown keys and bad values throw InputError naming each of them.

@@ -74,9 +74,14 @@ struct PagedLayout {
   const int32_t* block_tables = nullptr;  // [num_seqs, max_blocks_per_seq]
   int32_t max_blocks_per_seq = 0;
 
+  /// The physical page holding logical token t of sequence s.
+  /// @pre t < the sequence's context length (entries past it are garbage)
+  PA_HOST_DEVICE int32_t block_of(int32_t s, int32_t t) const {
+    return block_tables[int64_t(s) * max_blocks_per_seq + t / page.block];
+  }
+  PA_HOST_DEVICE int32_t slot_of(int32_t t) const { return t % page.block; }
   PA_HOST_DEVICE int64_t operator()(int32_t s, int32_t t, int32_t h, int32_t d) const {
-    const int32_t blk = block_tables[int64_t(s) * max_blocks_per_seq + t / page.block];
-    return page(blk, h, t % page.block, d);
+    return page(block_of(s, t), h, slot_of(t), d);
   }
 };
 

@@ -2,82 +2,64 @@
 
 #include <cstdlib>
 
-#include "core/mutants.hpp"
+#include "core/text.hpp"
 
 namespace pa {
 
 namespace {
 
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
-
-// The aiter rule (paged_attention_common): the asm kernel wins once the batch fills the machine,
-// i.e. more (sequence, query head) work items than two per CU; below that the HIP split-K kernel
-// keeps more CUs busy. int8 KV has only the asm kernel. v1 is last: it reads the non-shuffled
-// layouts, which the shuffled paths never can, so it only ever takes what they cannot do.
-// Returns the preference order and the sentence stating the rule with the case's numbers.
-std::vector<PathId> preference(const Device& dev, const Case& c, std::string* rule) {
-  const int64_t work = int64_t(c.num_seqs) * c.num_q_heads;
-  const int64_t threshold = 2 * int64_t(dev.cu_count);
-  const std::string numbers = "num_seqs*Hq=" + std::to_string(work) +
-                              (work > threshold ? " > " : " <= ") + "2*CU=" +
-                              std::to_string(threshold) + " (" + dev.name + ")";
-  if (c.kv_dtype == DType::int8) {
-    *rule = "kv_dtype=int8 prefers asm (" + numbers + ")";
-    return {PathId::asm_, PathId::hip, PathId::v1};
-  }
-  if (work > threshold) {
-    *rule = numbers + " prefers asm";
-    return {PathId::asm_, PathId::hip, PathId::v1};
-  }
-  *rule = numbers + " prefers hip";
-  return {PathId::hip, PathId::asm_, PathId::v1};
-}
-
-const std::string* reason_of(const Decision& d, PathId p) {
+const std::string* reason_of(const Decision& d, const std::string& k) {
   for (const auto& [q, r] : d.declined)
-    if (q == p) return &r;
+    if (q == k) return &r;
   return nullptr;
 }
 
+bool busy(const Routing& r, const Device& dev, const Case& c, std::string* rule) {
+  const int64_t work = int64_t(c.num_seqs) * c.num_q_heads;
+  const int64_t threshold = int64_t(r.threshold_per_cu) * dev.cu_count;
+  const std::string numbers = "num_seqs*Hq=" + std::to_string(work) + (work > threshold ? " > " : " <= ") +
+                              std::to_string(r.threshold_per_cu) + "*CU=" + std::to_string(threshold) + " (" +
+                              dev.name + ")";
+  for (DType t : r.busy_kv)
+    if (c.kv_dtype == t) {
+      *rule = std::string("kv_dtype=") + to_string(t) + " prefers " + (r.busy_order.empty() ? "?" : r.busy_order[0]) +
+              " (" + numbers + ")";
+      return true;
+    }
+  const bool b = work > threshold;
+  const auto& order = b ? r.busy_order : r.idle_order;
+  *rule = numbers + " prefers " + (order.empty() ? "?" : order[0]);
+  return b;
+}
+
 }  // namespace
+
+Routing aiter_routing() { return Routing{}; }
+
+std::vector<KernelPtr> routable(const std::vector<KernelPtr>& kernels, const Routing& routing) {
+  std::vector<KernelPtr> out;
+  for (const std::string& name : routing.busy_order)
+    for (const KernelPtr& k : kernels)
+      if (k->name() == name) out.push_back(k);
+  return out;
+}
 
 std::string Decision::error() const {
   if (path) return {};
   if (!invalid.empty()) return "invalid case: " + join(invalid, "; ");
   if (forced) {
     const std::string* r = reason_of(*this, *forced);
-    std::string s = std::string("forced path ") + to_string(*forced) +
-                    " does not support this case: " + (r ? *r : std::string("?"));
-    std::vector<std::string> others;
-    for (PathId p : kAllPaths)
-      if (!reason_of(*this, p)) others.push_back(to_string(p));
-    s += others.empty() ? "; no other path supports it either"
-                        : "; supported by: " + join(others, ", ");
+    std::string s = "forced path " + *forced + " does not support this case: " + (r ? *r : std::string("?"));
     return s;
   }
+  if (declined.empty()) return "no path supports this case: no routable kernel is registered";
   std::vector<std::string> parts;
-  for (const auto& [p, r] : declined) parts.push_back(std::string(to_string(p)) + ": " + r);
+  for (const auto& [p, r] : declined) parts.push_back(p + ": " + r);
   return "no path supports this case: " + join(parts, "; ");
 }
 
-Workspace workspace_for(PathId p, const Case& c) {
-  Workspace w;
-  if (p != PathId::hip || c.partition_size < 1) return w;
-  // Stage 1 of the split-K path writes one (max, sum, partial O) per partition of the longest
-  // context; stage 2 merges them. Shorter sequences leave trailing partitions unused.
-  const int64_t parts = (int64_t(c.max_context()) + c.partition_size - 1) / c.partition_size;
-  const int64_t rows = int64_t(c.num_seqs) * c.q_len * c.num_q_heads * parts;
-  w.max_logits = rows;
-  w.exp_sums = rows;
-  w.tmp_out = rows * c.head_size;
-  return w;
-}
-
-Decision select_path(const Device& dev, const Case& c, std::optional<PathId> forced) {
+Decision select_path(const Device& dev, const Case& c, const std::vector<KernelPtr>& kernels,
+                     std::optional<std::string> forced, const Routing& routing) {
   Decision d;
   d.forced = forced;
   d.invalid = validate(c);
@@ -85,69 +67,84 @@ Decision select_path(const Device& dev, const Case& c, std::optional<PathId> for
     d.why = "refused: the case is invalid (" + join(d.invalid, "; ") + ")";
     return d;
   }
-  std::optional<std::string> reason[3];
-  for (PathId p : kAllPaths) {
-    reason[int(p)] = decline_reason(p, c, dev);
-    // Planted routing bugs (test-only build): asm's head-size or block-size limit not consulted.
-    if ((PA_MUTANT(head_size_routing) || PA_MUTANT(block_size_routing)) && p == PathId::asm_ && reason[int(p)]) {
-      Case relaxed = c;
-      if (PA_MUTANT(head_size_routing)) relaxed.head_size = 128;
-      if (PA_MUTANT(block_size_routing)) relaxed.block_size = 16;
-      if (!decline_reason(p, relaxed, dev)) reason[int(p)].reset();
-    }
-    if (reason[int(p)]) d.declined.emplace_back(p, *reason[int(p)]);
+  const std::vector<KernelPtr> candidates = routable(kernels, routing);
+  std::vector<std::optional<std::string>> reason;
+  for (const KernelPtr& k : candidates) {
+    reason.push_back(k->decline_reason(c, dev));
+    if (reason.back()) d.declined.emplace_back(k->name(), *reason.back());
   }
+  const auto index_of = [&](const std::string& name) -> int {
+    for (size_t i = 0; i < candidates.size(); ++i)
+      if (candidates[i]->name() == name) return int(i);
+    return -1;
+  };
   std::string rule;
-  const std::vector<PathId> order = preference(dev, c, &rule);
+  const std::vector<std::string>& order = busy(routing, dev, c, &rule) ? routing.busy_order : routing.idle_order;
+  const auto first_supporting = [&]() -> int {
+    for (const std::string& name : order)
+      if (const int i = index_of(name); i >= 0 && !reason[size_t(i)]) return i;
+    return -1;
+  };
 
+  int chosen = -1;
   if (forced) {
-    if (reason[int(*forced)]) {
-      d.why = std::string("refused: forced path ") + to_string(*forced) + " declines (" +
-              *reason[int(*forced)] + ")";
+    const int f = index_of(*forced);
+    if (f < 0) {
+      d.declined.emplace_back(*forced, "not a registered routable kernel");
+      d.why = "refused: forced path " + *forced + " is not registered";
       return d;
     }
-    d.path = forced;
-    std::string heuristic = "nothing else";
-    for (PathId p : order)
-      if (!reason[int(p)]) {
-        heuristic = to_string(p);
-        break;
-      }
-    d.why = std::string("forced to ") + to_string(*forced) + " (the heuristic, " + rule +
-            ", would pick " + heuristic + ")";
+    if (reason[size_t(f)]) {
+      std::vector<std::string> others;
+      for (size_t i = 0; i < candidates.size(); ++i)
+        if (!reason[i]) others.push_back(candidates[i]->name());
+      d.why = "refused: forced path " + *forced + " declines (" + *reason[size_t(f)] + ")" +
+              (others.empty() ? "; no other path supports it either" : "; supported by: " + join(others, ", "));
+      return d;
+    }
+    chosen = f;
+    const int h = first_supporting();
+    d.why = "forced to " + *forced + " (the heuristic, " + rule + ", would pick " +
+            (h >= 0 ? candidates[size_t(h)]->name() : std::string("nothing else")) + ")";
   } else {
     std::vector<std::string> skipped;
-    for (PathId p : order) {
-      if (reason[int(p)]) {
-        skipped.push_back(std::string(to_string(p)) + " declined (" + *reason[int(p)] + ")");
+    for (const std::string& name : order) {
+      const int i = index_of(name);
+      if (i < 0) continue;
+      if (reason[size_t(i)]) {
+        skipped.push_back(name + " declined (" + *reason[size_t(i)] + ")");
         continue;
       }
-      d.path = p;
+      chosen = i;
       break;
     }
-    if (!d.path) {
+    if (chosen < 0) {
       d.why = "refused: " + rule + ", but every path declined";
       return d;
     }
-    d.why = rule + (skipped.empty() ? "" : "; " + join(skipped, "; ")) + " -> " + to_string(*d.path);
+    d.why = rule + (skipped.empty() ? "" : "; " + join(skipped, "; ")) + " -> " + candidates[size_t(chosen)]->name();
   }
-  const Capability& cap = capability(*d.path);
-  if (padded_gqa(cap, c.gqa()) != c.gqa())
-    d.why += " (gqa=" + std::to_string(c.gqa()) + " padded to tile " +
-             std::to_string(padded_gqa(cap, c.gqa())) + ")";
-  d.workspace = workspace_for(*d.path, c);
+  const Kernel& k = *candidates[size_t(chosen)];
+  d.path = k.name();
+  const int32_t tile = padded_gqa(k.info().capability, c.gqa());
+  if (tile != c.gqa())
+    d.why += " (gqa=" + std::to_string(c.gqa()) + " padded to tile " + std::to_string(tile) + ")";
+  d.workspace_bytes = k.workspace_bytes(c);
   return d;
 }
 
-std::optional<PathId> forced_path_from_string(const char* value) {
+std::optional<std::string> forced_path_from_string(const char* value, const std::vector<KernelPtr>& known) {
   if (!value || !*value) return std::nullopt;
-  if (auto p = parse_path(value)) return p;
-  throw InputError(std::string("PACHECK_FORCE_PATH=") + value +
-                   ": unknown path (expected v1, hip or asm)");
+  std::vector<std::string> names;
+  for (const KernelPtr& k : known) {
+    if (k->name() == value) return std::string(value);
+    names.push_back(k->name());
+  }
+  throw InputError(std::string("PACHECK_FORCE_PATH=") + value + ": unknown path (expected " + join(names, ", ") + ")");
 }
 
-std::optional<PathId> forced_path_from_env() {
-  return forced_path_from_string(std::getenv("PACHECK_FORCE_PATH"));
+std::optional<std::string> forced_path_from_env(const std::vector<KernelPtr>& known) {
+  return forced_path_from_string(std::getenv("PACHECK_FORCE_PATH"), known);
 }
 
 }  // namespace pa

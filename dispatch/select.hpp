@@ -1,48 +1,56 @@
 #pragma once
-// The dispatcher: one pure function decides which path runs a case. Launch, workspace sizing and
-// "is this supported" all call select_path, so they cannot disagree (ggml's habit).
+// The dispatcher: one pure function decides which registered kernel runs a case. Launch,
+// workspace sizing and "is this supported" all call select_path, so they cannot disagree (ggml's
+// habit). The preference it applies is data (Routing), so the same function models aiter's rule
+// over whatever kernels are registered under the names the rule uses.
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "dispatch/capability.hpp"
+#include "kernels/kernel.hpp"
 
 namespace pa {
 
-/// Split-K scratch of the two-stage path, in elements (fp32).
-struct Workspace {
-  int64_t max_logits = 0;  // [S, q_len, Hq, num_partitions]
-  int64_t exp_sums = 0;    // [S, q_len, Hq, num_partitions]
-  int64_t tmp_out = 0;     // [S, q_len, Hq, num_partitions, D]
-  int64_t bytes() const { return 4 * (max_logits + exp_sums + tmp_out); }
+/// A routing rule as data. aiter's paged_attention_common: the asm kernel wins once the batch
+/// fills the machine (num_seqs * Hq > threshold_per_cu * CU count) or the KV is int8 (only asm
+/// has int8); below that the HIP split-K kernel keeps more CUs busy; v1 reads the non-shuffled
+/// layouts, which the shuffled paths never can, so it only ever takes what they cannot do.
+struct Routing {
+  std::vector<std::string> busy_order = {"asm", "hip", "v1"};  // high concurrency, or busy_kv
+  std::vector<std::string> idle_order = {"hip", "asm", "v1"};
+  int32_t threshold_per_cu = 2;
+  std::vector<DType> busy_kv = {DType::int8};
 };
+/// The rule pacheck models for every device model (the aiter rule, parameterised by CU count).
+Routing aiter_routing();
 
 struct Decision {
-  std::optional<PathId> path;                               // nullopt = nothing supports the case
+  std::optional<std::string> path;                          // nullopt = nothing supports the case
   std::string why;                                          // the rule that chose it
-  std::vector<std::pair<PathId, std::string>> declined;     // every path that declined, and why
-  Workspace workspace;                                      // for the chosen path
-  std::optional<PathId> forced;                             // the override, when one was given
+  std::vector<std::pair<std::string, std::string>> declined;// every candidate that declined, and why
+  int64_t workspace_bytes = 0;                              // the chosen kernel's scratch
+  std::optional<std::string> forced;                        // the override, when one was given
   std::vector<std::string> invalid;                         // validate(c): non-empty = refused as invalid
-  /// Empty when a path was chosen; else one line naming why nothing runs, e.g.
+  /// Empty when a kernel was chosen; else one line naming why nothing runs, e.g.
   /// "no path supports this case: v1: kv_layout=shuffled not in {nhd,vllm}; hip: ...; asm: ...".
   std::string error() const;
 };
 
-/// Pure: filter by capability, then the aiter heuristic (asm when num_seqs*Hq > 2*CU count or KV
-/// is int8; otherwise hip; v1 for what the shuffled paths cannot do). `forced` (API argument or
-/// PACHECK_FORCE_PATH, read by the caller) picks that path if it supports the case, else the
-/// decision is a refusal naming the forced path's reason.
-Decision select_path(const Device& dev, const Case& c, std::optional<PathId> forced = std::nullopt);
+/// The candidates of `routing` among `kernels`, in the rule's order of names (kernels the rule
+/// does not name are not routed to).
+std::vector<KernelPtr> routable(const std::vector<KernelPtr>& kernels, const Routing& routing);
 
-/// The workspace path p needs for c (zero for single-pass paths).
-Workspace workspace_for(PathId p, const Case& c);
+/// Pure: filter the routable kernels by decline_reason, then apply the routing preference.
+/// `forced` (API argument or PACHECK_FORCE_PATH, read by the caller) picks that kernel if it
+/// supports the case, else the decision is a refusal naming the forced kernel's reason.
+Decision select_path(const Device& dev, const Case& c, const std::vector<KernelPtr>& kernels,
+                     std::optional<std::string> forced = std::nullopt, const Routing& routing = aiter_routing());
 
 /// The environment override PACHECK_FORCE_PATH (CK's force-kernel switch): unset or empty ->
-/// nullopt; "v1", "hip" or "asm" -> that path; anything else throws InputError naming the value.
-std::optional<PathId> forced_path_from_env();
+/// nullopt; otherwise the name, which must be one of `known` (else InputError naming the value).
+std::optional<std::string> forced_path_from_env(const std::vector<KernelPtr>& known);
 /// The same rule applied to a given value (nullptr = unset); testable without touching the env.
-std::optional<PathId> forced_path_from_string(const char* value);
+std::optional<std::string> forced_path_from_string(const char* value, const std::vector<KernelPtr>& known);
 
 }  // namespace pa

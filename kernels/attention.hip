@@ -3,7 +3,6 @@
 // P rounded). A block owns (sequence, kv head, up to kRows query rows, partition): the rows of one
 // GQA group share every K/V load. Tokens are processed in chunks of kThreads with an online
 // softmax whose per-chunk rescale is merge_weights() from common/partial.hpp.
-#include "core/mutants.hpp"
 #include "kernels/common/dispatch.hpp"
 #include "kernels/common/partial.hpp"
 #include "kernels/common/rounding.hpp"
@@ -17,20 +16,9 @@ constexpr int kThreads = 256;  // threads per block = tokens per chunk
 constexpr int kRows = 8;       // query rows per block
 constexpr int kMaxD = 256;
 
-// Device-side planted bugs (test-only PACHECK_MUTANTS build; see core/mutants.hpp).
-#ifdef PACHECK_MUTANTS
-#define PA_GMUTANT(name) (p.mutant == int(::pa::Mutant::name))
-#else
-#define PA_GMUTANT(name) false
-#endif
-
-/// The scale of physical slot (blk, h, tok); `logical_blk` is what the per-token-by-logical-index
-/// mutant reads instead.
-__device__ inline float slot_scale(const AttentionParams& p, const float* scales, int32_t blk,
-                                   int32_t logical_blk, int32_t h, int32_t tok) {
-  if (PA_GMUTANT(per_token_scale_as_per_tensor)) return scales[0];
-  if (PA_GMUTANT(per_tensor_scale_ignored) && p.scale_layout.mode == ScaleMode::per_tensor) return 1.f;
-  return scales[p.scale_layout(PA_GMUTANT(token_scale_logical_index) ? logical_blk : blk, h, tok)];
+/// The scale of physical slot (blk, h, tok): per-token scales follow the physical slot.
+__device__ inline float slot_scale(const AttentionParams& p, const float* scales, int32_t blk, int32_t h, int32_t tok) {
+  return scales[p.scale_layout(blk, h, tok)];
 }
 
 /// N consecutive codes along d from `off`, as one 16-byte (or 8-byte) load when `vec`.
@@ -78,8 +66,8 @@ __device__ void attention_body(const AttentionParams& p) {
   const int tid = threadIdx.x;
   const int32_t D = p.head_size;
   const int32_t s = blockIdx.x / p.num_kv_heads, hk_group = blockIdx.x - s * p.num_kv_heads;
-  // The KV head the group reads: h / G for every head of the group (h % Hkv in the mutant).
-  const int32_t hk = PA_GMUTANT(gqa_h_mod_hkv) ? (hk_group * p.gqa) % p.num_kv_heads : hk_group;
+  // The KV head the group reads: h / G for every head of the group.
+  const int32_t hk = hk_group;
   const int32_t ctx = p.context_lens[s];
   const int32_t rows_total = p.q_len * p.gqa_tile;
   Row rows[kRows];
@@ -87,13 +75,12 @@ __device__ void attention_body(const AttentionParams& p) {
     const int32_t rr = blockIdx.y * kRows + r;
     const int32_t i = rr / p.gqa_tile, g = rr - i * p.gqa_tile;
     rows[r].real = rr < rows_total && g < p.gqa;
-    rows[r].h = hk_group * p.gqa + (g < p.gqa ? g : (PA_GMUTANT(padded_heads_written) ? g % p.gqa : 0));
+    rows[r].h = hk_group * p.gqa + (g < p.gqa ? g : 0);
     rows[r].pos = query_position(ctx, p.q_len, i < p.q_len ? i : p.q_len - 1);
-    if (PA_GMUTANT(causal_mask_ignored)) rows[r].pos = ctx - 1;
     rows[r].idx = (int64_t(s) * p.q_len + (i < p.q_len ? i : 0)) * p.num_q_heads + rows[r].h;
   }
   const int32_t t_begin = p.partition ? int32_t(blockIdx.z) * p.partition : 0;
-  const int32_t t_stop = PA_GMUTANT(unused_slot_read) ? ctx + 1 : ctx;  // the mutant reads one slot past
+  const int32_t t_stop = ctx;
   const int32_t t_end = p.partition ? min(t_stop, t_begin + p.partition) : t_stop;
   // Keys before the first query's window start are invisible to every row of the block.
   const int32_t t_first = max(t_begin, p.lt.first_visible(ctx - p.q_len));
@@ -139,10 +126,9 @@ __device__ void attention_body(const AttentionParams& p) {
           for (int j = 0; j < kVK; ++j)
             for (int r = 0; r < kRows; ++r) dot[r] += q_s[r][d0 + j] * k[j];
         }
-        const float ks = slot_scale(p, p.k_scales, blk, t >> bshift, hk, tok);
-        const int32_t reach = PA_GMUTANT(unused_slot_read) ? 1 : 0;
+        const float ks = slot_scale(p, p.k_scales, blk, hk, tok);
         for (int r = 0; r < kRows; ++r)
-          x_s[r][tid] = p.lt.visible(t, rows[r].pos + reach) ? p.lt(dot[r] * ks, rows[r].h, t, rows[r].pos) : -INFINITY;
+          x_s[r][tid] = p.lt.visible(t, rows[r].pos) ? p.lt(dot[r] * ks, rows[r].h, t, rows[r].pos) : -INFINITY;
       } else {
         for (int r = 0; r < kRows; ++r) x_s[r][tid] = -INFINITY;
       }
@@ -186,7 +172,7 @@ __device__ void attention_body(const AttentionParams& p) {
         load_decode<KV, kTV>(p.v_cache, p.v_layout(blk, hk, tok, dv), true, v);
         for (int j = 0; j < kTV; ++j) {
           if (g0 + j >= n) break;  // slots past the chunk may be poison: never multiplied in
-          const float val = v[j] * slot_scale(p, p.v_scales, blk, (c0 + g0) >> bshift, hk, tok + j);
+          const float val = v[j] * slot_scale(p, p.v_scales, blk, hk, tok + j);
           for (int r = 0; r < kRows; ++r) {
             float pr = x_s[r][g0 + j];
             if (p.round_p) pr = round_to<QT>(pr);
@@ -199,7 +185,7 @@ __device__ void attention_body(const AttentionParams& p) {
         const int32_t blk = blk_s[tt], tok = (c0 + tt) & bmask;
         float v[kVV];
         load_decode<KV, kVV>(p.v_cache, p.v_layout(blk, hk, tok, dv * kVV), v_vec, v);
-        const float vs = slot_scale(p, p.v_scales, blk, (c0 + tt) >> bshift, hk, tok);
+        const float vs = slot_scale(p, p.v_scales, blk, hk, tok);
         for (int r = 0; r < kRows; ++r) {
           float pr = x_s[r][tt];
           if (p.round_p) pr = round_to<QT>(pr);
@@ -222,8 +208,7 @@ __device__ void attention_body(const AttentionParams& p) {
   }
   using QS = typename codec::Codec<QT>::Storage;
   for (int r = 0; r < kRows; ++r) {
-    const bool pad_written = PA_GMUTANT(padded_heads_written) && blockIdx.y * kRows + r < rows_total;
-    if (!rows[r].real && !pad_written) continue;  // padded rows are never written
+    if (!rows[r].real) continue;  // padded rows are never written
     float m = m_s[r], l = l_s[r], wo = 1.f;
     if (!p.partition && p.sinks) {
       const MergeWeights w = merge_weights(m, p.sinks[rows[r].h]);
@@ -274,13 +259,7 @@ __device__ void merge_body(const AttentionParams& p) {
   for (int32_t k = 0; k < nparts; ++k) {
     const int64_t w = row * p.num_partitions + k;
     const Partial<1> pk = Partial<1>::from_normalised(&p.tmp_out[w * p.head_size + d], p.max_logits[w], p.exp_sums[w]);
-    if (PA_GMUTANT(merge_without_rescale)) {  // partials taken against different maxima, summed
-      total.o[0] += pk.o[0];
-      total.l += pk.l;
-      total.m = fmaxf(total.m, pk.m);
-    } else {
-      total.merge(pk);
-    }
+    total.merge(pk);
   }
   if (p.sinks) total.merge(Partial<1>::sink(p.sinks[h]));
   using QS = typename codec::Codec<QT>::Storage;

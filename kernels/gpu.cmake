@@ -2,10 +2,10 @@
 # They live in their own library so the CXX-only flags of pa_add_library (-ffp-contract=off,
 # -Wall) are not handed to nvcc; nvcc gets its equivalents (--fmad=false: no FMA contraction,
 # like the host code).
-set(_pa_gpu_sources attention.hip cache_writer.hip gpu_paths.hip)
+set(_pa_gpu_sources attention.hip cache_writer.hip gpu_backend.hip)
 add_library(pacheck_kernels_gpu STATIC ${_pa_gpu_sources})
 target_include_directories(pacheck_kernels_gpu PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(pacheck_kernels_gpu PUBLIC pacheck::capability)
+target_link_libraries(pacheck_kernels_gpu PUBLIC pacheck::core)
 if(PACHECK_GPU_BACKEND STREQUAL "cuda")
   set_source_files_properties(${_pa_gpu_sources} PROPERTIES LANGUAGE CUDA)
   target_compile_options(pacheck_kernels_gpu PRIVATE --fmad=false -Xcompiler=-Wall,-Wextra)
@@ -23,26 +23,6 @@ elseif(PACHECK_GPU_BACKEND STREQUAL "rocm-cxx")
   target_link_options(pacheck_kernels_gpu PUBLIC ${_pa_arch_flags})
 endif()
 target_link_libraries(pacheck_kernels PUBLIC pacheck_kernels_gpu)
-
-# Test-only: the same GPU sources with PACHECK_MUTANTS (core/mutants.hpp), linked into the
-# mutation tests in place of pacheck_kernels_gpu.
-if(PACHECK_BUILD_TESTS)
-  add_library(pacheck_kernels_gpu_mutants STATIC ${_pa_gpu_sources})
-  target_include_directories(pacheck_kernels_gpu_mutants PUBLIC ${PROJECT_SOURCE_DIR})
-  target_compile_definitions(pacheck_kernels_gpu_mutants PUBLIC PACHECK_MUTANTS)
-  target_link_libraries(pacheck_kernels_gpu_mutants PUBLIC pacheck::capability)
-  get_target_property(_pa_gpu_opts pacheck_kernels_gpu COMPILE_OPTIONS)
-  if(_pa_gpu_opts)
-    target_compile_options(pacheck_kernels_gpu_mutants PRIVATE ${_pa_gpu_opts})
-  endif()
-  get_target_property(_pa_gpu_link pacheck_kernels_gpu LINK_OPTIONS)
-  if(_pa_gpu_link)
-    target_link_options(pacheck_kernels_gpu_mutants PUBLIC ${_pa_gpu_link})
-  endif()
-  if(PACHECK_GPU_BACKEND STREQUAL "cuda")
-    target_link_libraries(pacheck_kernels_gpu_mutants PUBLIC CUDA::cudart_static)
-  endif()
-endif()
 
 # Timing of each path on a real head config (not a test).
 if(PACHECK_BUILD_BENCH AND NOT PACHECK_GPU_BACKEND STREQUAL "rocm-cxx")

@@ -2,7 +2,8 @@
 // project still builds, and every caller learns why there is no GPU backend.
 #include <stdexcept>
 
-#include "kernels/paths.hpp"
+#include "kernels/cache_writer.hpp"
+#include "kernels/kernel.hpp"
 
 namespace pa {
 
@@ -17,14 +18,12 @@ bool gpu_available(std::string* why) {
 Device gpu_device() { throw std::runtime_error(kWhy); }
 std::string gpu_runtime_version() { return "n/a"; }
 std::string gpu_driver_version() { return "n/a"; }
-PathOutput run_gpu(PathId, const Inputs&, const PhysicalKv&, const Device&) {
-  PathOutput r;
+std::vector<const pacheck_kernel*> gpu_kernel_descriptors() { return {}; }
+KernelOutput run_on_device(const pacheck_kernel&, const KernelCall&) {
+  KernelOutput r;
   r.status = Status::Skipped;
   r.reason = kWhy;
   return r;
-}
-PathOutput run_gpu_reference(const Inputs& in, const PhysicalKv& kv) {
-  return run_gpu(PathId::v1, in, kv, Device{});
 }
 std::string gpu_write_cache(const Inputs&, const std::vector<bool>&, PhysicalKv&) { return kWhy; }
 

@@ -6,7 +6,7 @@
 
 #include "kernels/cache_write_job.hpp"
 #include "kernels/common/dispatch.hpp"
-#include "kernels/paths.hpp"
+#include "kernels/cache_writer.hpp"
 
 namespace pa {
 

@@ -37,7 +37,6 @@ struct AttentionParams {
   int32_t partition = 0;    // tokens per split-K partition; 0 = single pass
   int32_t num_partitions = 1;
   bool round_p = false;     // P rounded to q_dtype before P.V (MFMA model)
-  int32_t mutant = 0;       // test-only PACHECK_MUTANTS build: the planted Mutant (core/mutants.hpp)
   void* out = nullptr;      // [S, q_len, Hq, D] codes of q_dtype
   float* lse = nullptr;     // [S, q_len, Hq]
   float* max_logits = nullptr;  // [S, q_len, Hq, num_partitions]   (two-stage only)

@@ -40,7 +40,7 @@ RegressionCase load_regression_case(const std::string& path) {
     r.description = j.value("description", std::string());
     const std::string dev = j.value("device", std::string("mi300x"));
     auto d = device_model(dev);
-    if (!d) fail("device=" + dev + ": unknown device model (mi300x, mi355x, h100)");
+    if (!d) fail("device=" + dev + ": unknown device model (" + device_model_names() + ")");
     r.device = *d;
     if (!j.contains("case")) fail("missing field 'case'");
     r.c = case_from_json(j.at("case"));
@@ -49,17 +49,14 @@ RegressionCase load_regression_case(const std::string& path) {
       const auto& e = j.at("expect");
       if (!e.is_object() || !e.contains("path")) fail("expect: needs {\"path\": name or null}");
       if (!e.at("path").is_null()) {
-        const std::string p = e.at("path").get<std::string>();
-        r.expect_path = parse_path(p);
-        if (!r.expect_path) fail("expect.path=" + p + ": unknown path (v1, hip, asm)");
+        r.expect_path = e.at("path").get<std::string>();
+        if (r.expect_path->empty()) fail("expect.path: empty kernel name");
       }
       r.refusal_contains = e.value("refusal_contains", std::string());
     }
-    for (const auto& p : j.value("must_pass", std::vector<std::string>())) {
-      auto id = parse_path(p);
-      if (!id) fail("must_pass: unknown path '" + p + "'");
-      r.must_pass.push_back(*id);
-    }
+    r.must_pass = j.value("must_pass", std::vector<std::string>());
+    for (const auto& p : r.must_pass)
+      if (p.empty()) fail("must_pass: empty kernel name");
   } catch (const nlohmann::json::exception& e) {
     fail(std::string("bad field: ") + e.what());
   } catch (const InputError& e) {
@@ -89,16 +86,14 @@ std::vector<RegressionCase> load_corpus(const std::string& dir) {
 }
 
 std::string capture_case(const std::string& dir, const Case& c, const std::string& description,
-                         const Device& dev, const std::vector<PathId>& must_pass) {
+                         const Device& dev, const std::vector<std::string>& must_pass) {
   fs::create_directories(dir);
   nlohmann::json j;
   j["name"] = slug(c);
   j["kind"] = "captured";
   j["description"] = description;
   j["device"] = dev.name;
-  std::vector<std::string> paths;
-  for (PathId p : must_pass) paths.push_back(to_string(p));
-  j["must_pass"] = paths;
+  j["must_pass"] = must_pass;
   j["case"] = to_json(c);
   const std::string target = dir + "/" + slug(c) + ".json";
   const std::string tmp = target + ".tmp";

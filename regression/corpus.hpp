@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/case.hpp"
-#include "dispatch/capability.hpp"
+#include "core/device.hpp"
 
 namespace pa {
 
@@ -25,9 +25,9 @@ struct RegressionCase {
   std::string file;                 // where it was loaded from (named in every error)
   std::string name, kind, description;
   Device device;
-  std::optional<PathId> expect_path;  // nullopt: the dispatcher must refuse
+  std::optional<std::string> expect_path;  // the kernel the dispatcher must choose; nullopt: it must refuse
   std::string refusal_contains;       // for refusals: a word the error must name
-  std::vector<PathId> must_pass;
+  std::vector<std::string> must_pass;      // kernels that must run it and pass (when registered)
   Case c;
 };
 
@@ -43,7 +43,7 @@ std::vector<RegressionCase> load_corpus(const std::string& dir);
 /// Saves a failing case (e.g. shrunk by the property suite) as regression/captured/<slug>.json so
 /// it is re-run forever. Returns the path written. Writing is atomic (temp file + rename).
 std::string capture_case(const std::string& dir, const Case& c, const std::string& description,
-                         const Device& dev, const std::vector<PathId>& must_pass);
+                         const Device& dev, const std::vector<std::string>& must_pass);
 
 /// The corpus directories of this checkout (regression/cases, regression/captured).
 std::string corpus_dir();

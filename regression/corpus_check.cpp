@@ -7,48 +7,51 @@
 
 namespace pa {
 
-std::vector<Backend> available_backends() {
-  std::vector<Backend> b = {Backend::host};
-  if (gpu_available()) b.push_back(Backend::gpu);
-  return b;
+std::vector<std::vector<KernelPtr>> available_kernel_sets() {
+  std::vector<std::vector<KernelPtr>> sets = {builtin_kernels(Backend::host).all()};
+  if (gpu_available()) sets.push_back(builtin_kernels(Backend::gpu).all());
+  return sets;
 }
 
-std::vector<std::string> corpus_findings(const RegressionCase& r, const std::vector<Backend>& backends) {
+std::vector<std::string> corpus_findings(const RegressionCase& r, const std::vector<KernelPtr>& kernels) {
   std::vector<std::string> f;
   const std::string at = r.file + ": ";
-  const Decision d = select_path(r.device, r.c);
-  if (r.expect_path) {
-    if (!d.path)
-      f.push_back(at + "path=auto metric=decision: expected " + to_string(*r.expect_path) +
-                  ", the dispatcher refused: " + d.error());
-    else if (*d.path != *r.expect_path)
-      f.push_back(at + "path=auto metric=decision: expected " + to_string(*r.expect_path) + ", chose " +
-                  to_string(*d.path) + " (" + d.why + ")");
-  } else if (!r.refusal_contains.empty() || r.kind != "captured") {
-    if (d.path)
-      f.push_back(at + "path=auto metric=decision: expected a refusal, chose " + to_string(*d.path) +
-                  " (" + d.why + ")");
-    else if (d.error().find(r.refusal_contains) == std::string::npos)
-      f.push_back(at + "path=auto metric=decision: the refusal does not name '" + r.refusal_contains +
-                  "': " + d.error());
-  }
-  for (Backend b : backends) {
-    RunOptions o;
-    o.backend = b;
-    o.device = r.device;
-    const CaseRecord rec = run_case(r.c, o);
-    const std::string on = std::string(" backend=") + to_string(b);
-    for (const PathRecord& p : rec.paths) {
-      const bool must = p.path != "auto" && p.ran &&
-                        std::find(r.must_pass.begin(), r.must_pass.end(), *p.ran) != r.must_pass.end();
-      if (p.status == Status::Fail || (must && p.status != Status::Ok))
-        f.push_back(at + "path=" + p.path + on + " metric=" + (p.metric.empty() ? to_string(p.status) : p.metric) +
-                    ": " + p.message + "\n    replay: " + rec.replay + " --paths " +
-                    (p.ran ? to_string(*p.ran) : p.path));
+  const Routing routing = aiter_routing();
+  const bool routes = routable(kernels, routing).size() == routing.busy_order.size();
+  if (routes) {
+    const Decision d = select_path(r.device, r.c, kernels, std::nullopt, routing);
+    if (r.expect_path) {
+      if (!d.path)
+        f.push_back(at + "path=auto metric=decision: expected " + *r.expect_path + ", the dispatcher refused: " +
+                    d.error());
+      else if (*d.path != *r.expect_path)
+        f.push_back(at + "path=auto metric=decision: expected " + *r.expect_path + ", chose " + *d.path + " (" +
+                    d.why + ")");
+    } else if (!r.refusal_contains.empty() || r.kind != "captured") {
+      if (d.path)
+        f.push_back(at + "path=auto metric=decision: expected a refusal, chose " + *d.path + " (" + d.why + ")");
+      else if (d.error().find(r.refusal_contains) == std::string::npos)
+        f.push_back(at + "path=auto metric=decision: the refusal does not name '" + r.refusal_contains +
+                    "': " + d.error());
     }
-    for (PathId m : r.must_pass)
-      if (std::none_of(rec.paths.begin(), rec.paths.end(), [&](const PathRecord& p) { return p.path == to_string(m); }))
-        f.push_back(at + "path=" + to_string(m) + on + " metric=missing: must_pass path produced no record");
+  }
+  RunOptions o;
+  o.kernels = kernels;
+  o.device = r.device;
+  o.dispatcher = routes;
+  const CaseRecord rec = run_case(r.c, o);
+  for (const PathRecord& p : rec.paths) {
+    const bool must = p.path != "auto" && p.ran &&
+                      std::find(r.must_pass.begin(), r.must_pass.end(), *p.ran) != r.must_pass.end();
+    if (p.status == Status::Fail || (must && p.status != Status::Ok))
+      f.push_back(at + "path=" + p.path + " backend=" + p.backend + " metric=" +
+                  (p.metric.empty() ? to_string(p.status) : p.metric) + ": " + p.message +
+                  "\n    replay: " + replay_line(r.c, p.ran ? *p.ran : p.path));
+  }
+  for (const std::string& m : r.must_pass) {
+    const bool registered = std::any_of(kernels.begin(), kernels.end(), [&](const KernelPtr& k) { return k->name() == m; });
+    if (registered && std::none_of(rec.paths.begin(), rec.paths.end(), [&](const PathRecord& p) { return p.path == m; }))
+      f.push_back(at + "path=" + m + " metric=missing: must_pass kernel produced no record");
   }
   return f;
 }

@@ -1,21 +1,24 @@
 #pragma once
 // What running one regression case must show: the dispatcher's decision matches the file's
-// expectation, every must_pass path passes, and no path that runs the case fails. The corpus test
-// and the mutation test both judge with this function, so "caught" means the same thing in both.
+// expectation, every must_pass kernel passes, and no kernel that runs the case fails. The corpus
+// test, the mutation test and `pacheck mutate` all judge with this function, so "caught" means
+// the same thing in each.
 #include <string>
 #include <vector>
 
-#include "kernels/paths.hpp"
+#include "kernels/kernel.hpp"
 #include "regression/corpus.hpp"
 
 namespace pa {
 
-/// One line per finding, each naming the file, the path, the backend and the metric, e.g.
+/// One line per finding, each naming the file, the kernel, the backend and the metric, e.g.
 /// "regression/cases/x.json: path=hip backend=host metric=outside_tolerance: 12/4096 elements ...".
-/// Empty = the case is clean on every backend given.
-std::vector<std::string> corpus_findings(const RegressionCase& r, const std::vector<Backend>& backends);
+/// Empty = the case is clean on `kernels`. The decision is checked only when `kernels` holds a
+/// kernel of every name the dispatcher's rule routes to (the built-in set, or a mutant of it).
+std::vector<std::string> corpus_findings(const RegressionCase& r, const std::vector<KernelPtr>& kernels);
 
-/// host, plus gpu when a GPU is present.
-std::vector<Backend> available_backends();
+/// The kernel sets pacheck's own corpus runs on: the host twins, plus the GPU kernels when a GPU
+/// is present.
+std::vector<std::vector<KernelPtr>> available_kernel_sets();
 
 }  // namespace pa

@@ -8,90 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/inputs.hpp"
-#include "reference/attention.hpp"
 
 namespace pa {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
-
-PathRecord judge(PathId p, const Case& c, const Inputs& in, const PhysicalKv& kv, const ReferenceResult& ref,
-                 const RunOptions& o) {
-  PathRecord r;
-  r.path = to_string(p);
-  r.ran = p;
-  r.backend = o.backend;
-  const auto t0 = Clock::now();
-  PathOutput out;
-  if (o.backend == Backend::gpu) {
-    std::string why;
-    if (!gpu_available(&why)) {
-      r.status = Status::Skipped;
-      r.message = "gpu backend unavailable: " + why;
-      r.wall_ms = ms_since(t0);
-      return r;
-    }
-    out = run_gpu(p, in, kv, o.device);
-  } else {
-    out = run_host(p, in, kv, o.device);
-  }
-  r.elapsed_ms = out.elapsed_ms;
-  // The capability table is the single source of truth: a path that runs a case its capability
-  // excludes (or refuses one it claims) disagrees with the dispatcher, which is the routing-bug
-  // class of design §1 even when the numbers happen to be right.
-  const std::optional<std::string> declined = decline_reason(p, c, o.device);
-  if (out.status == Status::NotSupported || out.status == Status::Skipped) {
-    r.status = out.status;
-    r.message = out.reason;
-    if (out.status == Status::NotSupported && !declined) {
-      r.status = Status::Fail;
-      r.metric = "capability";
-      r.message = "path refused a case its capability table supports: " + out.reason;
-    }
-    r.wall_ms = ms_since(t0);
-    return r;
-  }
-  if (out.status == Status::Fail) {
-    r.status = Status::Fail;
-    r.metric = "launch";
-    r.message = out.reason;
-    r.wall_ms = ms_since(t0);
-    return r;
-  }
-  r.tolerance = tolerance_for(error_model(p, c), ref.stats);
-  if (out.out.size() != ref.out.size()) {
-    r.status = Status::Fail;
-    r.metric = "shape";
-    r.message = "output has " + std::to_string(out.out.size()) + " elements, expected " +
-                std::to_string(ref.out.size()) + " [S, q_len, Hq, D]";
-    r.wall_ms = ms_since(t0);
-    return r;
-  }
-  r.metrics = compare(out.out, ref.out, r.tolerance, ref.uniform);
-  const Verdict v = verdict(r.metrics, r.tolerance,
-                            output_shape(c));
-  r.status = v.status;
-  r.metric = v.metric;
-  r.message = v.message;
-  if (declined) {
-    r.status = Status::Fail;
-    r.metric = "capability";
-    r.message = "path ran a case its capability table excludes (" + *declined + ")" +
-                (v.message.empty() ? "" : "; " + v.message);
-  }
-  r.wall_ms = ms_since(t0);
-  return r;
-}
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 // The identity of a case that may be too broken for vars()/slug() (e.g. block_size 0 divides by
 // zero): its JSON text, hashed.
@@ -110,27 +33,89 @@ void identify(CaseRecord& rec, bool valid) {
 
 }  // namespace
 
-std::string replay_line(const Case& c) {
+const char* backend_of(const Kernel& k) { return k.info().memory == Memory::host ? "host" : "gpu"; }
+
+PathRecord judge(const Kernel& k, const KernelOutput& out, const Case& c, const ReferenceResult& ref) {
+  PathRecord r;
+  r.path = k.name();
+  r.ran = k.name();
+  r.backend = backend_of(k);
+  r.elapsed_ms = out.elapsed_ms;
+  switch (out.status) {
+    case Status::Skipped:
+      r.status = Status::Skipped;
+      r.message = out.reason;
+      return r;
+    case Status::NotSupported:
+      // Only reached after the declaration admitted the case: the kernel disagrees with itself,
+      // the routing-bug class (a dispatcher trusting the table sends it cases it then refuses).
+      r.status = Status::Fail;
+      r.metric = "capability";
+      r.message = "kernel refused a case its declaration supports: " + out.reason;
+      return r;
+    case Status::Fail:
+      r.status = Status::Fail;
+      r.metric = out.metric.empty() ? "kernel_error" : out.metric;
+      r.message = out.reason;
+      return r;
+    case Status::Ok: break;
+  }
+  r.tolerance = tolerance_for(k.error_model(c), ref.stats);
+  if (ref.own_rounding > 0) {  // a rounded reference widens the bound by its own rounding
+    ErrorModel em = k.error_model(c);
+    em.u_tmp += ref.own_rounding;
+    r.tolerance = tolerance_for(em, ref.stats);
+  }
+  if (out.out.size() != ref.out.size()) {
+    r.status = Status::Fail;
+    r.metric = "shape";
+    r.message = "output has " + std::to_string(out.out.size()) + " elements, expected " +
+                std::to_string(ref.out.size()) + " [S, q_len, Hq, D]";
+    return r;
+  }
+  r.metrics = compare(out.out, ref.out, r.tolerance, ref.uniform);
+  const Verdict v = verdict(r.metrics, r.tolerance, output_shape(c));
+  r.status = v.status;
+  r.metric = v.metric;
+  r.message = v.message;
+  return r;
+}
+
+PathRecord run_and_judge(const Kernel& k, const Case& c, const KernelCall& call, const ReferenceResult& ref,
+                         const Device& dev) {
+  const auto t0 = Clock::now();
+  PathRecord r;
+  if (auto why = k.decline_reason(c, dev)) {
+    r.path = k.name();
+    r.ran = k.name();
+    r.backend = backend_of(k);
+    r.status = Status::NotSupported;
+    r.message = k.name() + ": " + *why;
+  } else {
+    r = judge(k, k.run(call, dev), c, ref);
+  }
+  r.wall_ms = ms_since(t0);
+  return r;
+}
+
+std::string replay_line(const Case& c, const std::string& kernel) {
   std::string text = to_json(c).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   // Single-quote for the shell; a quote inside (a case name) becomes '\''.
   std::string quoted;
   for (char ch : text) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return "pacheck replay --case '" + quoted + "'";
+  return "pacheck replay --case '" + quoted + "'" + (kernel.empty() ? "" : " --paths " + kernel);
 }
 
 CaseRecord run_case(const Case& c, const RunOptions& o) {
   CaseRecord rec;
   rec.c = c;
   rec.replay = replay_line(c);
-  std::vector<PathId> paths = o.paths;
-  if (paths.empty()) paths.assign(std::begin(kAllPaths), std::end(kAllPaths));
-
   const auto fail_all = [&](const std::string& metric, const std::string& message) {
     rec.paths.clear();
-    for (PathId p : paths) {
+    for (const KernelPtr& k : o.kernels) {
       PathRecord r;
-      r.path = to_string(p);
-      r.backend = o.backend;
+      r.path = k->name();
+      r.backend = backend_of(*k);
       r.status = Status::Fail;
       r.metric = metric;
       r.message = message;
@@ -139,7 +124,7 @@ CaseRecord run_case(const Case& c, const RunOptions& o) {
     if (o.dispatcher) {
       PathRecord r;
       r.path = "auto";
-      r.backend = o.backend;
+      r.backend = o.kernels.empty() ? "host" : backend_of(*o.kernels.front());
       r.status = Status::Fail;
       r.metric = metric;
       r.message = message;
@@ -149,7 +134,7 @@ CaseRecord run_case(const Case& c, const RunOptions& o) {
 
   const std::vector<std::string> errs = validate(c);
   identify(rec, errs.empty());
-  rec.decision = select_path(o.device, c);
+  rec.decision = select_path(o.device, c, o.kernels, std::nullopt, o.routing);
   if (!errs.empty()) {
     fail_all("validation", "invalid case: " + join(errs, "; "));
     return rec;
@@ -163,26 +148,25 @@ CaseRecord run_case(const Case& c, const RunOptions& o) {
     t = Clock::now();
     const ReferenceResult ref = reference_attention(in);
     rec.reference_ms = ms_since(t);
+    const KernelCall call = make_call(in, kv);
 
-    std::map<PathId, PathRecord> done;
-    for (PathId p : paths) {
-      done[p] = judge(p, c, in, kv, ref, o);
-      rec.paths.push_back(done[p]);
+    std::map<std::string, PathRecord> done;
+    for (const KernelPtr& k : o.kernels) {
+      done[k->name()] = run_and_judge(*k, c, call, ref, o.device);
+      rec.paths.push_back(done[k->name()]);
     }
-    if (o.dispatcher) {
+    if (o.dispatcher && !routable(o.kernels, o.routing).empty()) {
       PathRecord r;
       if (!rec.decision.path) {
         r.status = Status::NotSupported;
         r.message = rec.decision.error();
+        r.backend = backend_of(*routable(o.kernels, o.routing).front());
       } else {
-        const PathId chosen = *rec.decision.path;
-        auto it = done.find(chosen);
-        r = it != done.end() ? it->second : judge(chosen, c, in, kv, ref, o);
-        r.message = "chose " + std::string(to_string(chosen)) + ": " + rec.decision.why +
-                    (r.message.empty() ? "" : "; " + r.message);
+        const std::string& chosen = *rec.decision.path;
+        r = done.at(chosen);
+        r.message = "chose " + chosen + ": " + rec.decision.why + (r.message.empty() ? "" : "; " + r.message);
       }
       r.path = "auto";
-      r.backend = o.backend;
       rec.paths.push_back(r);
     }
   } catch (const std::exception& e) {

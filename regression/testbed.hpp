@@ -1,8 +1,8 @@
 #pragma once
 // The one testbed every suite goes through (ggml's test-backend-ops habit): for a case, build the
-// inputs from its seed, compute the reference, ask the dispatcher, run each requested path on the
-// requested backend, and judge it with the metrics of core/metrics.hpp. The CLI, the regression
-// runner, the property suite and the fixtures verifier all call run_case.
+// inputs from its seed, compute the reference, ask the dispatcher, run each requested kernel and
+// judge it with judge(). The CLI, the regression corpus, the property suite, the goldens and the
+// twin tests all judge through judge(), so "passed" means the same thing everywhere.
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,47 +10,62 @@
 #include "core/case.hpp"
 #include "core/metrics.hpp"
 #include "dispatch/select.hpp"
-#include "kernels/paths.hpp"
+#include "kernels/kernel.hpp"
+#include "reference/attention.hpp"
 
 namespace pa {
 
 struct RunOptions {
-  Backend backend = Backend::host;
-  std::vector<PathId> paths;   // empty = every path
-  Device device;               // the device model the dispatcher routes for
-  bool dispatcher = true;      // also run the dispatcher's choice as a record with path "auto"
+  std::vector<KernelPtr> kernels;  // the kernels under test (built-in or loaded)
+  Device device;                   // the device model the dispatcher routes for
+  bool dispatcher = true;          // also run the dispatcher's choice as a record named "auto"
+  Routing routing = aiter_routing();
 };
 
 struct PathRecord {
-  std::string path;            // "v1", "hip", "asm", or "auto" (the dispatcher's choice)
-  std::optional<PathId> ran;   // the path that actually ran ("auto" -> the chosen one)
-  Backend backend = Backend::host;
+  std::string path;                // the kernel's name, or "auto" (the dispatcher's choice)
+  std::optional<std::string> ran;  // the kernel that actually ran ("auto" -> the chosen one)
+  std::string backend;             // "host" or "gpu": where the kernel's memory is
   Status status = Status::Ok;
-  std::string metric;          // for Fail: the metric that decided it
-  std::string message;         // one line: reason for NotSupported/Skipped, verdict otherwise
+  std::string metric;              // for Fail: the metric that decided it
+  std::string message;             // one line: reason for NotSupported/Skipped, verdict otherwise
   Metrics metrics;
   Tolerance tolerance;
-  double elapsed_ms = 0;       // kernel time (GPU events) or host-twin wall time
-  double wall_ms = 0;          // the whole step: run + compare
+  double elapsed_ms = 0;           // kernel time (GPU events) or host wall time
+  double wall_ms = 0;              // the whole step: run + judge
 };
 
 struct CaseRecord {
   Case c;
-  std::string vars;            // vars(c)
-  std::string slug;            // slug(c)
+  std::string vars;                // vars(c)
+  std::string slug;                // slug(c)
   uint64_t input_hash = 0;
   Decision decision;
   std::vector<PathRecord> paths;
-  std::string replay;          // one command line that reproduces this case
+  std::string replay;              // one command line that reproduces this case
   double reference_ms = 0;
-  double inputs_ms = 0;        // make_inputs + pack
+  double inputs_ms = 0;            // make_inputs + pack
 };
+
+/// "host" for host-memory kernels, "gpu" for device-memory ones.
+const char* backend_of(const Kernel& k);
+
+/// The one judge: turns what kernel `k` produced for case `c` into a record -- refusals,
+/// launch errors and guard violations first, then the accuracy verdict against `ref` with the
+/// tolerance derived from the kernel's declared numerics. A kernel that refuses a case its
+/// declaration admits fails with metric "capability".
+PathRecord judge(const Kernel& k, const KernelOutput& out, const Case& c, const ReferenceResult& ref);
+
+/// Runs `k` on the call when its declaration admits the case on `dev` (NotSupported naming the
+/// reason otherwise, without a launch), then judges it.
+PathRecord run_and_judge(const Kernel& k, const Case& c, const KernelCall& call, const ReferenceResult& ref,
+                         const Device& dev);
 
 /// Runs one case. Never throws for a bad case: an invalid case yields records with status Fail
 /// and the validation message (callers that must reject input validate first).
 CaseRecord run_case(const Case& c, const RunOptions& o);
 
-/// The replay line for a case: `pacheck replay --case '<json>'`.
-std::string replay_line(const Case& c);
+/// The replay line for a case: `pacheck replay --case '<json>'` (+ " --paths K" when given).
+std::string replay_line(const Case& c, const std::string& kernel = "");
 
 }  // namespace pa

@@ -1,0 +1,259 @@
+#include "core/capability.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace pa {
+
+namespace {
+
+// Every DType, fp32 included: masks and ids beyond it are unknown.
+constexpr int kDTypeCount = int(DType::fp32) + 1;
+
+// The ABI's ids are the DType / KvLayout / ScaleMode values themselves; these pin that down.
+static_assert(PACHECK_DTYPE_BF16 == int(DType::bf16) && PACHECK_DTYPE_FP16 == int(DType::fp16) &&
+              PACHECK_DTYPE_FP8_E4M3FN == int(DType::fp8_e4m3fn) &&
+              PACHECK_DTYPE_FP8_E4M3FNUZ == int(DType::fp8_e4m3fnuz) &&
+              PACHECK_DTYPE_INT8 == int(DType::int8) && PACHECK_DTYPE_FP32 == int(DType::fp32));
+static_assert(PACHECK_LAYOUT_NHD == int(KvLayout::nhd) && PACHECK_LAYOUT_HND == int(KvLayout::hnd) &&
+              PACHECK_LAYOUT_VLLM == int(KvLayout::vllm) && PACHECK_LAYOUT_SHUFFLED == int(KvLayout::shuffled));
+static_assert(PACHECK_SCALE_NONE == int(ScaleMode::none) && PACHECK_SCALE_PER_TENSOR == int(ScaleMode::per_tensor) &&
+              PACHECK_SCALE_PER_HEAD == int(ScaleMode::per_head) &&
+              PACHECK_SCALE_PER_TOKEN_BLOCK_MAJOR == int(ScaleMode::per_token_block_major) &&
+              PACHECK_SCALE_PER_TOKEN_HEAD_MAJOR == int(ScaleMode::per_token_head_major));
+
+template <class E>
+std::string mask_names(uint32_t mask, int count, const char* (*name)(E)) {
+  std::string s = "{";
+  for (int i = 0; i < count; ++i)
+    if (mask & (1u << i)) s += std::string(s.size() > 1 ? "," : "") + name(E(i));
+  return s + "}";
+}
+std::string list(const std::vector<int32_t>& v) {
+  std::string s = "{";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s + "}";
+}
+bool has(const std::vector<int32_t>& v, int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+// A field may be read only when the writer's struct reaches past it.
+template <class S, class F>
+void need_field(const S* s, const F S::*field, const char* field_name, const std::string& where,
+                const char* struct_name) {
+  const size_t end = size_t(reinterpret_cast<const char*>(&(s->*field)) - reinterpret_cast<const char*>(s)) + sizeof(F);
+  if (s->struct_size < end)
+    throw InputError(where + ": " + struct_name + ".struct_size=" + std::to_string(s->struct_size) +
+                     " is too small for field '" + field_name + "' (needs " + std::to_string(end) + ")");
+}
+
+uint32_t checked_mask(uint32_t mask, int count, const char* field, const std::string& where) {
+  if (mask >> count)
+    throw InputError(where + ": capability." + field + " has unknown id(s) in mask 0x" +
+                     [&] { char b[16]; std::snprintf(b, sizeof b, "%x", mask >> count << count); return std::string(b); }() +
+                     " (known ids are 0.." + std::to_string(count - 1) + ")");
+  return mask;
+}
+
+std::vector<int32_t> checked_list(const int32_t* v, uint32_t n, const char* field, const std::string& where,
+                                  int32_t lo, int32_t hi) {
+  if (n > 0 && !v) throw InputError(where + ": capability." + field + " is NULL with a count of " + std::to_string(n));
+  std::vector<int32_t> out(v, v + n);
+  for (int32_t x : out)
+    if (x < lo || x > hi)
+      throw InputError(where + ": capability." + field + " holds " + std::to_string(x) + ", outside [" +
+                       std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return out;
+}
+
+Rounding rounding_from_abi(int32_t r, const char* field, const std::string& where) {
+  if (r == PACHECK_ROUND_NONE) return {};
+  if (r == PACHECK_ROUND_AS_Q) return {std::nullopt, true};
+  if (r < 0 || r >= int32_t(kDTypeCount))
+    throw InputError(where + ": numerics." + field + "=" + std::to_string(r) +
+                     " is not a dtype id, PACHECK_ROUND_NONE or PACHECK_ROUND_AS_Q");
+  return {DType(r), false};
+}
+
+double unit_of(const Rounding& r, const Case& c) {
+  if (r.as_q) return codec::unit_roundoff(c.q_dtype);
+  return r.to ? codec::unit_roundoff(*r.to) : 0.0;
+}
+
+std::string rounding_name(const Rounding& r) {
+  return r.as_q ? "q dtype" : r.to ? to_string(*r.to) : "fp32";
+}
+
+}  // namespace
+
+ErrorModel error_model(const Numerics& n, const Case& c) {
+  ErrorModel em;
+  em.out = c.q_dtype;
+  em.u_p = unit_of(n.p, c);
+  em.u_q = unit_of(n.qk, c);
+  em.u_tmp = unit_of(n.partial, c);
+  return em;
+}
+
+int32_t padded_gqa(const Capability& cap, int32_t gqa) {
+  for (int32_t t : cap.gqa_tiles)
+    if (gqa <= t) return t;
+  return gqa;
+}
+
+std::optional<std::string> decline_reason(const Capability& cap, const Case& c, const Device& dev) {
+  const auto S = [](auto v) { return std::to_string(v); };
+  // The flavour check comes first: it holds for every kernel on this device, and it is the most
+  // dangerous mismatch (fp8 bytes decoded in the wrong flavour are off by factors of 2), so
+  // every kernel's reason names both flavours.
+  if ((c.kv_dtype == DType::fp8_e4m3fn || c.kv_dtype == DType::fp8_e4m3fnuz) && c.kv_dtype != dev.native_fp8)
+    return std::string("kv_dtype=") + to_string(c.kv_dtype) + " but device " + dev.name +
+           " decodes fp8 as " + to_string(dev.native_fp8) + " (wrong flavour gives factor-2 errors)";
+  if (!(cap.q_dtypes & bit(c.q_dtype)))
+    return std::string("q_dtype=") + to_string(c.q_dtype) + " not in " + mask_names<DType>(cap.q_dtypes, kDTypeCount, to_string);
+  if (!(cap.layouts & bit(c.kv_layout)))
+    return std::string("kv_layout=") + to_string(c.kv_layout) + " not in " +
+           mask_names<KvLayout>(cap.layouts, 4, to_string);
+  if (!(cap.kv_dtypes & bit(c.kv_dtype)))
+    return std::string("kv_dtype=") + to_string(c.kv_dtype) + " not in " +
+           mask_names<DType>(cap.kv_dtypes, kDTypeCount, to_string);
+  if (!(cap.scales & bit(c.kv_scale)))
+    return std::string("kv_scale=") + to_string(c.kv_scale) + " not in " +
+           mask_names<ScaleMode>(cap.scales, 5, to_string);
+  if (cap.needs_token_scales_for_8bit && is_8bit(c.kv_dtype) && !is_per_token(c.kv_scale))
+    return std::string("kv_scale=") + to_string(c.kv_scale) + " with 8-bit KV: needs per-token scales";
+  if (!has(cap.head_sizes, c.head_size))
+    return "head_size=" + S(c.head_size) + " not in " + list(cap.head_sizes);
+  if (!has(cap.block_sizes, c.block_size))
+    return "block_size=" + S(c.block_size) + " not in " + list(cap.block_sizes);
+  const int32_t g = c.gqa();
+  if (g > cap.max_gqa) return "gqa=" + S(g) + " above " + S(cap.max_gqa);
+  if (c.q_len > cap.max_q_len) return "q_len=" + S(c.q_len) + " above " + S(cap.max_q_len);
+  if (cap.max_q_len_x_gqa && c.q_len * g > cap.max_q_len_x_gqa)
+    return "q_len*gqa=" + S(c.q_len) + "*" + S(g) + " above " + S(cap.max_q_len_x_gqa);
+  if (cap.max_context && c.max_context() > cap.max_context)
+    return "max context " + S(c.max_context()) + " above " + S(cap.max_context);
+  if (c.page_pad > 0 && !cap.strided_pages)
+    return "page_pad=" + S(c.page_pad) + ": strided pages (page_stride above the dense page) not supported";
+  if (cap.partition_multiple_of_block &&
+      (c.partition_size < c.block_size || c.partition_size % c.block_size != 0))
+    return "partition_size=" + S(c.partition_size) + " is not a multiple of block_size=" + S(c.block_size);
+  if (c.softmax_scale > 0 && !cap.custom_softmax_scale)
+    return "softmax_scale=" + S(c.softmax_scale) + ": only the default 1/sqrt(D) is supported";
+  if (c.sliding_window > 0 && !cap.sliding_window)
+    return "sliding_window=" + S(c.sliding_window) + ": not supported";
+  if (c.logit_softcap > 0 && !cap.logit_softcap)
+    return "logit_softcap=" + S(c.logit_softcap) + ": not supported";
+  if (c.alibi && !cap.alibi) return "alibi: not supported";
+  if (c.sinks && !cap.sinks) return "sinks: not supported";
+  return std::nullopt;
+}
+
+Capability capability_from_abi(const pacheck_capability* c, const std::string& where) {
+  if (!c) throw InputError(where + ": descriptor.capability is NULL");
+#define PA_NEED(field) need_field(c, &pacheck_capability::field, #field, where, "pacheck_capability")
+  PA_NEED(flags);
+#undef PA_NEED
+  Capability cap;
+  cap.q_dtypes = checked_mask(c->q_dtypes, kDTypeCount, "q_dtypes", where);
+  cap.kv_dtypes = checked_mask(c->kv_dtypes, kDTypeCount, "kv_dtypes", where);
+  cap.layouts = checked_mask(c->kv_layouts, PACHECK_LAYOUT_COUNT_, "kv_layouts", where);
+  cap.scales = checked_mask(c->scale_modes, PACHECK_SCALE_COUNT_, "scale_modes", where);
+  cap.head_sizes = checked_list(c->head_sizes, c->num_head_sizes, "head_sizes", where, 1, 1024);
+  cap.block_sizes = checked_list(c->block_sizes, c->num_block_sizes, "block_sizes", where, 1, 4096);
+  cap.gqa_tiles = checked_list(c->gqa_tiles, c->num_gqa_tiles, "gqa_tiles", where, 1, 1 << 20);
+  std::sort(cap.gqa_tiles.begin(), cap.gqa_tiles.end());
+  cap.max_gqa = c->max_gqa;
+  cap.max_q_len = c->max_q_len;
+  cap.max_q_len_x_gqa = c->max_q_len_x_gqa;
+  cap.max_context = c->max_context;
+  const uint32_t f = c->flags;
+  if (f >> 9)
+    throw InputError(where + ": capability.flags has unknown bits 0x" +
+                     [&] { char b[16]; std::snprintf(b, sizeof b, "%x", f >> 9 << 9); return std::string(b); }());
+  cap.strided_pages = f & PACHECK_CAP_STRIDED_PAGES;
+  cap.custom_softmax_scale = f & PACHECK_CAP_CUSTOM_SCALE;
+  cap.sliding_window = f & PACHECK_CAP_SLIDING_WINDOW;
+  cap.logit_softcap = f & PACHECK_CAP_LOGIT_SOFTCAP;
+  cap.alibi = f & PACHECK_CAP_ALIBI;
+  cap.sinks = f & PACHECK_CAP_SINKS;
+  cap.lse = f & PACHECK_CAP_LSE;
+  cap.partition_multiple_of_block = f & PACHECK_CAP_PARTITION_OF_PAGES;
+  cap.needs_token_scales_for_8bit = f & PACHECK_CAP_TOKEN_SCALES_FOR_8BIT;
+  const auto empty = [&](bool e, const char* what) {
+    if (e) throw InputError(where + ": capability." + what + " admits nothing");
+  };
+  empty(!cap.q_dtypes, "q_dtypes");
+  empty(!cap.kv_dtypes, "kv_dtypes");
+  empty(!cap.layouts, "kv_layouts");
+  empty(!cap.scales, "scale_modes");
+  empty(cap.head_sizes.empty(), "head_sizes");
+  empty(cap.block_sizes.empty(), "block_sizes");
+  empty(cap.max_gqa < 1, "max_gqa");
+  empty(cap.max_q_len < 1, "max_q_len");
+  return cap;
+}
+
+Numerics numerics_from_abi(const pacheck_numerics* n, const std::string& where) {
+  if (!n) return {};  // no declaration: everything fp32, only the output rounds
+  need_field(n, &pacheck_numerics::partial_round, "partial_round", where, "pacheck_numerics");
+  return {rounding_from_abi(n->p_round, "p_round", where), rounding_from_abi(n->qk_round, "qk_round", where),
+          rounding_from_abi(n->partial_round, "partial_round", where)};
+}
+
+pacheck_problem problem_of(const Case& c) {
+  pacheck_problem p{};
+  p.struct_size = sizeof p;
+  p.num_seqs = c.num_seqs;
+  p.q_len = c.q_len;
+  p.num_q_heads = c.num_q_heads;
+  p.num_kv_heads = c.num_kv_heads;
+  p.head_size = c.head_size;
+  p.block_size = c.block_size;
+  p.max_blocks_per_seq = c.max_blocks_per_seq();
+  p.max_context = c.max_context();
+  p.num_blocks = c.pool_blocks();
+  p.page_stride = c.page_stride();
+  p.q_dtype = int32_t(c.q_dtype);
+  p.kv_dtype = int32_t(c.kv_dtype);
+  p.kv_layout = int32_t(c.kv_layout);
+  p.scale_mode = int32_t(c.kv_scale);
+  p.softmax_scale = c.effective_softmax_scale();
+  p.sliding_window = c.sliding_window;
+  p.logit_softcap = c.logit_softcap;
+  p.has_alibi = c.alibi;
+  p.has_sinks = c.sinks;
+  p.partition_size = c.partition_size;
+  p.want_lse = 1;
+  return p;
+}
+
+std::vector<std::pair<std::string, std::string>> describe(const Capability& cap) {
+  const auto flag = [](bool b) { return std::string(b ? "yes" : "no"); };
+  return {{"q_dtypes", mask_names<DType>(cap.q_dtypes, kDTypeCount, to_string)},
+          {"kv_dtypes", mask_names<DType>(cap.kv_dtypes, kDTypeCount, to_string)},
+          {"kv_layouts", mask_names<KvLayout>(cap.layouts, 4, to_string)},
+          {"scale_modes", mask_names<ScaleMode>(cap.scales, 5, to_string)},
+          {"head_sizes", list(cap.head_sizes)},
+          {"block_sizes", list(cap.block_sizes)},
+          {"max_gqa", std::to_string(cap.max_gqa)},
+          {"gqa_tiles", cap.gqa_tiles.empty() ? "-" : list(cap.gqa_tiles)},
+          {"max_q_len", std::to_string(cap.max_q_len)},
+          {"max_q_len_x_gqa", cap.max_q_len_x_gqa ? std::to_string(cap.max_q_len_x_gqa) : "-"},
+          {"max_context", cap.max_context ? std::to_string(cap.max_context) : "-"},
+          {"strided_pages", flag(cap.strided_pages)},
+          {"partition_of_pages", flag(cap.partition_multiple_of_block)},
+          {"token_scales_for_8bit", flag(cap.needs_token_scales_for_8bit)},
+          {"custom_scale", flag(cap.custom_softmax_scale)},
+          {"sliding_window", flag(cap.sliding_window)},
+          {"logit_softcap", flag(cap.logit_softcap)},
+          {"alibi", flag(cap.alibi)},
+          {"sinks", flag(cap.sinks)},
+          {"lse", flag(cap.lse)}};
+}
+
+std::string describe(const Numerics& n) {
+  return "P rounded to " + rounding_name(n.p) + ", Q.K operands to " + rounding_name(n.qk) +
+         ", split-K partials to " + rounding_name(n.partial) + "; output to the q dtype";
+}
+
+}  // namespace pa

@@ -1,0 +1,75 @@
+#pragma once
+// What a kernel declares it can do, as a C++ value, in the vocabulary of the kernel ABI
+// (include/pacheck/kernel_abi.h). Every kernel -- built-in or plug-in -- is described by one
+// Capability and one Numerics parsed from its descriptor, and every question "does kernel K take
+// case C" goes through decline_reason(), so the dispatcher, the testbed and the generators cannot
+// disagree about it.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/case.hpp"
+#include "core/device.hpp"
+#include "core/metrics.hpp"
+#include "pacheck/kernel_abi.h"
+
+namespace pa {
+
+template <class E>
+constexpr uint32_t bit(E e) { return 1u << unsigned(e); }
+
+struct Capability {
+  uint32_t q_dtypes = 0;    // bit(DType): query and output
+  uint32_t kv_dtypes = 0;   // bit(DType)
+  uint32_t layouts = 0;     // bit(KvLayout)
+  uint32_t scales = 0;      // bit(ScaleMode)
+  std::vector<int32_t> head_sizes;
+  std::vector<int32_t> block_sizes;
+  int32_t max_gqa = 0;                 // G = Hq / Hkv
+  std::vector<int32_t> gqa_tiles;      // non-empty: G is padded up to the smallest tile >= G
+  int32_t max_q_len = 1;
+  int32_t max_q_len_x_gqa = 0;         // 0 = no limit
+  int32_t max_context = 0;             // 0 = no limit
+  bool strided_pages = false;          // page_stride above the dense page
+  bool partition_multiple_of_block = false;  // two-stage kernels split at whole pages
+  bool needs_token_scales_for_8bit = false;  // 8-bit KV only with per-token scales
+  bool custom_softmax_scale = false, sliding_window = false, logit_softcap = false,
+       alibi = false, sinks = false, lse = false;
+};
+
+/// What a kernel rounds, and to what (ABI pacheck_numerics): DType values, or nullopt = kept in
+/// fp32, or `as_q` = the case's q dtype.
+struct Rounding {
+  std::optional<DType> to;
+  bool as_q = false;
+};
+struct Numerics {
+  Rounding p, qk, partial;
+};
+
+/// The tolerance model's view of a kernel's numerics on a case.
+ErrorModel error_model(const Numerics& n, const Case& c);
+
+/// nullopt when the declaration admits `c` on `dev`, else one sentence naming the field, the value
+/// and what is supported ("head_size=256 not in {128}"). An fp8 cache whose flavour is not the
+/// device's native one is refused first (decoding it would be silently wrong by factors of 2).
+std::optional<std::string> decline_reason(const Capability& cap, const Case& c, const Device& dev);
+
+/// The GQA tile a kernel runs G in (G itself when it declares no tiles).
+int32_t padded_gqa(const Capability& cap, int32_t gqa);
+
+/// Parses and checks an ABI declaration. Throws InputError naming `where` and the field for an
+/// unknown dtype / layout / scale id, a struct_size too small for the fields read, or a
+/// declaration that admits nothing (no head sizes, ...).
+Capability capability_from_abi(const pacheck_capability* c, const std::string& where);
+Numerics numerics_from_abi(const pacheck_numerics* n, const std::string& where);
+
+/// The ABI problem of a case (every field a kernel needs; softmax_scale always explicit).
+pacheck_problem problem_of(const Case& c);
+
+/// One line per declared field, for `pacheck kernels`.
+std::vector<std::pair<std::string, std::string>> describe(const Capability& cap);
+std::string describe(const Numerics& n);
+
+}  // namespace pa

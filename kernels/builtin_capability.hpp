@@ -1,0 +1,61 @@
+#pragma once
+// The declarations of pacheck's own kernels, in the plug-in vocabulary: the host twins and the GPU
+// kernels of one path share one capability and one numerics, so a twin can never claim more
+// than its kernel. These are the facts of the three modelled aiter/vLLM paths:
+//   v1   vLLM/aiter paged_attention_v1: nhd and classic vllm layouts, per-tensor or per-head
+//        scales, everything optional (window, soft-cap, ALiBi, sinks, MTP, custom scale), head
+//        sizes multiple of 16 up to 256, power-of-two pages. fp32 throughout: only the output rounds.
+//   hip  aiter paged_attention_rocm: shuffled layout, two-stage split-K, per-tensor or per-token
+//        scales, head 64/128/256, pages of 16/32, G <= 16, q_len <= 8. P goes to the MFMA in the
+//        q dtype; partials stay fp32.
+//   asm  aiter pa_fwd_asm: shuffled layout, head 128 and pages of 16 only, GQA tiles 8 and 16
+//        (G padded up), q_len*G <= 16, 8-bit KV only with per-token [NB,Hkv,B] scales. P in the
+//        q dtype.
+#include "pacheck/kernel_abi.h"
+
+namespace pa::builtin {
+
+inline constexpr uint32_t kQDtypes = PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16);
+inline constexpr uint32_t kAllKv = PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16) |
+                                   PACHECK_BIT(PACHECK_DTYPE_FP8_E4M3FN) | PACHECK_BIT(PACHECK_DTYPE_FP8_E4M3FNUZ) |
+                                   PACHECK_BIT(PACHECK_DTYPE_INT8);
+
+inline constexpr int32_t kV1Heads[] = {16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256};
+inline constexpr int32_t kV1Blocks[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+inline constexpr int32_t kHipHeads[] = {64, 128, 256};
+inline constexpr int32_t kHipBlocks[] = {16, 32};
+inline constexpr int32_t kAsmHeads[] = {128};
+inline constexpr int32_t kAsmBlocks[] = {16};
+inline constexpr int32_t kAsmTiles[] = {8, 16};
+
+inline constexpr uint32_t kAllOptions = PACHECK_CAP_CUSTOM_SCALE | PACHECK_CAP_SLIDING_WINDOW |
+                                        PACHECK_CAP_LOGIT_SOFTCAP | PACHECK_CAP_ALIBI | PACHECK_CAP_SINKS;
+
+inline const pacheck_capability kV1Capability = {
+    sizeof(pacheck_capability), kQDtypes, kAllKv,
+    PACHECK_BIT(PACHECK_LAYOUT_NHD) | PACHECK_BIT(PACHECK_LAYOUT_VLLM),
+    PACHECK_BIT(PACHECK_SCALE_NONE) | PACHECK_BIT(PACHECK_SCALE_PER_TENSOR) | PACHECK_BIT(PACHECK_SCALE_PER_HEAD),
+    kV1Heads, 16, kV1Blocks, 9, 1 << 30, nullptr, 0, 16, 0, 0,
+    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | kAllOptions};
+
+inline const pacheck_capability kHipCapability = {
+    sizeof(pacheck_capability), kQDtypes, kAllKv & ~PACHECK_BIT(PACHECK_DTYPE_INT8),
+    PACHECK_BIT(PACHECK_LAYOUT_SHUFFLED),
+    PACHECK_BIT(PACHECK_SCALE_NONE) | PACHECK_BIT(PACHECK_SCALE_PER_TENSOR) |
+        PACHECK_BIT(PACHECK_SCALE_PER_TOKEN_BLOCK_MAJOR) | PACHECK_BIT(PACHECK_SCALE_PER_TOKEN_HEAD_MAJOR),
+    kHipHeads, 3, kHipBlocks, 2, 16, nullptr, 0, 8, 0, 0,
+    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | PACHECK_CAP_PARTITION_OF_PAGES | PACHECK_CAP_CUSTOM_SCALE};
+
+inline const pacheck_capability kAsmCapability = {
+    sizeof(pacheck_capability), kQDtypes, kAllKv,
+    PACHECK_BIT(PACHECK_LAYOUT_SHUFFLED),
+    PACHECK_BIT(PACHECK_SCALE_NONE) | PACHECK_BIT(PACHECK_SCALE_PER_TOKEN_BLOCK_MAJOR),
+    kAsmHeads, 1, kAsmBlocks, 1, 16, kAsmTiles, 2, 16, 16, 0,
+    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | PACHECK_CAP_TOKEN_SCALES_FOR_8BIT};
+
+inline const pacheck_numerics kV1Numerics = {sizeof(pacheck_numerics), PACHECK_ROUND_NONE, PACHECK_ROUND_NONE,
+                                             PACHECK_ROUND_NONE};
+inline const pacheck_numerics kMfmaNumerics = {sizeof(pacheck_numerics), PACHECK_ROUND_AS_Q, PACHECK_ROUND_NONE,
+                                               PACHECK_ROUND_NONE};
+
+}  // namespace pa::builtin

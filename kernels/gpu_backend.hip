@@ -1,0 +1,382 @@
+// The GPU backend: device discovery, guarded device buffers (ggml's guard regions: canary bytes
+// around every buffer, checked after each launch), the marshalling of any device-memory kernel
+// (built-in or plug-in) and the descriptors of pacheck's own GPU kernels. Every runtime call is
+// checked; a failure becomes an error naming the call.
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/builtin_capability.hpp"
+#include "kernels/cache_write_job.hpp"
+#include "kernels/cache_writer.hpp"
+#include "kernels/common/split_plan.hpp"
+#include "kernels/gpu_runtime.hpp"
+#include "kernels/kernel.hpp"
+#include "kernels/launch.hpp"
+
+namespace pa {
+
+namespace {
+
+constexpr size_t kGuardBytes = 256;
+constexpr uint8_t kCanary = 0xA5;
+
+/// Thrown inside this file for a failed runtime call; caught at each entry point.
+struct GpuError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void check(hipError_t e, const char* call) {
+  if (e != hipSuccess) throw GpuError(std::string(call) + " failed: " + hipGetErrorString(e));
+}
+#define PA_GPU_CHECK(call) check((call), #call)
+
+/// Device allocations with a canary region before and after each buffer (the tail includes the
+/// rounding slack, which no kernel may touch either).
+class GuardedBuffers {
+ public:
+  GuardedBuffers() = default;
+  GuardedBuffers(const GuardedBuffers&) = delete;
+  GuardedBuffers& operator=(const GuardedBuffers&) = delete;
+  ~GuardedBuffers() {
+    for (auto& b : bufs_) (void)hipFree(b.base);  // best effort: a failed free cannot be reported from a destructor
+  }
+  /// Allocates `bytes`, fills the guards with the canary and the body with `init` (or `fill`).
+  void* alloc(const std::string& name, size_t bytes, const void* init = nullptr, int fill = 0) {
+    const size_t body = (bytes + kGuardBytes - 1) / kGuardBytes * kGuardBytes;
+    Buf b{name, nullptr, bytes, 2 * kGuardBytes + body};
+    const hipError_t e = hipMalloc(reinterpret_cast<void**>(&b.base), b.total);
+    if (e != hipSuccess)
+      throw GpuError("hipMalloc of '" + name + "' (" + std::to_string(bytes) + " bytes) failed: " + hipGetErrorString(e));
+    bufs_.push_back(b);
+    PA_GPU_CHECK(hipMemset(b.base, kCanary, b.total));
+    if (init && bytes) PA_GPU_CHECK(hipMemcpy(b.base + kGuardBytes, init, bytes, hipMemcpyHostToDevice));
+    else if (!init) PA_GPU_CHECK(hipMemset(b.base + kGuardBytes, fill, bytes));
+    return b.base + kGuardBytes;
+  }
+  template <class T>
+  const T* upload(const std::string& name, View<T> v) {
+    return v.empty() ? nullptr : static_cast<const T*>(alloc(name, v.size * sizeof(T), v.data));
+  }
+  /// "" when every guard holds its canary, else the first corrupted buffer and where.
+  std::string check_guards() const {
+    std::vector<uint8_t> host;
+    for (const auto& b : bufs_) {
+      host.resize(b.total);
+      PA_GPU_CHECK(hipMemcpy(host.data(), b.base, b.total, hipMemcpyDeviceToHost));
+      for (size_t i = 0; i < b.total; ++i) {
+        const bool guard = i < kGuardBytes || i >= kGuardBytes + b.bytes;
+        if (guard && host[i] != kCanary)
+          return "guard of buffer '" + b.name + "' corrupted at byte " +
+                 std::to_string(int64_t(i) - int64_t(kGuardBytes)) + " (buffer is " + std::to_string(b.bytes) + " bytes)";
+      }
+    }
+    return "";
+  }
+
+ private:
+  struct Buf {
+    std::string name;
+    uint8_t* base;
+    size_t bytes, total;
+  };
+  std::vector<Buf> bufs_;
+};
+
+std::string last_error_of(const pacheck_kernel& k) {
+  const char* e = k.last_error ? k.last_error(&k) : nullptr;
+  return e && *e ? e : "(the kernel gave no last_error)";
+}
+
+}  // namespace
+
+bool gpu_available(std::string* why) {
+  int n = 0;
+  const hipError_t e = hipGetDeviceCount(&n);
+  if (e != hipSuccess || n == 0) {
+    if (why) *why = std::string("built for ") + PA_GPU_VENDOR + " but no GPU is usable: " +
+                    (e != hipSuccess ? hipGetErrorString(e) : "no device");
+    return false;
+  }
+  return true;
+}
+
+std::string gpu_runtime_version() {
+  int v = 0;
+  if (hipRuntimeGetVersion(&v) != hipSuccess) return "n/a";
+  return std::string(PA_GPU_VENDOR) + " runtime " + std::to_string(v);
+}
+std::string gpu_driver_version() {
+  int v = 0;
+  if (hipDriverGetVersion(&v) != hipSuccess) return "n/a";
+  return std::string(PA_GPU_VENDOR) + " driver " + std::to_string(v);
+}
+
+Device gpu_device() {
+  hipDeviceProp_t prop;
+  int dev = 0;
+  PA_GPU_CHECK(hipGetDevice(&dev));
+  PA_GPU_CHECK(hipGetDeviceProperties(&prop, dev));
+  Device d;
+  d.name = prop.name;
+#if defined(__CUDACC__)
+  d.arch = "sm_" + std::to_string(prop.major) + std::to_string(prop.minor);
+  d.native_fp8 = DType::fp8_e4m3fn;
+#else
+  d.arch = prop.gcnArchName;
+  // MI300 (gfx94x) decodes e4m3fnuz; gfx950 and later the OCP e4m3fn.
+  d.native_fp8 = d.arch.rfind("gfx94", 0) == 0 ? DType::fp8_e4m3fnuz : DType::fp8_e4m3fn;
+#endif
+  d.cu_count = prop.multiProcessorCount;
+  d.warp_size = prop.warpSize;
+  return d;
+}
+
+KernelOutput run_on_device(const pacheck_kernel& k, const KernelCall& call) {
+  KernelOutput r;
+  std::string why;
+  if (!gpu_available(&why)) {
+    r.status = Status::Skipped;
+    r.reason = why;
+    return r;
+  }
+  const pacheck_problem& p = call.problem;
+  const int64_t rows = int64_t(p.num_seqs) * p.q_len * p.num_q_heads;
+  const DType qt = DType(p.q_dtype);
+  try {
+    GuardedBuffers g;
+    pacheck_buffers b{};
+    b.struct_size = sizeof b;
+    b.q = g.upload("q", call.q);
+    b.k_cache = g.upload("k_cache", call.k_cache);
+    b.v_cache = g.upload("v_cache", call.v_cache);
+    b.k_scales = g.upload("k_scales", call.k_scales);
+    b.v_scales = g.upload("v_scales", call.v_scales);
+    b.block_tables = g.upload("block_tables", call.block_tables);
+    b.context_lens = g.upload("context_lens", call.context_lens);
+    b.alibi_slopes = g.upload("alibi_slopes", call.alibi_slopes);
+    b.sinks = g.upload("sinks", call.sinks);
+    b.workspace_bytes = k.workspace_bytes ? k.workspace_bytes(&k, &p) : 0;
+    b.workspace = b.workspace_bytes ? g.alloc("workspace", size_t(b.workspace_bytes), nullptr, 0xFF) : nullptr;
+    // Outputs start as NaN (0xFF.. bytes) so an element the kernel forgets to write fails.
+    b.out = g.alloc("out", size_t(rows * p.head_size) * size_t(dtype_bytes(qt)), nullptr, 0xFF);
+    b.lse = p.want_lse ? static_cast<float*>(g.alloc("lse", size_t(rows) * 4, nullptr, 0xFF)) : nullptr;
+    hipEvent_t start, stop;
+    PA_GPU_CHECK(hipEventCreate(&start));
+    PA_GPU_CHECK(hipEventCreate(&stop));
+    PA_GPU_CHECK(hipEventRecord(start, 0));
+    const int status = k.launch(&k, &p, &b, nullptr);
+    PA_GPU_CHECK(hipEventRecord(stop, 0));
+    const hipError_t se = hipEventSynchronize(stop);
+    float ms = 0;
+    if (se == hipSuccess) PA_GPU_CHECK(hipEventElapsedTime(&ms, start, stop));
+    (void)hipEventDestroy(start);  // best effort: the timing is already read
+    (void)hipEventDestroy(stop);
+    r.elapsed_ms = ms;
+    if (status == PACHECK_NOT_SUPPORTED) {
+      r.status = Status::NotSupported;
+      r.reason = last_error_of(k);
+      return r;
+    }
+    if (status != PACHECK_OK) {
+      r.status = Status::Fail;
+      r.metric = "kernel_error";
+      r.reason = "launch returned " + std::to_string(status) + ": " + last_error_of(k);
+      return r;
+    }
+    if (se != hipSuccess) {
+      r.status = Status::Fail;
+      r.metric = "kernel_error";
+      r.reason = std::string("kernel execution failed: ") + hipGetErrorString(se);
+      return r;
+    }
+    if (auto bad = g.check_guards(); !bad.empty()) {
+      r.status = Status::Fail;
+      r.metric = "guard";
+      r.reason = bad;
+      return r;
+    }
+    std::vector<uint8_t> out(size_t(rows * p.head_size) * size_t(dtype_bytes(qt)));
+    PA_GPU_CHECK(hipMemcpy(out.data(), b.out, out.size(), hipMemcpyDeviceToHost));
+    if (b.lse) {
+      r.lse.resize(size_t(rows));
+      PA_GPU_CHECK(hipMemcpy(r.lse.data(), b.lse, r.lse.size() * 4, hipMemcpyDeviceToHost));
+    }
+    r.out.resize(size_t(rows * p.head_size));
+    for (size_t i = 0; i < r.out.size(); ++i) {
+      uint16_t code = 0;
+      std::memcpy(&code, out.data() + i * size_t(dtype_bytes(qt)), size_t(dtype_bytes(qt)));
+      r.out[i] = codec::decode(qt, code);
+    }
+  } catch (const GpuError& e) {
+    r.status = Status::Fail;
+    r.metric = "kernel_error";
+    r.reason = e.what();
+  }
+  return r;
+}
+
+// ---- pacheck's own GPU kernels as descriptors -------------------------------------------------------
+
+namespace {
+
+enum class GpuPath { v1, hip, asm_, reference };
+
+struct GpuState {
+  GpuPath path;
+  const pacheck_capability* cap;
+};
+
+thread_local std::string t_gpu_error;
+const char* gpu_last_error(const pacheck_kernel*) { return t_gpu_error.c_str(); }
+
+uint64_t gpu_workspace(const pacheck_kernel* self, const pacheck_problem* p) {
+  const auto* st = static_cast<const GpuState*>(self->user_data);
+  if (st->path == GpuPath::hip) return uint64_t(split_plan(*p).bytes());
+  if (st->path == GpuPath::reference)  // one logit per (row, key): [S*q_len*Hq, max_context] fp32
+    return uint64_t(int64_t(p->num_seqs) * p->q_len * p->num_q_heads * p->max_context) * 4;
+  return 0;
+}
+
+int gpu_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pacheck_buffers* b, void*) {
+  const auto* st = static_cast<const GpuState*>(self->user_data);
+  const pacheck_problem& p = *pr;
+  const DType kv = DType(p.kv_dtype);
+  const KvLayout kind = KvLayout(p.kv_layout);
+  const int32_t eb = dtype_bytes(kv);
+  if (auto e = layout_error(kind, p.num_kv_heads, p.block_size, p.head_size, eb)) {
+    t_gpu_error = *e;
+    return PACHECK_NOT_SUPPORTED;
+  }
+  gpu::AttentionParams a;
+  a.q = b->q;
+  a.k_cache = b->k_cache;
+  a.v_cache = b->v_cache;
+  a.k_scales = b->k_scales;
+  a.v_scales = b->v_scales;
+  a.block_tables = b->block_tables;
+  a.context_lens = b->context_lens;
+  a.sinks = b->sinks;
+  a.k_layout = make_page_layout(kind, KvTensor::key, p.num_kv_heads, p.block_size, p.head_size, eb, p.page_stride);
+  a.v_layout = make_page_layout(kind, KvTensor::value, p.num_kv_heads, p.block_size, p.head_size, eb, p.page_stride);
+  a.scale_layout = ScaleLayout{ScaleMode(p.scale_mode), p.num_kv_heads, p.block_size, p.num_blocks};
+  a.lt = make_logit_transform(p.softmax_scale, p.logit_softcap, p.sliding_window, b->alibi_slopes);
+  a.q_dtype = DType(p.q_dtype);
+  a.kv_dtype = kv;
+  a.num_seqs = p.num_seqs;
+  a.q_len = p.q_len;
+  a.num_q_heads = p.num_q_heads;
+  a.num_kv_heads = p.num_kv_heads;
+  a.head_size = p.head_size;
+  a.block_size = p.block_size;
+  a.max_blocks = p.max_blocks_per_seq;
+  a.max_context = p.max_context;
+  a.gqa = p.num_q_heads / p.num_kv_heads;
+  a.gqa_tile = st->path == GpuPath::asm_ ? padded_gqa(capability_from_abi(st->cap, "built-in"), a.gqa) : a.gqa;
+  a.round_p = st->path == GpuPath::hip || st->path == GpuPath::asm_;
+  a.out = b->out;
+  a.lse = b->lse;
+  if (st->path == GpuPath::hip) {
+    const SplitPlan plan = split_plan(p);
+    a.partition = plan.partition;
+    a.num_partitions = plan.num_partitions;
+    a.max_logits = plan.max_logits(b->workspace);
+    a.exp_sums = plan.exp_sums(b->workspace);
+    a.tmp_out = plan.tmp_out(b->workspace);
+  }
+  const gpu::LaunchStatus ls = st->path == GpuPath::reference
+                                   ? gpu::launch_reference(a, static_cast<float*>(b->workspace))
+                                   : gpu::launch_attention(a);
+  if (!ls.ok()) {
+    t_gpu_error = ls.error;
+    return PACHECK_ERROR;
+  }
+  return PACHECK_OK;
+}
+
+// The plain reference kernel's contract: every layout, dtype and option, head sizes up to 256.
+constexpr int32_t kRefHeads[] = {16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256};
+constexpr int32_t kRefBlocks[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+const pacheck_capability kRefCapability = {
+    sizeof(pacheck_capability), builtin::kQDtypes, builtin::kAllKv,
+    (1u << PACHECK_LAYOUT_COUNT_) - 1, (1u << PACHECK_SCALE_COUNT_) - 1,
+    kRefHeads, 16, kRefBlocks, 9, 1 << 30, nullptr, 0, 16, 0, 0,
+    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | builtin::kAllOptions};
+const pacheck_numerics kRefNumerics = {sizeof(pacheck_numerics), PACHECK_ROUND_NONE, PACHECK_ROUND_NONE,
+                                       PACHECK_ROUND_NONE};
+
+const GpuState kV1{GpuPath::v1, &builtin::kV1Capability};
+const GpuState kHip{GpuPath::hip, &builtin::kHipCapability};
+const GpuState kAsm{GpuPath::asm_, &builtin::kAsmCapability};
+const GpuState kRef{GpuPath::reference, &kRefCapability};
+
+pacheck_kernel make_gpu(const char* name, const GpuState& st, const pacheck_numerics* num, const char* provenance) {
+  pacheck_kernel k{};
+  k.struct_size = sizeof k;
+  k.abi_version = PACHECK_KERNEL_ABI_VERSION;
+  k.name = name;
+  k.version = "1";
+  k.provenance = provenance;
+  k.memory = PACHECK_MEMORY_DEVICE;
+  k.capability = st.cap;
+  k.numerics = num;
+  k.user_data = const_cast<GpuState*>(&st);
+  k.supports = nullptr;
+  k.workspace_bytes = gpu_workspace;
+  k.launch = gpu_launch;
+  k.last_error = gpu_last_error;
+  return k;
+}
+
+}  // namespace
+
+std::vector<const pacheck_kernel*> gpu_kernel_descriptors() {
+  static const char* kProv = "pacheck GPU kernel (kernels/attention.hip), built for " PA_GPU_VENDOR;
+  static const pacheck_kernel kV1K = make_gpu("v1", kV1, &builtin::kV1Numerics, kProv);
+  static const pacheck_kernel kHipK = make_gpu("hip", kHip, &builtin::kMfmaNumerics, kProv);
+  static const pacheck_kernel kAsmK = make_gpu("asm", kAsm, &builtin::kMfmaNumerics, kProv);
+  static const pacheck_kernel kRefK =
+      make_gpu("gpu_reference", kRef, &kRefNumerics, "pacheck plain GPU reference: fp32, one thread per query row");
+  return {&kV1K, &kHipK, &kAsmK, &kRefK};
+}
+
+std::string gpu_write_cache(const Inputs& in, const std::vector<bool>& skip, PhysicalKv& out) {
+  std::string why;
+  if (!gpu_available(&why)) return why;
+  try {
+    const Case& c = in.c;
+    const CacheWriteJob job = prepare_cache_write(in, skip, out);
+    GuardedBuffers g;
+    gpu::CacheWriteParams p;
+    p.key = static_cast<const float*>(g.alloc("key", job.key.size() * 4, job.key.data()));
+    p.value = static_cast<const float*>(g.alloc("value", job.value.size() * 4, job.value.data()));
+    p.slot_mapping = static_cast<const int64_t*>(g.alloc("slot_mapping", job.slots.size() * 8, job.slots.data()));
+    p.k_cache = g.alloc("k_cache", out.k_cache.size(), out.k_cache.data());
+    p.v_cache = g.alloc("v_cache", out.v_cache.size(), out.v_cache.data());
+    p.k_scales = static_cast<float*>(g.alloc("k_scales", out.k_scales.size() * 4, out.k_scales.data()));
+    p.v_scales = static_cast<float*>(g.alloc("v_scales", out.v_scales.size() * 4, out.v_scales.data()));
+    p.k_layout = out.k_layout;
+    p.v_layout = out.v_layout;
+    p.scale_layout = out.scale_layout;
+    p.kv_dtype = c.kv_dtype;
+    p.num_tokens = int32_t(job.tokens);
+    p.num_kv_heads = c.num_kv_heads;
+    p.head_size = c.head_size;
+    p.block_size = c.block_size;
+    const gpu::LaunchStatus ls = gpu::launch_reshape_and_cache(p);
+    if (!ls.ok()) return ls.error;
+    PA_GPU_CHECK(hipDeviceSynchronize());
+    if (auto bad = g.check_guards(); !bad.empty()) return bad;
+    PA_GPU_CHECK(hipMemcpy(out.k_cache.data(), p.k_cache, out.k_cache.size(), hipMemcpyDeviceToHost));
+    PA_GPU_CHECK(hipMemcpy(out.v_cache.data(), p.v_cache, out.v_cache.size(), hipMemcpyDeviceToHost));
+    PA_GPU_CHECK(hipMemcpy(out.k_scales.data(), p.k_scales, out.k_scales.size() * 4, hipMemcpyDeviceToHost));
+    PA_GPU_CHECK(hipMemcpy(out.v_scales.data(), p.v_scales, out.v_scales.size() * 4, hipMemcpyDeviceToHost));
+  } catch (const GpuError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace pa

@@ -1,0 +1,250 @@
+#include "kernels/kernel.hpp"
+
+#include <dlfcn.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace pa {
+
+const char* to_string(Memory m) { return m == Memory::host ? "host" : "device"; }
+const char* to_string(Backend b) { return b == Backend::host ? "host" : "gpu"; }
+std::optional<Backend> parse_backend(std::string_view s) {
+  if (s == "host") return Backend::host;
+  if (s == "gpu") return Backend::gpu;
+  return std::nullopt;
+}
+
+KernelCall make_call(const Inputs& in, const PhysicalKv& kv) {
+  KernelCall call;
+  call.problem = problem_of(in.c);
+  call.q = in.q_codes;
+  call.k_cache = kv.k_cache;
+  call.v_cache = kv.v_cache;
+  call.k_scales = kv.k_scales;
+  call.v_scales = kv.v_scales;
+  call.block_tables = in.block_tables;
+  call.context_lens = in.context_lens;
+  call.alibi_slopes = in.alibi_slopes;
+  call.sinks = in.sinks;
+  return call;
+}
+
+std::optional<std::string> Kernel::decline_reason(const Case& c, const Device& dev) const {
+  return pa::decline_reason(info_.capability, c, dev);
+}
+
+namespace {
+
+std::string cstr(const char* s) { return s ? s : ""; }
+
+// Descriptor fields are read only when the plug-in's struct reaches them.
+void need(const pacheck_kernel* d, size_t end, const char* field, const std::string& where) {
+  if (d->struct_size < end)
+    throw InputError(where + ": pacheck_kernel.struct_size=" + std::to_string(d->struct_size) +
+                     " is too small for field '" + field + "' (needs " + std::to_string(end) + ")");
+}
+#define PA_KERNEL_FIELD_END(f) (offsetof(pacheck_kernel, f) + sizeof(pacheck_kernel::f))
+
+KernelInfo info_of(const pacheck_kernel* d, const std::string& source) {
+  if (!d) throw InputError(source + ": a kernel descriptor is NULL");
+  need(d, PA_KERNEL_FIELD_END(last_error), "last_error", source);
+  if (d->abi_version != PACHECK_KERNEL_ABI_VERSION)
+    throw InputError(source + ": kernel '" + cstr(d->name) + "' was built against ABI version " +
+                     std::to_string(d->abi_version) + ", pacheck speaks version " +
+                     std::to_string(PACHECK_KERNEL_ABI_VERSION));
+  KernelInfo i;
+  i.name = cstr(d->name);
+  const std::string where = source + " kernel '" + i.name + "'";
+  if (i.name.empty()) throw InputError(source + ": a kernel has an empty name");
+  for (char ch : i.name)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
+      throw InputError(where + ": name may hold only [A-Za-z0-9_.-]");
+  if (!d->launch) throw InputError(where + ": launch is NULL");
+  if (d->memory != PACHECK_MEMORY_HOST && d->memory != PACHECK_MEMORY_DEVICE)
+    throw InputError(where + ": memory=" + std::to_string(d->memory) + " is neither host (0) nor device (1)");
+  i.version = cstr(d->version);
+  i.provenance = cstr(d->provenance);
+  i.source = source;
+  i.memory = d->memory == PACHECK_MEMORY_HOST ? Memory::host : Memory::device;
+  i.capability = capability_from_abi(d->capability, where);
+  i.numerics = numerics_from_abi(d->numerics, where);
+  return i;
+}
+
+}  // namespace
+
+AbiKernel::AbiKernel(const pacheck_kernel* desc, std::string source)
+    : Kernel(info_of(desc, source)), desc_(desc) {}
+
+std::optional<std::string> AbiKernel::decline_reason(const Case& c, const Device& dev) const {
+  if (auto r = Kernel::decline_reason(c, dev)) return r;
+  if (!desc_->supports) return std::nullopt;
+  const pacheck_problem p = problem_of(c);
+  char why[512] = {0};
+  if (desc_->supports(desc_, &p, why, sizeof why)) return std::nullopt;
+  why[sizeof why - 1] = 0;
+  return std::string(why[0] ? why : "supports() declined without a reason");
+}
+
+int64_t AbiKernel::workspace_bytes(const Case& c) const {
+  if (!desc_->workspace_bytes) return 0;
+  const pacheck_problem p = problem_of(c);
+  return int64_t(desc_->workspace_bytes(desc_, &p));
+}
+
+KernelOutput AbiKernel::run(const KernelCall& call, const Device& dev) const {
+  (void)dev;
+  return info().memory == Memory::host ? run_on_host(*desc_, call) : run_on_device(*desc_, call);
+}
+
+void Registry::add(KernelPtr k) {
+  if (find(k->name()))
+    throw InputError("kernel '" + k->name() + "' from " + k->info().source +
+                     " is already registered (from " + find(k->name())->info().source + ")");
+  kernels_.push_back(std::move(k));
+}
+KernelPtr Registry::find(std::string_view name) const {
+  for (const KernelPtr& k : kernels_)
+    if (k->name() == name) return k;
+  return nullptr;
+}
+KernelPtr Registry::get(std::string_view name) const {
+  if (KernelPtr k = find(name)) return k;
+  throw InputError("unknown kernel '" + std::string(name) + "' (registered: " + names() + ")");
+}
+std::string Registry::names() const {
+  std::string s;
+  for (const KernelPtr& k : kernels_) s += (s.empty() ? "" : ", ") + k->name();
+  return s.empty() ? "none" : s;
+}
+
+Registry builtin_kernels(Backend b) {
+  Registry r;
+  for (const pacheck_kernel* d : b == Backend::host ? host_twin_descriptors() : gpu_kernel_descriptors())
+    r.add(std::make_shared<AbiKernel>(d, "built-in"));
+  return r;
+}
+
+// ---- host marshalling ------------------------------------------------------------------------------
+
+namespace {
+
+constexpr size_t kGuardBytes = 256;
+constexpr uint8_t kCanary = 0xA5;
+
+/// A host buffer with canary regions on both sides (ggml's guard habit): a kernel that writes
+/// past its output is caught, not silently tolerated.
+struct GuardedHost {
+  std::vector<uint8_t> bytes;
+  size_t size;
+  explicit GuardedHost(size_t n, uint8_t fill) : bytes(n + 2 * kGuardBytes, kCanary), size(n) {
+    std::memset(bytes.data() + kGuardBytes, fill, n);
+  }
+  void* data() { return bytes.data() + kGuardBytes; }
+  bool intact() const {
+    for (size_t i = 0; i < kGuardBytes; ++i)
+      if (bytes[i] != kCanary || bytes[kGuardBytes + size + i] != kCanary) return false;
+    return true;
+  }
+};
+
+std::string last_error_of(const pacheck_kernel& k) {
+  const char* e = k.last_error ? k.last_error(&k) : nullptr;
+  return e && *e ? e : "(the kernel gave no last_error)";
+}
+
+}  // namespace
+
+KernelOutput run_on_host(const pacheck_kernel& k, const KernelCall& call) {
+  KernelOutput r;
+  const pacheck_problem& p = call.problem;
+  const int64_t rows = int64_t(p.num_seqs) * p.q_len * p.num_q_heads;
+  const size_t out_bytes = size_t(rows * p.head_size) * size_t(dtype_bytes(DType(p.q_dtype)));
+  GuardedHost out(out_bytes, 0xFF), lse(size_t(rows) * 4, 0xFF);  // 0xFF.. is NaN in every format
+  const uint64_t ws_bytes = k.workspace_bytes ? k.workspace_bytes(&k, &p) : 0;
+  GuardedHost ws(size_t(ws_bytes), 0xFF);
+  pacheck_buffers b{};
+  b.struct_size = sizeof b;
+  b.q = call.q.data;
+  b.out = out.data();
+  b.lse = p.want_lse ? static_cast<float*>(lse.data()) : nullptr;
+  b.k_cache = call.k_cache.data;
+  b.v_cache = call.v_cache.data;
+  b.k_scales = call.k_scales.data;
+  b.v_scales = call.v_scales.data;
+  b.block_tables = call.block_tables.data;
+  b.context_lens = call.context_lens.data;
+  b.alibi_slopes = call.alibi_slopes.empty() ? nullptr : call.alibi_slopes.data;
+  b.sinks = call.sinks.empty() ? nullptr : call.sinks.data;
+  b.workspace = ws_bytes ? ws.data() : nullptr;
+  b.workspace_bytes = ws_bytes;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int status = k.launch(&k, &p, &b, nullptr);
+  r.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (status == PACHECK_NOT_SUPPORTED) {
+    r.status = Status::NotSupported;
+    r.reason = last_error_of(k);
+    return r;
+  }
+  if (status != PACHECK_OK) {
+    r.status = Status::Fail;
+    r.metric = "kernel_error";
+    r.reason = "launch returned " + std::to_string(status) + ": " + last_error_of(k);
+    return r;
+  }
+  for (const auto& [name, g] : {std::pair<const char*, const GuardedHost*>{"out", &out}, {"lse", &lse}, {"workspace", &ws}})
+    if (!g->intact()) {
+      r.status = Status::Fail;
+      r.metric = "guard";
+      r.reason = std::string("the kernel wrote outside its '") + name + "' buffer (" + std::to_string(g->size) + " bytes)";
+      return r;
+    }
+  const DType qt = DType(p.q_dtype);
+  r.out.resize(size_t(rows * p.head_size));
+  const uint8_t* ob = static_cast<const uint8_t*>(out.data());
+  for (size_t i = 0; i < r.out.size(); ++i) {
+    uint16_t code = 0;
+    std::memcpy(&code, ob + i * size_t(dtype_bytes(qt)), size_t(dtype_bytes(qt)));
+    r.out[i] = codec::decode(qt, code);
+  }
+  if (p.want_lse) {
+    r.lse.resize(size_t(rows));
+    std::memcpy(r.lse.data(), lse.data(), r.lse.size() * 4);
+  }
+  return r;
+}
+
+// ---- plug-ins ------------------------------------------------------------------------------------
+
+std::vector<KernelPtr> load_plugin(const std::string& spec) {
+  std::string path = spec, only;
+  // "PATH.so:NAME" -- the last ':' after the library's extension names one kernel.
+  if (const size_t colon = spec.rfind(':'); colon != std::string::npos && spec.find(".so", 0) < colon) {
+    path = spec.substr(0, colon);
+    only = spec.substr(colon + 1);
+  }
+  void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) throw InputError("--kernel " + spec + ": cannot load the library: " + cstr(dlerror()));
+  // The library stays loaded for the life of the process: descriptors point into it.
+  auto entry = reinterpret_cast<pacheck_kernels_fn>(dlsym(lib, PACHECK_KERNELS_SYMBOL));
+  if (!entry)
+    throw InputError("--kernel " + spec + ": " + path + " does not export the entry point '" +
+                     PACHECK_KERNELS_SYMBOL + "' (extern \"C\" PACHECK_EXPORT)");
+  uint32_t count = 0;
+  const pacheck_kernel* const* list = entry(PACHECK_KERNEL_ABI_VERSION, &count);
+  if (!list || count == 0)
+    throw InputError("--kernel " + spec + ": " + path + " returned no kernels for ABI version " +
+                     std::to_string(PACHECK_KERNEL_ABI_VERSION));
+  std::vector<KernelPtr> out;
+  std::string names;
+  for (uint32_t i = 0; i < count; ++i) {
+    auto k = std::make_shared<AbiKernel>(list[i], path);
+    names += (names.empty() ? "" : ", ") + k->name();
+    if (only.empty() || k->name() == only) out.push_back(std::move(k));
+  }
+  if (out.empty()) throw InputError("--kernel " + spec + ": " + path + " has no kernel '" + only + "' (it has " + names + ")");
+  return out;
+}
+
+}  // namespace pa

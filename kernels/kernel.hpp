@@ -1,0 +1,147 @@
+#pragma once
+// A kernel under test, as the rest of pacheck sees it: one C ABI descriptor
+// (include/pacheck/kernel_abi.h) -- pacheck's own paths and every plug-in alike -- parsed once
+// into a Capability and Numerics, and run on a case's physical inputs. Buffers are marshalled by
+// the kernel's memory kind: host kernels get host copies with guard regions, device kernels get
+// guarded device buffers (kernels/gpu_backend.hip). Outputs start as NaN so an element the kernel
+// forgets to write fails.
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/capability.hpp"
+#include "core/inputs.hpp"
+#include "core/metrics.hpp"
+#include "pacheck/kernel_abi.h"
+
+namespace pa {
+
+enum class Memory : uint8_t { host, device };
+const char* to_string(Memory m);
+
+/// What one run of a kernel produced.
+struct KernelOutput {
+  Status status = Status::Ok;  // Ok = it ran (accuracy is judged elsewhere); NotSupported = refused;
+                               // Fail = it returned an error or broke a guard; Skipped = cannot run here
+  std::string metric;          // for Fail: "kernel_error", "guard", ...
+  std::string reason;          // why it refused / failed
+  std::vector<float> out;      // [S, q_len, Hq, D], the out-dtype values widened to float
+  std::vector<float> lse;      // [S, q_len, Hq]; empty when the kernel does not write it
+  double elapsed_ms = 0;       // kernel time (GPU events) or wall time (host)
+};
+
+/// A contiguous run of T that the caller keeps alive.
+template <class T>
+struct View {
+  const T* data = nullptr;
+  size_t size = 0;
+  View() = default;
+  View(const T* d, size_t n) : data(d), size(n) {}
+  View(const std::vector<T>& v) : data(v.data()), size(v.size()) {}  // NOLINT: implicit by design
+  bool empty() const { return size == 0; }
+};
+
+/// One launch as pacheck hands it to a kernel: the ABI problem and host views of every input.
+struct KernelCall {
+  pacheck_problem problem{};
+  View<uint16_t> q;                 // [S, q_len, Hq, D] codes of q_dtype
+  View<uint8_t> k_cache, v_cache;   // raw element bytes
+  View<float> k_scales, v_scales;
+  View<int32_t> block_tables, context_lens;
+  View<float> alibi_slopes, sinks;  // empty = not given
+};
+/// The call of a case's inputs (views into `in` and `kv`, which must outlive it).
+KernelCall make_call(const Inputs& in, const PhysicalKv& kv);
+
+struct KernelInfo {
+  std::string name, version, provenance;
+  std::string source;    // "built-in" or the library / adapter it was loaded from
+  Memory memory = Memory::host;
+  Capability capability;
+  Numerics numerics;
+};
+
+class Kernel {
+ public:
+  explicit Kernel(KernelInfo info) : info_(std::move(info)) {}
+  virtual ~Kernel() = default;
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+
+  const KernelInfo& info() const { return info_; }
+  const std::string& name() const { return info_.name; }
+  /// nullopt when the kernel takes `c` on `dev`: the declared table first, then the kernel's own
+  /// supports() predicate. Prefixed by nothing; callers add the kernel's name.
+  virtual std::optional<std::string> decline_reason(const Case& c, const Device& dev) const;
+  ErrorModel error_model(const Case& c) const { return pa::error_model(info_.numerics, c); }
+  /// Scratch bytes a launch on `c` needs (0 = none).
+  virtual int64_t workspace_bytes(const Case& c) const { (void)c; return 0; }
+  /// Runs the kernel on the call. A refusal (declined case) is NotSupported without a launch.
+  virtual KernelOutput run(const KernelCall& call, const Device& dev) const = 0;
+
+ private:
+  KernelInfo info_;
+};
+using KernelPtr = std::shared_ptr<const Kernel>;
+
+/// A kernel behind an ABI descriptor (built-in or loaded). Validates the descriptor on
+/// construction: throws InputError naming `source` and the field.
+class AbiKernel : public Kernel {
+ public:
+  AbiKernel(const pacheck_kernel* desc, std::string source);
+  std::optional<std::string> decline_reason(const Case& c, const Device& dev) const override;
+  KernelOutput run(const KernelCall& call, const Device& dev) const override;
+  int64_t workspace_bytes(const Case& c) const override;
+  const pacheck_kernel& descriptor() const { return *desc_; }
+
+ private:
+  const pacheck_kernel* desc_;
+};
+
+/// The registered kernels, in registration order; names are unique.
+class Registry {
+ public:
+  /// Throws InputError when a kernel of that name is already registered.
+  void add(KernelPtr k);
+  KernelPtr find(std::string_view name) const;
+  /// Throws InputError naming the unknown kernel and the registered ones.
+  KernelPtr get(std::string_view name) const;
+  const std::vector<KernelPtr>& all() const { return kernels_; }
+  std::string names() const;
+
+ private:
+  std::vector<KernelPtr> kernels_;
+};
+
+/// pacheck's own kernels: the host twins of v1, hip and asm (Memory::host), or on `device` the GPU
+/// kernels of the same names plus the plain GPU reference kernel "gpu_reference".
+enum class Backend : uint8_t { host, gpu };
+const char* to_string(Backend b);
+std::optional<Backend> parse_backend(std::string_view s);
+Registry builtin_kernels(Backend b);
+/// The built-in descriptors (same type as a plug-in's), for `pacheck kernels` and tests.
+std::vector<const pacheck_kernel*> host_twin_descriptors();
+std::vector<const pacheck_kernel*> gpu_kernel_descriptors();  // empty without a GPU toolchain
+
+/// Loads a plug-in: "PATH.so" (every kernel it exports) or "PATH.so:NAME" (one). Throws
+/// InputError naming the library and the problem (missing file or entry point, ABI version
+/// mismatch, malformed descriptor).
+std::vector<KernelPtr> load_plugin(const std::string& spec);
+
+// ---- the GPU backend (kernels/gpu_backend.hip; kernels/gpu_none.cpp without a toolchain) -------
+/// True when pacheck was built with a GPU toolchain and a GPU is present; else `why` says which.
+bool gpu_available(std::string* why = nullptr);
+/// The present GPU (name, arch, CU/SM count, native fp8, warp size). @pre gpu_available()
+Device gpu_device();
+/// "CUDA runtime 13000" / "HIP runtime ..." / "n/a", for the report's context block.
+std::string gpu_runtime_version();
+std::string gpu_driver_version();
+/// Runs a device-memory descriptor: guarded device buffers, launch, event timing, guard check.
+KernelOutput run_on_device(const pacheck_kernel& k, const KernelCall& call);
+
+/// Runs a host-memory descriptor with guard regions around every buffer it writes.
+KernelOutput run_on_host(const pacheck_kernel& k, const KernelCall& call);
+
+}  // namespace pa
