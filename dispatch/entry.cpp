@@ -6,6 +6,7 @@ namespace {
 
 std::string elems(int64_t n) { return std::to_string(n) + " elements"; }
 
+
 // The cache handed to the chosen path carries the scale form the case was quantized with, taken
 // from CommonScales; a missing or mis-sized form is the caller's bug and is named, not guessed.
 PhysicalKv with_scales(const Case& c, const PhysicalKv& kv, const CommonScales& s) {
@@ -72,52 +73,34 @@ CommonScales common_scales(const PhysicalKv& kv) {
   return s;
 }
 
-std::optional<std::string> workspace_shortfall(const Workspace& ws, const Workspace& need) {
-  const auto check = [](const char* name, int64_t have, int64_t want) -> std::optional<std::string> {
-    if (have >= want) return std::nullopt;
-    return std::string(name) + " has " + elems(have) + ", needs " + elems(want);
-  };
-  if (auto r = check("max_logits", ws.max_logits, need.max_logits)) return r;
-  if (auto r = check("exp_sums", ws.exp_sums, need.exp_sums)) return r;
-  return check("tmp_out", ws.tmp_out, need.tmp_out);
-}
-
-PathOutput paged_attention_common(const Device& dev, const Inputs& in, const PhysicalKv& shuffled_kv,
-                                  const CommonScales& scales, Backend backend,
-                                  std::optional<PathId> forced, Workspace* provided_ws,
-                                  Decision* decision_out) {
+KernelOutput paged_attention_common(const Device& dev, const Inputs& in, const PhysicalKv& shuffled_kv,
+                                    const CommonScales& scales, const std::vector<KernelPtr>& kernels,
+                                    std::optional<std::string> forced, const int64_t* provided_ws_bytes,
+                                    Decision* decision_out) {
   const Case& c = in.c;
-  if (!forced) forced = forced_path_from_env();
-  Decision d = select_path(dev, c, forced);
+  if (!forced) forced = forced_path_from_env(routable(kernels, aiter_routing()));
+  Decision d = select_path(dev, c, kernels, forced);
   if (decision_out) *decision_out = d;
-  PathOutput refused;
+  KernelOutput refused;
   if (!d.path) {
     refused.status = Status::NotSupported;
     refused.reason = d.error();
     return refused;
   }
-  // The paths own their scratch; a caller-provided workspace (aiter's callers allocate it) must
+  // The kernels own their scratch; a caller-provided workspace (aiter's callers allocate it) must
   // still be large enough for the plan, or stage 1 would write past it on the GPU.
-  if (provided_ws) {
-    if (auto short_by = workspace_shortfall(*provided_ws, d.workspace))
-      throw InputError(std::string("workspace too small for path ") + to_string(*d.path) + ": " +
-                       *short_by + " (S=" + std::to_string(c.num_seqs) + ", q_len=" +
-                       std::to_string(c.q_len) + ", Hq=" + std::to_string(c.num_q_heads) +
-                       ", D=" + std::to_string(c.head_size) + ", partition_size=" +
-                       std::to_string(c.partition_size) + ", max_context=" +
-                       std::to_string(c.max_context()) + ")");
-  }
+  if (provided_ws_bytes && *provided_ws_bytes < d.workspace_bytes)
+    throw InputError("workspace too small for path " + *d.path + ": " + std::to_string(*provided_ws_bytes) +
+                     " bytes, needs " + std::to_string(d.workspace_bytes) + " (S=" + std::to_string(c.num_seqs) +
+                     ", q_len=" + std::to_string(c.q_len) + ", Hq=" + std::to_string(c.num_q_heads) +
+                     ", D=" + std::to_string(c.head_size) + ", partition_size=" + std::to_string(c.partition_size) +
+                     ", max_context=" + std::to_string(c.max_context()) + ")");
   const PhysicalKv kv = with_scales(c, shuffled_kv, scales);
-  if (backend == Backend::gpu) {
-    std::string why;
-    if (!gpu_available(&why)) {
-      refused.status = Status::Skipped;
-      refused.reason = "gpu backend unavailable: " + why;
-      return refused;
-    }
-    return run_gpu(*d.path, in, kv, dev);
-  }
-  return run_host(*d.path, in, kv, dev);
+  for (const KernelPtr& k : kernels)
+    if (k->name() == *d.path) return k->run(make_call(in, kv), dev);
+  refused.status = Status::NotSupported;
+  refused.reason = "chosen kernel " + *d.path + " is not registered";
+  return refused;
 }
 
 }  // namespace pa

@@ -7,7 +7,7 @@
 
 #include "core/inputs.hpp"
 #include "dispatch/select.hpp"
-#include "kernels/paths.hpp"
+#include "kernels/kernel.hpp"
 
 namespace pa {
 
@@ -24,19 +24,16 @@ struct CommonScales {
 /// re-laid block-major, no per-tensor form unless the mode is none/per_tensor).
 CommonScales common_scales(const PhysicalKv& kv);
 
-/// Plans with select_path(dev, in.c, forced) — `forced` unset falls back to PACHECK_FORCE_PATH
-/// (CK's force-kernel switch; an unknown name throws InputError) — validates `provided_ws` (throws InputError when a
-/// buffer is smaller than the plan needs) or sizes one, then runs run_host / run_gpu.
-/// A refusal returns Status::NotSupported with Decision::error() as the reason; never aborts.
-/// A requested GPU backend that is not available returns Status::Skipped with the reason.
+/// Plans with select_path(dev, in.c, kernels, forced) — `forced` unset falls back to
+/// PACHECK_FORCE_PATH (CK's force-kernel switch; an unknown name throws InputError) — checks a
+/// caller-provided workspace size (throws InputError when it is smaller than the plan needs),
+/// then runs the chosen kernel. A refusal returns Status::NotSupported with Decision::error() as
+/// the reason; never aborts. A device kernel without a GPU returns Status::Skipped with the reason.
 /// Throws InputError when the scale form the case needs is missing or of the wrong size.
 /// `decision_out`, when given, receives the plan (pacheck run reports the chosen and declined paths).
-PathOutput paged_attention_common(const Device& dev, const Inputs& in, const PhysicalKv& shuffled_kv,
-                                  const CommonScales& scales, Backend backend,
-                                  std::optional<PathId> forced, Workspace* provided_ws = nullptr,
-                                  Decision* decision_out = nullptr);
-
-/// nullopt when `ws` holds at least `need` in each buffer, else a sentence naming the short one.
-std::optional<std::string> workspace_shortfall(const Workspace& ws, const Workspace& need);
+KernelOutput paged_attention_common(const Device& dev, const Inputs& in, const PhysicalKv& shuffled_kv,
+                                    const CommonScales& scales, const std::vector<KernelPtr>& kernels,
+                                    std::optional<std::string> forced, const int64_t* provided_ws_bytes = nullptr,
+                                    Decision* decision_out = nullptr);
 
 }  // namespace pa

@@ -1,4 +1,4 @@
-// The entry point on the GPU: the same sample as entry_test, run through run_gpu on the present
+// The entry point on the GPU: the same sample as entry_test, run through the GPU kernels on the present
 // device (its real CU count and fp8 flavour, with the CU count scaled per case so both sides of
 // the asm threshold are routed). GPU results are compared to the reference, never to a host twin.
 #include "dispatch/entry.hpp"
@@ -10,6 +10,7 @@
 
 #include "dispatch/entry_sample.hpp"
 #include "reference/attention.hpp"
+#include "regression/testbed.hpp"
 
 namespace pa {
 namespace {
@@ -18,6 +19,8 @@ TEST(EntryGpu, RoutedResultMatchesReferenceOnTheGpu) {
   std::string why;
   if (!gpu_available(&why)) GTEST_SKIP() << why;
   const Device gpu = gpu_device();
+  const Registry reg = builtin_kernels(Backend::gpu);
+  const std::vector<KernelPtr> gpu_kernels = reg.all();
   Rng rng(20261122, Stream::kSuite);
   std::map<std::string, int64_t> taken;
   int64_t cases = 0, wrong = 0;
@@ -30,9 +33,8 @@ TEST(EntryGpu, RoutedResultMatchesReferenceOnTheGpu) {
     const PhysicalKv kv = pack(in);
     const ReferenceResult ref = reference_attention(in);
     Decision d;
-    const PathOutput out =
-        paged_attention_common(s.dev, in, kv, common_scales(kv), Backend::gpu, std::nullopt, nullptr, &d);
-    taken[d.path ? to_string(*d.path) : "refused"]++;
+    const KernelOutput out = paged_attention_common(s.dev, in, kv, common_scales(kv), gpu_kernels, std::nullopt, nullptr, &d);
+    taken[d.path ? *d.path : "refused"]++;
     const std::string label = s.dev.name + " " + vars(c);
     if (!d.path) {
       EXPECT_EQ(out.status, Status::NotSupported) << label;
@@ -40,9 +42,8 @@ TEST(EntryGpu, RoutedResultMatchesReferenceOnTheGpu) {
       continue;
     }
     ASSERT_EQ(out.status, Status::Ok) << label << ": " << out.reason;
-    const Tolerance tol = tolerance_for(error_model(*d.path, c), ref.stats);
-    const Verdict v = verdict(compare(out.out, ref.out, tol, ref.uniform), tol, test::out_shape(c));
-    EXPECT_EQ(v.status, Status::Ok) << label << " via " << to_string(*d.path) << ": " << v.message;
+    const PathRecord v = judge(*reg.get(*d.path), out, c, ref);  // the one judge
+    EXPECT_EQ(v.status, Status::Ok) << label << " via " << *d.path << ": " << v.message;
     wrong += v.status != Status::Ok;
   }
   std::printf("entry gpu sample on %s: %lld cases, %lld wrong\n", gpu.name.c_str(), (long long)cases,
@@ -58,10 +59,11 @@ TEST(EntryGpu, UnavailableGpuIsSkippedNotRun) {
   c.kv_layout = KvLayout::shuffled;
   const Inputs in = make_inputs(c);
   const PhysicalKv kv = pack(in);
-  const PathOutput out =
-      paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::gpu, std::nullopt);
-  EXPECT_EQ(out.status, Status::Skipped);
-  EXPECT_TRUE(out.reason.find("gpu backend unavailable") != std::string::npos) << out.reason;
+  // Without a GPU no device kernel is registered, so nothing is routable: a refusal, not a crash.
+  const KernelOutput out =
+      paged_attention_common(device_mi300x(), in, kv, common_scales(kv), builtin_kernels(Backend::gpu).all(), std::nullopt);
+  EXPECT_EQ(out.status, Status::NotSupported);
+  EXPECT_TRUE(out.reason.find("no routable kernel") != std::string::npos) << out.reason;
 }
 
 }  // namespace

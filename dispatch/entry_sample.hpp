@@ -9,7 +9,7 @@
 
 #include "core/case.hpp"
 #include "core/prng.hpp"
-#include "dispatch/capability.hpp"
+#include "core/device.hpp"
 
 namespace pa::test {
 

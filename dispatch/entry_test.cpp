@@ -14,6 +14,7 @@
 #include "core/prng.hpp"
 #include "dispatch/entry_sample.hpp"
 #include "reference/attention.hpp"
+#include "regression/testbed.hpp"
 
 namespace pa {
 namespace {
@@ -23,6 +24,23 @@ using test::sample_case;
 using test::Sampled;
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+const std::vector<KernelPtr>& twins() {
+  static const std::vector<KernelPtr> k = builtin_kernels(Backend::host).all();
+  return k;
+}
+const Kernel& twin(const std::string& name) {
+  for (const KernelPtr& k : twins())
+    if (k->name() == name) return *k;
+  throw std::runtime_error("no twin " + name);
+}
+// The one judge of every suite (regression/testbed.hpp).
+Status judged(const std::string& kernel, const KernelOutput& out, const Case& c, const ReferenceResult& ref,
+              std::string* message = nullptr) {
+  const PathRecord r = judge(twin(kernel), out, c, ref);
+  if (message) *message = r.message;
+  return r.status;
+}
 
 TEST(EntrySample, RoutedResultMatchesReferenceAndRefusalsAreNotSupported) {
   Rng rng(20261122, Stream::kSuite);
@@ -37,14 +55,13 @@ TEST(EntrySample, RoutedResultMatchesReferenceAndRefusalsAreNotSupported) {
     const PhysicalKv kv = pack(in);
     const CommonScales scales = common_scales(kv);
     const ReferenceResult ref = reference_attention(in);
-    for (std::optional<PathId> forced : {std::optional<PathId>(), std::optional<PathId>(PathId::v1),
-                                         std::optional<PathId>(PathId::hip), std::optional<PathId>(PathId::asm_)}) {
+    for (std::optional<std::string> forced : {std::optional<std::string>(), std::optional<std::string>("v1"),
+                                              std::optional<std::string>("hip"), std::optional<std::string>("asm")}) {
       Decision d;
-      const PathOutput out = paged_attention_common(s.dev, in, kv, scales, Backend::host, forced, nullptr, &d);
+      const KernelOutput out = paged_attention_common(s.dev, in, kv, scales, twins(), forced, nullptr, &d);
       ++runs;
-      const std::string label = s.dev.name + (forced ? std::string(" forced=") + to_string(*forced) : "") +
-                                " " + vars(c);
-      (forced ? taken_forced : taken)[d.path ? to_string(*d.path) : "refused"]++;
+      const std::string label = s.dev.name + (forced ? " forced=" + *forced : "") + " " + vars(c);
+      (forced ? taken_forced : taken)[d.path ? *d.path : "refused"]++;
       if (!d.path) {
         EXPECT_EQ(out.status, Status::NotSupported) << label;
         EXPECT_EQ(out.reason, d.error()) << label;
@@ -52,11 +69,10 @@ TEST(EntrySample, RoutedResultMatchesReferenceAndRefusalsAreNotSupported) {
         continue;
       }
       ASSERT_EQ(out.status, Status::Ok) << label << ": " << out.reason;
-      const Tolerance tol = tolerance_for(error_model(*d.path, c), ref.stats);
-      const Metrics m = compare(out.out, ref.out, tol, ref.uniform);
-      const Verdict v = verdict(m, tol, out_shape(c));
-      EXPECT_EQ(v.status, Status::Ok) << label << " via " << to_string(*d.path) << ": " << v.message;
-      wrong += v.status != Status::Ok;
+      std::string msg;
+      const Status st = judged(*d.path, out, c, ref, &msg);
+      EXPECT_EQ(st, Status::Ok) << label << " via " << *d.path << ": " << msg;
+      wrong += st != Status::Ok;
     }
   }
   std::printf("entry sample: %lld valid cases, %lld entry calls, %lld wrong\n", (long long)cases,
@@ -90,18 +106,17 @@ TEST(Entry, ProvidedWorkspaceIsCheckedAgainstThePlan) {
   const Inputs in = make_inputs(c);
   const PhysicalKv kv = pack(in);
   const CommonScales sc = common_scales(kv);
-  const Decision d = select_path(device_mi300x(), c);
-  ASSERT_EQ(d.path, PathId::hip);
-  Workspace exact = d.workspace;
-  EXPECT_EQ(paged_attention_common(device_mi300x(), in, kv, sc, Backend::host, std::nullopt, &exact).status,
-            Status::Ok);
-  Workspace small = d.workspace;
-  small.tmp_out -= 1;
+  const Decision d = select_path(device_mi300x(), c, twins());
+  ASSERT_EQ(d.path, std::optional<std::string>("hip"));
+  const int64_t exact = d.workspace_bytes;
+  EXPECT_GT(exact, 0);
+  EXPECT_EQ(paged_attention_common(device_mi300x(), in, kv, sc, twins(), std::nullopt, &exact).status, Status::Ok);
+  const int64_t small = d.workspace_bytes - 1;
   try {
-    paged_attention_common(device_mi300x(), in, kv, sc, Backend::host, std::nullopt, &small);
+    paged_attention_common(device_mi300x(), in, kv, sc, twins(), std::nullopt, &small);
     FAIL() << "a short workspace was accepted";
   } catch (const InputError& e) {
-    EXPECT_TRUE(contains(e.what(), "workspace too small for path hip: tmp_out has")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "workspace too small for path hip: " + std::to_string(small) + " bytes")) << e.what();
   }
 }
 
@@ -116,18 +131,17 @@ TEST(Entry, ThePathGetsTheScaleFormTheCacheWasWrittenWith) {
     const ReferenceResult ref = reference_attention(in);
     CommonScales sc = common_scales(kv);
     ASSERT_TRUE(sc.k_scale && *sc.k_scale != 1.f);
-    const Tolerance tol = tolerance_for(error_model(PathId::hip, c), ref.stats);
-    const PathOutput good = paged_attention_common(dev, in, kv, sc, Backend::host, std::nullopt);
-    EXPECT_EQ(verdict(compare(good.out, ref.out, tol, ref.uniform), tol, out_shape(c)).status, Status::Ok);
+    const KernelOutput good = paged_attention_common(dev, in, kv, sc, twins(), std::nullopt);
+    EXPECT_EQ(judged("hip", good, c, ref), Status::Ok);
     sc.k_scale = 1.f;
     sc.v_scale = 1.f;
-    const PathOutput bad = paged_attention_common(dev, in, kv, sc, Backend::host, std::nullopt);
-    EXPECT_EQ(verdict(compare(bad.out, ref.out, tol, ref.uniform), tol, out_shape(c)).status, Status::Fail);
+    const KernelOutput bad = paged_attention_common(dev, in, kv, sc, twins(), std::nullopt);
+    EXPECT_EQ(judged("hip", bad, c, ref), Status::Fail);
     sc.k_scale.reset();
-    EXPECT_THROW(paged_attention_common(dev, in, kv, sc, Backend::host, std::nullopt), InputError);
+    EXPECT_THROW(paged_attention_common(dev, in, kv, sc, twins(), std::nullopt), InputError);
   }
   // Per-token cache on both shuffled paths: the per-tensor form is ignored even when present.
-  for (std::optional<PathId> forced : {std::optional<PathId>(PathId::hip), std::optional<PathId>(PathId::asm_)}) {
+  for (std::optional<std::string> forced : {std::optional<std::string>("hip"), std::optional<std::string>("asm")}) {
     const Case c = small_shuffled(ScaleMode::per_token_block_major);
     const Inputs in = make_inputs(c);
     const PhysicalKv kv = pack(in);
@@ -135,12 +149,11 @@ TEST(Entry, ThePathGetsTheScaleFormTheCacheWasWrittenWith) {
     CommonScales sc = common_scales(kv);
     sc.k_scale = 1.f;
     sc.v_scale = 1.f;
-    const PathOutput out = paged_attention_common(dev, in, kv, sc, Backend::host, forced);
+    const KernelOutput out = paged_attention_common(dev, in, kv, sc, twins(), forced);
     ASSERT_EQ(out.status, Status::Ok) << out.reason;
-    const Tolerance tol = tolerance_for(error_model(*forced, c), ref.stats);
-    EXPECT_EQ(verdict(compare(out.out, ref.out, tol, ref.uniform), tol, out_shape(c)).status, Status::Ok);
+    EXPECT_EQ(judged(*forced, out, c, ref), Status::Ok);
     sc.k_token.pop_back();
-    EXPECT_THROW(paged_attention_common(dev, in, kv, sc, Backend::host, forced), InputError);
+    EXPECT_THROW(paged_attention_common(dev, in, kv, sc, twins(), forced), InputError);
   }
 }
 
@@ -150,12 +163,11 @@ TEST(Entry, HeadMajorTokenScalesAreReLaidForHip) {
   const PhysicalKv kv = pack(in);
   const ReferenceResult ref = reference_attention(in);
   Decision d;
-  const PathOutput out =
-      paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host, std::nullopt, nullptr, &d);
-  ASSERT_EQ(d.path, PathId::hip) << d.why;
+  const KernelOutput out =
+      paged_attention_common(device_mi300x(), in, kv, common_scales(kv), twins(), std::nullopt, nullptr, &d);
+  ASSERT_EQ(d.path, std::optional<std::string>("hip")) << d.why;
   ASSERT_EQ(out.status, Status::Ok) << out.reason;
-  const Tolerance tol = tolerance_for(error_model(PathId::hip, c), ref.stats);
-  EXPECT_EQ(verdict(compare(out.out, ref.out, tol, ref.uniform), tol, out_shape(c)).status, Status::Ok);
+  EXPECT_EQ(judged("hip", out, c, ref), Status::Ok);
 }
 
 TEST(Entry, RefusalIsNotSupportedNamingEachPath) {
@@ -163,8 +175,7 @@ TEST(Entry, RefusalIsNotSupportedNamingEachPath) {
   c.logit_softcap = 30;
   const Inputs in = make_inputs(c);
   const PhysicalKv kv = pack(in);
-  const PathOutput out =
-      paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host, std::nullopt);
+  const KernelOutput out = paged_attention_common(device_mi300x(), in, kv, common_scales(kv), twins(), std::nullopt);
   EXPECT_EQ(out.status, Status::NotSupported);
   EXPECT_TRUE(contains(out.reason, "v1: kv_layout=shuffled")) << out.reason;
   EXPECT_TRUE(contains(out.reason, "hip: logit_softcap=30")) << out.reason;
@@ -184,24 +195,24 @@ TEST(Entry, ForcePathEnvironmentVariable) {
   Decision d;
   {
     Env env("asm");
-    const PathOutput out = paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host,
-                                                  std::nullopt, nullptr, &d);
+    const KernelOutput out =
+        paged_attention_common(device_mi300x(), in, kv, common_scales(kv), twins(), std::nullopt, nullptr, &d);
     EXPECT_EQ(out.status, Status::Ok) << out.reason;
     ASSERT_TRUE(d.path.has_value());
-    EXPECT_EQ(*d.path, PathId::asm_) << d.why;
+    EXPECT_EQ(*d.path, "asm") << d.why;
     // The API argument wins over the environment.
-    paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host, PathId::hip, nullptr, &d);
-    EXPECT_EQ(*d.path, PathId::hip) << d.why;
+    paged_attention_common(device_mi300x(), in, kv, common_scales(kv), twins(), std::string("hip"), nullptr, &d);
+    EXPECT_EQ(*d.path, "hip") << d.why;
   }
   {
     Env env("v1");  // v1 does not read the shuffled layout
-    const PathOutput out = paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host, std::nullopt);
+    const KernelOutput out = paged_attention_common(device_mi300x(), in, kv, common_scales(kv), twins(), std::nullopt);
     EXPECT_EQ(out.status, Status::NotSupported);
     EXPECT_TRUE(contains(out.reason, "forced path v1")) << out.reason;
   }
   {
     Env env("fastest");
-    EXPECT_THROW(paged_attention_common(device_mi300x(), in, kv, common_scales(kv), Backend::host, std::nullopt),
+    EXPECT_THROW(paged_attention_common(device_mi300x(), in, kv, common_scales(kv), twins(), std::nullopt),
                  InputError);
   }
 }

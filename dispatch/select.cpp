@@ -1,5 +1,6 @@
 #include "dispatch/select.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "core/text.hpp"
@@ -37,10 +38,11 @@ bool busy(const Routing& r, const Device& dev, const Case& c, std::string* rule)
 Routing aiter_routing() { return Routing{}; }
 
 std::vector<KernelPtr> routable(const std::vector<KernelPtr>& kernels, const Routing& routing) {
-  std::vector<KernelPtr> out;
-  for (const std::string& name : routing.busy_order)
-    for (const KernelPtr& k : kernels)
-      if (k->name() == name) out.push_back(k);
+  std::vector<KernelPtr> out;  // registration order: refusals list kernels the way they were registered
+  for (const KernelPtr& k : kernels)
+    if (std::find(routing.busy_order.begin(), routing.busy_order.end(), k->name()) != routing.busy_order.end() ||
+        std::find(routing.idle_order.begin(), routing.idle_order.end(), k->name()) != routing.idle_order.end())
+      out.push_back(k);
   return out;
 }
 
@@ -49,8 +51,8 @@ std::string Decision::error() const {
   if (!invalid.empty()) return "invalid case: " + join(invalid, "; ");
   if (forced) {
     const std::string* r = reason_of(*this, *forced);
-    std::string s = "forced path " + *forced + " does not support this case: " + (r ? *r : std::string("?"));
-    return s;
+    return "forced path " + *forced + " does not support this case: " + (r ? *r : std::string("?")) +
+           (supported.empty() ? "; no other path supports it either" : "; supported by: " + join(supported, ", "));
   }
   if (declined.empty()) return "no path supports this case: no routable kernel is registered";
   std::vector<std::string> parts;
@@ -95,11 +97,9 @@ Decision select_path(const Device& dev, const Case& c, const std::vector<KernelP
       return d;
     }
     if (reason[size_t(f)]) {
-      std::vector<std::string> others;
       for (size_t i = 0; i < candidates.size(); ++i)
-        if (!reason[i]) others.push_back(candidates[i]->name());
-      d.why = "refused: forced path " + *forced + " declines (" + *reason[size_t(f)] + ")" +
-              (others.empty() ? "; no other path supports it either" : "; supported by: " + join(others, ", "));
+        if (!reason[i]) d.supported.push_back(candidates[i]->name());
+      d.why = "refused: forced path " + *forced + " declines (" + *reason[size_t(f)] + ")";
       return d;
     }
     chosen = f;

@@ -32,6 +32,7 @@ struct Decision {
   int64_t workspace_bytes = 0;                              // the chosen kernel's scratch
   std::optional<std::string> forced;                        // the override, when one was given
   std::vector<std::string> invalid;                         // validate(c): non-empty = refused as invalid
+  std::vector<std::string> supported;                       // a refused forced path: who would take the case
   /// Empty when a kernel was chosen; else one line naming why nothing runs, e.g.
   /// "no path supports this case: v1: kv_layout=shuffled not in {nhd,vllm}; hip: ...; asm: ...".
   std::string error() const;

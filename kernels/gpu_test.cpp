@@ -1,14 +1,16 @@
 // GPU suite (label gpu): every path x kv dtype x layout x head size x block size x GQA x q_len in
 // its capability, context boundaries, page ids > 65535, the GPU reference kernel and the cache
-// writer -- each judged against the CPU reference with the path's error-model tolerance. Guard
-// regions around every device buffer are checked inside run_gpu (a corrupted guard is a Fail).
+// writer -- each judged by the one judge against the CPU reference. Guard regions around every
+// device buffer are checked inside run_on_device (a corrupted guard is a Fail).
 // Without a GPU every test is skipped with the reason (never counted as a pass).
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "kernels/paths.hpp"
+#include "kernels/cache_writer.hpp"
+#include "kernels/kernel.hpp"
 #include "reference/attention.hpp"
+#include "regression/testbed.hpp"
 
 namespace pa {
 namespace {
@@ -23,30 +25,30 @@ class Gpu : public ::testing::Test {
   Device dev_;
 };
 
-std::vector<std::pair<std::string, int64_t>> shape(const Case& c) {
-  return output_shape(c);
+const Registry& gpu_kernels() {
+  static const Registry r = builtin_kernels(Backend::gpu);
+  return r;
 }
+const Kernel& kernel(const std::string& p) { return *gpu_kernels().get(p); }
+const char* kPaths[] = {"v1", "hip", "asm"};
 
-
-/// "" when the GPU path matches the CPU reference within its error model, else why not.
-std::string judge(PathId p, const Case& c, const Device& dev) {
+/// "" when the GPU kernel matches the CPU reference through the one judge, else why not.
+std::string judge(const std::string& p, const Case& c, const Device& dev) {
   const Inputs in = make_inputs(c);
   const PhysicalKv kv = pack(in);
-  const PathOutput got = run_gpu(p, in, kv, dev);
-  if (got.status != Status::Ok) return std::string(to_string(got.status)) + ": " + got.reason;
   const ReferenceResult ref = reference_attention(in);
-  const Tolerance tol = tolerance_for(error_model(p, c), ref.stats);
-  const Verdict v = verdict(compare(got.out, ref.out, tol, ref.uniform), tol, shape(c));
-  if (v.status != Status::Ok) return v.message;
+  const KernelOutput got = kernel(p).run(make_call(in, kv), dev);
+  const PathRecord v = pa::judge(kernel(p), got, c, ref);
+  if (v.status != Status::Ok) return std::string(to_string(v.status)) + " " + v.metric + ": " + v.message;
   for (size_t r = 0; r < ref.lse.size(); ++r)
     if (!(std::fabs(got.lse[r] - ref.lse[r]) <= 1e-3 * (1 + std::fabs(ref.lse[r]))))
       return "lse row " + std::to_string(r) + ": " + std::to_string(got.lse[r]) + " vs " + std::to_string(ref.lse[r]);
   return "";
 }
 
-ScaleMode scale_for(PathId p, DType kv, int variant) {
-  if (p == PathId::v1) return variant % 2 ? ScaleMode::per_head : ScaleMode::per_tensor;
-  if (p == PathId::asm_) return is_8bit(kv) || variant % 2 ? ScaleMode::per_token_block_major : ScaleMode::none;
+ScaleMode scale_for(const std::string& p, DType kv, int variant) {
+  if (p == "v1") return variant % 2 ? ScaleMode::per_head : ScaleMode::per_tensor;
+  if (p == "asm") return is_8bit(kv) || variant % 2 ? ScaleMode::per_token_block_major : ScaleMode::none;
   return variant % 2 ? ScaleMode::per_token_head_major : ScaleMode::per_token_block_major;
 }
 
@@ -54,14 +56,14 @@ ScaleMode scale_for(PathId p, DType kv, int variant) {
 // CPU reference keeps the suite fast; the long contexts are in ContextBoundaries.
 TEST_F(Gpu, CapabilitySweep) {
   int ran = 0, variant = 0;
-  for (PathId p : kAllPaths) {
-    const Capability& cap = capability(p);
+  for (const std::string p : kPaths) {
+    const Capability& cap = kernel(p).info().capability;
     for (DType kv : {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz, DType::int8}) {
       if (!(cap.kv_dtypes & bit(kv)) || (is_fp8(kv) && kv != dev_.native_fp8)) continue;
       for (KvLayout layout : {KvLayout::nhd, KvLayout::hnd, KvLayout::vllm, KvLayout::shuffled}) {
         if (!(cap.layouts & bit(layout))) continue;
-        for (int32_t D : p == PathId::v1 ? std::vector<int32_t>{64, 80, 128, 256} : cap.head_sizes)
-          for (int32_t B : p == PathId::v1 ? std::vector<int32_t>{1, 16, 32} : cap.block_sizes)
+        for (int32_t D : p == "v1" ? std::vector<int32_t>{64, 80, 128, 256} : cap.head_sizes)
+          for (int32_t B : p == "v1" ? std::vector<int32_t>{1, 16, 32} : cap.block_sizes)
             for (int32_t G : {1, 3, 8, 16})
               for (int32_t q_len : {1, 2, 4}) {
                 Case c;
@@ -78,17 +80,17 @@ TEST_F(Gpu, CapabilitySweep) {
                 c.num_seqs = 2;
                 c.context_lens = {std::max(q_len, B + 1), 300};
                 c.page_pad = variant % 4 == 0 ? 24 : 0;
-                if (p == PathId::hip) c.partition_size = variant % 2 ? 256 : 2 * B;
-                if (p == PathId::v1 && variant % 5 == 0) {
+                if (p == "hip") c.partition_size = variant % 2 ? 256 : 2 * B;
+                if (p == "v1" && variant % 5 == 0) {
                   c.sliding_window = 40;
                   c.logit_softcap = 30;
                   c.alibi = true;
                   c.sinks = true;
                   c.softmax_scale = 0.1;
                 }
-                if (decline_reason(p, c, dev_)) continue;  // e.g. asm q_len*G > 16
+                if (kernel(p).decline_reason(c, dev_)) continue;  // e.g. asm q_len*G > 16
                 ++ran;
-                EXPECT_EQ(judge(p, c, dev_), "") << to_string(p) << " " << vars(c);
+                EXPECT_EQ(judge(p, c, dev_), "") << p << " " << vars(c);
               }
       }
     }
@@ -99,26 +101,26 @@ TEST_F(Gpu, CapabilitySweep) {
 }
 
 TEST_F(Gpu, ContextBoundaries) {
-  for (PathId p : kAllPaths) {
+  for (const std::string p : kPaths) {
     for (int32_t ctx : {1, 15, 16, 17, 255, 256, 257, 4097}) {
       Case c;
       c.seed = uint64_t(ctx);
-      c.kv_layout = p == PathId::v1 ? KvLayout::vllm : KvLayout::shuffled;
-      c.kv_scale = p == PathId::v1 ? ScaleMode::none : ScaleMode::per_token_block_major;
+      c.kv_layout = p == "v1" ? KvLayout::vllm : KvLayout::shuffled;
+      c.kv_scale = p == "v1" ? ScaleMode::none : ScaleMode::per_token_block_major;
       c.num_q_heads = 8;
       c.num_kv_heads = 1;
       c.num_seqs = 2;
       c.context_lens = {ctx, std::max(1, ctx / 2)};
-      ASSERT_FALSE(decline_reason(p, c, dev_).has_value());
-      EXPECT_EQ(judge(p, c, dev_), "") << to_string(p) << " ctx=" << ctx;
+      ASSERT_FALSE(kernel(p).decline_reason(c, dev_).has_value());
+      EXPECT_EQ(judge(p, c, dev_), "") << p << " ctx=" << ctx;
     }
   }
 }
 
 TEST_F(Gpu, PageIdsAbove65535) {
-  for (PathId p : kAllPaths) {
+  for (const std::string p : kPaths) {
     Case c;
-    c.kv_layout = p == PathId::v1 ? KvLayout::nhd : KvLayout::shuffled;
+    c.kv_layout = p == "v1" ? KvLayout::nhd : KvLayout::shuffled;
     c.num_q_heads = 8;
     c.num_kv_heads = 1;
     c.num_seqs = 3;
@@ -129,7 +131,7 @@ TEST_F(Gpu, PageIdsAbove65535) {
     int32_t max_id = 0;
     for (int32_t b : in.block_tables) max_id = std::max(max_id, b);
     ASSERT_GT(max_id, 65535);
-    EXPECT_EQ(judge(p, c, dev_), "") << to_string(p);
+    EXPECT_EQ(judge(p, c, dev_), "") << p;
   }
 }
 
@@ -148,13 +150,7 @@ TEST_F(Gpu, ReferenceKernelMatchesCpuReference) {
     c.sliding_window = layout == KvLayout::nhd ? 100 : 0;
     c.sinks = layout == KvLayout::hnd;
     c.alibi = layout == KvLayout::vllm;
-    const Inputs in = make_inputs(c);
-    const PathOutput got = run_gpu_reference(in, pack(in));
-    ASSERT_EQ(got.status, Status::Ok) << got.reason;
-    const ReferenceResult ref = reference_attention(in);
-    const Tolerance tol = tolerance_for(error_model(PathId::v1, c), ref.stats);
-    const Verdict v = verdict(compare(got.out, ref.out, tol, ref.uniform), tol, shape(c));
-    EXPECT_EQ(v.status, Status::Ok) << to_string(layout) << ": " << v.message;
+    EXPECT_EQ(judge("gpu_reference", c, dev_), "") << to_string(layout);
   }
 }
 

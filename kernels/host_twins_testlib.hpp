@@ -1,12 +1,13 @@
 #pragma once
 // Shared by the host-twin tests: case generators inside each path's capability (RapidCheck) and
-// the judge (host twin vs CPU reference, tolerance from the path's declared error model).
+// a judge through the testbed's one judge (host twin vs CPU reference), plus the LSE bound.
 #include <rapidcheck.h>
 
 #include <cmath>
 
-#include "kernels/paths.hpp"
+#include "kernels/kernel.hpp"
 #include "reference/attention.hpp"
+#include "regression/testbed.hpp"
 
 namespace pa::twin_test {
 
@@ -94,14 +95,17 @@ inline Case gen_asm_case() {
   return c;
 }
 
-inline Case gen_case(PathId p) {
-  switch (p) {
-    case PathId::v1: return gen_v1_case();
-    case PathId::hip: return gen_hip_case();
-    case PathId::asm_: return gen_asm_case();
-  }
-  return {};
+inline Case gen_case(const std::string& p) {
+  if (p == "v1") return gen_v1_case();
+  if (p == "hip") return gen_hip_case();
+  return gen_asm_case();
 }
+
+inline const Registry& host_twins() {
+  static const Registry r = builtin_kernels(Backend::host);
+  return r;
+}
+inline const Kernel& twin(const std::string& p) { return *host_twins().get(p); }
 
 
 // |lse - ref| bound: lse is fp32, its error is a few ulps of the largest logit magnitude plus
@@ -109,26 +113,25 @@ inline Case gen_case(PathId p) {
 constexpr double kLseAtol = 1e-3;
 
 /// Runs p's host twin on c and judges it against the reference; returns the failure message.
-inline std::string judge(PathId p, const Case& c, const Device& dev) {
+inline std::string judge(const std::string& p, const Case& c, const Device& dev) {
   const Inputs in = make_inputs(c);
   const PhysicalKv kv = pack(in);
-  const PathOutput got = run_host(p, in, kv, dev);
+  if (auto why = twin(p).decline_reason(c, dev)) return "path refused: " + *why;
+  const KernelOutput got = twin(p).run(make_call(in, kv), dev);
   if (got.status != Status::Ok) return "path refused: " + got.reason;
   const ReferenceResult ref = reference_attention(in);
-  const Tolerance tol = tolerance_for(error_model(p, c), ref.stats);
-  const Metrics m = compare(got.out, ref.out, tol, ref.uniform);
-  const Verdict v = verdict(m, tol, output_shape(c));
-  if (v.status != Status::Ok) return v.message + " [" + tol.model + "]";
+  const PathRecord v = pa::judge(twin(p), got, c, ref);
+  if (v.status != Status::Ok) return v.message + " [" + v.tolerance.model + "]";
   for (size_t r = 0; r < ref.lse.size(); ++r)
     if (!(std::fabs(got.lse[r] - ref.lse[r]) <= kLseAtol * (1 + std::fabs(ref.lse[r]))))
       return "lse row " + std::to_string(r) + ": " + std::to_string(got.lse[r]) + " vs " + std::to_string(ref.lse[r]);
   return "";
 }
 
-inline void check_path(PathId p) {
+inline void check_path(const std::string& p) {
   const Case c = gen_case(p);
   const Device dev = device_for(c.kv_dtype, *rc::gen::arbitrary<bool>());
-  const auto why = decline_reason(p, c, dev);
+  const auto why = twin(p).decline_reason(c, dev);
   RC_ASSERT(!why.has_value());  // the generator stays inside the capability
   const std::string err = judge(p, c, dev);
   RC_LOG() << vars(c) << "\n";

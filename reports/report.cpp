@@ -171,6 +171,13 @@ json to_json(const Context& c) {
           {"seed", c.seed},
           {"suite", c.suite},
           {"paths", c.paths},
+          {"kernels", [&] {
+             nlohmann::json a = nlohmann::json::array();
+             for (const KernelInfoRecord& k : c.kernels)
+               a.push_back({{"name", k.name}, {"version", k.version}, {"provenance", k.provenance},
+                            {"source", k.source}, {"memory", k.memory}});
+             return a;
+           }()},
           {"started_utc", c.started_utc}};
 }
 
@@ -249,6 +256,10 @@ Context context_from_json(const json& j) {
   c.seed = r.get<uint64_t>("seed");
   c.suite = r.get<std::string>("suite");
   c.paths = r.get_or<std::vector<std::string>>("paths", {});
+  if (r.j.contains("kernels") && r.j.at("kernels").is_array())
+    for (const auto& k : r.j.at("kernels"))
+      c.kernels.push_back({k.value("name", ""), k.value("version", ""), k.value("provenance", ""),
+                           k.value("source", ""), k.value("memory", "")});
   c.started_utc = r.get<std::string>("started_utc");
   return c;
 }

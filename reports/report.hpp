@@ -31,6 +31,11 @@ struct DeviceInfo {
   int32_t warp_size = 0;
 };
 
+/// A kernel under test, as the context block names it (version and provenance of plug-ins).
+struct KernelInfoRecord {
+  std::string name, version, provenance, source, memory;
+};
+
 struct Context {
   int schema_version = kSchemaVersion;
   std::string pacheck_version;  // project version from CMake
@@ -43,6 +48,7 @@ struct Context {
   uint64_t seed = 0;
   std::string suite;            // "smoke", "ci", "nightly", "case:FILE", "regression:DIR"
   std::vector<std::string> paths;
+  std::vector<KernelInfoRecord> kernels;  // optional: each kernel's version, provenance and source
   std::string started_utc;      // ISO-8601, e.g. "2026-11-22T22:14:00Z"
 };
 

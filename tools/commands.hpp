@@ -2,6 +2,7 @@
 // The pacheck subcommands. Each takes the whole argv and the index of its first own argument and
 // returns the process exit code: 0 all pass, 1 failures / regressions, 2 usage or input error,
 // 130 interrupted (SIGINT) without failures.
+#include <map>
 #include <vector>
 
 #include "regression/testbed.hpp"
@@ -16,11 +17,28 @@ int cmd_replay(int argc, char** argv, int begin);
 int cmd_diff(int argc, char** argv, int begin);
 int cmd_cases(int argc, char** argv, int begin);
 int cmd_fixtures(int argc, char** argv, int begin);
+int cmd_kernels(int argc, char** argv, int begin);
+
+class Args;
+struct Flag;
+/// Appends the shared kernel-selection flags (--kernel, --paths, --backend, --device, --no-dispatch).
+std::vector<Flag> with_target(std::vector<Flag> f);
+/// The kernels and device a command runs for (the shared --kernel/--paths/--backend/--device flags).
+struct Target {
+  Backend backend = Backend::host;
+  std::string backend_reason;
+  Device device;
+  Registry registry;                          // the kernels under test
+  std::map<std::string, std::string> specs;   // loaded kernel name -> "PATH.so:NAME"
+  /// The flags that select `kernel` again in a replay line.
+  std::string replay_flags(const std::string& kernel) const;
+};
+Target resolve_target(const Args& a);
+RunOptions run_options(const Args& a, const Target& t);
+/// "a,b" -> {"a", "b"}; an empty entry is an InputError.
+std::vector<std::string> split_list(const std::string& list);
 
 /// One report record per path record of a case.
 std::vector<report::Record> to_records(const CaseRecord& rec, int64_t case_index);
-
-/// "v1,hip,asm" -> paths; throws InputError naming the flag and the bad entry.
-std::vector<PathId> parse_paths(const std::string& list);
 
 }  // namespace pa::tools

@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "fixtures/golden.hpp"
-#include "kernels/paths.hpp"
+#include "fixtures/golden_kernels.hpp"
 #include "tools/args.hpp"
 #include "tools/commands.hpp"
 
@@ -15,10 +15,10 @@ int cmd_fixtures(int argc, char** argv, int begin) {
          "for bit with the stored golden (input hash, output, LSE); exit 1 if any differs or is missing.\n"
          "regenerate: rewrite the golden files, printing for each whether it is new, unchanged or what\n"
          "changed (so a regeneration is never silent); review the diff before committing.",
-         {{"dir", "DIR", "golden directory (default: fixtures/golden of this checkout)"},
-          {"filter", "TEXT", "only canonical cases whose name contains TEXT"},
-          {"gpu", "", "verify: also run every GPU path (and the GPU reference kernel) on each golden and\n"
-                      "                              compare it with the stored output within the path's tolerance"}},
+         with_target({{"dir", "DIR", "golden directory (default: fixtures/golden of this checkout)"},
+                      {"filter", "TEXT", "only canonical cases whose name contains TEXT"},
+                      {"gpu", "", "verify: also run every built-in GPU kernel (and the GPU reference kernel) on each\n"
+                                  "                              golden it supports, within the kernel's tolerance"}}),
          "verify|regenerate", 1);
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
@@ -39,17 +39,25 @@ int cmd_fixtures(int argc, char** argv, int begin) {
     }
     std::cout << n << " goldens, " << bad << " differ\n";
     int passed = n - bad;
-    if (a.has("gpu")) {
+    if (a.has("gpu") || a.has("kernel") || a.has("paths")) {
+      std::vector<KernelPtr> kernels;
+      if (a.has("gpu")) {
+        std::string why;
+        if (!gpu_available(&why)) throw InputError("--gpu: " + why);
+        kernels = builtin_kernels(Backend::gpu).all();
+      }
+      if (a.has("kernel") || a.has("paths"))
+        for (const KernelPtr& k : resolve_target(a).registry.all()) kernels.push_back(k);
       int ok = 0, other = 0;
-      for (const auto& r : fixtures::verify_gpu(dir, filter)) {
+      for (const auto& r : fixtures::verify_kernels(dir, kernels, filter)) {
         if (r.status == Status::Fail) ++bad;
         r.status == Status::Ok ? ++ok : ++other;
         if (r.status != Status::NotSupported)
           std::cout << (r.status == Status::Ok ? "ok    " : r.status == Status::Fail ? "FAIL  " : "skip  ") << r.name
-                    << " " << r.path << " (" << r.compared << " elements) " << r.message << "\n";
+                    << " " << r.kernel << " (" << r.compared << " elements) " << r.message << "\n";
       }
       passed += ok;
-      std::cout << ok << " GPU path x golden runs matched, " << other << " not run (not supported or no GPU)\n";
+      std::cout << ok << " kernel x golden runs matched, " << other << " not run here\n";
     }
     std::cout << passed << " passed, " << bad << " failed\n";
     return bad ? kExitFail : kExitOk;

@@ -24,6 +24,7 @@ const char* kUsage =
     "  diff     compare two reports: newly failing, fixed, metric/timing regressions, routing changes\n"
     "  cases    list the built-in suites' cases, or describe one\n"
     "  fixtures verify or regenerate the golden outputs of the canonical cases\n"
+    "  kernels  list the registered kernels (built-in and --kernel plug-ins) with their declarations\n"
     "\n"
     "`pacheck <command> --help` describes each command's flags.\n"
     "exit codes: 0 all pass, 1 failures or regressions, 2 usage or input error, 130 interrupted\n";
@@ -64,15 +65,18 @@ int cmd_cases(int argc, char** argv, int begin) {
          {{"suite", "NAME", "smoke|ci|nightly (default smoke)"},
           {"regression", "DIR", "list the cases under DIR instead"},
           {"seed", "N", "suite seed"},
-          {"device", "D", "device model whose native fp8 flavour the suite uses: mi300x|mi355x|h100 (default mi300x)"},
-          {"describe", "WHICH", "describe one case: its index, slug or name"}});
+          {"describe", "WHICH", "describe one case: its index, slug or name"},
+          {"kernel", "PATH.so[:NAME]", "route among these plug-in kernels too (repeatable)", true},
+          {"paths", "LIST", "built-in kernels to route among (default v1,hip,asm)"},
+          {"backend", "B", "built-in kernels: auto|host|gpu (default auto)"},
+          {"device", "D", "device model whose native fp8 flavour the suite uses: mi300x|mi355x|h100 (default mi300x)"}});
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
     return kExitOk;
   }
   const uint64_t seed = a.has("seed") ? parse_u64("seed", a.get("seed")) : kDefaultSuiteSeed;
   const auto dev = device_model(a.get("device", "mi300x"));
-  if (!dev) throw InputError("--device " + a.get("device") + ": expected mi300x, mi355x or h100");
+  if (!dev) throw InputError("--device " + a.get("device") + ": expected " + device_model_names());
   const std::vector<Case> cases = a.has("regression") ? load_case_dir(a.get("regression"))
                                                       : suite(a.get("suite", "smoke"), seed, dev->native_fp8);
   if (!a.has("describe")) {
@@ -88,13 +92,37 @@ int cmd_cases(int argc, char** argv, int begin) {
   if (!c) throw InputError("--describe " + w + ": no such case (index, slug or name; see pacheck cases)");
   std::cout << "name  " << c->name << "\nslug  " << slug(*c) << "\nvars  " << vars(*c) << "\njson  " << to_json(*c).dump()
             << "\n";
-  for (const Device& d : {device_mi300x(), device_mi355x(), device_h100()}) {
-    const Decision dec = select_path(d, *c);
-    std::cout << d.name << ": " << (dec.path ? std::string("-> ") + to_string(*dec.path) + ": " + dec.why : dec.error())
-              << "\n";
-    for (const auto& [p, r] : dec.declined) std::cout << "    " << to_string(p) << " declines: " << r << "\n";
+  const Target t = resolve_target(a);
+  for (const Device& d : device_models()) {
+    const Decision dec = select_path(d, *c, t.registry.all());
+    std::cout << d.name << ": " << (dec.path ? "-> " + *dec.path + ": " + dec.why : dec.error()) << "\n";
+    for (const KernelPtr& k : t.registry.all())
+      if (auto r = k->decline_reason(*c, d)) std::cout << "    " << k->name() << " declines: " << *r << "\n";
   }
   std::cout << "replay: " << replay_line(*c) << "\n";
+  return kExitOk;
+}
+
+int cmd_kernels(int argc, char** argv, int begin) {
+  Args a("pacheck kernels",
+         "Lists the registered kernels -- pacheck's built-in ones and every --kernel plug-in -- with the\n"
+         "capability and numerics each declares through the kernel ABI (include/pacheck/kernel_abi.h).\n"
+         "A plug-in that cannot be loaded (missing entry point, ABI version mismatch, malformed\n"
+         "declaration) is an error naming the library and the field, exit 2.",
+         with_target({}));
+  if (!a.parse(argc, argv, begin)) {
+    std::cout << a.help_text();
+    return kExitOk;
+  }
+  const Target t = resolve_target(a);
+  std::cout << "kernel ABI version " << PACHECK_KERNEL_ABI_VERSION << "; built-ins from the " << to_string(t.backend)
+            << " backend (" << t.backend_reason << ")\n";
+  for (const KernelPtr& k : t.registry.all()) {
+    const KernelInfo& i = k->info();
+    std::cout << "\n" << i.name << "  version " << i.version << ", " << to_string(i.memory) << " memory, from "
+              << i.source << "\n  provenance: " << i.provenance << "\n  numerics: " << describe(i.numerics) << "\n";
+    for (const auto& [field, value] : describe(i.capability)) std::cout << "  " << field << ": " << value << "\n";
+  }
   return kExitOk;
 }
 
@@ -117,6 +145,7 @@ int main(int argc, char** argv) {
     if (cmd == "diff") return cmd_diff(argc, argv, 2);
     if (cmd == "cases") return cmd_cases(argc, argv, 2);
     if (cmd == "fixtures") return cmd_fixtures(argc, argv, 2);
+    if (cmd == "kernels") return cmd_kernels(argc, argv, 2);
     std::cerr << "pacheck: unknown command '" << cmd << "'\n\n" << kUsage;
     return kExitUsage;
   } catch (const pa::InputError& e) {

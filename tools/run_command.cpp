@@ -35,12 +35,7 @@ report::DeviceInfo device_info(const Device& d) {
   return {d.name, d.arch, d.cu_count, to_string(d.native_fp8), d.warp_size};
 }
 
-// Backend and device flags shared by run and replay.
-struct Target {
-  Backend backend = Backend::host;
-  std::string backend_reason;
-  Device device;
-};
+}  // namespace
 
 Target resolve_target(const Args& a) {
   Target t;
@@ -57,25 +52,49 @@ Target resolve_target(const Args& a) {
   } else if (auto pb = parse_backend(b)) {
     t.backend = *pb;
     t.backend_reason = "--backend " + b;
-    if (*pb == Backend::gpu && !gpu_available(&why)) t.backend_reason += " (unavailable: " + why + "; records are Skipped)";
+    if (*pb == Backend::gpu && !gpu_available(&why)) t.backend_reason += " (unavailable: " + why + ")";
   } else {
     throw InputError("--backend " + b + ": expected auto, host or gpu");
   }
   if (a.has("device")) {
     const auto d = device_model(a.get("device"));
-    if (!d) throw InputError("--device " + a.get("device") + ": expected mi300x, mi355x or h100");
+    if (!d) throw InputError("--device " + a.get("device") + ": expected " + device_model_names());
     t.device = *d;
   } else if (t.backend == Backend::gpu && gpu_available()) {
     t.device = gpu_device();
   } else {
     t.device = device_mi300x();
   }
+  // The kernels under test: every --kernel (plug-ins), else the built-in kernels of the backend;
+  // --paths picks built-ins by name (alongside plug-ins when both are given).
+  const Registry builtin = builtin_kernels(t.backend);
+  for (const std::string& spec : a.all("kernel"))
+    for (KernelPtr& k : load_plugin(spec)) {
+      t.registry.add(k);
+      t.specs[k->name()] = spec.find(':') == std::string::npos ? spec + ":" + k->name() : spec;
+    }
+  if (a.has("paths")) {
+    for (const std::string& name : split_list(a.get("paths"))) {
+      if (t.registry.find(name)) continue;
+      KernelPtr k = builtin.find(name);
+      if (!k)
+        throw InputError("--paths " + a.get("paths") + ": unknown kernel '" + name + "' (built-in on " +
+                         to_string(t.backend) + ": " + builtin.names() + ")");
+      t.registry.add(k);
+    }
+  } else if (a.all("kernel").empty()) {
+    for (const KernelPtr& k : builtin.all())
+      if (k->name() != "gpu_reference") t.registry.add(k);  // the plain reference kernel runs on request only
+  }
+  if (t.registry.all().empty()) throw InputError("no kernel to run: the " + std::string(to_string(t.backend)) +
+                                                 " backend has no built-in kernels here; give --kernel or --backend host");
   return t;
 }
 
 const std::vector<Flag> kTargetFlags = {
-    {"paths", "LIST", "comma-separated paths to run: v1,hip,asm (default: all)"},
-    {"backend", "B", "auto|host|gpu (default auto: gpu when one is present, else host)"},
+    {"kernel", "PATH.so[:NAME]", "a plug-in kernel library (every kernel it exports, or NAME); repeatable", true},
+    {"paths", "LIST", "comma-separated built-in kernels to run: v1,hip,asm (default: all, unless --kernel)"},
+    {"backend", "B", "built-in kernels: auto|host|gpu (default auto: gpu when one is present, else the host twins)"},
     {"device", "D", "device model the dispatcher routes for: mi300x|mi355x|h100 (default: the GPU, else mi300x)"},
     {"no-dispatch", "", "do not add the dispatcher's choice as an \"auto\" record"},
 };
@@ -87,36 +106,38 @@ std::vector<Flag> with_target(std::vector<Flag> f) {
 
 RunOptions run_options(const Args& a, const Target& t) {
   RunOptions o;
-  o.backend = t.backend;
+  o.kernels = t.registry.all();
   o.device = t.device;
-  if (a.has("paths")) o.paths = parse_paths(a.get("paths"));
   o.dispatcher = !a.has("no-dispatch");
   return o;
 }
 
-}  // namespace
-
-std::vector<PathId> parse_paths(const std::string& list) {
-  std::vector<PathId> out;
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
   size_t start = 0;
   while (start <= list.size()) {
     const size_t comma = std::min(list.find(',', start), list.size());
-    const std::string name = list.substr(start, comma - start);
-    const auto p = parse_path(name);
-    if (!p) throw InputError("--paths " + list + ": unknown path '" + name + "' (v1, hip, asm)");
-    out.push_back(*p);
+    out.push_back(list.substr(start, comma - start));
+    if (out.back().empty()) throw InputError("'" + list + "': empty entry in a comma-separated list");
     start = comma + 1;
   }
   return out;
 }
 
+std::string Target::replay_flags(const std::string& kernel) const {
+  const auto it = specs.find(kernel);
+  if (it != specs.end()) return " --kernel " + it->second;
+  return " --paths " + kernel + " --backend " + to_string(backend);
+}
+
+
 std::vector<report::Record> to_records(const CaseRecord& rec, int64_t case_index) {
   std::vector<report::Record> out;
   report::DecisionInfo d;
-  d.chosen = rec.decision.path ? to_string(*rec.decision.path) : "";
+  d.chosen = rec.decision.path.value_or("");
   d.why = rec.decision.why;
-  for (const auto& [p, reason] : rec.decision.declined) d.declined.push_back({to_string(p), reason});
-  d.workspace_bytes = rec.decision.workspace.bytes();
+  for (const auto& [p, reason] : rec.decision.declined) d.declined.push_back({p, reason});
+  d.workspace_bytes = rec.decision.workspace_bytes;
   d.error = rec.decision.error();
   for (const PathRecord& p : rec.paths) {
     report::Record r;
@@ -127,8 +148,8 @@ std::vector<report::Record> to_records(const CaseRecord& rec, int64_t case_index
     r.case_json = to_json(rec.c);
     r.input_hash = rec.input_hash ? hex16(rec.input_hash) : "";
     r.path = p.path;
-    r.ran = p.ran ? to_string(*p.ran) : "";
-    r.backend = to_string(p.backend);
+    r.ran = p.ran ? *p.ran : "";
+    r.backend = p.backend;
     r.decision = d;
     r.status = p.status;
     r.metric = p.metric;
@@ -193,8 +214,11 @@ int cmd_run(int argc, char** argv, int begin) {
   ctx.driver_version = gpu_driver_version();
   ctx.seed = seed;
   ctx.suite = source;
-  for (PathId p : o.paths.empty() ? std::vector<PathId>(std::begin(kAllPaths), std::end(kAllPaths)) : o.paths)
-    ctx.paths.push_back(to_string(p));
+  for (const KernelPtr& k : o.kernels) {
+    ctx.paths.push_back(k->name());
+    ctx.kernels.push_back({k->name(), k->info().version, k->info().provenance, k->info().source,
+                           to_string(k->info().memory)});
+  }
   ctx.started_utc = report::utc_now();
 
   report::ConsoleReporter console(std::cout, {a.has("quiet"), bool(::isatty(STDOUT_FILENO))});
@@ -207,7 +231,9 @@ int cmd_run(int argc, char** argv, int begin) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<report::Record> all;
   for (size_t i = 0; i < cases.size() && !g_interrupted; ++i) {
-    const std::vector<report::Record> recs = to_records(run_case(cases[i], o), int64_t(i));
+    CaseRecord rec = run_case(cases[i], o);
+    rec.replay = replay_line(cases[i]) + (t.specs.empty() ? "" : t.replay_flags(t.specs.begin()->first));
+    const std::vector<report::Record> recs = to_records(rec, int64_t(i));
     all.insert(all.end(), recs.begin(), recs.end());
     for (auto* r : reporters) r->on_case(recs);
   }
@@ -288,9 +314,9 @@ int cmd_replay(int argc, char** argv, int begin) {
   const RunOptions o = run_options(a, t);
   const CaseRecord rec = run_case(c, o);
   std::cout << "case " << rec.slug << (c.name.empty() ? "" : " (" + c.name + ")") << "\n  " << rec.vars << "\n"
-            << "backend " << to_string(t.backend) << " (" << t.backend_reason << "), device " << t.device.name << "\n"
-            << "dispatcher: " << (rec.decision.path ? std::string(to_string(*rec.decision.path)) + ": " + rec.decision.why
-                                                    : rec.decision.error())
+            << "kernels " << t.registry.names() << "; built-ins from " << to_string(t.backend) << " (" << t.backend_reason
+            << "), device " << t.device.name << "\n"
+            << "dispatcher: " << (rec.decision.path ? *rec.decision.path + ": " + rec.decision.why : rec.decision.error())
             << "\n";
   bool failed = false;
   for (const PathRecord& p : rec.paths) {
@@ -306,7 +332,7 @@ int cmd_replay(int argc, char** argv, int begin) {
     std::printf("\n");
     if (!p.message.empty() && p.status != Status::Ok) std::printf("        %s\n", p.message.c_str());
   }
-  std::printf("replay: %s\n", rec.replay.c_str());
+  std::printf("replay: %s%s\n", rec.replay.c_str(), t.specs.empty() ? "" : t.replay_flags(t.specs.begin()->first).c_str());
   std::fflush(stdout);
   return failed ? kExitFail : kExitOk;
 }
