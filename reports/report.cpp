@@ -224,13 +224,39 @@ json to_json(const Summary& s) {
           {"interrupted", s.interrupted}};
 }
 
+json to_json(const BenchRecord& b) {
+  json j = {{"kernel", b.kernel},
+            {"model", b.model},
+            {"kv_dtype", b.kv_dtype},
+            {"num_seqs", b.num_seqs},
+            {"context", b.context},
+            {"median_ms", num(b.median_ms)},
+            {"spread_ms", num(b.spread_ms)},
+            {"bytes", b.bytes},
+            {"bandwidth_gbs", num(b.bandwidth_gbs)},
+            {"fraction_of_stream", num(b.fraction_of_stream)},
+            {"chosen", b.chosen.empty() ? json(nullptr) : json(b.chosen)},
+            {"fastest", b.fastest},
+            {"timing", b.timing}};
+  // Optional: a bench without a dispatcher comparison has no regret, and null would read as "unknown".
+  if (std::isfinite(b.regret)) j["regret"] = b.regret;
+  return j;
+}
+
 json to_json(const Report& r) {
   json cases = json::array();
   for (const Record& rec : r.cases) cases.push_back(to_json(rec));
-  return {{"format", "pacheck-report"},
-          {"context", to_json(r.context)},
-          {"cases", std::move(cases)},
-          {"summary", to_json(r.summary)}};
+  json j = {{"format", "pacheck-report"},
+            {"context", to_json(r.context)},
+            {"cases", std::move(cases)},
+            {"summary", to_json(r.summary)}};
+  // Written only when present, so reports of runs that measured nothing stay as they were.
+  if (!r.bench.empty()) {
+    json bench = json::array();
+    for (const BenchRecord& b : r.bench) bench.push_back(to_json(b));
+    j["bench"] = std::move(bench);
+  }
+  return j;
 }
 
 Context context_from_json(const json& j) {
@@ -317,6 +343,43 @@ Summary summary_from_json(const json& j) {
   return s;
 }
 
+BenchRecord bench_record_from_json(const json& j) {
+  const Reader r{j, "bench"};
+  BenchRecord b;
+  b.kernel = r.get<std::string>("kernel");
+  b.model = r.get<std::string>("model");
+  b.kv_dtype = r.get<std::string>("kv_dtype");
+  b.num_seqs = r.get<int64_t>("num_seqs");
+  b.context = r.get<int64_t>("context");
+  b.median_ms = r.dbl("median_ms");
+  b.spread_ms = r.get_or<double>("spread_ms", 0);
+  b.bytes = r.get_or<int64_t>("bytes", 0);
+  b.bandwidth_gbs = r.dbl("bandwidth_gbs");
+  b.fraction_of_stream = r.dbl("fraction_of_stream");
+  if (j.contains("regret") && !j.at("regret").is_null()) b.regret = r.dbl("regret");
+  b.chosen = r.get_or<std::string>("chosen", "");
+  b.fastest = r.get_or<std::string>("fastest", "");
+  b.timing = r.get_or<std::string>("timing", "");
+  return b;
+}
+
+namespace {
+std::vector<BenchRecord> bench_from(const json& report) {
+  std::vector<BenchRecord> out;
+  if (!report.contains("bench")) return out;
+  const json& bench = report.at("bench");
+  if (!bench.is_array()) throw InputError("report.bench: expected an array");
+  for (size_t i = 0; i < bench.size(); ++i) {
+    try {
+      out.push_back(bench_record_from_json(bench[i]));
+    } catch (const InputError& e) {
+      throw InputError("bench[" + std::to_string(i) + "]: " + e.what());
+    }
+  }
+  return out;
+}
+}  // namespace
+
 Report report_from_json(const json& j) {
   const Reader r{j, "report"};
   Report rep;
@@ -331,6 +394,7 @@ Report report_from_json(const json& j) {
     }
   }
   rep.summary = summary_from_json(r.at("summary"));
+  rep.bench = bench_from(j);
   return rep;
 }
 
@@ -362,7 +426,10 @@ Report load_report(const std::string& path) {
         continue;
       }
       try {
-        rep.cases.push_back(record_from_json(j));
+        if (j.is_object() && j.contains("bench") && !j.contains("case"))
+          rep.bench.push_back(bench_record_from_json(j.at("bench")));
+        else
+          rep.cases.push_back(record_from_json(j));
       } catch (const InputError& e) {
         throw InputError("line " + std::to_string(i + 1) + ": " + e.what());
       }
@@ -397,11 +464,20 @@ void ReportWriter::add(const Record& r) {
   std::fflush(partial_);
 }
 
+void ReportWriter::add_bench(const BenchRecord& b) {
+  bench_.push_back(b);
+  if (!partial_) return;
+  const std::string line = dump(json{{"bench", to_json(b)}});
+  std::fprintf(partial_, "%s\n", line.c_str());
+  std::fflush(partial_);
+}
+
 void ReportWriter::finish(const Summary& summary) {
   Report rep;
   rep.context = context_;
   rep.cases = records_;
   rep.summary = summary;
+  rep.bench = bench_;
   const std::string tmp = path_ + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);

@@ -11,6 +11,7 @@
 //    per line, flushed as each case completes), so a crash leaves every finished record readable.
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -100,10 +101,30 @@ struct Summary {
   bool interrupted = false;  // SIGINT stopped the run early
 };
 
+/// One benchmark measurement: one kernel on one decode shape. Optional and additive (schema
+/// extension, no version bump): reports without a `bench` array read as before.
+struct BenchRecord {
+  std::string kernel;              // "v1", "hip", "asm"
+  std::string model;               // the shape family, e.g. "llama3_70b_tp1"
+  std::string kv_dtype;            // "bf16", "fp8_e4m3fn", ...
+  int64_t num_seqs = 0;            // concurrency (decode batch)
+  int64_t context = 0;             // tokens per sequence
+  double median_ms = 0;            // median of the timed repetitions
+  double spread_ms = 0;            // their spread (max - min), so noise is visible beside the median
+  int64_t bytes = 0;               // bytes the step must move (KV pages + Q + out)
+  double bandwidth_gbs = 0;        // bytes / median
+  double fraction_of_stream = 0;   // bandwidth_gbs / the device's measured stream bandwidth
+  double regret = std::numeric_limits<double>::quiet_NaN();  // chosen/fastest - 1; NaN = absent
+  std::string chosen;              // the dispatcher's path for this shape ("" = refused)
+  std::string fastest;             // the fastest kernel measured on this shape
+  std::string timing;              // "gpu" (device events) or "host" (wall clock)
+};
+
 struct Report {
   Context context;
   std::vector<Record> cases;
   Summary summary;
+  std::vector<BenchRecord> bench;  // empty when the run measured nothing
   bool complete = true;  // false when read from a .partial file (no summary was written)
 };
 
@@ -120,11 +141,13 @@ std::string utc_now();
 nlohmann::json to_json(const Context& c);
 nlohmann::json to_json(const Record& r);
 nlohmann::json to_json(const Summary& s);
+nlohmann::json to_json(const BenchRecord& b);
 nlohmann::json to_json(const Report& r);
 /// Parse back; throw InputError naming the field on a malformed document.
 Context context_from_json(const nlohmann::json& j);
 Record record_from_json(const nlohmann::json& j);
 Summary summary_from_json(const nlohmann::json& j);
+BenchRecord bench_record_from_json(const nlohmann::json& j);
 Report report_from_json(const nlohmann::json& j);
 
 /// Reads a final report or a `.partial` JSON Lines file (a truncated last line, the mark of a
@@ -142,6 +165,8 @@ class ReportWriter {
 
   /// Appends one record line and flushes it to the OS (survives a crash of this process).
   void add(const Record& r);
+  /// Appends one `{"bench": {...}}` line, flushed like add(); the final report lists them in `bench`.
+  void add_bench(const BenchRecord& b);
   /// Writes the full report to a temporary file beside the target, renames it over the target
   /// and removes the .partial. Throws InputError when the file cannot be written.
   void finish(const Summary& summary);
@@ -154,6 +179,7 @@ class ReportWriter {
   std::string path_;
   Context context_;
   std::vector<Record> records_;
+  std::vector<BenchRecord> bench_;
   std::FILE* partial_ = nullptr;
 };
 

@@ -188,6 +188,50 @@ TEST(Writer, InvalidUtf8InAMessageDoesNotLoseTheRecord) {
   EXPECT_NE(back.cases[0].message.find("here"), std::string::npos);
 }
 
+BenchRecord sample_bench(const std::string& kernel, int64_t num_seqs, bool with_regret) {
+  BenchRecord b;
+  b.kernel = kernel;
+  b.model = "llama3_70b_tp1";
+  b.kv_dtype = "bf16";
+  b.num_seqs = num_seqs;
+  b.context = 8192;
+  b.median_ms = 0.4;
+  b.spread_ms = 0.01;
+  b.bytes = 1 << 30;
+  b.bandwidth_gbs = 2684.4;
+  b.fraction_of_stream = 0.64;
+  if (with_regret) b.regret = 0.08;
+  b.chosen = "asm";
+  b.fastest = "hip";
+  b.timing = "gpu";
+  return b;
+}
+
+TEST(Bench, OptionalArrayRoundTripsValidatesAndSurvivesACrash) {
+  Report rep = sample_report();
+  EXPECT_FALSE(to_json(rep).contains("bench")) << "a run without bench writes no bench key";
+  rep.bench = {sample_bench("hip", 64, true), sample_bench("asm", 64, false)};
+  const json doc = to_json(rep);
+  EXPECT_FALSE(doc["bench"][1].contains("regret")) << "an unknown regret is omitted, not null";
+  const auto errs = validate_schema(load_schema(), doc);
+  EXPECT_TRUE(errs.empty()) << (errs.empty() ? "" : errs.front());
+  const Report back = report_from_json(json::parse(doc.dump()));
+  ASSERT_EQ(back.bench.size(), 2u);
+  EXPECT_EQ(to_json(back), doc);
+  EXPECT_TRUE(std::isnan(back.bench[1].regret));
+
+  const std::string path = temp_path("bench_crash.json");
+  {
+    ReportWriter w(path, rep.context);
+    w.add(rep.cases[0]);
+    w.add_bench(rep.bench[0]);
+  }
+  const Report partial = load_report(path + ".partial");
+  ASSERT_EQ(partial.cases.size(), 1u);
+  ASSERT_EQ(partial.bench.size(), 1u);
+  EXPECT_EQ(to_json(partial.bench[0]), to_json(rep.bench[0]));
+}
+
 TEST(Loader, NamesTheFileAndTheProblem) {
   const std::string path = temp_path("bad.json");
   {
