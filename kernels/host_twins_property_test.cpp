@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "kernels/host_twins_testlib.hpp"
+#include "testing/twin_test.hpp"
 
 namespace pa {
 namespace {
