@@ -1,0 +1,41 @@
+#pragma once
+// A kernel served by a worker process (docs/worker-protocol.md): its declaration comes from the
+// worker's hello, every launch goes through shared memory, and a worker that crashes, aborts or
+// hangs becomes that launch's Fail (metric crash / timeout) while the run goes on with a fresh
+// worker.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/kernel.hpp"
+#include "worker/process.hpp"
+
+namespace pa::worker {
+
+struct IsolationOptions {
+  std::string self_exe;           // this pacheck, re-executed as `pacheck worker`
+  std::string python = "python3"; // the interpreter of Python adapters
+  std::string adapters_dir;       // where pacheck_worker.py lives
+  double timeout_s = 60;          // --kernel-timeout
+};
+
+class IsolatedKernel : public Kernel {
+ public:
+  IsolatedKernel(KernelInfo info, bool has_supports, std::shared_ptr<Process> process);
+  std::optional<std::string> decline_reason(const Case& c, const Device& dev) const override;
+  int64_t workspace_bytes(const Case& c) const override;
+  KernelOutput run(const KernelCall& call, const Device& dev) const override;
+
+ private:
+  bool has_supports_;
+  std::shared_ptr<Process> process_;
+};
+
+/// Starts one worker for `spec` and returns the kernels it serves:
+///   "py:PATH/adapter.py"  a Python adapter (adapters/pacheck_worker.py)
+///   "PATH.so[:NAME]"      a C plug-in, served by `pacheck worker`
+///   "builtin:host|gpu"    pacheck's own kernels, isolated (--isolate=always)
+/// Throws InputError naming the spec when the worker cannot start or declares garbage.
+std::vector<KernelPtr> isolated_kernels(const std::string& spec, const IsolationOptions& o);
+
+}  // namespace pa::worker

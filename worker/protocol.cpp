@@ -1,0 +1,166 @@
+#include "worker/protocol.hpp"
+
+namespace pa::worker {
+
+namespace {
+
+template <class E>
+nlohmann::json names(uint32_t mask, int count, const char* (*name)(E)) {
+  nlohmann::json a = nlohmann::json::array();
+  for (int i = 0; i < count; ++i)
+    if (mask & (1u << i)) a.push_back(name(E(i)));
+  return a;
+}
+
+template <class E>
+uint32_t mask_of(const nlohmann::json& j, const char* field, std::optional<E> (*parse)(std::string_view),
+                 const std::string& where) {
+  uint32_t m = 0;
+  if (!j.contains(field)) throw InputError(where + ": capability." + field + " missing");
+  for (const auto& v : j.at(field)) {
+    const std::string s = v.get<std::string>();
+    const auto e = parse(s);
+    if (!e) throw InputError(where + ": capability." + field + " has unknown name '" + s + "'");
+    m |= 1u << unsigned(*e);
+  }
+  return m;
+}
+
+std::string rounding_to_name(const Rounding& r) { return r.as_q ? "as_q" : r.to ? to_string(*r.to) : "fp32"; }
+
+Rounding rounding_from_name(const nlohmann::json& j, const char* field, const std::string& where) {
+  const std::string s = j.value(field, std::string("fp32"));
+  if (s == "fp32") return {};
+  if (s == "as_q") return {std::nullopt, true};
+  const auto d = parse_dtype(s);
+  if (!d) throw InputError(where + ": numerics." + field + "='" + s + "' is not fp32, as_q or a dtype name");
+  return {d, false};
+}
+
+template <class E>
+int32_t enum_field(const nlohmann::json& j, const char* field, std::optional<E> (*parse)(std::string_view)) {
+  const std::string s = j.at(field).get<std::string>();
+  const auto e = parse(s);
+  if (!e) throw InputError(std::string("problem.") + field + ": unknown name '" + s + "'");
+  return int32_t(*e);
+}
+
+}  // namespace
+
+nlohmann::json problem_to_json(const pacheck_problem& p) {
+  return {{"num_seqs", p.num_seqs}, {"q_len", p.q_len}, {"num_q_heads", p.num_q_heads},
+          {"num_kv_heads", p.num_kv_heads}, {"head_size", p.head_size}, {"block_size", p.block_size},
+          {"max_blocks_per_seq", p.max_blocks_per_seq}, {"max_context", p.max_context},
+          {"num_blocks", p.num_blocks}, {"page_stride", p.page_stride},
+          {"q_dtype", to_string(DType(p.q_dtype))}, {"kv_dtype", to_string(DType(p.kv_dtype))},
+          {"kv_layout", to_string(KvLayout(p.kv_layout))}, {"scale_mode", to_string(ScaleMode(p.scale_mode))},
+          {"softmax_scale", p.softmax_scale}, {"sliding_window", p.sliding_window},
+          {"logit_softcap", p.logit_softcap}, {"has_alibi", p.has_alibi}, {"has_sinks", p.has_sinks},
+          {"partition_size", p.partition_size}, {"want_lse", p.want_lse}};
+}
+
+pacheck_problem problem_from_json(const nlohmann::json& j) {
+  pacheck_problem p{};
+  p.struct_size = sizeof p;
+  try {
+    p.num_seqs = j.at("num_seqs").get<int32_t>();
+    p.q_len = j.at("q_len").get<int32_t>();
+    p.num_q_heads = j.at("num_q_heads").get<int32_t>();
+    p.num_kv_heads = j.at("num_kv_heads").get<int32_t>();
+    p.head_size = j.at("head_size").get<int32_t>();
+    p.block_size = j.at("block_size").get<int32_t>();
+    p.max_blocks_per_seq = j.at("max_blocks_per_seq").get<int32_t>();
+    p.max_context = j.at("max_context").get<int32_t>();
+    p.num_blocks = j.at("num_blocks").get<int64_t>();
+    p.page_stride = j.at("page_stride").get<int64_t>();
+    p.q_dtype = enum_field<DType>(j, "q_dtype", parse_dtype);
+    p.kv_dtype = enum_field<DType>(j, "kv_dtype", parse_dtype);
+    p.kv_layout = enum_field<KvLayout>(j, "kv_layout", parse_layout);
+    p.scale_mode = enum_field<ScaleMode>(j, "scale_mode", parse_scale_mode);
+    p.softmax_scale = j.at("softmax_scale").get<double>();
+    p.sliding_window = j.at("sliding_window").get<int32_t>();
+    p.logit_softcap = j.at("logit_softcap").get<double>();
+    p.has_alibi = j.at("has_alibi").get<int32_t>();
+    p.has_sinks = j.at("has_sinks").get<int32_t>();
+    p.partition_size = j.at("partition_size").get<int32_t>();
+    p.want_lse = j.at("want_lse").get<int32_t>();
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(std::string("problem: ") + e.what());
+  }
+  return p;
+}
+
+nlohmann::json capability_to_json(const Capability& c) {
+  return {{"q_dtypes", names<DType>(c.q_dtypes, 7, to_string)},
+          {"kv_dtypes", names<DType>(c.kv_dtypes, 7, to_string)},
+          {"kv_layouts", names<KvLayout>(c.layouts, 4, to_string)},
+          {"scale_modes", names<ScaleMode>(c.scales, 5, to_string)},
+          {"head_sizes", c.head_sizes}, {"block_sizes", c.block_sizes}, {"max_gqa", c.max_gqa},
+          {"gqa_tiles", c.gqa_tiles}, {"max_q_len", c.max_q_len}, {"max_q_len_x_gqa", c.max_q_len_x_gqa},
+          {"max_context", c.max_context}, {"strided_pages", c.strided_pages},
+          {"custom_scale", c.custom_softmax_scale}, {"sliding_window", c.sliding_window},
+          {"logit_softcap", c.logit_softcap}, {"alibi", c.alibi}, {"sinks", c.sinks}, {"lse", c.lse},
+          {"partition_of_pages", c.partition_multiple_of_block},
+          {"token_scales_for_8bit", c.needs_token_scales_for_8bit}};
+}
+
+Capability capability_from_json(const nlohmann::json& j, const std::string& where) {
+  Capability c;
+  try {
+    c.q_dtypes = mask_of<DType>(j, "q_dtypes", parse_dtype, where);
+    c.kv_dtypes = mask_of<DType>(j, "kv_dtypes", parse_dtype, where);
+    c.layouts = mask_of<KvLayout>(j, "kv_layouts", parse_layout, where);
+    c.scales = mask_of<ScaleMode>(j, "scale_modes", parse_scale_mode, where);
+    c.head_sizes = j.at("head_sizes").get<std::vector<int32_t>>();
+    c.block_sizes = j.at("block_sizes").get<std::vector<int32_t>>();
+    c.max_gqa = j.at("max_gqa").get<int32_t>();
+    c.gqa_tiles = j.value("gqa_tiles", std::vector<int32_t>{});
+    std::sort(c.gqa_tiles.begin(), c.gqa_tiles.end());
+    c.max_q_len = j.at("max_q_len").get<int32_t>();
+    c.max_q_len_x_gqa = j.value("max_q_len_x_gqa", 0);
+    c.max_context = j.value("max_context", 0);
+    c.strided_pages = j.value("strided_pages", false);
+    c.custom_softmax_scale = j.value("custom_scale", false);
+    c.sliding_window = j.value("sliding_window", false);
+    c.logit_softcap = j.value("logit_softcap", false);
+    c.alibi = j.value("alibi", false);
+    c.sinks = j.value("sinks", false);
+    c.lse = j.value("lse", false);
+    c.partition_multiple_of_block = j.value("partition_of_pages", false);
+    c.needs_token_scales_for_8bit = j.value("token_scales_for_8bit", false);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(where + ": capability: " + e.what());
+  }
+  const auto empty = [&](bool e, const char* what) {
+    if (e) throw InputError(where + ": capability." + what + " admits nothing");
+  };
+  empty(!c.q_dtypes, "q_dtypes");
+  empty(!c.kv_dtypes, "kv_dtypes");
+  empty(!c.layouts, "kv_layouts");
+  empty(!c.scales, "scale_modes");
+  empty(c.head_sizes.empty(), "head_sizes");
+  empty(c.block_sizes.empty(), "block_sizes");
+  empty(c.max_gqa < 1, "max_gqa");
+  empty(c.max_q_len < 1, "max_q_len");
+  return c;
+}
+
+nlohmann::json numerics_to_json(const Numerics& n) {
+  return {{"p_round", rounding_to_name(n.p)}, {"qk_round", rounding_to_name(n.qk)},
+          {"partial_round", rounding_to_name(n.partial)}};
+}
+
+Numerics numerics_from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) return {};
+  return {rounding_from_name(j, "p_round", where), rounding_from_name(j, "qk_round", where),
+          rounding_from_name(j, "partial_round", where)};
+}
+
+nlohmann::json kernel_to_json(const Kernel& k, bool has_supports) {
+  const KernelInfo& i = k.info();
+  return {{"name", i.name}, {"version", i.version}, {"provenance", i.provenance},
+          {"memory", i.memory == Memory::host ? "host" : "device"}, {"has_supports", has_supports},
+          {"capability", capability_to_json(i.capability)}, {"numerics", numerics_to_json(i.numerics)}};
+}
+
+}  // namespace pa::worker
