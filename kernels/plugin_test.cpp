@@ -1,0 +1,204 @@
+// Plug-in loading (label `unit`): a bad plug-in is a clear InputError naming the library and the
+// field, never a crash or a silently wrong run; PATH.so:NAME picks one kernel; and the examples'
+// CPU kernel (examples/cpu_kernel_plugin), loaded the way `pacheck --kernel` loads it, matches the
+// reference -- while its PLANT_BUG build does not, so the example's bug is one pacheck can see.
+// The libraries are built from kernels/testdata/test_plugins.c and the example's source; CMake
+// passes their paths in as PA_PLUGIN_*_SO.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kernels/kernel.hpp"
+#include "reference/attention.hpp"
+
+namespace pa {
+namespace {
+
+// The InputError message of loading `spec`, or "" when it loaded.
+std::string load_error(const std::string& spec) {
+  try {
+    load_plugin(spec);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST(Plugin, LoadsEveryKernelOfALibrary) {
+  const std::vector<KernelPtr> ks = load_plugin(PA_PLUGIN_GOOD_SO);
+  ASSERT_EQ(ks.size(), 2u);
+  EXPECT_EQ(ks[0]->name(), "zeros_a");
+  EXPECT_EQ(ks[1]->name(), "zeros_b");
+  EXPECT_EQ(ks[0]->info().source, PA_PLUGIN_GOOD_SO);  // reports name where a kernel came from
+  EXPECT_EQ(ks[0]->info().memory, Memory::host);
+  EXPECT_EQ(ks[0]->info().provenance, "pacheck kernels/testdata/test_plugins.c");
+}
+
+TEST(Plugin, PathColonNameSelectsOneKernel) {
+  const std::vector<KernelPtr> ks = load_plugin(std::string(PA_PLUGIN_GOOD_SO) + ":zeros_b");
+  ASSERT_EQ(ks.size(), 1u);
+  EXPECT_EQ(ks[0]->name(), "zeros_b");
+}
+
+TEST(Plugin, UnknownNameListsTheAvailableOnes) {
+  const std::string e = load_error(std::string(PA_PLUGIN_GOOD_SO) + ":zeros_c");
+  EXPECT_TRUE(contains(e, PA_PLUGIN_GOOD_SO)) << e;
+  EXPECT_TRUE(contains(e, "no kernel 'zeros_c'")) << e;
+  EXPECT_TRUE(contains(e, "zeros_a, zeros_b")) << e;
+}
+
+// Each defective library is refused at load with a message naming the library and the defect.
+TEST(Plugin, BadPluginsAreClearErrors) {
+  struct Bad {
+    const char* what;
+    std::string path;
+    std::vector<std::string> parts;  // each must appear in the message
+  };
+  const std::vector<Bad> bad = {
+      {"missing file", "/nonexistent/libpa_missing.so", {"cannot load the library"}},
+      {"wrong ABI version", PA_PLUGIN_BAD_ABI_VERSION_SO, {"kernel 'zeros_a'", "ABI version 999", "speaks version 1"}},
+      {"no entry point", PA_PLUGIN_NO_ENTRY_POINT_SO, {"does not export the entry point 'pacheck_kernels'"}},
+      {"unknown layout id", PA_PLUGIN_UNKNOWN_LAYOUT_BIT_SO,
+       {"kernel 'zeros_a'", "capability.kv_layouts", "unknown id(s) in mask 0x200", "known ids are 0..3"}},
+      {"truncated struct", PA_PLUGIN_TRUNCATED_STRUCT_SO, {"pacheck_kernel.struct_size=", "too small for field"}},
+      {"empty kernel list", PA_PLUGIN_EMPTY_LIST_SO, {"returned no kernels for ABI version 1"}},
+      {"NULL launch", PA_PLUGIN_NULL_LAUNCH_SO, {"kernel 'zeros_a'", "launch is NULL"}},
+  };
+  for (const Bad& b : bad) {
+    const std::string e = load_error(b.path);
+    ASSERT_FALSE(e.empty()) << b.what << ": " << b.path << " loaded";
+    EXPECT_TRUE(contains(e, b.path)) << b.what << ": the message does not name the library: " << e;
+    for (const std::string& part : b.parts) EXPECT_TRUE(contains(e, part)) << b.what << ": " << e;
+  }
+}
+
+// The truncated descriptor ends before `launch`: the message says how many bytes the field needs.
+TEST(Plugin, TruncatedStructNamesTheSizes) {
+  const std::string e = load_error(PA_PLUGIN_TRUNCATED_STRUCT_SO);
+  EXPECT_TRUE(contains(e, "struct_size=" + std::to_string(offsetof(pacheck_kernel, launch)))) << e;
+  EXPECT_TRUE(contains(e, "(needs " + std::to_string(sizeof(pacheck_kernel)) + ")")) << e;
+}
+
+// A loaded kernel runs through the same host marshalling as a built-in one, and its capability
+// table declines what it did not declare, naming the field.
+TEST(Plugin, LoadedKernelRunsAndDeclines) {
+  const KernelPtr k = load_plugin(std::string(PA_PLUGIN_GOOD_SO) + ":zeros_a").at(0);
+  Case c;
+  c.head_size = 64;
+  c.num_q_heads = 1;
+  c.context_lens = {20};
+  const Device dev = device_mi300x();
+  ASSERT_FALSE(k->decline_reason(c, dev).has_value());
+  const Inputs in = make_inputs(c);
+  const PhysicalKv kv = pack(in);
+  const KernelOutput r = k->run(make_call(in, kv), dev);
+  ASSERT_EQ(r.status, Status::Ok) << r.reason;
+  ASSERT_EQ(r.out.size(), size_t(64));
+  for (float v : r.out) EXPECT_EQ(v, 0.f);
+  c.head_size = 128;
+  const auto why = k->decline_reason(c, dev);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_TRUE(contains(*why, "head_size=128")) << *why;
+}
+
+// ---- the examples' CPU kernel ------------------------------------------------------------------
+
+// |lse - ref| bound: the kernel's lse is fp32 (a few ulps of the largest logit plus the fp32 sum);
+// 1e-3 is far above that and far below what a wrong key set moves it by.
+constexpr double kLseAtol = 1e-3;
+
+// "" when `k` matches the reference on `c` (output within its declared tolerance, lse close).
+std::string judge(const Kernel& k, const Case& c) {
+  const Device dev = device_mi300x();
+  if (auto why = k.decline_reason(c, dev)) return "declined: " + *why;
+  const Inputs in = make_inputs(c);
+  const PhysicalKv kv = pack(in);
+  const KernelOutput got = k.run(make_call(in, kv), dev);
+  if (got.status != Status::Ok) return std::string(to_string(got.status)) + ": " + got.reason;
+  const ReferenceResult ref = reference_attention(in);
+  const Tolerance tol = tolerance_for(k.error_model(c), ref.stats);
+  const Verdict v = verdict(compare(got.out, ref.out, tol, ref.uniform), tol, output_shape(c));
+  if (v.status != Status::Ok) return v.message;
+  if (got.lse.size() != ref.lse.size()) return "lse has " + std::to_string(got.lse.size()) + " rows";
+  for (size_t r = 0; r < ref.lse.size(); ++r)
+    if (!(std::fabs(got.lse[r] - ref.lse[r]) <= kLseAtol * (1 + std::fabs(ref.lse[r]))))
+      return "lse row " + std::to_string(r) + ": " + std::to_string(got.lse[r]) + " vs " + std::to_string(ref.lse[r]);
+  return "";
+}
+
+// A deterministic sweep over the example's declared capability: each option cycles with its own
+// period so the cases mix layouts, dtypes, scales, GQA, MTP, windows and page boundaries.
+std::vector<Case> example_cases() {
+  std::vector<Case> out;
+  for (int i = 0; i < 24; ++i) {
+    Case c;
+    c.seed = 1000 + uint64_t(i);
+    c.kv_layout = i % 2 ? KvLayout::hnd : KvLayout::nhd;
+    c.kv_dtype = (i / 2) % 2 ? DType::fp16 : DType::bf16;
+    c.q_dtype = (i / 3) % 2 ? DType::fp16 : DType::bf16;
+    c.kv_scale = (i / 4) % 2 ? ScaleMode::per_tensor : ScaleMode::none;
+    c.head_size = i % 3 ? 128 : 64;
+    c.block_size = (i / 5) % 2 ? 32 : 16;
+    const int32_t g = std::vector<int32_t>{1, 4, 8, 2}[size_t(i % 4)];
+    c.num_kv_heads = 1 + i % 2;
+    c.num_q_heads = c.num_kv_heads * g;
+    c.q_len = std::vector<int32_t>{1, 2, 4}[size_t(i % 3)];
+    c.num_seqs = 1 + i % 3;
+    c.context_lens.clear();
+    const int32_t B = c.block_size;
+    for (int32_t s = 0; s < c.num_seqs; ++s)
+      c.context_lens.push_back(std::max(c.q_len, std::vector<int32_t>{1, B - 1, B, B + 1, 3 * B + 5, 130}[size_t((i + s) % 6)]));
+    c.sliding_window = std::vector<int32_t>{0, 1, 7, 40}[size_t(i % 4)];
+    if (i % 5 == 2) c.softmax_scale = 0.05;
+    if (i % 3 == 1) c.page_pad = 24;
+    out.push_back(c);
+  }
+  return out;
+}
+
+TEST(ExamplePlugin, CpuKernelMatchesTheReference) {
+  const std::vector<KernelPtr> ks = load_plugin(PA_EXAMPLE_CPU_PLUGIN_SO);
+  ASSERT_EQ(ks.size(), 1u);
+  EXPECT_EQ(ks[0]->name(), "cpu_decode");
+  for (const Case& c : example_cases()) EXPECT_EQ(judge(*ks[0], c), "") << vars(c);
+}
+
+// What the example does not declare is declined by the table, before any launch.
+TEST(ExamplePlugin, CpuKernelDeclinesWhatItDoesNotDeclare) {
+  const KernelPtr k = load_plugin(PA_EXAMPLE_CPU_PLUGIN_SO).at(0);
+  struct Out { const char* field; void (*edit)(Case&); };
+  const std::vector<Out> outside = {
+      {"kv_layout", [](Case& c) { c.kv_layout = KvLayout::vllm; }},
+      {"kv_dtype", [](Case& c) { c.kv_dtype = DType::int8; c.kv_scale = ScaleMode::per_tensor; }},
+      {"head_size", [](Case& c) { c.head_size = 256; }},
+      {"gqa", [](Case& c) { c.num_q_heads = 16; }},
+      {"q_len", [](Case& c) { c.q_len = 8; }},
+      {"logit_softcap", [](Case& c) { c.logit_softcap = 30; }},
+  };
+  for (const Out& o : outside) {
+    Case c;
+    c.num_q_heads = 4;
+    o.edit(c);
+    const auto why = k->decline_reason(c, device_mi300x());
+    ASSERT_TRUE(why.has_value()) << o.field;
+    EXPECT_TRUE(contains(*why, o.field)) << *why;
+  }
+}
+
+// The planted window off-by-one: invisible without a window, caught on one sequence with one.
+TEST(ExamplePlugin, PlantedBugIsCaughtOnOneSequence) {
+  const KernelPtr bug = load_plugin(PA_EXAMPLE_CPU_PLUGIN_BUG_SO).at(0);
+  Case c;
+  c.num_q_heads = 4;
+  c.context_lens = {64};
+  EXPECT_EQ(judge(*bug, c), "") << "without a window the planted bug must not show";
+  c.sliding_window = 8;
+  EXPECT_NE(judge(*bug, c), "") << "a window of 8 over 64 tokens must expose the extra key";
+}
+
+}  // namespace
+}  // namespace pa
