@@ -1,0 +1,202 @@
+// Host known-bad kernels: one plain loop nest each over the physical cache (PagedLayout,
+// ScaleLayout, run-time codecs), one Partial per query row. Slower than the twins and never
+// shared with them: a bug here must not be able to leak into the built-in paths.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/capability.hpp"
+#include "kernels/builtin_capability.hpp"
+#include "kernels/common/logits.hpp"
+#include "kernels/common/partial.hpp"
+#include "testing/known_bad/known_bad.hpp"
+
+namespace pa {
+
+namespace {
+
+constexpr int kMaxHead = 256;
+using RowPartial = Partial<kMaxHead>;
+
+enum class Bug { merge_without_rescale, causal_mask_ignored, padded_heads_written };
+
+thread_local std::string t_error;
+const char* bad_last_error(const pacheck_kernel*) { return t_error.c_str(); }
+
+/// What a plain kernel reads, decoded element by element.
+struct Plain {
+  const pacheck_problem& p;
+  const pacheck_buffers& b;
+  DType qt, kv;
+  int32_t eb, G;
+  PagedLayout K, V;
+  ScaleLayout sl;
+  LogitTransform lt;
+
+  Plain(const pacheck_problem& pr, const pacheck_buffers& bu)
+      : p(pr), b(bu), qt(DType(pr.q_dtype)), kv(DType(pr.kv_dtype)), eb(dtype_bytes(kv)),
+        G(pr.num_q_heads / pr.num_kv_heads) {
+    const KvLayout kind = KvLayout(p.kv_layout);
+    K = {make_page_layout(kind, KvTensor::key, p.num_kv_heads, p.block_size, p.head_size, eb, p.page_stride),
+         b.block_tables, p.max_blocks_per_seq};
+    V = {make_page_layout(kind, KvTensor::value, p.num_kv_heads, p.block_size, p.head_size, eb, p.page_stride),
+         b.block_tables, p.max_blocks_per_seq};
+    sl = {ScaleMode(p.scale_mode), p.num_kv_heads, p.block_size, p.num_blocks};
+    lt = make_logit_transform(p.softmax_scale, p.logit_softcap, p.sliding_window, b.alibi_slopes);
+  }
+  int64_t row(int32_t s, int32_t i, int32_t h) const { return (int64_t(s) * p.q_len + i) * p.num_q_heads + h; }
+  float code(const void* base, int64_t off) const {
+    uint16_t c = 0;
+    std::memcpy(&c, static_cast<const uint8_t*>(base) + off * eb, size_t(eb));
+    return codec::decode(kv, c);
+  }
+  float q(int64_t r, int32_t d) const {
+    uint16_t c = 0;
+    std::memcpy(&c, static_cast<const uint8_t*>(b.q) + (r * p.head_size + d) * 2, 2);
+    return codec::decode(qt, c);
+  }
+  float scale(const float* scales, int32_t s, int32_t t, int32_t hk) const {
+    return scales[sl(K.block_of(s, t), hk, K.slot_of(t))];
+  }
+  /// Keys [t0, t1) of sequence s for query head h (KV head hk); `visible_to` is the position
+  /// the causal mask is applied at, `pos` the one ALiBi and the window measure from.
+  RowPartial attend(int64_t qrow, bool zero_q, int32_t s, int32_t h, int32_t hk, int32_t pos, int32_t visible_to,
+                    int32_t t0, int32_t t1) const {
+    RowPartial part = RowPartial::empty();
+    for (int32_t t = std::max(t0, lt.first_visible(pos)); t < std::min(t1, visible_to + 1); ++t) {
+      float dot = 0.f;
+      for (int32_t d = 0; d < p.head_size; ++d)
+        dot += (zero_q ? 0.f : q(qrow, d)) * code(b.k_cache, K(s, t, hk, d));
+      RowPartial one = RowPartial::empty();
+      one.m = lt(dot * scale(b.k_scales, s, t, hk), h, t, pos);
+      one.l = 1.f;
+      const float vs = scale(b.v_scales, s, t, hk);
+      for (int32_t d = 0; d < p.head_size; ++d) one.o[d] = code(b.v_cache, V(s, t, hk, d)) * vs;
+      part.merge(one);
+    }
+    return part;
+  }
+  RowPartial with_sink(int32_t h, RowPartial part) const {
+    if (b.sinks) part.merge(RowPartial::sink(b.sinks[h]));
+    return part;
+  }
+  void write(int64_t r, const RowPartial& part) const {
+    for (int32_t d = 0; d < p.head_size; ++d) {
+      const uint16_t c = uint16_t(codec::encode(qt, part.normalised(d)));
+      std::memcpy(static_cast<uint8_t*>(b.out) + (r * p.head_size + d) * 2, &c, 2);
+    }
+    if (b.lse) b.lse[r] = part.lse();
+  }
+};
+
+// hip-like: stage 1 per partition, stage 2 adds the partials' o and l as they are -- each taken
+// against its own running max -- instead of rescaling them to the common max first.
+void merge_without_rescale(const Plain& k) {
+  const pacheck_problem& p = k.p;
+  const int32_t P = std::max(1, p.partition_size);
+  for (int32_t s = 0; s < p.num_seqs; ++s)
+    for (int32_t i = 0; i < p.q_len; ++i)
+      for (int32_t h = 0; h < p.num_q_heads; ++h) {
+        const int64_t r = k.row(s, i, h);
+        const int32_t ctx = k.b.context_lens[s], pos = query_position(ctx, p.q_len, i);
+        RowPartial total = RowPartial::empty();
+        for (int32_t t0 = 0; t0 < ctx; t0 += P) {
+          const RowPartial part = k.attend(r, false, s, h, h / k.G, pos, pos, t0, std::min(ctx, t0 + P));
+          if (part.l == 0.f) continue;
+          for (int32_t d = 0; d < p.head_size; ++d) total.o[d] += part.o[d];
+          total.l += part.l;
+          total.m = std::max(total.m, part.m);
+        }
+        k.write(r, k.with_sink(h, total));
+      }
+}
+
+// Single pass; every MTP query token sees the keys of the later query tokens too.
+void causal_mask_ignored(const Plain& k) {
+  const pacheck_problem& p = k.p;
+  for (int32_t s = 0; s < p.num_seqs; ++s)
+    for (int32_t i = 0; i < p.q_len; ++i)
+      for (int32_t h = 0; h < p.num_q_heads; ++h) {
+        const int64_t r = k.row(s, i, h);
+        const int32_t ctx = k.b.context_lens[s], pos = query_position(ctx, p.q_len, i);
+        k.write(r, k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, ctx - 1, 0, ctx)));
+      }
+}
+
+// asm-like: G padded to the tile; the padded rows run on zero queries and are written out to
+// head g % G of the group, after the real rows -- overwriting them.
+void padded_heads_written(const Plain& k) {
+  const pacheck_problem& p = k.p;
+  const Capability cap = capability_from_abi(&builtin::kAsmCapability, "known-bad asm");
+  const int32_t Gp = padded_gqa(cap, k.G);
+  for (int32_t s = 0; s < p.num_seqs; ++s)
+    for (int32_t hk = 0; hk < p.num_kv_heads; ++hk)
+      for (int32_t i = 0; i < p.q_len; ++i)
+        for (int32_t g = 0; g < Gp; ++g) {
+          const int32_t h = hk * k.G + g % k.G;
+          const int64_t r = k.row(s, i, h);
+          const int32_t ctx = k.b.context_lens[s], pos = query_position(ctx, p.q_len, i);
+          k.write(r, k.with_sink(h, k.attend(r, g >= k.G, s, h, hk, pos, pos, 0, ctx)));
+        }
+}
+
+int bad_launch(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_buffers* b, void*) {
+  const Bug bug = *static_cast<const Bug*>(self->user_data);
+  if (p->head_size > kMaxHead || (p->q_dtype != PACHECK_DTYPE_BF16 && p->q_dtype != PACHECK_DTYPE_FP16)) {
+    t_error = "known-bad kernel: head_size <= 256 and a 16-bit q dtype only";
+    return PACHECK_NOT_SUPPORTED;
+  }
+  if (auto e = layout_error(KvLayout(p->kv_layout), p->num_kv_heads, p->block_size, p->head_size,
+                            dtype_bytes(DType(p->kv_dtype)))) {
+    t_error = *e;
+    return PACHECK_NOT_SUPPORTED;
+  }
+  const Plain k(*p, *b);
+  switch (bug) {
+    case Bug::merge_without_rescale: merge_without_rescale(k); break;
+    case Bug::causal_mask_ignored: causal_mask_ignored(k); break;
+    case Bug::padded_heads_written: padded_heads_written(k); break;
+  }
+  return PACHECK_OK;
+}
+
+pacheck_kernel make_bad(const char* name, const Bug& bug, const pacheck_capability* cap, const char* provenance) {
+  pacheck_kernel k{};
+  k.struct_size = sizeof k;
+  k.abi_version = PACHECK_KERNEL_ABI_VERSION;
+  k.name = name;
+  k.version = "known-bad";
+  k.provenance = provenance;
+  k.memory = PACHECK_MEMORY_HOST;
+  k.capability = cap;
+  k.numerics = &builtin::kMfmaNumerics;
+  k.user_data = const_cast<Bug*>(&bug);
+  k.launch = bad_launch;
+  k.last_error = bad_last_error;
+  return k;
+}
+
+const Bug kMerge = Bug::merge_without_rescale, kCausal = Bug::causal_mask_ignored, kPadded = Bug::padded_heads_written;
+
+}  // namespace
+
+std::vector<KnownBad> known_bad_host() {
+  static const pacheck_kernel merge = make_bad("hip", kMerge, &builtin::kHipCapability,
+      "pacheck known-bad kernel merge_without_rescale (testing/known_bad/known_bad_host.cpp)");
+  static const pacheck_kernel causal = make_bad("hip", kCausal, &builtin::kHipCapability,
+      "pacheck known-bad kernel causal_mask_ignored (testing/known_bad/known_bad_host.cpp)");
+  static const pacheck_kernel padded = make_bad("asm", kPadded, &builtin::kAsmCapability,
+      "pacheck known-bad kernel padded_heads_written (testing/known_bad/known_bad_host.cpp)");
+  return {{"merge_without_rescale", "split-K stage 2 adds partitions without rescaling to a common max", &merge},
+          {"causal_mask_ignored", "MTP: query tokens see the keys of later query tokens", &causal},
+          {"padded_heads_written", "asm GQA tile padding: padded rows written over real heads g % G", &padded}};
+}
+
+std::vector<const pacheck_kernel*> known_bad_host_kernels() {
+  std::vector<const pacheck_kernel*> v;
+  for (const KnownBad& k : known_bad_host()) v.push_back(k.kernel);
+  return v;
+}
+
+}  // namespace pa
