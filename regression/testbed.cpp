@@ -139,6 +139,33 @@ CaseRecord run_case(const Case& c, const RunOptions& o) {
     fail_all("validation", "invalid case: " + join(errs, "; "));
     return rec;
   }
+  // Refusals need no inputs: a case no kernel takes costs no generation and no reference.
+  std::map<std::string, std::optional<std::string>> declined;
+  bool any_runs = false;
+  for (const KernelPtr& k : o.kernels) {
+    declined[k->name()] = k->decline_reason(c, o.device);
+    any_runs |= !declined[k->name()];
+  }
+  if (!any_runs) {
+    for (const KernelPtr& k : o.kernels) {
+      PathRecord r;
+      r.path = k->name();
+      r.ran = k->name();
+      r.backend = backend_of(*k);
+      r.status = Status::NotSupported;
+      r.message = k->name() + ": " + *declined[k->name()];
+      rec.paths.push_back(r);
+    }
+    if (o.dispatcher && !routable(o.kernels, o.routing).empty()) {
+      PathRecord r;
+      r.path = "auto";
+      r.backend = backend_of(*routable(o.kernels, o.routing).front());
+      r.status = Status::NotSupported;
+      r.message = rec.decision.error();
+      rec.paths.push_back(r);
+    }
+    return rec;
+  }
   try {
     auto t = Clock::now();
     const Inputs in = make_inputs(c);

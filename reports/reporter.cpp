@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "reports/reporter.hpp"
 
 #include <cstdio>
@@ -62,15 +63,17 @@ void ConsoleReporter::on_case(const std::vector<Record>& records) {
     // The dispatcher's decision, with each declining path's reason (the facts a routing incident
     // needs), on every case line unless --quiet.
     const DecisionInfo& d = first.decision;
-    if (!opt_.quiet) {
+    // No "auto" record means no routing rule covers these kernels (plug-ins): nothing to say.
+    const bool routed = std::any_of(records.begin(), records.end(), [](const Record& r) { return r.path == "auto"; });
+    if (!opt_.quiet && routed) {
       if (!d.chosen.empty()) out_ << "    route: " << d.chosen << " (" << d.why << ")\n";
       else out_ << "    route: none: " << d.error << "\n";
     }
     for (const Record& r : records) {
       if (r.status != Status::Fail) continue;
       out_ << "    FAIL " << r.path << (r.metric.empty() ? "" : " [" + r.metric + "]") << ": " << r.message << "\n";
+      out_ << "    replay: " << r.replay << "\n";
     }
-    if (failed) out_ << "    replay: " << first.replay << "\n";
   }
   progress(false);
   out_.flush();

@@ -43,6 +43,18 @@ bool Args::parse(int argc, char** argv, int begin) {
       values_[name].push_back(value);
       continue;
     }
+    if (a.size() == 2 && a[0] == '-' && std::isalpha(static_cast<unsigned char>(a[1]))) {
+      // One-letter flags are also spelled with one dash (`-o FILE`).
+      const Flag* f = nullptr;
+      for (const Flag& x : flags_)
+        if (x.name == a.substr(1)) f = &x;
+      if (f && !f->metavar.empty()) {
+        if (i + 1 >= argc) throw InputError(a + " needs a value (" + f->metavar + ")");
+        if (values_.count(f->name) && !f->repeatable) throw InputError(a + " given twice");
+        values_[f->name].push_back(argv[++i]);
+        continue;
+      }
+    }
     if (a.size() > 1 && a[0] == '-' && !std::isdigit(static_cast<unsigned char>(a[1])))
       throw InputError("unknown flag " + a + " for '" + command_ + "' (see " + command_ + " --help)");
     if (positional_.size() >= max_positional_)

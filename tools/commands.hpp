@@ -18,6 +18,9 @@ int cmd_diff(int argc, char** argv, int begin);
 int cmd_cases(int argc, char** argv, int begin);
 int cmd_fixtures(int argc, char** argv, int begin);
 int cmd_kernels(int argc, char** argv, int begin);
+int cmd_worker(int argc, char** argv, int begin);
+int cmd_mutate(int argc, char** argv, int begin);
+int cmd_report(int argc, char** argv, int begin);
 
 class Args;
 struct Flag;
@@ -35,6 +38,9 @@ struct Target {
 };
 Target resolve_target(const Args& a);
 RunOptions run_options(const Args& a, const Target& t);
+/// This program's path (to start `pacheck worker`).
+std::string self_exe();
+double parse_seconds(const std::string& flag, const std::string& value);
 /// "a,b" -> {"a", "b"}; an empty entry is an InputError.
 std::vector<std::string> split_list(const std::string& list);
 

@@ -25,6 +25,9 @@ const char* kUsage =
     "  cases    list the built-in suites' cases, or describe one\n"
     "  fixtures verify or regenerate the golden outputs of the canonical cases\n"
     "  kernels  list the registered kernels (built-in and --kernel plug-ins) with their declarations\n"
+    "  mutate   plant contract bugs around a kernel and report how many pacheck catches\n"
+    "  report   render JSON reports into one self-contained HTML page\n"
+    "  worker   serve kernels to a parent pacheck (started by pacheck itself)\n"
     "\n"
     "`pacheck <command> --help` describes each command's flags.\n"
     "exit codes: 0 all pass, 1 failures or regressions, 2 usage or input error, 130 interrupted\n";
@@ -146,6 +149,9 @@ int main(int argc, char** argv) {
     if (cmd == "cases") return cmd_cases(argc, argv, 2);
     if (cmd == "fixtures") return cmd_fixtures(argc, argv, 2);
     if (cmd == "kernels") return cmd_kernels(argc, argv, 2);
+    if (cmd == "mutate") return cmd_mutate(argc, argv, 2);
+    if (cmd == "report") return cmd_report(argc, argv, 2);
+    if (cmd == "worker") return cmd_worker(argc, argv, 2);
     std::cerr << "pacheck: unknown command '" << cmd << "'\n\n" << kUsage;
     return kExitUsage;
   } catch (const pa::InputError& e) {

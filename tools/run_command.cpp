@@ -14,15 +14,17 @@
 #include "tools/case_sources.hpp"
 #include "tools/commands.hpp"
 #include "tools/suites.hpp"
+#include "core/source_dir.hpp"
+#include "worker/isolated_kernel.hpp"
 
 namespace pa::tools {
 
 namespace {
 
 volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_sigint(int) {
+extern "C" void on_sigint(int sig) {
   g_interrupted = 1;
-  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
+  std::signal(sig, SIG_DFL);  // a second Ctrl-C (or SIGTERM) kills at once
 }
 
 std::string hex16(uint64_t v) {
@@ -67,12 +69,29 @@ Target resolve_target(const Args& a) {
   }
   // The kernels under test: every --kernel (plug-ins), else the built-in kernels of the backend;
   // --paths picks built-ins by name (alongside plug-ins when both are given).
-  const Registry builtin = builtin_kernels(t.backend);
-  for (const std::string& spec : a.all("kernel"))
-    for (KernelPtr& k : load_plugin(spec)) {
+  const std::string isolate = a.get("isolate", "external");
+  if (isolate != "always" && isolate != "external" && isolate != "never")
+    throw InputError("--isolate " + isolate + ": expected always, external or never");
+  worker::IsolationOptions iso;
+  iso.self_exe = self_exe();
+  iso.python = std::getenv("PACHECK_PYTHON") && *std::getenv("PACHECK_PYTHON") ? std::getenv("PACHECK_PYTHON") : "python3";
+  iso.adapters_dir = source_dir(PACHECK_SOURCE_DIR) + "/adapters";
+  iso.timeout_s = a.has("kernel-timeout") ? parse_seconds("kernel-timeout", a.get("kernel-timeout")) : 60.0;
+  Registry builtin = builtin_kernels(t.backend);
+  if (isolate == "always") {  // pacheck's own kernels in a worker too
+    Registry isolated;
+    for (KernelPtr& k : worker::isolated_kernels(std::string("builtin:") + to_string(t.backend), iso)) isolated.add(k);
+    builtin = std::move(isolated);
+  }
+  for (const std::string& spec : a.all("kernel")) {
+    const bool py = spec.rfind("py:", 0) == 0;
+    const std::vector<KernelPtr> loaded =
+        py || isolate != "never" ? worker::isolated_kernels(spec, iso) : load_plugin(spec);
+    for (const KernelPtr& k : loaded) {
       t.registry.add(k);
-      t.specs[k->name()] = spec.find(':') == std::string::npos ? spec + ":" + k->name() : spec;
+      t.specs[k->name()] = py || spec.find(':') != std::string::npos ? spec : spec + ":" + k->name();
     }
+  }
   if (a.has("paths")) {
     for (const std::string& name : split_list(a.get("paths"))) {
       if (t.registry.find(name)) continue;
@@ -92,7 +111,10 @@ Target resolve_target(const Args& a) {
 }
 
 const std::vector<Flag> kTargetFlags = {
-    {"kernel", "PATH.so[:NAME]", "a plug-in kernel library (every kernel it exports, or NAME); repeatable", true},
+    {"kernel", "SPEC", "a kernel to test: PATH.so[:NAME] (C plug-in) or py:PATH/adapter.py (Python); repeatable", true},
+    {"isolate", "MODE", "always|external|never: which kernels run in a worker process (default external: plug-ins\n"
+                        "                              and adapters; a crash or hang is then a Fail of that case, not of the run)"},
+    {"kernel-timeout", "S", "seconds a worker may take for one launch before it is killed (default 60)"},
     {"paths", "LIST", "comma-separated built-in kernels to run: v1,hip,asm (default: all, unless --kernel)"},
     {"backend", "B", "built-in kernels: auto|host|gpu (default auto: gpu when one is present, else the host twins)"},
     {"device", "D", "device model the dispatcher routes for: mi300x|mi355x|h100 (default: the GPU, else mi300x)"},
@@ -110,6 +132,21 @@ RunOptions run_options(const Args& a, const Target& t) {
   o.device = t.device;
   o.dispatcher = !a.has("no-dispatch");
   return o;
+}
+
+std::string self_exe() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw std::runtime_error("cannot find this program (/proc/self/exe) to start a worker");
+  buf[n] = 0;
+  return buf;
+}
+
+double parse_seconds(const std::string& flag, const std::string& value) {
+  char* end = nullptr;
+  const double v = std::strtod(value.c_str(), &end);
+  if (end == value.c_str() || *end || !(v > 0)) throw InputError("--" + flag + " " + value + ": expected a positive number of seconds");
+  return v;
 }
 
 std::vector<std::string> split_list(const std::string& list) {
@@ -228,16 +265,18 @@ int cmd_run(int argc, char** argv, int begin) {
 
   g_interrupted = 0;
   std::signal(SIGINT, on_sigint);
+  std::signal(SIGTERM, on_sigint);  // a CI time limit: the final report is still written
   const auto start = std::chrono::steady_clock::now();
   std::vector<report::Record> all;
   for (size_t i = 0; i < cases.size() && !g_interrupted; ++i) {
-    CaseRecord rec = run_case(cases[i], o);
-    rec.replay = replay_line(cases[i]) + (t.specs.empty() ? "" : t.replay_flags(t.specs.begin()->first));
-    const std::vector<report::Record> recs = to_records(rec, int64_t(i));
+    std::vector<report::Record> recs = to_records(run_case(cases[i], o), int64_t(i));
+    for (report::Record& r : recs)  // each record replays its own kernel
+      if (!r.ran.empty()) r.replay += t.replay_flags(r.ran);
     all.insert(all.end(), recs.begin(), recs.end());
     for (auto* r : reporters) r->on_case(recs);
   }
   std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   report::Summary s = report::summarize(all);
   s.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   s.interrupted = g_interrupted != 0;

@@ -27,8 +27,8 @@ std::string describe_status(int status) {
                        : sig == SIGFPE ? "SIGFPE" : sig == SIGILL ? "SIGILL" : sig == SIGKILL ? "SIGKILL" : nullptr;
     return std::string("killed by ") + (name ? name : "signal " + std::to_string(sig)) + " (" + strsignal(sig) + ")";
   }
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  return "ended (status " + std::to_string(status) + ")";
+  if (WIFEXITED(status)) return "ended with exit status " + std::to_string(WEXITSTATUS(status));
+  return "ended (wait status " + std::to_string(status) + ")";
 }
 
 void write_all(int fd, const std::string& s) {
@@ -188,7 +188,7 @@ void Process::stop_and_reap(Failure* failure, bool timed_out) {
       ::waitpid(pid_, &status, 0);
     }
     failure->metric = "crash";
-    failure->message = "the worker " + describe_status(status);
+    failure->message = "the worker was " + describe_status(status);
   }
   if (to_worker_ >= 0) ::close(to_worker_);
   if (from_worker_ >= 0) ::close(from_worker_);

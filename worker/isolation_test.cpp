@@ -1,0 +1,60 @@
+// A crashing kernel is a finding, not a dead run: one `pacheck run` over four misbehaving kernels
+// (a segfault above 1000 tokens, an abort on 32-token pages, a hang on q_len 2, a Python adapter
+// raising aiter's "cannot get heuristic kernel") completes, writes its report, and records each
+// misbehaviour as that case's Fail with the metric and a message naming the signal or the text.
+// Every other (kernel, case) record is Ok: the restarted workers carried on.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include "reports/report.hpp"
+
+namespace pa {
+namespace {
+
+std::string source(const std::string& rel) { return std::string(PACHECK_SOURCE_DIR) + "/" + rel; }
+
+TEST(Isolation, MisbehavingKernelsAreRecordedAndTheRunGoesOn) {
+  const std::string report = (std::filesystem::temp_directory_path() / "pacheck_isolation_report.json").string();
+  std::filesystem::remove(report);
+  const std::string cmd = std::string("PACHECK_PYTHON=") + PACHECK_TEST_PYTHON + " " + PACHECK_BIN + " run --kernel " +
+                          MISBEHAVING_PLUGIN + " --kernel py:" + source("adapters/tests/plugins/raises_heuristic.py") +
+                          " --case " + source("worker/testdata/misbehaving_cases.json") +
+                          " --kernel-timeout 3 --quiet --report " + report + " > /dev/null 2>&1";
+  const int st = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(st)) << cmd;
+  EXPECT_EQ(WEXITSTATUS(st), 1) << "a Fail record must give exit 1: " << cmd;
+  const report::Report r = report::load_report(report);
+  EXPECT_TRUE(r.complete);
+  std::map<std::pair<std::string, std::string>, const report::Record*> by;
+  for (const auto& rec : r.cases) by[{rec.path, rec.name}] = &rec;
+  const auto expect = [&](const std::string& kernel, const std::string& name, const std::string& metric,
+                          const std::string& text) {
+    const auto it = by.find({kernel, name});
+    ASSERT_NE(it, by.end()) << kernel << " / " << name << " has no record";
+    EXPECT_EQ(to_string(it->second->status), std::string("Fail")) << kernel << " / " << name;
+    EXPECT_EQ(it->second->metric, metric) << kernel << " / " << name << ": " << it->second->message;
+    EXPECT_NE(it->second->message.find(text), std::string::npos) << kernel << " / " << name << ": " << it->second->message;
+  };
+  expect("segfaults_above_1000", "long_context", "crash", "SIGSEGV");
+  expect("aborts_on_block32", "pages_of_32", "crash", "SIGABRT");
+  expect("hangs_on_qlen2", "two_new_tokens", "timeout", "no answer within 3 s");
+  for (const char* name : {"long_context", "pages_of_32", "two_new_tokens", "plain"})
+    expect("raises_heuristic", name, "kernel_error", "get_heuristic_kernel");
+  int ok = 0;
+  for (const auto& rec : r.cases) {
+    const bool misbehaves = rec.path == "raises_heuristic" || (rec.path == "segfaults_above_1000" && rec.name == "long_context") ||
+                            (rec.path == "aborts_on_block32" && rec.name == "pages_of_32") ||
+                            (rec.path == "hangs_on_qlen2" && rec.name == "two_new_tokens");
+    if (!misbehaves) {
+      EXPECT_EQ(to_string(rec.status), std::string("Ok")) << rec.path << " / " << rec.name << ": " << rec.message;
+      ++ok;
+    }
+  }
+  EXPECT_EQ(ok, 9);  // 3 C kernels x 4 cases, less the 3 misbehaving records
+}
+
+}  // namespace
+}  // namespace pa
