@@ -68,7 +68,7 @@ std::optional<int32_t> missing_size(const std::vector<int32_t>& declared, std::i
 std::optional<int32_t> extra_head_size(const Capability& cap) { return missing_size(cap.head_sizes, {64, 128, 256}); }
 std::optional<int32_t> extra_block_size(const Capability& cap) { return missing_size(cap.block_sizes, {16, 32}); }
 
-bool is_routing(ContractMutant m) {
+bool routing_mutant(ContractMutant m) {
   return m == ContractMutant::head_size_routing || m == ContractMutant::block_size_routing;
 }
 
@@ -292,6 +292,8 @@ void plant_unused_slot_read(const KernelCall& call, MutatedCall& m) {
 
 }  // namespace
 
+bool is_routing(ContractMutant m) { return routing_mutant(m); }
+
 // ---- catalogue ----------------------------------------------------------------------------------
 
 std::vector<ContractMutantInfo> contract_mutants() { return {std::begin(kCatalogue), std::end(kCatalogue)}; }
@@ -348,7 +350,7 @@ MutantKernel::MutantKernel(KernelPtr inner, ContractMutant m)
     : Kernel(mutant_info(inner, m)), inner_(std::move(inner)), mutant_(m) {}
 
 std::optional<std::string> MutantKernel::decline_reason(const Case& c, const Device& dev) const {
-  if (!is_routing(mutant_)) return inner_->decline_reason(c, dev);
+  if (!routing_mutant(mutant_)) return inner_->decline_reason(c, dev);
   // The wider table decides; everything else is still the inner kernel's to refuse, asked about
   // the variant a mis-routed launch would run (its nearest declared head or block size).
   if (auto r = pa::decline_reason(info().capability, c, dev)) return r;

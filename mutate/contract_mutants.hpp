@@ -85,6 +85,8 @@ class MutantKernel : public Kernel {
 
 /// Wraps `inner` with mutant `m`.
 KernelPtr mutate(KernelPtr inner, ContractMutant m);
+/// A dispatcher mutant: a wrong routing-table entry rather than a wrong kernel.
+bool is_routing(ContractMutant m);
 
 /// The call a mutant hands the inner kernel, with the buffers it owns. `planted` is false when
 /// the bug cannot touch this call (then `call` is the original). Exposed so tests can check a

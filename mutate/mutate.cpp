@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/prng.hpp"
+#include "dispatch/select.hpp"
 #include "regression/corpus_check.hpp"
 #include "regression/testbed.hpp"
 
@@ -224,6 +225,8 @@ MutationReport mutation_score(const std::vector<KernelPtr>& kernels, const std::
     if (!o.mutants.empty() && std::find(o.mutants.begin(), o.mutants.end(), m.id) == o.mutants.end()) continue;
     for (const KernelPtr& k : targets) {
       if (!m.applies(k->info().capability)) continue;
+      // A wrong routing-table entry matters only to a kernel the dispatcher routes to.
+      if (is_routing(m.id) && routable({k}, aiter_routing()).empty()) continue;
       const KernelPtr mk = mutate(k, m.id);
       MutantResult res;
       res.mutant = m.id;
