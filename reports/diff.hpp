@@ -17,7 +17,10 @@ struct DiffThresholds {
   // (sub-millisecond host timings jitter by more than 1.5x).
   double timing_ratio = 1.5;
   double timing_floor_ms = 1.0;
-  bool timing = true;  // false: ignore timings (e.g. comparing host runs on a shared machine)
+  // Correctness records carry timings for the record, not as a gate: a busy machine makes a clean
+  // run look slower (seen on a 2-core CI box). Timing regressions are judged on bench records,
+  // with a noise threshold from their repetitions; timing=on gates correctness records too.
+  bool timing = false;
 };
 
 enum class DiffKind {

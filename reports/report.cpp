@@ -171,6 +171,7 @@ json to_json(const Context& c) {
           {"seed", c.seed},
           {"suite", c.suite},
           {"paths", c.paths},
+          {"shard", c.shard},
           {"kernels", [&] {
              nlohmann::json a = nlohmann::json::array();
              for (const KernelInfoRecord& k : c.kernels)
@@ -282,6 +283,7 @@ Context context_from_json(const json& j) {
   c.seed = r.get<uint64_t>("seed");
   c.suite = r.get<std::string>("suite");
   c.paths = r.get_or<std::vector<std::string>>("paths", {});
+  c.shard = r.get_or<std::string>("shard", "");
   if (r.j.contains("kernels") && r.j.at("kernels").is_array())
     for (const auto& k : r.j.at("kernels"))
       c.kernels.push_back({k.value("name", ""), k.value("version", ""), k.value("provenance", ""),

@@ -50,6 +50,7 @@ struct Context {
   std::string suite;            // "smoke", "ci", "nightly", "case:FILE", "regression:DIR"
   std::vector<std::string> paths;
   std::vector<KernelInfoRecord> kernels;  // optional: each kernel's version, provenance and source
+  std::string shard;            // optional: "i/n" when the run was one shard of n ("" = whole run)
   std::string started_utc;      // ISO-8601, e.g. "2026-11-22T22:14:00Z"
 };
 

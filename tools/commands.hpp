@@ -21,6 +21,7 @@ int cmd_kernels(int argc, char** argv, int begin);
 int cmd_worker(int argc, char** argv, int begin);
 int cmd_mutate(int argc, char** argv, int begin);
 int cmd_report(int argc, char** argv, int begin);
+int cmd_merge(int argc, char** argv, int begin);
 
 class Args;
 struct Flag;

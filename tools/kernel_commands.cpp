@@ -5,6 +5,7 @@
 #include "mutate/mutate.hpp"
 #include "regression/corpus.hpp"
 #include "reports/html/html_report.hpp"
+#include "reports/merge.hpp"
 #include "tools/args.hpp"
 #include "tools/commands.hpp"
 #include "worker/server.hpp"
@@ -87,6 +88,29 @@ int cmd_report(int argc, char** argv, int begin) {
   const int rc = report::write_html_report(a.positional(), out);
   std::cout << "report: " << out << "\n";
   return rc;
+}
+
+int cmd_merge(int argc, char** argv, int begin) {
+  Args a("pacheck merge",
+         "Joins the reports of a sharded run (`pacheck run --shard i/n`) into one: records sorted by\n"
+         "their case index, which equals the unsharded run's report record for record (timings apart);\n"
+         "`pacheck diff` and `pacheck report` read the result like any report. Reports of different\n"
+         "runs (suite, seed, commit, backend) or overlapping shards are an input error (exit 2).",
+         {{"o", "FILE", "the merged report to write (default merged.json)"}}, "SHARD.json...", 100000);
+  if (!a.parse(argc, argv, begin)) {
+    std::cout << a.help_text();
+    return kExitOk;
+  }
+  if (a.positional().empty()) throw InputError("merge needs the shard reports (see --help)");
+  std::vector<report::Report> shards;
+  for (const std::string& f : a.positional()) shards.push_back(report::load_report(f));
+  const report::Report merged = report::merge_reports(shards, a.positional());
+  const std::string out = a.get("o", "merged.json");
+  report::write_report(merged, out);
+  std::cout << "merged " << shards.size() << " reports: " << merged.summary.cases << " cases, " << merged.summary.records
+            << " records (" << merged.summary.ok << " Ok, " << merged.summary.fail << " Fail, "
+            << merged.summary.not_supported << " NotSupported, " << merged.summary.skipped << " Skipped) -> " << out << "\n";
+  return merged.summary.fail ? kExitFail : kExitOk;
 }
 
 }  // namespace pa::tools

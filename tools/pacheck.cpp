@@ -27,6 +27,7 @@ const char* kUsage =
     "  kernels  list the registered kernels (built-in and --kernel plug-ins) with their declarations\n"
     "  mutate   plant contract bugs around a kernel and report how many pacheck catches\n"
     "  report   render JSON reports into one self-contained HTML page\n"
+    "  merge    join the reports of a sharded run (run --shard i/n) into one\n"
     "  worker   serve kernels to a parent pacheck (started by pacheck itself)\n"
     "\n"
     "`pacheck <command> --help` describes each command's flags.\n"
@@ -38,10 +39,11 @@ int cmd_diff(int argc, char** argv, int begin) {
   Args a("pacheck diff",
          "Compares two reports keyed by (case slug, path, backend). Regressions: newly failing records,\n"
          "Ok -> NotSupported, accuracy metrics grown beyond the threshold (max_err_norm or rel_rms > 2x\n"
-         "and > 1e-3), changed dispatcher decisions, path time > 1.5x and > 1 ms. Also lists fixed,\n"
+         "and > 1e-3), changed dispatcher decisions; with --threshold timing=on also path time > 1.5x and > 1 ms. Also lists fixed,\n"
          "added and removed records. Exit 1 on any regression, 0 otherwise, 2 on unreadable input.",
          {{"threshold", "KEY=VALUE",
-           "metric_ratio=2, metric_floor=1e-3, timing_ratio=1.5, timing_floor_ms=1, timing=on|off", true}},
+           "metric_ratio=2, metric_floor=1e-3, timing_ratio=1.5, timing_floor_ms=1, timing=off|on\n"
+           "                              (timing=on also gates correctness records on their path time)", true}},
          "BASE.json NEW.json", 2);
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
@@ -151,6 +153,7 @@ int main(int argc, char** argv) {
     if (cmd == "kernels") return cmd_kernels(argc, argv, 2);
     if (cmd == "mutate") return cmd_mutate(argc, argv, 2);
     if (cmd == "report") return cmd_report(argc, argv, 2);
+    if (cmd == "merge") return cmd_merge(argc, argv, 2);
     if (cmd == "worker") return cmd_worker(argc, argv, 2);
     std::cerr << "pacheck: unknown command '" << cmd << "'\n\n" << kUsage;
     return kExitUsage;

@@ -244,6 +244,34 @@ TEST(Cli, SmokeReportOnTheHostValidatesAgainstTheSchema) {
   EXPECT_FALSE(partial.good()) << "a finished run leaves no .partial";
 }
 
+// Shards of a run merge back into the unsharded run, record for record (timings apart).
+TEST(Cli, MergedShardsEqualTheUnshardedRun) {
+  const std::string whole = tmp("whole.json"), merged = tmp("merged.json");
+  const std::string args = "run --suite smoke --seed 5 --backend host --quiet";
+  ASSERT_EQ(pacheck(args + " --report " + whole).rc, 0);
+  std::string shards;
+  for (int i = 0; i < 4; ++i) {
+    const std::string s = tmp("shard" + std::to_string(i) + ".json");
+    ASSERT_EQ(pacheck(args + " --shard " + std::to_string(i) + "/4 --report " + s).rc, 0);
+    const json js = json::parse(slurp(s));
+    EXPECT_EQ(js["context"]["shard"], std::to_string(i) + "/4");
+    EXPECT_LT(js["cases"].size(), json::parse(slurp(whole))["cases"].size());
+    shards += " " + s;
+  }
+  const Result r = pacheck("merge" + shards + " -o " + merged);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  json a = without_timings(json::parse(slurp(whole))), b = without_timings(json::parse(slurp(merged)));
+  for (json* j : {&a, &b}) (*j)["context"].erase("shard");
+  EXPECT_EQ(a["cases"], b["cases"]);
+  EXPECT_EQ(a["summary"], b["summary"]);
+  EXPECT_EQ(a["context"], b["context"]);
+  // A shard given twice is an input error naming it, not a silently doubled report.
+  const Result twice = pacheck("merge " + tmp("shard0.json") + " " + tmp("shard0.json") + " -o " + merged);
+  EXPECT_EQ(twice.rc, 2) << twice.out;
+  EXPECT_NE(twice.out.find("shard 0/4 is given twice"), std::string::npos) << twice.out;
+  EXPECT_EQ(pacheck("run --suite smoke --shard 4/4 --report " + merged).rc, 2);
+}
+
 TEST(Cli, SameSeedSameReportAndDiffGatesOnAFailure) {
   const std::string a = tmp("seed_a.json"), b = tmp("seed_b.json"), broken = tmp("seed_broken.json");
   const std::string args = "run --suite smoke --seed 11 --backend host --quiet --paths v1,asm --report ";

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reports/merge.hpp"
 #include "reports/reporter.hpp"
 #include "tools/args.hpp"
 #include "tools/case_sources.hpp"
@@ -212,6 +213,7 @@ int cmd_run(int argc, char** argv, int begin) {
              {"seed", "N", "re-seeds the suite (with --case/--regression: overrides each case's seed)"},
              {"report", "FILE", "JSON report to write (default pacheck-report.json)"},
              {"quiet", "", "print only failures and the summary"},
+             {"shard", "i/n", "run only cases with index % n == i (deterministic; `pacheck merge` joins the shards)"},
          }));
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
@@ -240,7 +242,15 @@ int cmd_run(int argc, char** argv, int begin) {
     source = name + (source.empty() ? "" : "+" + source);
   }
 
+  // Sharding keeps each case's index in the whole run, so merged shards equal the unsharded run.
+  std::vector<size_t> indices;
+  std::pair<int, int> shard{0, 1};
+  if (a.has("shard")) shard = report::parse_shard(a.get("shard"));
+  for (size_t i = 0; i < cases.size(); ++i)
+    if (int(i % size_t(shard.second)) == shard.first) indices.push_back(i);
+
   report::Context ctx;
+  ctx.shard = a.has("shard") ? a.get("shard") : "";
   ctx.pacheck_version = report::pacheck_version();
   ctx.git_commit = report::git_commit();
   ctx.compiler = report::compiler_id();
@@ -261,14 +271,15 @@ int cmd_run(int argc, char** argv, int begin) {
   report::ConsoleReporter console(std::cout, {a.has("quiet"), bool(::isatty(STDOUT_FILENO))});
   report::JsonReporter json(a.get("report", "pacheck-report.json"));
   std::vector<report::Reporter*> reporters = {&json, &console};  // the file first: it can fail (exit 2)
-  for (auto* r : reporters) r->begin(ctx, int64_t(cases.size()));
+  for (auto* r : reporters) r->begin(ctx, int64_t(indices.size()));
 
   g_interrupted = 0;
   std::signal(SIGINT, on_sigint);
   std::signal(SIGTERM, on_sigint);  // a CI time limit: the final report is still written
   const auto start = std::chrono::steady_clock::now();
   std::vector<report::Record> all;
-  for (size_t i = 0; i < cases.size() && !g_interrupted; ++i) {
+  for (size_t n = 0; n < indices.size() && !g_interrupted; ++n) {
+    const size_t i = indices[n];
     std::vector<report::Record> recs = to_records(run_case(cases[i], o), int64_t(i));
     for (report::Record& r : recs)  // each record replays its own kernel
       if (!r.ran.empty()) r.replay += t.replay_flags(r.ran);
