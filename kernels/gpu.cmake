@@ -24,13 +24,3 @@ elseif(PACHECK_GPU_BACKEND STREQUAL "rocm-cxx")
 endif()
 target_link_libraries(pacheck_kernels PUBLIC pacheck_kernels_gpu)
 
-# Timing of each path on a real head config (not a test).
-if(PACHECK_BUILD_BENCH AND NOT PACHECK_GPU_BACKEND STREQUAL "rocm-cxx")
-  add_executable(pacheck_kernels_bench gpu_bench.hip)
-  if(PACHECK_GPU_BACKEND STREQUAL "cuda")
-    set_source_files_properties(gpu_bench.hip PROPERTIES LANGUAGE CUDA)
-  else()
-    set_source_files_properties(gpu_bench.hip PROPERTIES LANGUAGE HIP)
-  endif()
-  target_link_libraries(pacheck_kernels_bench PRIVATE pacheck_kernels_gpu)
-endif()

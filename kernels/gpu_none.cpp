@@ -28,3 +28,15 @@ KernelOutput run_on_device(const pacheck_kernel&, const KernelCall&) {
 std::string gpu_write_cache(const Inputs&, const std::vector<bool>&, PhysicalKv&) { return kWhy; }
 
 }  // namespace pa
+
+namespace pa {
+Timing time_on_device(const pacheck_kernel&, const KernelCall&, const TimingOptions&) {
+  Timing t;
+  t.error = "pacheck was built without a GPU toolchain (PACHECK_GPU=off or no nvcc/hipcc found)";
+  return t;
+}
+double stream_read_gbs(size_t, const TimingOptions&, std::string* error) {
+  if (error) *error = "pacheck was built without a GPU toolchain (PACHECK_GPU=off or no nvcc/hipcc found)";
+  return 0;
+}
+}  // namespace pa

@@ -34,6 +34,20 @@ std::optional<std::string> Kernel::decline_reason(const Case& c, const Device& d
   return pa::decline_reason(info_.capability, c, dev);
 }
 
+Timing Kernel::time(const KernelCall& call, const Device& dev, const TimingOptions& o) const {
+  Timing t;
+  for (int i = 0; i < o.warmup + o.repetitions; ++i) {
+    const KernelOutput out = run(call, dev);
+    if (out.status != Status::Ok) {
+      t.error = out.reason.empty() ? std::string(to_string(out.status)) : out.reason;
+      t.samples_ms.clear();
+      return t;
+    }
+    if (i >= o.warmup) t.samples_ms.push_back(out.elapsed_ms);
+  }
+  return t;
+}
+
 namespace {
 
 std::string cstr(const char* s) { return s ? s : ""; }
@@ -91,6 +105,10 @@ int64_t AbiKernel::workspace_bytes(const Case& c) const {
   if (!desc_->workspace_bytes) return 0;
   const pacheck_problem p = problem_of(c);
   return int64_t(desc_->workspace_bytes(desc_, &p));
+}
+
+Timing AbiKernel::time(const KernelCall& call, const Device& dev, const TimingOptions& o) const {
+  return info().memory == Memory::device ? time_on_device(*desc_, call, o) : Kernel::time(call, dev, o);
 }
 
 KernelOutput AbiKernel::run(const KernelCall& call, const Device& dev) const {

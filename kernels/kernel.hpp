@@ -55,6 +55,20 @@ struct KernelCall {
 /// The call of a case's inputs (views into `in` and `kv`, which must outlive it).
 KernelCall make_call(const Inputs& in, const PhysicalKv& kv);
 
+/// How a kernel is timed (pacheck bench): warm-up launches, then `repetitions` timed launches, each
+/// on the next of several input sets that together span `rotate_bytes`, so every launch reads
+/// from a cold L2 (the same rotation for the streaming-read roofline).
+struct TimingOptions {
+  int warmup = 3;
+  int repetitions = 20;
+  size_t rotate_bytes = size_t(256) << 20;  // a few times the largest L2 of the devices in use
+};
+/// Per-launch times, or why there are none.
+struct Timing {
+  std::string error;               // empty = timed
+  std::vector<double> samples_ms;  // one per timed launch
+  int input_sets = 1;
+};
 struct KernelInfo {
   std::string name, version, provenance;
   std::string source;    // "built-in" or the library / adapter it was loaded from
@@ -80,6 +94,10 @@ class Kernel {
   virtual int64_t workspace_bytes(const Case& c) const { (void)c; return 0; }
   /// Runs the kernel on the call. A refusal (declined case) is NotSupported without a launch.
   virtual KernelOutput run(const KernelCall& call, const Device& dev) const = 0;
+  /// Times launches on the call (pacheck bench). By default: the launch time each run() reports
+  /// (host wall clock, or device events inside a worker); device kernels override it with
+  /// cold-L2 device timing on device-filled inputs.
+  virtual Timing time(const KernelCall& call, const Device& dev, const TimingOptions& o) const;
 
  private:
   KernelInfo info_;
@@ -94,6 +112,7 @@ class AbiKernel : public Kernel {
   std::optional<std::string> decline_reason(const Case& c, const Device& dev) const override;
   KernelOutput run(const KernelCall& call, const Device& dev) const override;
   int64_t workspace_bytes(const Case& c) const override;
+  Timing time(const KernelCall& call, const Device& dev, const TimingOptions& o) const override;
   const pacheck_kernel& descriptor() const { return *desc_; }
 
  private:
@@ -140,6 +159,13 @@ std::string gpu_runtime_version();
 std::string gpu_driver_version();
 /// Runs a device-memory descriptor: guarded device buffers, launch, event timing, guard check.
 KernelOutput run_on_device(const pacheck_kernel& k, const KernelCall& call);
+
+/// Times a device-memory descriptor with device events. Cache views left empty (k_cache,
+/// v_cache, q) are filled on the device with finite values of the dtype, so shapes far beyond
+/// host memory can be timed; correctness is checked separately, on a reduced case.
+Timing time_on_device(const pacheck_kernel& k, const KernelCall& call, const TimingOptions& o);
+/// Read bandwidth (GB/s, median) of a plain streaming-read kernel over `bytes`, timed like a kernel.
+double stream_read_gbs(size_t bytes, const TimingOptions& o, std::string* error);
 
 /// Runs a host-memory descriptor with guard regions around every buffer it writes.
 KernelOutput run_on_host(const pacheck_kernel& k, const KernelCall& call);
