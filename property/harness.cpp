@@ -1,15 +1,130 @@
 #include "property/harness.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
-#include <iostream>
 
 #include <rapidcheck/detail/Configuration.h>
+#include <rapidcheck/detail/TestListenerAdapter.h>
 
+#include "core/inputs.hpp"
 #include "regression/corpus.hpp"
 #include "regression/testbed.hpp"
 
 namespace pa::prop {
+
+namespace {
+
+std::string kernel_tag(const Kernel& k) { return "kernel=" + k.name(); }
+
+}  // namespace
+
+std::string replay_command(const Case& c, const std::string& kernel, const std::string& kernel_spec,
+                           const Device& dev) {
+  std::string line = replay_line(c, kernel);
+  // A plug-in must be loaded before the case can name it: the spec goes right after the verb.
+  const std::string verb = "pacheck replay";
+  if (!kernel_spec.empty() && line.compare(0, verb.size(), verb) == 0)
+    line = verb + " " + kernel_spec + line.substr(verb.size());
+  // The device model decides the fp8 flavour and routing; the default needs no flag, and a real
+  // GPU is read from the runtime at replay.
+  if (dev.name != device_mi300x().name && device_model(dev.name)) line += " --device " + dev.name;
+  return line;
+}
+
+PropertyResult check_cases(const std::string& name, const rc::Gen<Case>& gen, const CaseProperty& prop,
+                           const RunSettings& s) {
+  PropertyResult r;
+  r.name = name;
+  r.seed = s.seed;
+  std::optional<Case> last_failing;
+  std::string last_message, last_discard;
+  bool failed = false;
+  int discards = 0;
+  // Discards are counted until the first failure: shrinking discards many candidates on purpose.
+  const auto discard = [&](const std::string& why) {
+    if (!failed) {
+      ++discards;
+      last_discard = why;
+    }
+  };
+  // Each accepted shrink step is a failing call, and the final counterexample is the last
+  // failing call, so remembering the last failure gives the minimal case.
+  auto body = [&]() {
+    Case c;
+    try {
+      c = *gen;
+    } catch (const rc::GenerationFailure& e) {
+      discard(e.what());
+      throw;
+    }
+    std::optional<std::string> failure;
+    try {
+      failure = prop(c);
+    } catch (const rc::detail::CaseResult& cr) {  // RC_PRE inside the property
+      if (cr.type == rc::detail::CaseResult::Type::Discard) discard(cr.description);
+      throw;
+    } catch (const rc::GenerationFailure& e) {  // a generator drawn inside the property
+      discard(e.what());
+      throw;
+    } catch (const std::exception& e) {  // a throwing kernel or reference is a finding, with its message
+      failure = std::string("exception: ") + e.what();
+    }
+    if (failure) {
+      failed = true;
+      last_failing = c;
+      last_message = *failure;
+      RC_FAIL(*failure);
+    }
+  };
+  rc::detail::TestMetadata meta;
+  meta.id = name;
+  meta.description = name;
+  // RapidCheck's global configuration is read only when RC_PARAMS asks for it (loading it prints a
+  // seed that is not the one used here), and a silent listener keeps RapidCheck's reproduce
+  // strings out of the output: the replay line is the reproduction.
+  rc::detail::TestParams params = std::getenv("RC_PARAMS") ? rc::detail::configuration().testParams
+                                                            : rc::detail::TestParams{};
+  params.maxSuccess = s.cases;
+  params.seed = s.seed;
+  rc::detail::TestListenerAdapter silent;
+  const auto result = rc::detail::checkTestable(body, meta, params, silent);
+  r.discarded = discards;
+  if (result.template is<rc::detail::SuccessResult>()) {
+    r.cases = result.template get<rc::detail::SuccessResult>().numSuccess;
+    r.passed = true;
+    return r;
+  }
+  if (result.template is<rc::detail::GaveUpResult>()) {
+    r.cases = result.template get<rc::detail::GaveUpResult>().numSuccess;
+    if (r.cases == 0) {
+      r.applicable = false;
+      r.message = "every one of " + std::to_string(discards) + " draws was discarded; last: " + last_discard;
+    } else {
+      r.passed = true;
+      r.message = "gave up after " + std::to_string(r.cases) + " cases (" + std::to_string(discards) +
+                  " discarded; last: " + last_discard + ")";
+    }
+    return r;
+  }
+  if (result.template is<rc::detail::Error>()) {
+    r.message = "RapidCheck error: " + result.template get<rc::detail::Error>().description;
+    return r;
+  }
+  const auto& fr = result.template get<rc::detail::FailureResult>();
+  r.cases = fr.numSuccess + 1;
+  r.minimal = last_failing;
+  r.message = last_message.empty() ? fr.description : last_message;
+  if (last_failing) {
+    const Device dev = s.device_of ? s.device_of(*last_failing) : device_mi300x();
+    r.replay = replay_command(*last_failing, s.kernel, s.kernel_spec, dev);
+    if (s.capture)
+      r.captured_file = capture_case(s.capture_dir.empty() ? captured_dir() : s.capture_dir, *last_failing,
+                                     "captured by property " + name + " of kernel " + s.kernel + ": " + last_message,
+                                     dev, {s.kernel});
+  }
+  return r;
+}
 
 int scaled_count(int base) {
   const char* s = std::getenv("PACHECK_PROPERTY_SCALE");
@@ -27,7 +142,7 @@ int scaled_count(int base) {
 Backend property_backend() {
   const char* b = std::getenv("PACHECK_PROPERTY_BACKEND");
   const std::string v = b ? b : "host";
-  if (v == "host") return Backend::host;
+  if (v == "host" || v.empty()) return Backend::host;
   if (v == "gpu") return Backend::gpu;
   if (v == "auto") return gpu_available() ? Backend::gpu : Backend::host;
   throw InputError("PACHECK_PROPERTY_BACKEND=" + v + ": expected host, gpu or auto");
@@ -40,7 +155,10 @@ ReferenceResult reference(const Inputs& in) {
   if (w != "gpu") throw InputError("PACHECK_PROPERTY_REFERENCE=" + w + ": expected cpu or gpu");
   std::string why;
   if (!gpu_available(&why)) throw InputError("PACHECK_PROPERTY_REFERENCE=gpu but no GPU: " + why);
-  const PathOutput o = run_gpu_reference(in, pack(in));
+  static const Registry gpu = builtin_kernels(Backend::gpu);
+  const KernelPtr ref_kernel = gpu.get("gpu_reference");
+  const PhysicalKv kv = pack(in);
+  const KernelOutput o = ref_kernel->run(make_call(in, kv), gpu_device());
   if (o.status != Status::Ok) throw std::runtime_error("GPU reference kernel: " + o.reason);
   const Case& c = in.c;
   ReferenceResult r;
@@ -66,85 +184,33 @@ ReferenceResult reference(const Inputs& in) {
   return r;
 }
 
-Tolerance tolerance(ErrorModel em, const ReferenceResult& ref) {
-  em.u_tmp += ref.own_rounding;  // atol gains 2 u v_max >= u |ref|: the reference's own rounding
-  return tolerance_for(em, ref.stats);
-}
-
-std::optional<std::string> judge(PathId p, const Inputs& in, const PhysicalKv& kv,
-                                 const ReferenceResult& ref, const Device& dev,
-                                 const PathOutput* precomputed) {
-  PathOutput local;
-  if (!precomputed) {
-    local = property_backend() == Backend::gpu ? run_gpu(p, in, kv, dev) : run_host(p, in, kv, dev);
-    precomputed = &local;
-  }
-  const PathOutput& o = *precomputed;
-  const std::string tag = std::string("path=") + to_string(p);
-  if (o.status != Status::Ok) return tag + " status=" + to_string(o.status) + ": " + o.reason;
+std::optional<std::string> agree(const Kernel& k, const Inputs& in, const KernelOutput& got, const KernelOutput& base,
+                                 const std::string& relation) {
+  // Deterministic kernels (every host twin) reproduce themselves bit for bit: no reference needed.
+  if (got.out.size() == base.out.size() &&
+      std::memcmp(got.out.data(), base.out.data(), got.out.size() * sizeof(float)) == 0)
+    return std::nullopt;
   const Case& c = in.c;
-  const Tolerance tol = tolerance(error_model(p, c), ref);
-  const Metrics m = compare(o.out, ref.out, tol, ref.uniform);
+  const ReferenceResult ref = reference(in);
+  ErrorModel em = k.error_model(c);
+  em.u_tmp += ref.own_rounding;  // a rounded reference widens the bound by its own rounding
+  const Tolerance tol = tolerance_for(em, ref.stats);
+  if (got.out.size() != base.out.size())
+    return kernel_tag(k) + " metric=shape (" + relation + "): " + std::to_string(got.out.size()) + " vs " +
+           std::to_string(base.out.size()) + " elements";
+  const std::vector<double> b(base.out.begin(), base.out.end());
+  const Metrics m = compare(got.out, b, tol);
   const Verdict v = verdict(m, tol, output_shape(c));
-  if (v.status != Status::Ok) return tag + " metric=" + v.metric + ": " + v.message;
+  if (v.status != Status::Ok) return kernel_tag(k) + " metric=" + v.metric + " (" + relation + "): " + v.message;
   return std::nullopt;
 }
 
-CheckResult check_cases(const std::string& name, const rc::Gen<Case>& gen, const CaseProperty& prop,
-                        const CheckOptions& opt) {
-  CheckResult r;
-  std::optional<Case> last_failing;
-  std::string last_message;
-  int runs = 0;
-  // Each accepted shrink step is a failing call, and the final counterexample is the last
-  // failing call, so remembering the last failure gives the minimal case.
-  auto body = [&]() {
-    const Case c = *gen;
-    ++runs;
-    std::optional<std::string> failure;
-    try {
-      failure = prop(c);
-    } catch (const std::exception& e) {  // a throwing path or reference is a finding, with its message
-      failure = std::string("exception: ") + e.what();
-    }
-    if (failure) {
-      last_failing = c;
-      last_message = *failure;
-      RC_FAIL(*failure);
-    }
-  };
-  rc::detail::TestMetadata meta;
-  meta.id = name;
-  meta.description = name;
-  rc::detail::TestParams params = rc::detail::configuration().testParams;
-  params.maxSuccess = opt.cases;
-  const auto result = rc::detail::checkTestable(body, meta, params);
-  if (result.template is<rc::detail::SuccessResult>()) {
-    r.cases = result.template get<rc::detail::SuccessResult>().numSuccess;
-    return r;
-  }
-  r.passed = false;
-  if (result.template is<rc::detail::FailureResult>()) {
-    const auto& fr = result.template get<rc::detail::FailureResult>();
-    r.cases = fr.numSuccess + 1;
-  }
-  r.minimal = last_failing;
-  r.message = last_message;
-  if (last_failing) {
-    r.replay = replay_line(*last_failing);
-    std::string paths;
-    for (PathId p : opt.replay_paths) paths += (paths.empty() ? "" : ",") + std::string(to_string(p));
-    if (!paths.empty()) r.replay += " --paths " + paths;
-    if (opt.capture)
-      r.captured_file = capture_case(opt.capture_dir.empty() ? captured_dir() : opt.capture_dir, *last_failing,
-                                     "captured by property " + name + ": " + last_message,
-                                     opt.device, opt.replay_paths);
-  }
-  std::cerr << "property " << name << " failed after " << r.cases << " cases (" << runs
-            << " runs incl. shrinking)\n  minimal case: " << (last_failing ? vars(*last_failing) : "?")
-            << "\n  " << r.message << "\n  replay: " << r.replay
-            << (r.captured_file.empty() ? "" : "\n  saved: " + r.captured_file) << "\n";
-  return r;
+std::optional<std::string> did_not_run(const Kernel& k, const KernelOutput& a, const KernelOutput& b) {
+  for (const KernelOutput* o : {&a, &b})
+    if (o->status != Status::Ok)
+      return kernel_tag(k) + " status=" + to_string(o->status) + (o->metric.empty() ? "" : " metric=" + o->metric) +
+             ": did not run: " + o->reason;
+  return std::nullopt;
 }
 
 }  // namespace pa::prop

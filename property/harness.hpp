@@ -1,8 +1,10 @@
 #pragma once
-// Runs a property over generated cases with a fixed case count, and makes every failure
-// replayable: the minimal (shrunk) failing case is printed as a one-line `pacheck replay` command
-// and saved as JSON under regression/captured/, where the regression runner picks it up forever.
-// (RapidCheck's own reproduce string goes stale when generators change; the decoded case does not.)
+// Runs one property over generated cases with a fixed case count and a known seed, and makes
+// every failure replayable: RapidCheck shrinks it, the minimal case is printed as a one-line
+// `pacheck replay` command and saved as JSON under regression/captured/, where the regression
+// runner picks it up forever. (RapidCheck's own reproduce string goes stale when generators
+// change; the decoded case does not.)
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -11,57 +13,74 @@
 #include <rapidcheck.h>
 
 #include "core/case.hpp"
-#include "dispatch/capability.hpp"
-#include "kernels/paths.hpp"
+#include "core/device.hpp"
+#include "core/metrics.hpp"
+#include "kernels/kernel.hpp"
 #include "reference/attention.hpp"
 
 namespace pa::prop {
 
-/// A property body: nullopt when the property holds for the case, else a one-line failure message
-/// naming the path, the metric and the numbers.
+/// A property body: nullopt when the property holds for the case, else a one-line failure
+/// message naming the kernel, the metric and the numbers. It may discard a case with RC_PRE.
 using CaseProperty = std::function<std::optional<std::string>(const Case&)>;
 
-struct CheckResult {
-  bool passed = true;
+/// What one property concluded about one kernel.
+struct PropertyResult {
+  std::string name;
+  bool applicable = true;        // false: the property's precondition does not hold (message says why)
+  bool passed = false;           // meaningful only when applicable
   int cases = 0;                 // cases that ran (successes, plus the failing one)
+  int discarded = 0;             // draws thrown away (outside the kernel's supports(), RC_PRE)
+  uint64_t seed = 0;             // the RapidCheck seed this property ran with
   std::optional<Case> minimal;   // the shrunk failing case
-  std::string message;           // its failure message
-  std::string replay;            // one command line reproducing it
+  std::string message;           // failure message, or why not applicable, or a note
+  std::string replay;            // one command line reproducing the failure
   std::string captured_file;     // where it was saved (empty if capture disabled)
 };
 
-struct CheckOptions {
-  int cases = 100;                       // scaled by PACHECK_PROPERTY_SCALE (nightly: x10 default)
-  std::vector<PathId> replay_paths;      // named in the replay line
-  bool capture = true;                   // save the minimal failing case (see capture_dir)
-  std::string capture_dir;               // empty = regression/captured of this checkout
-  Device device;                         // recorded in the captured case
+/// How check_cases runs and reports one property.
+struct RunSettings {
+  int cases = 100;
+  uint64_t seed = 1;                       // RapidCheck's seed (deterministic)
+  std::string kernel;                      // named in the replay line (--paths) and must_pass
+  std::string kernel_spec;                 // "" for built-ins, else "--kernel PATH.so:NAME"
+  bool capture = true;                     // save the minimal failing case (see capture_dir)
+  std::string capture_dir;                 // empty = regression/captured of this checkout
+  std::function<Device(const Case&)> device_of;  // the device a case ran on (recorded, replayed)
 };
 
-/// Runs `prop` on `cases` draws of `gen`, shrinking any failure.
-CheckResult check_cases(const std::string& name, const rc::Gen<Case>& gen, const CaseProperty& prop,
-                        const CheckOptions& opt);
+/// Runs `prop` on `settings.cases` draws of `gen`, shrinking any failure. Draws the generator
+/// cannot make (rc::GenerationFailure) and RC_PRE rejections are discards; when every draw is
+/// discarded the property is not applicable (the message names the last reason).
+PropertyResult check_cases(const std::string& name, const rc::Gen<Case>& gen, const CaseProperty& prop,
+                           const RunSettings& settings);
+
+/// The replay line of a failing case: `pacheck replay [SPEC] --case '<json>' --paths K
+/// [--device D]` (the device only when it is a model other than the default mi300x).
+std::string replay_command(const Case& c, const std::string& kernel, const std::string& kernel_spec,
+                           const Device& dev);
 
 /// Case count after PACHECK_PROPERTY_SCALE (a positive multiplier; nightly sets it higher).
 int scaled_count(int base);
 
-/// The backend properties run on: the GPU when PACHECK_PROPERTY_BACKEND=gpu (or auto with a GPU
-/// present), else the host twins.
+/// The backend the gtest suite checks: the GPU when PACHECK_PROPERTY_BACKEND=gpu (or auto with a
+/// GPU present), else the host twins.
 Backend property_backend();
 
 /// The reference the properties judge against: the fp64 CPU oracle, or with
 /// PACHECK_PROPERTY_REFERENCE=gpu the GPU reference kernel (fp32, one thread per row, checked
-/// against the CPU oracle in gpu_test and against the goldens), for nightly sizes where the CPU
-/// reference dominates the run. Its stats are bounds computed from the inputs and it has no
-/// `uniform` (the v_mean flag is off). A GPU request without a GPU throws InputError.
+/// against the CPU oracle in gpu_test), for nightly sizes where the CPU reference dominates the
+/// run. Its stats are bounds computed from the inputs and it has no `uniform` (the v_mean flag is
+/// off). A GPU request without a GPU throws InputError.
 ReferenceResult reference(const Inputs& in);
-/// tolerance_for(em, ref.stats), widened by the reference's own rounding when it has any.
-Tolerance tolerance(ErrorModel em, const ReferenceResult& ref);
 
-/// Runs path p (on property_backend()) and judges it against the reference with the tolerance
-/// model. nullopt when it passes; else "path=hip metric=outside_tolerance: ...".
-std::optional<std::string> judge(PathId p, const Inputs& in, const PhysicalKv& kv,
-                                 const ReferenceResult& ref, const Device& dev,
-                                 const PathOutput* precomputed = nullptr);
+/// `got` against `base` (two runs of one kernel that must agree) within the kernel's tolerance
+/// on `in`'s case. Bitwise-equal outputs agree without computing the reference; otherwise the
+/// reference's stats set the tolerance. nullopt when they agree, else
+/// "kernel=K metric=M (relation): ...".
+std::optional<std::string> agree(const Kernel& k, const Inputs& in, const KernelOutput& got, const KernelOutput& base,
+                                 const std::string& relation);
+/// "kernel=K did not run: ..." when either output is not Ok, else nullopt.
+std::optional<std::string> did_not_run(const Kernel& k, const KernelOutput& a, const KernelOutput& b);
 
 }  // namespace pa::prop
