@@ -41,7 +41,7 @@ DeviceCall device_call(const Case& c) {
   Rng rng(c.seed, Stream::kPlacement);
   d.tables.assign(size_t(int64_t(c.num_seqs) * mb), 0);
   // A random permutation of the pool, dealt out page by page: every sequence's pages scattered.
-  std::vector<int32_t> perm(size_t(pool));
+  std::vector<int32_t> perm(static_cast<size_t>(pool));
   for (int64_t i = 0; i < pool; ++i) perm[size_t(i)] = int32_t(i);
   for (int64_t i = pool - 1; i > 0; --i) std::swap(perm[size_t(i)], perm[size_t(rng.uniform_int(0, i))]);
   size_t next = 0;

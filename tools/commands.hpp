@@ -22,6 +22,8 @@ int cmd_worker(int argc, char** argv, int begin);
 int cmd_mutate(int argc, char** argv, int begin);
 int cmd_report(int argc, char** argv, int begin);
 int cmd_merge(int argc, char** argv, int begin);
+int cmd_check(int argc, char** argv, int begin);
+int cmd_bench(int argc, char** argv, int begin);
 
 class Args;
 struct Flag;

@@ -2,12 +2,16 @@
 // present kernels beyond running suites.
 #include <iostream>
 
+#include "bench/bench.hpp"
 #include "mutate/mutate.hpp"
+#include "property/check.hpp"
 #include "regression/corpus.hpp"
 #include "reports/html/html_report.hpp"
 #include "reports/merge.hpp"
 #include "tools/args.hpp"
+#include "tools/case_sources.hpp"
 #include "tools/commands.hpp"
+#include "reports/reporter.hpp"
 #include "worker/server.hpp"
 
 namespace pa::tools {
@@ -30,6 +34,123 @@ int cmd_worker(int argc, char** argv, int begin) {
   else
     kernels = load_plugin(spec);
   return worker::serve(kernels);
+}
+
+int cmd_check(int argc, char** argv, int begin) {
+  Args a("pacheck check",
+         "Runs the property suite against registered kernels: generated cases drawn inside each kernel's\n"
+         "declared capability must match the fp64 reference; page relocation, K*s with k_scale/s, the\n"
+         "split size and GQA = MHA must not change the answer; poison must never leak; outside the\n"
+         "capability a clean refusal is required; the dispatcher never picks a kernel that excludes the\n"
+         "case. A failure is shrunk to a minimal case, saved under regression/captured/ and printed\n"
+         "with a replay line. Exit 0: every applicable property holds; 1: one fails; 2: usage error.",
+         with_target({{"cases", "N", "generated cases per property (default 100)"},
+                      {"seed", "N", "seed of the whole check (default: fresh, printed)"},
+                      {"properties", "LIST", "only these properties (default all): " + [] {
+                         std::string s;
+                         for (const std::string& n : prop::property_names()) s += (s.empty() ? "" : ",") + n;
+                         return s;
+                       }()},
+                      {"no-capture", "", "do not save minimal failing cases under regression/captured/"}}));
+  if (!a.parse(argc, argv, begin)) {
+    std::cout << a.help_text();
+    return kExitOk;
+  }
+  const Target t = resolve_target(a);
+  prop::CheckOptions o;
+  if (a.has("cases")) o.cases = int(parse_i64("cases", a.get("cases")));
+  if (a.has("seed")) o.seed = parse_u64("seed", a.get("seed"));
+  if (a.has("properties")) o.properties = split_list(a.get("properties"));
+  o.device = t.device;
+  o.every_device_model = !a.has("device") && t.backend == Backend::host;
+  o.capture = !a.has("no-capture");
+  o.limits = gen::limits_from_env();
+  bool passed = true;
+  for (const KernelPtr& k : t.registry.all()) {
+    const auto spec = t.specs.find(k->name());
+    o.kernel_spec = spec == t.specs.end() ? "" : "--kernel " + spec->second;
+    const prop::CheckReport rep = prop::check_kernel(k, t.registry.all(), o);
+    prop::print_check_report(std::cout, rep);
+    passed = passed && rep.passed();
+  }
+  return passed ? kExitOk : kExitFail;
+}
+
+int cmd_bench(int argc, char** argv, int begin) {
+  Args a("pacheck bench",
+         "Times registered kernels where decode attention lives: against the memory roofline. Each point\n"
+         "is checked against the fp64 oracle first (a wrong kernel is reported wrong, not fast), then\n"
+         "timed with device events after warm-up over input sets rotated past the L2 (median of the\n"
+         "repetitions, with the interquartile spread), beside a streaming-read kernel over as many bytes\n"
+         "as the point needs, measured in the same run. Records bandwidth, its fraction of the stream,\n"
+         "and the dispatcher's regret (time of its pick over the fastest kernel). --quick: three small\n"
+         "points for the host twins (CI); their numbers are host timings, never compared to GPU ones.",
+         with_target({{"sweep", "NAME", "models (default: model head configs x concurrency x context) or quick"},
+                      {"quick", "", "the three-point host sweep (same as --sweep quick)"},
+                      {"case", "FILE", "time the cases of a JSON file instead of a sweep", true},
+                      {"models", "LIST", "only these model configs (core/models.hpp names)"},
+                      {"concurrency", "LIST", "sequences per point (default 1,4,16,64,256,512)"},
+                      {"contexts", "LIST", "context lengths (default 1024,8192,32768)"},
+                      {"max-tokens", "N", "leave out points with more KV tokens than N (default 4194304)"},
+                      {"reps", "N", "timed launches per kernel and point (default 20, at least 20)"},
+                      {"no-check", "", "skip the correctness check before timing"},
+                      {"report", "FILE", "JSON report to write (default pacheck-bench.json)"}}));
+  if (!a.parse(argc, argv, begin)) {
+    std::cout << a.help_text();
+    return kExitOk;
+  }
+  const Target t = resolve_target(a);
+  bench::SweepOptions so;
+  const auto ints = [](const std::string& flag, const std::string& list) {
+    std::vector<int32_t> v;
+    for (const std::string& x : split_list(list)) v.push_back(int32_t(parse_i64(flag, x)));
+    return v;
+  };
+  if (a.has("models")) so.models = split_list(a.get("models"));
+  if (a.has("concurrency")) so.concurrency = ints("concurrency", a.get("concurrency"));
+  if (a.has("contexts")) so.contexts = ints("contexts", a.get("contexts"));
+  if (a.has("max-tokens")) so.max_tokens = parse_i64("max-tokens", a.get("max-tokens"));
+  std::vector<bench::Point> points;
+  std::string source;
+  for (const std::string& f : a.all("case")) {
+    for (const Case& c : load_case_file(f)) points.push_back({c.name.empty() ? "case" : c.name, c});
+    source += (source.empty() ? "case:" : "+case:") + f;
+  }
+  if (points.empty()) {
+    source = a.has("quick") ? "quick" : a.get("sweep", "models");
+    points = bench::sweep(source, t.device, so);
+  }
+  bench::Options o;
+  if (a.has("reps")) o.timing.repetitions = int(parse_i64("reps", a.get("reps")));
+  if (o.timing.repetitions < 20) throw InputError("--reps " + a.get("reps") + ": at least 20 timed launches per point");
+  o.check = !a.has("no-check");
+  const auto results = bench::run(points, t.registry.all(), t.device, o,
+                                  [](const bench::PointResult& r, size_t n, size_t total) {
+                                    std::cerr << "bench " << n << "/" << total << " " << r.point.model << " S="
+                                              << r.point.c.num_seqs << " ctx=" << r.point.c.max_context() << "\n";
+                                  });
+  bench::print_table(std::cout, results);
+  report::Report rep;
+  rep.context.pacheck_version = report::pacheck_version();
+  rep.context.git_commit = report::git_commit();
+  rep.context.compiler = report::compiler_id();
+  rep.context.device = {t.device.name, t.device.arch, t.device.cu_count, to_string(t.device.native_fp8), t.device.warp_size};
+  rep.context.backend = to_string(t.backend);
+  rep.context.backend_reason = t.backend_reason;
+  rep.context.runtime_version = gpu_runtime_version();
+  rep.context.driver_version = gpu_driver_version();
+  rep.context.suite = "bench:" + source;
+  for (const KernelPtr& k : t.registry.all()) rep.context.paths.push_back(k->name());
+  rep.context.started_utc = report::utc_now();
+  rep.bench = bench::records(results);
+  rep.summary = report::summarize(rep.cases);
+  const std::string out = a.get("report", "pacheck-bench.json");
+  report::write_report(rep, out);
+  std::cout << "report: " << out << " (" << rep.bench.size() << " bench records)\n";
+  bool wrong = false;
+  for (const auto& r : results)
+    for (const auto& k : r.kernels) wrong = wrong || k.status == Status::Fail;
+  return wrong ? kExitFail : kExitOk;
 }
 
 int cmd_mutate(int argc, char** argv, int begin) {

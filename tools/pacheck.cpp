@@ -25,7 +25,9 @@ const char* kUsage =
     "  cases    list the built-in suites' cases, or describe one\n"
     "  fixtures verify or regenerate the golden outputs of the canonical cases\n"
     "  kernels  list the registered kernels (built-in and --kernel plug-ins) with their declarations\n"
+    "  check    the property suite (generated cases, metamorphic relations, shrinking) on any kernel\n"
     "  mutate   plant contract bugs around a kernel and report how many pacheck catches\n"
+    "  bench    time kernels against the memory roofline and the dispatcher's regret\n"
     "  report   render JSON reports into one self-contained HTML page\n"
     "  merge    join the reports of a sharded run (run --shard i/n) into one\n"
     "  worker   serve kernels to a parent pacheck (started by pacheck itself)\n"
@@ -152,6 +154,8 @@ int main(int argc, char** argv) {
     if (cmd == "fixtures") return cmd_fixtures(argc, argv, 2);
     if (cmd == "kernels") return cmd_kernels(argc, argv, 2);
     if (cmd == "mutate") return cmd_mutate(argc, argv, 2);
+    if (cmd == "check") return cmd_check(argc, argv, 2);
+    if (cmd == "bench") return cmd_bench(argc, argv, 2);
     if (cmd == "report") return cmd_report(argc, argv, 2);
     if (cmd == "merge") return cmd_merge(argc, argv, 2);
     if (cmd == "worker") return cmd_worker(argc, argv, 2);

@@ -366,7 +366,10 @@ int cmd_replay(int argc, char** argv, int begin) {
   std::cout << "case " << rec.slug << (c.name.empty() ? "" : " (" + c.name + ")") << "\n  " << rec.vars << "\n"
             << "kernels " << t.registry.names() << "; built-ins from " << to_string(t.backend) << " (" << t.backend_reason
             << "), device " << t.device.name << "\n"
-            << "dispatcher: " << (rec.decision.path ? *rec.decision.path + ": " + rec.decision.why : rec.decision.error())
+            << "dispatcher: "
+            << (rec.decision.path ? *rec.decision.path + ": " + rec.decision.why
+                : routable(o.kernels, o.routing).empty() ? std::string("(the routing rule names none of these kernels)")
+                                                         : rec.decision.error())
             << "\n";
   bool failed = false;
   for (const PathRecord& p : rec.paths) {
