@@ -435,7 +435,8 @@ def to_torch(array, device, dtype=None):
     a = np.ascontiguousarray(array)
     tname = _TORCH_NAMES.get(dtype, dtype) if dtype else None
     if tname is None:
-        t = torch.from_numpy(a)
+        # torch's uint16 is a storage type only (no indexing on cuda): hand codes over as int16.
+        t = torch.from_numpy(a.view(np.int16) if a.dtype == np.uint16 else a)
     else:
         t = torch.from_numpy(a.view(_STORAGE[tname]))
         if t.dtype != torch_dtype(tname):

@@ -72,7 +72,7 @@ def decode_torch(codes, name, dev):
     """Codes (uint8 / uint16 numpy-origin tensors) -> float32 values on the device."""
     if name in ("bf16", "fp16"):
         return codes.view(torch.int16).view(pa.torch_dtype(name)).float()
-    table = torch.from_numpy(np.ascontiguousarray(pa.decode_table(name))).to(dev)
+    table = torch.from_numpy(pa.decode_table(name).copy()).to(dev)
     return table[codes.long()]
 
 

@@ -17,6 +17,11 @@ import pacheck_adapter as pa
 from casegen import ADAPTERS, HERE
 from test_adapters import assert_output
 
+try:
+    import torch
+except ImportError:
+    torch = None
+
 WORKER = os.path.join(ADAPTERS, "pacheck_worker.py")
 PLUGINS = os.path.join(HERE, "plugins")
 
@@ -222,6 +227,20 @@ class WorkerProtocolTest(unittest.TestCase):
             self.assertFalse(hello["ok"])
             self.assertIn("no_such_engine_module", hello["error"])
             self.assertEqual(w.proc.wait(timeout=60), 1)
+
+    @unittest.skipIf(torch is None, "torch is not installed")
+    def test_torch_sdpa_through_the_worker(self):
+        w = self.start(os.path.join(ADAPTERS, "torch_sdpa.py"))
+        self.assertTrue(w.read()["ok"])
+        c = casegen.make_case(seed=23, layout="shuffled", kv_dtype="fp8_e4m3fn", B=32,
+                              scale_mode="per_token_head_major", L=2, alibi=True, sinks=True)
+        r, specs = w.run(c, "torch_sdpa")
+        self.assertEqual(r["status"], "ok", r)
+        got = w.output(c, specs)
+        o, l = casegen.dense_attention(c)
+        self.assertLess(np.abs(pa.decode(got.out, "bf16") - o).max(), 2e-2 * np.abs(o).max())
+        np.testing.assert_allclose(got.lse, l, rtol=1e-3)
+        self.assertEqual(w.close(), 0)
 
     def test_engine_adapters_say_hello_without_their_engines(self):
         for name in ("aiter_paged_attention_common", "vllm_paged_attention", "torch_sdpa",
