@@ -1,0 +1,192 @@
+"""Test cases built in numpy, *independently* of the layout helpers under test.
+
+The pack here uses the stride form of docs/layouts.md (s_h, split token / d modes) rather than
+pacheck_adapter.kv_offsets, so a gather that agrees with it checks the helpers against a second
+derivation of the formulas. The expected output is a dense attention over the logical tokens,
+never the paged cache. Free pages, unused slots, page padding and unused per-token scales hold
+poison (NaN), as pacheck's own inputs do, so a read of anything else shows up as NaN.
+"""
+import math
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ADAPTERS = os.path.dirname(HERE)
+if ADAPTERS not in sys.path:
+    sys.path.insert(0, ADAPTERS)
+
+import pacheck_adapter as pa  # noqa: E402
+
+FORMAT_MAX = {"fp8_e4m3fn": 448.0, "fp8_e4m3fnuz": 240.0, "fp8_e5m2": 57344.0, "int8": 127.0}
+
+
+def page_strides(layout, which, H, B, D, x):
+    """(s_h, t_split, t_lo, t_hi, d_split, d_lo, d_hi): index i of a split mode (n, m):(lo, hi)
+    goes to (i % n) * lo + (i // n) * hi. Straight from the table in docs/layouts.md."""
+    if layout == "nhd":
+        return D, B, H * D, 0, D, 1, 0
+    if layout == "hnd":
+        return B * D, B, D, 0, D, 1, 0
+    if which == "k":  # vllm and shuffled K: [H, D/x, B, x]
+        return D * B, B, x, 0, x, 1, B * x
+    if layout == "vllm":  # V [H, D, B]
+        return D * B, B, 1, 0, D, B, 0
+    return D * B, x, 1, D * x, D, x, 0  # shuffled V [H, B/x, D, x]
+
+
+def offset(layout, which, H, B, D, x, ps, blk, h, tok, d):
+    s_h, tn, tlo, thi, dn, dlo, dhi = page_strides(layout, which, H, B, D, x)
+    return (blk * ps + h * s_h + (tok % tn) * tlo + (tok // tn) * thi + (d % dn) * dlo
+            + (d // dn) * dhi)
+
+
+class Case(object):
+    pass
+
+
+def make_case(seed=1, S=2, L=1, Hq=4, Hkv=2, D=32, B=16, ctx=None, q_dtype="bf16",
+              kv_dtype="bf16", layout="nhd", scale_mode="none", page_pad=0, window=0, softcap=0.0,
+              alibi=False, sinks=False, want_lse=True, softmax_scale=None, free_pages=4):
+    rng = np.random.default_rng(seed)
+    if ctx is None:
+        ctx = [int(rng.integers(max(1, L), 3 * B + 5)) for _ in range(S)]
+    ctx = [int(c) for c in ctx]
+    S = len(ctx)
+    x = 16 // pa.DTYPE_BYTES[kv_dtype]
+    pages = [int(math.ceil(c / float(B))) for c in ctx]
+    NB = sum(pages) + free_pages
+    perm = rng.permutation(NB)
+    MB = max(pages) + 1
+    free = perm[sum(pages):]
+    bt = np.empty((S, MB), dtype=np.int32)
+    at = 0
+    for s in range(S):
+        bt[s, :pages[s]] = perm[at:at + pages[s]]
+        at += pages[s]
+        # Entries past the end are garbage: point them at free (poisoned) pages.
+        bt[s, pages[s]:] = rng.choice(free, MB - pages[s]) if len(free) else perm[0]
+    dense = Hkv * B * D
+    ps = dense + page_pad
+    elems = (NB - 1) * ps + dense
+    cdt = pa.code_dtype(kv_dtype)
+    caches = {w: np.full(elems, pa.POISON[kv_dtype], dtype=cdt) for w in "kv"}
+
+    # Scales: one per unit, as pacheck draws them (16-bit: [1/2, 2]; 8-bit: amax-sized).
+    eight = pa.DTYPE_BYTES[kv_dtype] == 1
+    unit = (3.0 / FORMAT_MAX[kv_dtype]) if eight else 1.0
+    n_scale = {"none": 1, "per_tensor": 1, "per_head": Hkv}.get(scale_mode, NB * Hkv * B)
+    scales = {}
+    for w in "kv":
+        if scale_mode == "none":
+            scales[w] = np.ones(1, dtype=np.float32)
+        elif scale_mode.startswith("per_token"):
+            scales[w] = np.full(n_scale, np.nan, dtype=np.float32)  # unused slots: poison
+        else:
+            scales[w] = (rng.uniform(0.5, 2.0, n_scale) * unit).astype(np.float32)
+
+    def scale_at(w, blk, h, tok):
+        if scale_mode in ("none", "per_tensor"):
+            return 0
+        if scale_mode == "per_head":
+            return h
+        if scale_mode == "per_token_block_major":
+            return (blk * Hkv + h) * B + tok
+        return h * NB * B + blk * B + tok
+
+    logical = {w: [] for w in "kv"}
+    for s in range(S):
+        for w in "kv":
+            vals = np.empty((ctx[s], Hkv, D), dtype=np.float64)
+            for t in range(ctx[s]):
+                blk, tok = int(bt[s, t // B]), t % B
+                for h in range(Hkv):
+                    si = scale_at(w, blk, h, tok)
+                    if scale_mode.startswith("per_token"):
+                        scales[w][si] = rng.uniform(0.5, 2.0) * unit
+                    sc = float(scales[w][si])
+                    codes = pa.encode(rng.standard_normal(D) / sc, kv_dtype)
+                    d = np.arange(D)
+                    caches[w][offset(layout, w, Hkv, B, D, x, ps, blk, h, tok, d)] = codes
+                    vals[t, h] = pa.decode(codes, kv_dtype).astype(np.float64) * sc
+            logical[w].append(vals)
+
+    q_codes = pa.encode(rng.standard_normal((S, L, Hq, D)), q_dtype)
+    c = Case()
+    c.problem = pa.make_problem(dict(
+        num_seqs=S, q_len=L, num_q_heads=Hq, num_kv_heads=Hkv, head_size=D, block_size=B,
+        max_blocks_per_seq=MB, max_context=max(ctx), num_blocks=NB, page_stride=ps,
+        q_dtype=q_dtype, kv_dtype=kv_dtype, kv_layout=layout, scale_mode=scale_mode,
+        softmax_scale=float(softmax_scale if softmax_scale else 1.0 / math.sqrt(D)),
+        sliding_window=int(window), logit_softcap=float(softcap), has_alibi=int(bool(alibi)),
+        has_sinks=int(bool(sinks)), partition_size=256, want_lse=int(bool(want_lse))))
+    slopes = np.array([2.0 ** -(1 + (8 * h) // Hq) for h in range(Hq)], dtype=np.float32)
+    sink_vals = (rng.standard_normal(Hq) * 2).astype(np.float32)
+    c.arrays = dict(
+        q=q_codes, out=np.full((S, L, Hq, D), 0xFFFF, dtype=pa.code_dtype(q_dtype)),
+        lse=np.full((S, L, Hq), np.nan, dtype=np.float32) if want_lse else None,
+        k_cache=caches["k"], v_cache=caches["v"], k_scales=scales["k"], v_scales=scales["v"],
+        block_tables=bt, context_lens=np.array(ctx, dtype=np.int32),
+        alibi_slopes=slopes if alibi else None, sinks=sink_vals if sinks else None)
+    c.ctx, c.logical_k, c.logical_v = ctx, logical["k"], logical["v"]
+    c.q = pa.decode(q_codes, q_dtype).astype(np.float64)
+    return c
+
+
+def buffers(case):
+    """Fresh Buffers over copies of the case's arrays (out/lse poisoned)."""
+    return pa.Buffers(**{k: (None if v is None else v.copy()) for k, v in case.arrays.items()})
+
+
+def dense_attention(case):
+    """(out float64 [S, L, Hq, D], lse [S, L, Hq]) by the definition, from the logical tokens."""
+    p = case.problem
+    S, L, Hq, Hkv, D = p.num_seqs, p.q_len, p.num_q_heads, p.num_kv_heads, p.head_size
+    G = Hq // Hkv
+    out = np.zeros((S, L, Hq, D))
+    lse = np.zeros((S, L, Hq))
+    slopes, sinks = case.arrays["alibi_slopes"], case.arrays["sinks"]
+    for s in range(S):
+        ctx = case.ctx[s]
+        for i in range(L):
+            pos = ctx - L + i
+            lo = max(0, pos - p.sliding_window + 1) if p.sliding_window > 0 else 0
+            ts = np.arange(lo, pos + 1)
+            for h in range(Hq):
+                k = case.logical_k[s][ts, h // G]
+                v = case.logical_v[s][ts, h // G]
+                xs = p.softmax_scale * (k @ case.q[s, i, h])
+                if p.logit_softcap > 0:
+                    xs = p.logit_softcap * np.tanh(xs / p.logit_softcap)
+                if p.has_alibi:
+                    xs = xs + float(slopes[h]) * (ts - pos)
+                allx = np.concatenate([xs, [float(sinks[h])]]) if p.has_sinks else xs
+                m = allx.max()
+                den = np.exp(allx - m).sum()
+                out[s, i, h] = (np.exp(xs - m) @ v) / den
+                lse[s, i, h] = m + math.log(den)
+    return out, lse
+
+
+def place(case, fd, extra=0):
+    """(capacity, buffer specs): the case's arrays written into memory file fd (grown when too
+    small), 64-byte aligned with 256-byte gaps (where the parent keeps its canaries)."""
+    specs, at, chunks = {}, 0, []
+    for name, arr in case.arrays.items():
+        if arr is None:
+            continue
+        b = np.ascontiguousarray(arr).tobytes()
+        specs[name] = [at, len(b)]
+        chunks.append((at, b))
+        at = (at + len(b) + 256 + 63) // 64 * 64
+    capacity = at + extra
+    if os.fstat(fd).st_size < capacity:
+        os.ftruncate(fd, capacity)
+    for off, b in chunks:
+        os.pwrite(fd, b, off)
+    return capacity, specs
+
+
+def read_back(fd, spec, dtype, shape):
+    return np.frombuffer(os.pread(fd, spec[1], spec[0]), dtype=dtype).reshape(shape)

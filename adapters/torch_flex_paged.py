@@ -1,0 +1,94 @@
+"""torch_flex_paged: torch FlexAttention (torch.nn.attention.flex_attention) over the gathered
+paged cache, with the problem's options written as one score_mod.
+
+Where the installed torch has no FlexAttention (or no torch at all), the hello still works and
+supports() refuses every case, naming why. The pages are gathered exactly as torch_sdpa does.
+
+score_mod(score, b, h, q_idx, kv_idx) receives the scaled logit and applies, in pacheck's order,
+soft-cap, ALiBi (slope * (t - p)), then -inf for keys outside the causal / sliding-window range
+and past the sequence's context. GQA uses enable_gqa=True (query head h reads KV head h / G).
+Sinks are not declared (they are no score_mod: they join the denominator only).
+
+Eager FlexAttention (no torch.compile: modest, and no compile-time per case) computes scores in
+fp32 and rounds P to the input dtype before P.V. On cuda the inputs are the q dtype; on cpu fp32.
+"""
+import numpy as np
+
+import pacheck_adapter as pa
+import torch_sdpa
+
+NAME = "torch_flex_paged"
+VERSION = "1"
+MEMORY = "host"
+CAPABILITY = pa.capability(
+    q_dtypes=["bf16", "fp16"],
+    kv_dtypes=["bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz", "int8"],
+    kv_layouts=list(pa.LAYOUTS),
+    scale_modes=list(pa.SCALE_MODES),
+    head_sizes=[16, 32, 64, 128, 256],
+    block_sizes=[1 << i for i in range(9)],
+    max_gqa=16,
+    max_q_len=8,
+    strided_pages=True, custom_scale=True, sliding_window=True, logit_softcap=True, alibi=True,
+    lse=True, sinks=False,
+)
+NUMERICS = pa.numerics(p_round="as_q", qk_round="as_q", partial_round="fp32")
+
+try:
+    import torch
+    from torch.nn.attention import flex_attention as _flex_mod
+    _WHY = ""
+    PROVENANCE = "torch %s flex_attention (eager)" % torch.__version__
+except ImportError as e:
+    torch, _flex_mod = None, None
+    _WHY = "FlexAttention is not available: %s" % e
+    PROVENANCE = "torch flex_attention (not available here)"
+
+
+def supports(p):
+    return (not _WHY, _WHY)
+
+
+def _score_mod(p, b, dev):
+    L, W, cap = p["q_len"], int(p["sliding_window"]), float(p["logit_softcap"])
+    ctx = torch.from_numpy(np.asarray(b.context_lens, dtype=np.int64)).to(dev)
+    slopes = None
+    if p["has_alibi"]:
+        slopes = torch.from_numpy(np.asarray(b.alibi_slopes, dtype=np.float32)).to(dev)
+
+    def mod(score, bi, h, q_idx, kv_idx):
+        pos = ctx[bi] - L + q_idx
+        if cap > 0:
+            score = cap * torch.tanh(score / cap)
+        if slopes is not None:
+            score = score + slopes[h] * (kv_idx - pos)
+        ok = kv_idx <= pos
+        if W > 0:
+            ok = ok & (kv_idx > pos - W)
+        return torch.where(ok, score, -float("inf"))
+    return mod
+
+
+def run(p, b):
+    if _WHY:
+        raise pa.NotSupported(_WHY)
+    dev = pa.default_device()
+    cdt = pa.torch_dtype(p["q_dtype"]) if dev != "cpu" else torch.float32
+    scale = float(p["softmax_scale"] or pa.default_scale(p))
+    q = pa.to_torch(b.q, dev, p["q_dtype"]).to(cdt).permute(0, 2, 1, 3).contiguous()
+    k, v = torch_sdpa.gather_dense(p, b, dev, cdt)
+    want_lse = b.lse is not None
+    kw = dict(score_mod=_score_mod(p, b, dev), scale=scale, enable_gqa=True)
+    aux = getattr(_flex_mod, "AuxRequest", None)
+    if want_lse and aux is not None:  # newer torch: return_aux replaces return_lse
+        o, extra = _flex_mod.flex_attention(q, k, v, return_aux=aux(lse=True), **kw)
+        lse = extra.lse
+    elif want_lse:
+        o, lse = _flex_mod.flex_attention(q, k, v, return_lse=True, **kw)
+    else:
+        o, lse = _flex_mod.flex_attention(q, k, v, **kw), None
+    pa.store_codes(b.out, o.permute(0, 2, 1, 3), p["q_dtype"])
+    if want_lse:
+        pa.store_float32(b.lse, lse.permute(0, 2, 1))
+    if dev.startswith("cuda"):
+        torch.cuda.synchronize()

@@ -1,0 +1,130 @@
+"""torch_sdpa: torch.nn.functional.scaled_dot_product_attention over the gathered paged cache.
+
+The pages are gathered on the adapter's device (cuda when torch sees one, else cpu;
+PACHECK_ADAPTER_DEVICE overrides): the flat caches are copied once, and an index tensor built
+from the block table and the layout formula (pacheck_adapter.gather_offsets) picks the logical
+[S, Hkv, T, D] keys and values out of them, scales applied by physical slot.
+
+What SDPA can express faithfully, and so what is declared:
+    causal among the q_len new tokens, sliding window   a boolean mask, folded into a float bias
+    ALiBi                                               the same float bias: slope * (t - p)
+    sinks                                               one extra key column of zeros (logit 0)
+                                                        whose bias is the sink, with a zero V row
+    custom softmax scale                                scale=
+    LSE                                                 logsumexp of the same biased logits
+Not declared: logit soft-cap (tanh of the logits cannot be an additive mask).
+
+Numerics: on cuda it computes in the q dtype (the fused kernels round P to it, and the
+dequantized K and V are rounded to it); on cpu, and with ALiBi or sinks (whose float bias would
+be rounded to the q dtype), in fp32. The declaration covers the looser one.
+"""
+import numpy as np
+
+import pacheck_adapter as pa
+
+NAME = "torch_sdpa"
+VERSION = "1"
+MEMORY = "host"  # buffers arrive in host shared memory; run() copies them to its device
+CAPABILITY = pa.capability(
+    q_dtypes=["bf16", "fp16"],
+    kv_dtypes=["bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz", "int8"],
+    kv_layouts=list(pa.LAYOUTS),
+    scale_modes=list(pa.SCALE_MODES),
+    head_sizes=list(range(16, 257, 16)),
+    block_sizes=[1 << i for i in range(9)],
+    max_gqa=64,
+    max_q_len=8,
+    strided_pages=True, custom_scale=True, sliding_window=True, alibi=True, sinks=True,
+    lse=True, logit_softcap=False,
+)
+NUMERICS = pa.numerics(p_round="as_q", qk_round="as_q", partial_round="fp32")
+
+try:
+    import torch
+    PROVENANCE = "torch %s scaled_dot_product_attention" % torch.__version__
+except ImportError:  # the hello still works; run() then refuses
+    torch = None
+    PROVENANCE = "torch scaled_dot_product_attention (torch not installed)"
+
+
+def supports(p):
+    if torch is None or not hasattr(torch.nn.functional, "scaled_dot_product_attention"):
+        return False, "torch with scaled_dot_product_attention is not installed"
+    return True, ""
+
+
+def gather_dense(p, b, dev, dtype):
+    """(k, v) as [S, Hkv, T, D] tensors of `dtype` on dev, T = the longest context; positions
+    past a context hold that sequence's token 0 (masked by the caller)."""
+    blk, tok, _ = pa.token_slots(p, b.block_tables, b.context_lens)
+    out = []
+    for which, cache, scales in (("k", b.k_cache, b.k_scales), ("v", b.v_cache, b.v_scales)):
+        idx = torch.from_numpy(pa.gather_offsets(p, which, blk, tok)).to(dev)
+        codes = pa.to_torch(cache, dev)[idx]  # [S, T, Hkv, D]
+        vals = decode_torch(codes, p["kv_dtype"], dev)
+        sc = torch.from_numpy(np.ascontiguousarray(pa.gather_scales(p, scales, blk, tok))).to(dev)
+        vals = vals * sc[..., None]
+        out.append(vals.to(dtype).permute(0, 2, 1, 3).contiguous())
+    return out
+
+
+def decode_torch(codes, name, dev):
+    """Codes (uint8 / uint16 numpy-origin tensors) -> float32 values on the device."""
+    if name in ("bf16", "fp16"):
+        return codes.view(torch.int16).view(pa.torch_dtype(name)).float()
+    table = torch.from_numpy(pa.decode_table(name).copy()).to(dev)
+    return table[codes.long()]
+
+
+def bias(p, b, T, dev):
+    """float32 [S, Hq, q_len, T (+1 with sinks)]: -inf where a key is not visible, ALiBi, and
+    the sink column."""
+    S, L, Hq = p["num_seqs"], p["q_len"], p["num_q_heads"]
+    ctx = torch.from_numpy(np.asarray(b.context_lens, dtype=np.int64)).to(dev)
+    pos = ctx[:, None] - L + torch.arange(L, device=dev)[None, :]  # [S, L]
+    t = torch.arange(T, device=dev)[None, None, :]
+    vis = t <= pos[..., None]
+    if p["sliding_window"] > 0:
+        vis = vis & (t > pos[..., None] - p["sliding_window"])
+    zero = torch.zeros((), device=dev)
+    m = torch.where(vis, zero, torch.full((), float("-inf"), device=dev))[:, None]  # [S,1,L,T]
+    m = m.expand(S, Hq, L, T)
+    if p["has_alibi"]:
+        sl = torch.from_numpy(np.asarray(b.alibi_slopes, dtype=np.float32)).to(dev)
+        m = m + sl[None, :, None, None] * (t - pos[..., None])[:, None].float()
+    if p["has_sinks"]:
+        sk = torch.from_numpy(np.asarray(b.sinks, dtype=np.float32)).to(dev)
+        m = torch.cat([m, sk[None, :, None, None].expand(S, Hq, L, 1)], dim=-1)
+    return m.contiguous()
+
+
+def run(p, b):
+    ok, why = supports(p)
+    if not ok:
+        raise pa.NotSupported(why)
+    import torch.nn.functional as F
+    dev = pa.default_device()
+    # A float mask must have the query's dtype: ALiBi and sink biases in bf16 would be rounded
+    # (a bias of -500.5 is not a bf16), so those cases compute in fp32.
+    exact_bias = p["has_alibi"] or p["has_sinks"]
+    cdt = pa.torch_dtype(p["q_dtype"]) if dev != "cpu" and not exact_bias else torch.float32
+    S, L, Hq, Hkv, D = p["num_seqs"], p["q_len"], p["num_q_heads"], p["num_kv_heads"], \
+        p["head_size"]
+    G = Hq // Hkv
+    scale = float(p["softmax_scale"] or pa.default_scale(p))
+    q = pa.to_torch(b.q, dev, p["q_dtype"]).to(cdt).permute(0, 2, 1, 3)  # [S, Hq, L, D]
+    k, v = gather_dense(p, b, dev, cdt)
+    T = k.shape[2]
+    if p["has_sinks"]:  # a zero key (logit 0 + bias = the sink) and a zero value row
+        pad = torch.zeros(S, Hkv, 1, D, dtype=cdt, device=dev)
+        k, v = torch.cat([k, pad], 2), torch.cat([v, pad], 2)
+    # Query head h reads KV head h / G: repeat_interleave, not repeat (which would be h % Hkv).
+    k, v = k.repeat_interleave(G, dim=1), v.repeat_interleave(G, dim=1)
+    mask = bias(p, b, T, dev)
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(cdt), scale=scale)
+    pa.store_codes(b.out, o.permute(0, 2, 1, 3), p["q_dtype"])
+    if b.lse is not None:
+        x = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scale + mask
+        pa.store_float32(b.lse, torch.logsumexp(x, dim=-1).permute(0, 2, 1))
+    if dev.startswith("cuda"):
+        torch.cuda.synchronize()
