@@ -164,7 +164,18 @@ rc::Gen<int32_t> context_len(int32_t block, int32_t partition, int32_t q_len, co
     // Ten uniform slots past the list: 40% of draws are uniform, as many as all short boundaries.
     constexpr size_t kUniformSlots = 10;
     const size_t i = pick_index(boundary.size() + kUniformSlots);
-    const int32_t ctx = i < boundary.size() ? boundary[i] : *rc::gen::inRange<int32_t>(1, lim.max_context + 1);
+    int32_t ctx = i < boundary.size() ? boundary[i] : *rc::gen::inRange<int32_t>(1, lim.max_context + 1);
+    // The long boundary also shrinks *into* the long range: a failure that starts above some
+    // length (a kernel that breaks past 1000 tokens) shrinks to the first failing length, not
+    // only to the boundary it was found at. The range comes first: it is what shrinking tries.
+    if (i == boundary.size() - 1) {
+      // One draw y in [0, 2R): its upper half is the long boundary itself, its lower half every
+      // length past max_context. Shrinking y toward 0 walks from the boundary into the range, so
+      // a kernel that breaks past 1000 tokens shrinks to 1001, not only to the boundary.
+      const int32_t R = lim.long_context - lim.max_context;
+      const int32_t y = *rc::gen::inRange<int32_t>(0, 2 * R);
+      ctx = y < R ? lim.max_context + 1 + y : lim.long_context;
+    }
     return std::max({1, q_len, ctx});
   });
 }

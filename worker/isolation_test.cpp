@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 #include "reports/report.hpp"
@@ -41,8 +43,13 @@ TEST(Isolation, MisbehavingKernelsAreRecordedAndTheRunGoesOn) {
   expect("segfaults_above_1000", "long_context", "crash", "SIGSEGV");
   expect("aborts_on_block32", "pages_of_32", "crash", "SIGABRT");
   expect("hangs_on_qlen2", "two_new_tokens", "timeout", "no answer within 3 s");
-  for (const char* name : {"long_context", "pages_of_32", "two_new_tokens", "plain"})
-    expect("raises_heuristic", name, "kernel_error", "get_heuristic_kernel");
+  // The adapter declares pages of 16 and q_len 1: inside that, every launch raises.
+  for (const char* name : {"long_context", "plain"}) expect("raises_heuristic", name, "kernel_error", "get_heuristic_kernel");
+  for (const char* name : {"pages_of_32", "two_new_tokens"}) {
+    const auto it = by.find({"raises_heuristic", name});
+    ASSERT_NE(it, by.end());
+    EXPECT_EQ(to_string(it->second->status), std::string("NotSupported")) << name;
+  }
   int ok = 0;
   for (const auto& rec : r.cases) {
     const bool misbehaves = rec.path == "raises_heuristic" || (rec.path == "segfaults_above_1000" && rec.name == "long_context") ||
@@ -54,6 +61,32 @@ TEST(Isolation, MisbehavingKernelsAreRecordedAndTheRunGoesOn) {
     }
   }
   EXPECT_EQ(ok, 9);  // 3 C kernels x 4 cases, less the 3 misbehaving records
+}
+
+}  // namespace
+}  // namespace pa
+
+namespace pa {
+namespace {
+
+// Shrinking treats a crash like any other failure: the segfaulting shape shrinks to its first
+// failing length, and the replay line names the plug-in.
+TEST(Isolation, ACrashShrinksToItsSmallestShape) {
+  const std::string out = (std::filesystem::temp_directory_path() / "pacheck_isolation_check.txt").string();
+  const std::string cmd = std::string(PACHECK_BIN) + " check --kernel " + MISBEHAVING_PLUGIN +
+                          ":segfaults_above_1000 --properties reference --seed 1 --cases 200 --no-capture > " + out +
+                          " 2>&1";
+  const int st = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 1) << cmd;
+  std::ifstream f(out);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("S=1 "), std::string::npos) << text;
+  EXPECT_NE(text.find("ctx=[1001]"), std::string::npos) << text;
+  EXPECT_NE(text.find("metric=crash"), std::string::npos) << text;
+  EXPECT_NE(text.find("SIGSEGV"), std::string::npos) << text;
+  EXPECT_NE(text.find(std::string("pacheck replay --kernel ") + MISBEHAVING_PLUGIN + ":segfaults_above_1000"),
+            std::string::npos) << text;
 }
 
 }  // namespace
