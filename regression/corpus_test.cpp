@@ -41,7 +41,7 @@ TEST(CorpusFiles, MissingOrCorruptFilesAreClearErrorsNamingTheFile) {
   std::filesystem::create_directories(dir);
   const std::string bad = (dir / "bad.json").string();
   for (const char* text : {"{oops", "{\"case\": {\"num_seqs\": 0, \"context_lens\": []}}",
-                           "{\"case\": {}, \"expect\": {\"path\": \"fast\"}}",
+                           "{\"case\": {}, \"expect\": {\"path\": 3}}", "{\"case\": {}, \"expect\": {\"path\": \"\"}}",
                            "{\"case\": {}, \"device\": \"mi999\"}"}) {
     std::ofstream(bad) << text;
     try {

@@ -270,7 +270,9 @@ TEST(Diff, FindsNewlyFailingFixedMetricTimingDecisionAddedRemoved) {
   next.cases.pop_back();                                                      // removed
   Record extra = sample_record(9, "v1", Status::Ok);
   next.cases.push_back(extra);                                                // added
-  const DiffResult d = diff(base, next);
+  DiffThresholds with_timing;  // timings gate correctness records only when asked (timing=on)
+  with_timing.timing = true;
+  const DiffResult d = diff(base, next, with_timing);
   std::ostringstream out;
   print_diff(out, d);
   const auto count = [&](DiffKind k) {
@@ -288,11 +290,10 @@ TEST(Diff, FindsNewlyFailingFixedMetricTimingDecisionAddedRemoved) {
   EXPECT_NE(out.str().find(base.cases[0].slug + " v1 host"), std::string::npos) << out.str();
 
   // The reverse direction: the failing case is fixed, nothing newly fails.
-  const DiffResult back = diff(next, base);
+  const DiffResult back = diff(next, base, with_timing);
   EXPECT_EQ(back.entries.front().kind, DiffKind::fixed);
-  DiffThresholds no_timing;
-  no_timing.timing = false;
-  for (const auto& e : diff(base, next, no_timing).entries) EXPECT_NE(e.kind, DiffKind::timing_regression);
+  for (const auto& e : diff(base, next).entries)  // the default: no timing gate on correctness records
+    EXPECT_NE(e.kind, DiffKind::timing_regression);
 }
 
 TEST(Diff, ThresholdSettingsAreCheckedByName) {

@@ -23,7 +23,7 @@ TEST(Isolation, MisbehavingKernelsAreRecordedAndTheRunGoesOn) {
   std::filesystem::remove(report);
   const std::string cmd = std::string("PACHECK_PYTHON=") + PACHECK_TEST_PYTHON + " " + PACHECK_BIN + " run --kernel " +
                           MISBEHAVING_PLUGIN + " --kernel py:" + source("adapters/tests/plugins/raises_heuristic.py") +
-                          " --case " + source("worker/testdata/misbehaving_cases.json") +
+                          " --case " + source("testing/plugins/misbehaving_cases.json") +
                           " --kernel-timeout 3 --quiet --report " + report + " > /dev/null 2>&1";
   const int st = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(st)) << cmd;

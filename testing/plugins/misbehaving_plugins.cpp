@@ -35,7 +35,7 @@ pacheck_kernel variant(const char* name, int (*launch)(const pacheck_kernel*, co
                                                        const pacheck_buffers*, void*)) {
   pacheck_kernel k = kKernel;
   k.name = name;
-  k.provenance = "pacheck test plug-in (worker/testdata/misbehaving_plugins.cpp)";
+  k.provenance = "pacheck test plug-in (testing/plugins/misbehaving_plugins.cpp)";
   k.launch = launch;
   return k;
 }
