@@ -1,76 +1,84 @@
 #!/usr/bin/env bash
 # The nightly hardware run: every GPU-facing suite, from a directory of binaries built with a GPU
-# preset (cuda or rocm), in a checkout of this repository (corpus and goldens are read from it).
+# preset (cuda or rocm), in a checkout of this repository (corpus, goldens and adapters are read
+# from it).
 #
-#   bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR [all|tests|suite|sanitize]
+#   bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR [all|tests|plugins|suite|sanitize|bench]
 #
-# `tests`: the gpu tests, mutation score, corpus, the ci suite report and the property suite at
-# nightly sizes; `suite`: `pacheck run --suite nightly` (1000 cases); `sanitize`: compute-sanitizer
-# and the bench. Each part fits a 10-minute slot; `all` (default) runs them in turn.
-# BIN_DIR holds gpu_test, entry_gpu_test, mutation_gpu_test, fixtures_gpu_test, regression_corpus_test,
-# property_suite_test, pacheck and (optionally) pacheck_kernels_bench. OUT_DIR receives run.log
-# (everything, in order), ci.json and nightly.json (pacheck reports, diffable with `pacheck diff`)
-# and the sanitizer logs. Exit status: 0 when every step passed, 1 otherwise.
+# tests:    the gpu tests (capability sweep, entry, mutation catalogue incl. the GPU known-bad
+#           kernels), every GPU kernel against the goldens, the ci suite report
+# plugins:  the GPU example plug-in (run, check, its planted bug), the torch adapter (run, check, a
+#           planted-bug copy), and the worker's per-case overhead against in-process
+# suite:    `pacheck run --suite nightly` with its throughput and wall-time split
+# sanitize: compute-sanitizer memcheck/racecheck on the gpu tests and the GPU plug-in
+# bench:    `pacheck bench` over the built-in kernels and the GPU example plug-in
+# BIN_DIR holds pacheck, gpu_test, entry_gpu_test, mutation_gpu_test and the plug-ins
+# libgpu_decode_plugin.so / libgpu_decode_plugin_bug.so. OUT_DIR receives run.log and the reports.
+# Exit status: 0 when every step passed, 1 otherwise.
 set -u
-BIN=${1:?usage: bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR}
-OUT=${2:?usage: bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR}
+BIN=${1:?usage: bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR [part]}
+OUT=${2:?usage: bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR [part]}
 PART=${3:-all}
-case "$PART" in all|tests|suite|sanitize) ;; *) echo "unknown part '$PART' (all, tests, suite, sanitize)" >&2; exit 2 ;; esac
+case "$PART" in all|tests|plugins|suite|sanitize|bench) ;; *) echo "unknown part '$PART'" >&2; exit 2 ;; esac
 want() { [ "$PART" = all ] || [ "$PART" = "$1" ]; }
 mkdir -p "$OUT"
 export PACHECK_SOURCE_DIR="${PACHECK_SOURCE_DIR:-$(pwd)}"
+export PACHECK_PYTHON="${PACHECK_PYTHON:-python3}"
 LOG="$OUT/run.log"
-: > "$LOG"
+: >> "$LOG"
 failed=0
+P="$BIN/pacheck"
 
-step() {  # step NAME TIMEOUT_S COMMAND...
-  local name=$1 limit=$2
-  shift 2
+step() {  # step NAME EXPECTED_RC TIMEOUT_S COMMAND...
+  local name=$1 want_rc=$2 limit=$3
+  shift 3
   local t0=$SECONDS
   echo "=== $name: $*" | tee -a "$LOG"
   timeout "$limit" "$@" >> "$LOG" 2>&1
   local rc=$?
-  [ $rc -ne 0 ] && failed=1
-  echo "=== $name: rc=$rc in $((SECONDS - t0)) s" | tee -a "$LOG"
+  [ $rc -ne "$want_rc" ] && failed=1
+  echo "=== $name: rc=$rc (expected $want_rc) in $((SECONDS - t0)) s" | tee -a "$LOG"
 }
 
-(nvidia-smi -L || rocm-smi --showproductname) >> "$LOG" 2>&1
+nvidia-smi -L >> "$LOG" 2>&1 || rocm-smi --showproductname >> "$LOG" 2>&1
 if want tests; then
-step gpu_test 240 "$BIN/gpu_test"
-step entry_gpu_test 120 "$BIN/entry_gpu_test"
-step mutation_gpu_test 180 "$BIN/mutation_gpu_test"
-step fixtures_gpu_test 240 "$BIN/fixtures_gpu_test"
-step regression_corpus 180 "$BIN/regression_corpus_test"
-step pacheck_ci 180 "$BIN/pacheck" run --suite ci --backend gpu --quiet --report "$OUT/ci.json"
-
-# The property suite at nightly sizes, paths on the GPU, judged against the fp64 CPU oracle,
-# sharded over the CPU cores (gtest sharding). PACHECK_PROPERTY_REFERENCE=gpu judges against the
-# GPU reference kernel instead; measured on an H100 it is slower at these sizes (one thread per
-# query row, shared by every shard), so it is for cases too large for the CPU oracle.
-shards=$(nproc)
-t0=$SECONDS
-echo "=== property_nightly: $shards shards, PACHECK_PROPERTY_LEVEL=nightly, backend gpu" | tee -a "$LOG"
-for i in $(seq 0 $((shards - 1))); do
-  GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i PACHECK_PROPERTY_BACKEND=gpu \
-    PACHECK_PROPERTY_REFERENCE="${PACHECK_PROPERTY_REFERENCE:-cpu}" \
-    PACHECK_PROPERTY_LEVEL=nightly \
-    timeout "${PROPERTY_TIMEOUT_S:-400}" "$BIN/property_suite_test" > "$OUT/.prop_$i" 2>&1 &
-done
-prop_rc=0
-for job in $(jobs -p); do wait "$job" || prop_rc=1; done
-cat "$OUT"/.prop_* >> "$LOG"
-rm -f "$OUT"/.prop_*
-[ $prop_rc -ne 0 ] && failed=1
-echo "=== property_nightly: rc=$prop_rc in $((SECONDS - t0)) s" | tee -a "$LOG"
+  step gpu_test 0 240 "$BIN/gpu_test"
+  step entry_gpu_test 0 120 "$BIN/entry_gpu_test"
+  step mutation_gpu_test 0 240 "$BIN/mutation_gpu_test"
+  step goldens_gpu 0 240 "$P" fixtures verify --gpu
+  step pacheck_ci 0 180 "$P" run --suite ci --backend gpu --quiet --report "$OUT/ci.json"
+  step mutate_gpu 0 240 "$P" mutate --backend gpu --cases 40
 fi
-# The fp64 CPU reference of large nightly cases dominates this one (single process).
-want suite && step pacheck_nightly 560 "$BIN/pacheck" run --suite nightly --backend gpu --quiet --report "$OUT/nightly.json"
-
+if want plugins; then
+  G="$BIN/libgpu_decode_plugin.so"
+  step plugin_ci 0 180 "$P" run --kernel "$G" --suite ci --quiet --report "$OUT/plugin_ci.json"
+  step plugin_check 0 240 "$P" check --kernel "$G" --cases 100 --seed 1 --no-capture
+  step plugin_bug_check 1 240 "$P" check --kernel "$BIN/libgpu_decode_plugin_bug.so" --cases 100 --seed 1 --no-capture
+  step plugin_mutate 0 240 "$P" mutate --kernel "$G" --cases 60
+  # The worker's per-case overhead: the same kernel and cases in process and through the worker.
+  step overhead_never 0 180 "$P" run --kernel "$G" --isolate never --suite ci --quiet --report "$OUT/in_process.json"
+  step overhead_worker 0 180 "$P" run --kernel "$G" --isolate external --suite ci --quiet --report "$OUT/worker.json"
+  step torch_ci 0 240 "$P" run --kernel "py:adapters/torch_sdpa.py" --suite ci --quiet --report "$OUT/torch_ci.json"
+  step torch_check 0 240 "$P" check --kernel "py:adapters/torch_sdpa.py" --cases 60 --seed 1 --no-capture
+  # A copy with a planted bug: the softmax scale 5 % off (the class of a dropped custom scale).
+  sed 's/^    scale = float(p\["softmax_scale"\] or pa.default_scale(p))$/&  * 1.05/' adapters/torch_sdpa.py \
+    > "$OUT/torch_sdpa_bug.py"
+  grep -q '\* 1.05' "$OUT/torch_sdpa_bug.py" || { echo "planting the torch bug failed" | tee -a "$LOG"; failed=1; }
+  step torch_bug_check 1 240 "$P" check --kernel "py:$OUT/torch_sdpa_bug.py" --properties reference --cases 60 --seed 1 --no-capture
+fi
+if want suite; then
+  step pacheck_nightly 0 400 "$P" run --suite nightly --backend gpu --quiet --report "$OUT/nightly.json"
+fi
 if want sanitize && command -v compute-sanitizer > /dev/null; then
-  step memcheck 270 compute-sanitizer --tool memcheck --log-file "$OUT/memcheck.log" "$BIN/gpu_test"
-  step racecheck 200 compute-sanitizer --tool racecheck --log-file "$OUT/racecheck.log" \
+  step memcheck 0 300 compute-sanitizer --tool memcheck --error-exitcode 9 --log-file "$OUT/memcheck.log" "$BIN/gpu_test"
+  step racecheck 0 240 compute-sanitizer --tool racecheck --error-exitcode 9 --log-file "$OUT/racecheck.log" \
     "$BIN/gpu_test" --gtest_filter=-*CapabilitySweep*
+  step memcheck_plugin 0 240 compute-sanitizer --tool memcheck --error-exitcode 9 --log-file "$OUT/memcheck_plugin.log" \
+    "$P" run --kernel "$BIN/libgpu_decode_plugin.so" --isolate never --suite smoke --quiet --report "$OUT/memcheck_plugin.json"
 fi
-want sanitize && [ -x "$BIN/pacheck_kernels_bench" ] && step bench 100 "$BIN/pacheck_kernels_bench"
+if want bench; then
+  step bench 0 500 "$P" bench --backend gpu --kernel "$BIN/libgpu_decode_plugin.so" --isolate never --paths v1,hip,asm \
+    --models llama33_70b_tp1,qwen35_397b_tp1,gpt_oss_tp1 --report "$OUT/bench.json"
+fi
 echo "=== nightly: $([ $failed -eq 0 ] && echo PASS || echo FAIL)" | tee -a "$LOG"
 exit $failed

@@ -519,7 +519,7 @@ Timing time_on_device(const pacheck_kernel& k, const KernelCall& call, const Tim
     struct Set {
       const void *q, *k, *v;
     };
-    std::vector<Set> in(size_t(sets));
+    std::vector<Set> in(static_cast<size_t>(sets));
     for (int s = 0; s < sets; ++s) {
       void* q = upload(call.q.empty() ? nullptr : call.q.data, q_bytes, "q");
       void* kc = upload(call.k_cache.empty() ? nullptr : call.k_cache.data, cache_bytes, "k_cache");
