@@ -33,6 +33,12 @@ PA_HOST_DEVICE constexpr bool is_fp8(DType t) {
   return t == DType::fp8_e4m3fn || t == DType::fp8_e4m3fnuz || t == DType::fp8_e5m2;
 }
 PA_HOST_DEVICE constexpr bool is_8bit(DType t) { return dtype_bytes(t) == 1; }
+// The two e4m3 flavours differ only in bias and specials: bytes of one decoded as the other are
+// off by a factor of 2, which is why a device's native flavour must match (e5m2 is no flavour
+// of e4m3: is_fp8 but not is_e4m3).
+PA_HOST_DEVICE constexpr bool is_e4m3(DType t) {
+  return t == DType::fp8_e4m3fn || t == DType::fp8_e4m3fnuz;
+}
 
 const char* to_string(DType t);
 std::optional<DType> parse_dtype(std::string_view s);
@@ -63,6 +69,21 @@ PA_HOST_DEVICE constexpr float max_finite(DType t) {
     case DType::int8: return 127.0f;
     case DType::fp32: return 3.40282347e38f;
     case DType::fp8_e5m2: return 57344.0f;  // 1.75 * 2^15 (0x7B); 0x7C is Inf
+  }
+  return 0;
+}
+
+// Spacing of the codes next to zero: the smallest positive subnormal (int8: one integer step).
+// Below the smallest normal a rounding errs by up to half of it, absolutely, not by u relatively.
+PA_HOST_DEVICE constexpr double smallest_step(DType t) {
+  switch (t) {
+    case DType::bf16: return 0x1.0p-133;
+    case DType::fp16: return 0x1.0p-24;
+    case DType::fp8_e4m3fn: return 0x1.0p-9;
+    case DType::fp8_e4m3fnuz: return 0x1.0p-10;
+    case DType::int8: return 1.0;
+    case DType::fp32: return 0x1.0p-149;
+    case DType::fp8_e5m2: return 0x1.0p-16;
   }
   return 0;
 }

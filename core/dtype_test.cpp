@@ -235,6 +235,18 @@ TEST(DTypeDecode, MaxFiniteMatchesLargestCode) {
   }
 }
 
+TEST(DTypeDecode, SmallestStepIsTheSmallestPositiveCode) {
+  for (DType t : kAll) {
+    double mn = std::numeric_limits<double>::infinity();
+    for (uint32_t c = 0; c < num_codes(t); ++c) {
+      const double v = ref_decode(t, c);
+      if (v > 0) mn = std::min(mn, v);
+    }
+    EXPECT_EQ(codec::smallest_step(t), mn) << to_string(t);
+  }
+  EXPECT_EQ(codec::smallest_step(DType::fp32), double(std::numeric_limits<float>::denorm_min()));
+}
+
 TEST(DTypeDecode, PoisonCodeIsNaNWhereFormatHasOne) {
   for (DType t : {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz, DType::fp8_e5m2})
     EXPECT_TRUE(std::isnan(ref_decode(t, codec::poison_code(t)))) << to_string(t);
@@ -447,6 +459,10 @@ TEST(DTypeNames, BytesAndPredicates) {
   EXPECT_TRUE(is_fp8(DType::fp8_e4m3fnuz));
   EXPECT_TRUE(is_fp8(DType::fp8_e5m2));
   EXPECT_TRUE(is_8bit(DType::fp8_e5m2));
+  EXPECT_TRUE(is_e4m3(DType::fp8_e4m3fn));
+  EXPECT_TRUE(is_e4m3(DType::fp8_e4m3fnuz));
+  EXPECT_FALSE(is_e4m3(DType::fp8_e5m2));
+  EXPECT_FALSE(is_e4m3(DType::int8));
   EXPECT_FALSE(is_fp8(DType::int8));
   EXPECT_TRUE(is_8bit(DType::int8));
   EXPECT_FALSE(is_8bit(DType::bf16));
