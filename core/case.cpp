@@ -11,7 +11,9 @@
 namespace pa {
 
 namespace {
-constexpr const char* kDTypeNames[] = {"bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz", "int8", "fp32"};
+// Indexed by the DType value (an ABI: appended, never reordered).
+constexpr const char* kDTypeNames[] = {"bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz", "int8", "fp32", "fp8_e5m2"};
+static_assert(sizeof(kDTypeNames) / sizeof(kDTypeNames[0]) == size_t(kDTypeCount), "a name per DType");
 
 std::string fmt_double(double v) {
   char buf[40];
@@ -22,7 +24,7 @@ std::string fmt_double(double v) {
 
 const char* to_string(DType t) { return kDTypeNames[int(t)]; }
 std::optional<DType> parse_dtype(std::string_view s) {
-  for (int i = 0; i < 6; ++i)
+  for (int i = 0; i < kDTypeCount; ++i)
     if (s == kDTypeNames[i]) return DType(i);
   return std::nullopt;
 }

@@ -1,8 +1,9 @@
 #pragma once
 // Element types and their codecs: bf16, fp16, fp8 e4m3fn (OCP; MI355 and NVIDIA), fp8 e4m3fnuz
-// (MI300), int8. Encoding is round-to-nearest-even. 16-bit formats follow IEEE (overflow -> Inf);
-// 8-bit formats saturate to their largest finite value (the KV-cache quantization convention:
-// code = sat(x / scale)). Every codec is PA_HOST_DEVICE: packer, host twins and kernels share it.
+// (MI300), fp8 e5m2 (vLLM's fp8_e5m2 KV cache), int8. Encoding is round-to-nearest-even. 16-bit
+// formats follow IEEE (overflow -> Inf); 8-bit formats saturate to their largest finite value (the
+// KV-cache quantization convention: code = sat(x / scale)). Every codec is PA_HOST_DEVICE: packer,
+// host twins and kernels share it.
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -11,15 +12,33 @@
 
 namespace pa {
 
-enum class DType : uint8_t { bf16, fp16, fp8_e4m3fn, fp8_e4m3fnuz, int8, fp32 };
+// The numeric values are an ABI: the C entry point maps them 1:1, so a new type is appended and no
+// existing value ever changes.
+enum class DType : uint8_t {
+  bf16 = 0,
+  fp16 = 1,
+  fp8_e4m3fn = 2,
+  fp8_e4m3fnuz = 3,
+  int8 = 4,
+  fp32 = 5,
+  fp8_e5m2 = 6,
+};
+/// Number of DType values (they are dense, 0 .. kDTypeCount - 1).
+inline constexpr int kDTypeCount = 7;
 
 PA_HOST_DEVICE constexpr int dtype_bytes(DType t) {
   return t == DType::fp32 ? 4 : (t == DType::bf16 || t == DType::fp16) ? 2 : 1;
 }
 PA_HOST_DEVICE constexpr bool is_fp8(DType t) {
-  return t == DType::fp8_e4m3fn || t == DType::fp8_e4m3fnuz;
+  return t == DType::fp8_e4m3fn || t == DType::fp8_e4m3fnuz || t == DType::fp8_e5m2;
 }
 PA_HOST_DEVICE constexpr bool is_8bit(DType t) { return dtype_bytes(t) == 1; }
+// The two e4m3 flavours differ only in bias and specials: bytes of one decoded as the other are
+// off by a factor of 2, which is why a device's native flavour must match (e5m2 is no flavour
+// of e4m3: is_fp8 but not is_e4m3).
+PA_HOST_DEVICE constexpr bool is_e4m3(DType t) {
+  return t == DType::fp8_e4m3fn || t == DType::fp8_e4m3fnuz;
+}
 
 const char* to_string(DType t);
 std::optional<DType> parse_dtype(std::string_view s);
@@ -33,6 +52,7 @@ PA_HOST_DEVICE constexpr double unit_roundoff(DType t) {
     case DType::fp16: return 1.0 / 2048;    // 11 significant bits
     case DType::fp8_e4m3fn:
     case DType::fp8_e4m3fnuz: return 1.0 / 16;  // 4 significant bits
+    case DType::fp8_e5m2: return 1.0 / 8;   // 3 significant bits
     case DType::int8: return 0.5 / 127;     // half a step of a symmetric amax/127 scale
     case DType::fp32: return 1.0 / 16777216;
   }
@@ -48,6 +68,22 @@ PA_HOST_DEVICE constexpr float max_finite(DType t) {
     case DType::fp8_e4m3fnuz: return 240.0f;
     case DType::int8: return 127.0f;
     case DType::fp32: return 3.40282347e38f;
+    case DType::fp8_e5m2: return 57344.0f;  // 1.75 * 2^15 (0x7B); 0x7C is Inf
+  }
+  return 0;
+}
+
+// Spacing of the codes next to zero: the smallest positive subnormal (int8: one integer step).
+// Below the smallest normal a rounding errs by up to half of it, absolutely, not by u relatively.
+PA_HOST_DEVICE constexpr double smallest_step(DType t) {
+  switch (t) {
+    case DType::bf16: return 0x1.0p-133;
+    case DType::fp16: return 0x1.0p-24;
+    case DType::fp8_e4m3fn: return 0x1.0p-9;
+    case DType::fp8_e4m3fnuz: return 0x1.0p-10;
+    case DType::int8: return 1.0;
+    case DType::fp32: return 0x1.0p-149;
+    case DType::fp8_e5m2: return 0x1.0p-16;
   }
   return 0;
 }
@@ -142,6 +178,59 @@ struct E4M3 {
 using E4M3FN = E4M3<false>;
 using E4M3FNUZ = E4M3<true>;
 
+// ---- fp8 e5m2 -------------------------------------------------------------------------------
+// The top byte of an IEEE fp16: bias 15, 2 mantissa bits, subnormals, Inf = S.11111.00, NaN =
+// S.11111.{01,10,11}, max finite 57344 (0x7B). Encoding saturates like the other 8-bit formats
+// (finite overflow and +-Inf -> +-57344, as vLLM's satfinite conversion does): a KV code never
+// holds Inf although the format could. Truncating an fp16 code is not a correct encoder (it
+// rounds toward zero and double-rounds), so RNE is done here on the float's 21 dropped bits.
+struct E5M2 {
+  static constexpr int kBias = 15;
+  static constexpr uint8_t kMaxCode = 0x7B;
+  static constexpr float kMax = 57344.0f;
+
+  PA_HOST_DEVICE static bool is_nan(uint8_t c) { return (c & 0x7F) > 0x7C; }
+  PA_HOST_DEVICE static bool is_inf(uint8_t c) { return (c & 0x7F) == 0x7C; }
+
+  PA_HOST_DEVICE static float decode(uint8_t c) {
+    if (is_nan(c)) return bit_cast<float>(0x7FC00000u);
+    if (is_inf(c)) return bit_cast<float>((c & 0x80) ? 0xFF800000u : 0x7F800000u);
+    const int e = (c >> 2) & 0x1F;
+    const int m = c & 0x3;
+    // value = (e ? 4 + m : m) * 2^(max(e,1) - bias - 2), built exactly from bits.
+    const int p = (e ? e : 1) - kBias - 2;
+    const float scale = bit_cast<float>(uint32_t(p + 127) << 23);
+    const float v = float(e ? 4 + m : m) * scale;
+    return (c & 0x80) ? -v : v;
+  }
+
+  PA_HOST_DEVICE static uint8_t encode(float x) {
+    const uint32_t u = bit_cast<uint32_t>(x);
+    const uint8_t sign = uint8_t((u >> 24) & 0x80u);
+    const uint32_t a = u & 0x7FFFFFFFu;
+    if (a > 0x7F800000u) return uint8_t(sign | 0x7F);  // NaN stays NaN, sign kept
+    const float max_value = kMax;  // a local copy: nvcc cannot take kMax's address in device code
+    if (a >= bit_cast<uint32_t>(max_value)) return uint8_t(sign | kMaxCode);  // saturate (Inf too)
+    uint8_t mag;
+    const int e = int(a >> 23) - 127;  // float's unbiased exponent
+    if (e >= 1 - kBias) {
+      // Normal target: keep 2 mantissa bits, RNE on the 21 dropped ones; a carry moves into the
+      // exponent field, which is exactly right.
+      const uint32_t r = (a + 0xFFFFFu + ((a >> 21) & 1u)) >> 21;  // float exp(8) | mant(2)
+      const uint32_t code = r - (uint32_t(127 - kBias) << 2);
+      mag = code > kMaxCode ? kMaxCode : uint8_t(code);
+    } else {
+      // Subnormal target: units of 2^(1-bias-2) = 2^-16; 4 units is the smallest normal 0x04.
+      const float v = bit_cast<float>(a) * bit_cast<float>(uint32_t(127 + kBias + 1) << 23);
+      uint32_t q = uint32_t(v);
+      const float frac = v - float(q);
+      if (frac > 0.5f || (frac == 0.5f && (q & 1u))) ++q;
+      mag = uint8_t(q);
+    }
+    return uint8_t(sign | mag);
+  }
+};
+
 // ---- int8 (symmetric, saturating to +-127) ----------------------------------------------------
 PA_HOST_DEVICE inline float int8_to_float(uint8_t c) { return float(int8_t(c)); }
 PA_HOST_DEVICE inline uint8_t float_to_int8(float x) {
@@ -177,6 +266,11 @@ template <> struct Codec<DType::fp8_e4m3fnuz> {
   PA_HOST_DEVICE static float decode(Storage c) { return E4M3FNUZ::decode(c); }
   PA_HOST_DEVICE static Storage encode(float x) { return E4M3FNUZ::encode(x); }
 };
+template <> struct Codec<DType::fp8_e5m2> {
+  using Storage = uint8_t;
+  PA_HOST_DEVICE static float decode(Storage c) { return E5M2::decode(c); }
+  PA_HOST_DEVICE static Storage encode(float x) { return E5M2::encode(x); }
+};
 template <> struct Codec<DType::int8> {
   using Storage = uint8_t;
   PA_HOST_DEVICE static float decode(Storage c) { return int8_to_float(c); }
@@ -192,6 +286,7 @@ PA_HOST_DEVICE inline float decode(DType t, uint32_t code) {
     case DType::fp8_e4m3fnuz: return E4M3FNUZ::decode(uint8_t(code));
     case DType::int8: return int8_to_float(uint8_t(code));
     case DType::fp32: return bit_cast<float>(code);
+    case DType::fp8_e5m2: return E5M2::decode(uint8_t(code));
   }
   return 0;
 }
@@ -203,6 +298,7 @@ PA_HOST_DEVICE inline uint32_t encode(DType t, float x) {
     case DType::fp8_e4m3fnuz: return E4M3FNUZ::encode(x);
     case DType::int8: return float_to_int8(x);
     case DType::fp32: return bit_cast<uint32_t>(x);
+    case DType::fp8_e5m2: return E5M2::encode(x);
   }
   return 0;
 }
@@ -217,6 +313,7 @@ PA_HOST_DEVICE inline uint32_t poison_code(DType t) {
     case DType::fp8_e4m3fnuz: return 0x80u;
     case DType::int8: return 0x80u;
     case DType::fp32: return 0x7FC00000u;
+    case DType::fp8_e5m2: return 0x7Fu;
   }
   return 0;
 }

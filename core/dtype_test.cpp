@@ -43,6 +43,8 @@ double ref_e4m3fnuz(uint32_t c) {
   if (c == 0x80) return kNaN;  // the single NaN; there is no -0
   return ref_float_bits(c, 4, 3, 8, false);
 }
+// e5m2 is IEEE-like (bias 15, 2 mantissa bits): top exponent = Inf (m = 0) or NaN (m != 0).
+double ref_e5m2(uint32_t c) { return ref_float_bits(c, 5, 2, 15, true); }
 double ref_int8(uint32_t c) { return c < 128 ? double(c) : double(int(c) - 256); }
 
 double ref_decode(DType t, uint32_t c) {
@@ -52,6 +54,7 @@ double ref_decode(DType t, uint32_t c) {
     case DType::fp8_e4m3fn: return ref_e4m3fn(c);
     case DType::fp8_e4m3fnuz: return ref_e4m3fnuz(c);
     case DType::int8: return ref_int8(c);
+    case DType::fp8_e5m2: return ref_e5m2(c);
     default: return kNaN;
   }
 }
@@ -76,12 +79,13 @@ void expect_decode_exhaustive(DType t) {
   }
 }
 
-// encode(decode(c)) == c for every code whose value is not NaN.
+// encode(decode(c)) == c for every code whose value is not NaN. An 8-bit format's Inf codes are
+// the exception: encoding saturates (the KV quantization convention), checked in DTypeSaturation.
 void expect_round_trip(DType t) {
   int bad = 0;
   for (uint32_t c = 0; c < num_codes(t) && bad < 10; ++c) {
     const double v = ref_decode(t, c);
-    if (std::isnan(v)) continue;
+    if (std::isnan(v) || (is_8bit(t) && std::isinf(v))) continue;
     const uint32_t back = codec::encode(t, float(v));
     if (back != c) ++bad;
     EXPECT_EQ(back, c) << to_string(t) << " value " << v;
@@ -136,12 +140,14 @@ void expect_rne_exhaustive(DType t) {
   }
 }
 
-const DType kAll[] = {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz, DType::int8};
+const DType kAll[] = {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz, DType::int8,
+                      DType::fp8_e5m2};
 
 // ---- decode, exhaustive -------------------------------------------------------------------------
 
 TEST(DTypeDecode, E4M3FnAll256Codes) { expect_decode_exhaustive(DType::fp8_e4m3fn); }
 TEST(DTypeDecode, E4M3FnuzAll256Codes) { expect_decode_exhaustive(DType::fp8_e4m3fnuz); }
+TEST(DTypeDecode, E5M2All256Codes) { expect_decode_exhaustive(DType::fp8_e5m2); }
 TEST(DTypeDecode, Int8All256Codes) { expect_decode_exhaustive(DType::int8); }
 TEST(DTypeDecode, Bf16All65536Patterns) { expect_decode_exhaustive(DType::bf16); }
 TEST(DTypeDecode, Fp16All65536Patterns) { expect_decode_exhaustive(DType::fp16); }
@@ -173,6 +179,40 @@ TEST(DTypeDecode, E4M3FnuzSpecialCodes) {
   EXPECT_EQ(neg_zero, 0);
 }
 
+TEST(DTypeDecode, E5M2SpecialCodes) {
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(codec::E5M2::decode(0x7C), inf);
+  EXPECT_EQ(codec::E5M2::decode(0xFC), -inf);
+  for (uint8_t c : {0x7D, 0x7E, 0x7F, 0xFD, 0xFE, 0xFF}) EXPECT_TRUE(std::isnan(codec::E5M2::decode(c))) << int(c);
+  EXPECT_EQ(codec::E5M2::decode(0x7B), 57344.0f);
+  EXPECT_EQ(codec::E5M2::decode(0xFB), -57344.0f);
+  EXPECT_EQ(codec::E5M2::decode(0x01), std::ldexp(1.0f, -16));  // smallest subnormal
+  EXPECT_EQ(codec::E5M2::decode(0x04), std::ldexp(1.0f, -14));  // smallest normal
+  EXPECT_EQ(codec::E5M2::decode(0x3C), 1.0f);
+  EXPECT_TRUE(std::signbit(codec::E5M2::decode(0x80)));  // has -0
+  int nans = 0, infs = 0;
+  for (int c = 0; c < 256; ++c) {
+    const float v = codec::E5M2::decode(uint8_t(c));
+    nans += std::isnan(v);
+    infs += std::isinf(v);
+  }
+  EXPECT_EQ(nans, 6);
+  EXPECT_EQ(infs, 2);
+}
+
+// e5m2 is the top byte of an fp16 (whose codec is checked exhaustively above against bit fields):
+// every code, NaNs and Infs included, decodes to the fp16 with the low byte zero.
+TEST(DTypeDecode, E5M2IsTheTopByteOfFp16) {
+  for (uint32_t c = 0; c < 256; ++c) {
+    const float a = codec::E5M2::decode(uint8_t(c)), b = codec::fp16_to_float(uint16_t(c << 8));
+    if (std::isnan(b)) {
+      EXPECT_TRUE(std::isnan(a)) << c;
+    } else {
+      EXPECT_EQ(bit_cast<uint32_t>(a), bit_cast<uint32_t>(b)) << c;
+    }
+  }
+}
+
 TEST(DTypeDecode, SixteenBitSpecials) {
   EXPECT_EQ(codec::fp16_to_float(0x7C00), std::numeric_limits<float>::infinity());
   EXPECT_EQ(codec::fp16_to_float(0xFC00), -std::numeric_limits<float>::infinity());
@@ -195,8 +235,20 @@ TEST(DTypeDecode, MaxFiniteMatchesLargestCode) {
   }
 }
 
+TEST(DTypeDecode, SmallestStepIsTheSmallestPositiveCode) {
+  for (DType t : kAll) {
+    double mn = std::numeric_limits<double>::infinity();
+    for (uint32_t c = 0; c < num_codes(t); ++c) {
+      const double v = ref_decode(t, c);
+      if (v > 0) mn = std::min(mn, v);
+    }
+    EXPECT_EQ(codec::smallest_step(t), mn) << to_string(t);
+  }
+  EXPECT_EQ(codec::smallest_step(DType::fp32), double(std::numeric_limits<float>::denorm_min()));
+}
+
 TEST(DTypeDecode, PoisonCodeIsNaNWhereFormatHasOne) {
-  for (DType t : {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz})
+  for (DType t : {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz, DType::fp8_e5m2})
     EXPECT_TRUE(std::isnan(ref_decode(t, codec::poison_code(t)))) << to_string(t);
   // int8 has no NaN: its poison is -128, a code the symmetric quantizer never writes.
   EXPECT_EQ(ref_int8(codec::poison_code(DType::int8)), -128.0);
@@ -208,6 +260,7 @@ TEST(DTypeDecode, PoisonCodeIsNaNWhereFormatHasOne) {
 
 TEST(DTypeRoundTrip, E4M3FnEveryNonNaNCode) { expect_round_trip(DType::fp8_e4m3fn); }
 TEST(DTypeRoundTrip, E4M3FnuzEveryNonNaNCode) { expect_round_trip(DType::fp8_e4m3fnuz); }
+TEST(DTypeRoundTrip, E5M2EveryFiniteCode) { expect_round_trip(DType::fp8_e5m2); }
 TEST(DTypeRoundTrip, Int8EveryCodeButMinus128) {
   for (uint32_t c = 0; c < 256; ++c) {
     if (c == 0x80) continue;  // -128 saturates to -127 by design (symmetric range)
@@ -223,12 +276,15 @@ TEST(DTypeRoundTrip, BothZerosKeptWhereTheFormatHasThem) {
   EXPECT_EQ(codec::encode(DType::bf16, -0.0f), 0x8000u);
   EXPECT_EQ(codec::encode(DType::fp16, -0.0f), 0x8000u);
   EXPECT_EQ(codec::encode(DType::fp8_e4m3fnuz, -0.0f), 0x00u);
+  EXPECT_EQ(codec::encode(DType::fp8_e5m2, -0.0f), 0x80u);
+  EXPECT_EQ(codec::encode(DType::fp8_e5m2, 0.0f), 0x00u);
 }
 
 // ---- round to nearest even -------------------------------------------------------------------
 
 TEST(DTypeRounding, E4M3FnAllAdjacentPairs) { expect_rne_exhaustive(DType::fp8_e4m3fn); }
 TEST(DTypeRounding, E4M3FnuzAllAdjacentPairs) { expect_rne_exhaustive(DType::fp8_e4m3fnuz); }
+TEST(DTypeRounding, E5M2AllAdjacentPairs) { expect_rne_exhaustive(DType::fp8_e5m2); }
 TEST(DTypeRounding, Int8AllAdjacentPairs) { expect_rne_exhaustive(DType::int8); }
 TEST(DTypeRounding, Bf16AllAdjacentPairs) { expect_rne_exhaustive(DType::bf16); }
 TEST(DTypeRounding, Fp16AllAdjacentPairs) { expect_rne_exhaustive(DType::fp16); }
@@ -258,6 +314,23 @@ TEST(DTypeSaturation, E4M3FnuzSaturatesAt240) {
     EXPECT_EQ(codec::encode(DType::fp8_e4m3fnuz, -x), 0xFFu) << -x;
   }
 }
+// Beyond 57344 e5m2 saturates, even past the midpoint 61440 to the next binade (where an IEEE
+// encoder would round to Inf) and for Inf itself: the Inf codes are never written.
+TEST(DTypeSaturation, E5M2SaturatesAt57344) {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (float x : {57344.0f, 57345.0f, std::nextafter(61440.0f, 0.0f), 61440.0f, 65536.0f, 1e6f,
+                  3e38f, std::numeric_limits<float>::max(), inf}) {
+    EXPECT_EQ(codec::encode(DType::fp8_e5m2, x), 0x7Bu) << x;
+    EXPECT_EQ(codec::encode(DType::fp8_e5m2, -x), 0xFBu) << -x;
+  }
+  // The Inf codes decode to Inf but do not round-trip: encoding them saturates.
+  EXPECT_EQ(codec::encode(DType::fp8_e5m2, float(ref_e5m2(0x7C))), 0x7Bu);
+  EXPECT_EQ(codec::encode(DType::fp8_e5m2, float(ref_e5m2(0xFC))), 0xFBu);
+  // Just below max finite still rounds to nearest: between 49152 (0x7A) and 57344 the midpoint
+  // 53248 ties to the even code 0x7A.
+  EXPECT_EQ(codec::encode(DType::fp8_e5m2, 53248.0f), 0x7Au);
+  EXPECT_EQ(codec::encode(DType::fp8_e5m2, std::nextafter(53248.0f, inf)), 0x7Bu);
+}
 TEST(DTypeSaturation, Int8SaturatesAt127) {
   const float inf = std::numeric_limits<float>::infinity();
   for (float x : {127.0f, 127.4f, 127.5f, 128.0f, 200.0f, 1e30f, inf}) {
@@ -284,6 +357,13 @@ TEST(DTypeNaN, E4M3FnKeepsSign) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   EXPECT_EQ(codec::encode(DType::fp8_e4m3fn, nan), 0x7Fu);
   EXPECT_EQ(codec::encode(DType::fp8_e4m3fn, -nan), 0xFFu);
+}
+TEST(DTypeNaN, E5M2KeepsSign) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(codec::encode(DType::fp8_e5m2, nan), 0x7Fu);
+  EXPECT_EQ(codec::encode(DType::fp8_e5m2, -nan), 0xFFu);
+  // A float NaN whose payload lives only in the low bits must not become Inf or a number.
+  EXPECT_TRUE(std::isnan(ref_e5m2(codec::encode(DType::fp8_e5m2, bit_cast<float>(0x7F800001u)))));
 }
 TEST(DTypeNaN, E4M3FnuzSingleNaN) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -334,6 +414,7 @@ TEST(DTypeCodec, TemplateAgreesWithRuntimeBf16) { expect_codec_agrees<DType::bf1
 TEST(DTypeCodec, TemplateAgreesWithRuntimeFp16) { expect_codec_agrees<DType::fp16>(); }
 TEST(DTypeCodec, TemplateAgreesWithRuntimeE4M3Fn) { expect_codec_agrees<DType::fp8_e4m3fn>(); }
 TEST(DTypeCodec, TemplateAgreesWithRuntimeE4M3Fnuz) { expect_codec_agrees<DType::fp8_e4m3fnuz>(); }
+TEST(DTypeCodec, TemplateAgreesWithRuntimeE5M2) { expect_codec_agrees<DType::fp8_e5m2>(); }
 TEST(DTypeCodec, TemplateAgreesWithRuntimeInt8) { expect_codec_agrees<DType::int8>(); }
 
 TEST(DTypeCodec, Fp32IsBitIdentity) {
@@ -347,13 +428,24 @@ TEST(DTypeCodec, Fp32IsBitIdentity) {
 
 TEST(DTypeNames, ParseInvertsToString) {
   for (DType t : {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz, DType::int8,
-                  DType::fp32}) {
+                  DType::fp32, DType::fp8_e5m2}) {
     const auto p = parse_dtype(to_string(t));
     ASSERT_TRUE(p.has_value()) << to_string(t);
     EXPECT_EQ(*p, t);
   }
+  EXPECT_STREQ(to_string(DType::fp8_e5m2), "fp8_e5m2");
   EXPECT_FALSE(parse_dtype("fp8").has_value());
+  EXPECT_FALSE(parse_dtype("fp8_e5m2fnuz").has_value());
   EXPECT_FALSE(parse_dtype("").has_value());
+}
+
+// The C ABI maps these values 1:1: a new type is appended, an existing value never moves.
+TEST(DTypeNames, NumericIdsAreStable) {
+  static_assert(int(DType::bf16) == 0 && int(DType::fp16) == 1 && int(DType::fp8_e4m3fn) == 2 &&
+                    int(DType::fp8_e4m3fnuz) == 3 && int(DType::int8) == 4 && int(DType::fp32) == 5 &&
+                    int(DType::fp8_e5m2) == 6 && kDTypeCount == 7,
+                "DType values are an ABI");
+  for (int i = 0; i < kDTypeCount; ++i) EXPECT_EQ(int(*parse_dtype(to_string(DType(i)))), i);
 }
 
 TEST(DTypeNames, BytesAndPredicates) {
@@ -363,7 +455,14 @@ TEST(DTypeNames, BytesAndPredicates) {
   EXPECT_EQ(dtype_bytes(DType::fp8_e4m3fnuz), 1);
   EXPECT_EQ(dtype_bytes(DType::int8), 1);
   EXPECT_EQ(dtype_bytes(DType::fp32), 4);
+  EXPECT_EQ(dtype_bytes(DType::fp8_e5m2), 1);
   EXPECT_TRUE(is_fp8(DType::fp8_e4m3fnuz));
+  EXPECT_TRUE(is_fp8(DType::fp8_e5m2));
+  EXPECT_TRUE(is_8bit(DType::fp8_e5m2));
+  EXPECT_TRUE(is_e4m3(DType::fp8_e4m3fn));
+  EXPECT_TRUE(is_e4m3(DType::fp8_e4m3fnuz));
+  EXPECT_FALSE(is_e4m3(DType::fp8_e5m2));
+  EXPECT_FALSE(is_e4m3(DType::int8));
   EXPECT_FALSE(is_fp8(DType::int8));
   EXPECT_TRUE(is_8bit(DType::int8));
   EXPECT_FALSE(is_8bit(DType::bf16));
@@ -372,13 +471,14 @@ TEST(DTypeNames, BytesAndPredicates) {
 // The unit roundoff bounds the relative error of one rounding of a normal value: checked on every
 // normal code's neighbourhood (the midpoint is the worst case and errs by exactly u * |lo|/|mid|).
 TEST(DTypeNames, UnitRoundoffBoundsFloatRounding) {
-  for (DType t : {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz}) {
+  for (DType t : {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz, DType::fp8_e5m2}) {
     const double u = codec::unit_roundoff(t);
     double worst = 0;
     const auto codes = positive_finite_codes(t);
     for (size_t i = 0; i + 1 < codes.size(); ++i) {
       const double a = ref_decode(t, codes[i]), b = ref_decode(t, codes[i + 1]);
-      const int bias = t == DType::bf16 ? 127 : t == DType::fp16 ? 15 : t == DType::fp8_e4m3fn ? 7 : 8;
+      const int bias = t == DType::bf16 ? 127 : (t == DType::fp16 || t == DType::fp8_e5m2) ? 15
+                       : t == DType::fp8_e4m3fn ? 7 : 8;
       if (a < std::ldexp(1.0, 1 - bias)) continue;  // subnormals have a larger relative spacing
       worst = std::max(worst, (b - a) / 2 / a);
     }
