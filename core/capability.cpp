@@ -7,14 +7,12 @@ namespace pa {
 
 namespace {
 
-// Every DType, fp32 included: masks and ids beyond it are unknown.
-constexpr int kDTypeCount = int(DType::fp32) + 1;
-
 // The ABI's ids are the DType / KvLayout / ScaleMode values themselves; these pin that down.
 static_assert(PACHECK_DTYPE_BF16 == int(DType::bf16) && PACHECK_DTYPE_FP16 == int(DType::fp16) &&
               PACHECK_DTYPE_FP8_E4M3FN == int(DType::fp8_e4m3fn) &&
               PACHECK_DTYPE_FP8_E4M3FNUZ == int(DType::fp8_e4m3fnuz) &&
-              PACHECK_DTYPE_INT8 == int(DType::int8) && PACHECK_DTYPE_FP32 == int(DType::fp32));
+              PACHECK_DTYPE_INT8 == int(DType::int8) && PACHECK_DTYPE_FP32 == int(DType::fp32) &&
+              PACHECK_DTYPE_FP8_E5M2 == int(DType::fp8_e5m2) && PACHECK_DTYPE_COUNT_ == kDTypeCount);
 static_assert(PACHECK_LAYOUT_NHD == int(KvLayout::nhd) && PACHECK_LAYOUT_HND == int(KvLayout::hnd) &&
               PACHECK_LAYOUT_VLLM == int(KvLayout::vllm) && PACHECK_LAYOUT_SHUFFLED == int(KvLayout::shuffled));
 static_assert(PACHECK_SCALE_NONE == int(ScaleMode::none) && PACHECK_SCALE_PER_TENSOR == int(ScaleMode::per_tensor) &&
@@ -65,7 +63,7 @@ std::vector<int32_t> checked_list(const int32_t* v, uint32_t n, const char* fiel
   return out;
 }
 
-Rounding rounding_from_abi(int32_t r, const char* field, const std::string& where) {
+RoundTo rounding_from_abi(int32_t r, const char* field, const std::string& where) {
   if (r == PACHECK_ROUND_NONE) return {};
   if (r == PACHECK_ROUND_AS_Q) return {std::nullopt, true};
   if (r < 0 || r >= int32_t(kDTypeCount))
@@ -74,12 +72,12 @@ Rounding rounding_from_abi(int32_t r, const char* field, const std::string& wher
   return {DType(r), false};
 }
 
-double unit_of(const Rounding& r, const Case& c) {
+double unit_of(const RoundTo& r, const Case& c) {
   if (r.as_q) return codec::unit_roundoff(c.q_dtype);
   return r.to ? codec::unit_roundoff(*r.to) : 0.0;
 }
 
-std::string rounding_name(const Rounding& r) {
+std::string rounding_name(const RoundTo& r) {
   return r.as_q ? "q dtype" : r.to ? to_string(*r.to) : "fp32";
 }
 
@@ -105,7 +103,7 @@ std::optional<std::string> decline_reason(const Capability& cap, const Case& c, 
   // The flavour check comes first: it holds for every kernel on this device, and it is the most
   // dangerous mismatch (fp8 bytes decoded in the wrong flavour are off by factors of 2), so
   // every kernel's reason names both flavours.
-  if ((c.kv_dtype == DType::fp8_e4m3fn || c.kv_dtype == DType::fp8_e4m3fnuz) && c.kv_dtype != dev.native_fp8)
+  if (is_e4m3(c.kv_dtype) && c.kv_dtype != dev.native_fp8)
     return std::string("kv_dtype=") + to_string(c.kv_dtype) + " but device " + dev.name +
            " decodes fp8 as " + to_string(dev.native_fp8) + " (wrong flavour gives factor-2 errors)";
   if (!(cap.q_dtypes & bit(c.q_dtype)))

@@ -40,12 +40,12 @@ struct Capability {
 
 /// What a kernel rounds, and to what (ABI pacheck_numerics): DType values, or nullopt = kept in
 /// fp32, or `as_q` = the case's q dtype.
-struct Rounding {
+struct RoundTo {
   std::optional<DType> to;
   bool as_q = false;
 };
 struct Numerics {
-  Rounding p, qk, partial;
+  RoundTo p, qk, partial;
 };
 
 /// The tolerance model's view of a kernel's numerics on a case.

@@ -2,7 +2,7 @@
 // The declarations of pacheck's own kernels, in the plug-in vocabulary: the host twins and the GPU
 // kernels of one path share one capability and one numerics, so a twin can never claim more
 // than its kernel. These are the facts of the three modelled aiter/vLLM paths:
-//   v1   vLLM/aiter paged_attention_v1: nhd and classic vllm layouts, per-tensor or per-head
+//   v1   vLLM/aiter paged_attention_v1: nhd and classic vllm layouts (fp8_e5m2 too), per-tensor or per-head
 //        scales, everything optional (window, soft-cap, ALiBi, sinks, MTP, custom scale), head
 //        sizes multiple of 16 up to 256, power-of-two pages. fp32 throughout: only the output rounds.
 //   hip  aiter paged_attention_rocm: shuffled layout, two-stage split-K, per-tensor or per-token
@@ -31,8 +31,9 @@ inline constexpr int32_t kAsmTiles[] = {8, 16};
 inline constexpr uint32_t kAllOptions = PACHECK_CAP_CUSTOM_SCALE | PACHECK_CAP_SLIDING_WINDOW |
                                         PACHECK_CAP_LOGIT_SOFTCAP | PACHECK_CAP_ALIBI | PACHECK_CAP_SINKS;
 
+// vLLM's fp8_e5m2 caches are read by the general path only.
 inline const pacheck_capability kV1Capability = {
-    sizeof(pacheck_capability), kQDtypes, kAllKv,
+    sizeof(pacheck_capability), kQDtypes, kAllKv | PACHECK_BIT(PACHECK_DTYPE_FP8_E5M2),
     PACHECK_BIT(PACHECK_LAYOUT_NHD) | PACHECK_BIT(PACHECK_LAYOUT_VLLM),
     PACHECK_BIT(PACHECK_SCALE_NONE) | PACHECK_BIT(PACHECK_SCALE_PER_TENSOR) | PACHECK_BIT(PACHECK_SCALE_PER_HEAD),
     kV1Heads, 16, kV1Blocks, 9, 1 << 30, nullptr, 0, 16, 0, 0,

@@ -301,7 +301,7 @@ int gpu_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
 constexpr int32_t kRefHeads[] = {16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256};
 constexpr int32_t kRefBlocks[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 const pacheck_capability kRefCapability = {
-    sizeof(pacheck_capability), builtin::kQDtypes, builtin::kAllKv,
+    sizeof(pacheck_capability), builtin::kQDtypes, builtin::kAllKv | PACHECK_BIT(PACHECK_DTYPE_FP8_E5M2),
     (1u << PACHECK_LAYOUT_COUNT_) - 1, (1u << PACHECK_SCALE_COUNT_) - 1,
     kRefHeads, 16, kRefBlocks, 9, 1 << 30, nullptr, 0, 16, 0, 0,
     PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | builtin::kAllOptions};

@@ -78,6 +78,24 @@ PathRecord judge(const Kernel& k, const KernelOutput& out, const Case& c, const 
   r.status = v.status;
   r.metric = v.metric;
   r.message = v.message;
+  // The LSE is an output too: split-K engines and cascade attention consume it. Judged for every
+  // kernel that declares it, with its own derived bound (core/metrics.cpp).
+  if (k.info().capability.lse && !ref.lse.empty()) {
+    if (out.lse.size() != ref.lse.size()) {
+      r.status = Status::Fail;
+      r.metric = "lse";
+      r.message = "the kernel declares LSE but wrote " + std::to_string(out.lse.size()) + " rows, expected " +
+                  std::to_string(ref.lse.size()) + " [S, q_len, Hq]";
+      return r;
+    }
+    r.lse = compare_lse(out.lse, ref.lse, k.error_model(c), ref.stats);
+    const Verdict lv = verdict(r.lse, lse_shape(c));
+    if (lv.status != Status::Ok && r.status == Status::Ok) {
+      r.status = lv.status;
+      r.metric = lv.metric;
+      r.message = lv.message;
+    }
+  }
   return r;
 }
 

@@ -30,6 +30,7 @@ struct PathRecord {
   std::string metric;              // for Fail: the metric that decided it
   std::string message;             // one line: reason for NotSupported/Skipped, verdict otherwise
   Metrics metrics;
+  LseMetrics lse;                  // when the kernel declares LSE
   Tolerance tolerance;
   double elapsed_ms = 0;           // kernel time (GPU events) or host wall time
   double wall_ms = 0;              // the whole step: run + judge

@@ -26,9 +26,9 @@ uint32_t mask_of(const nlohmann::json& j, const char* field, std::optional<E> (*
   return m;
 }
 
-std::string rounding_to_name(const Rounding& r) { return r.as_q ? "as_q" : r.to ? to_string(*r.to) : "fp32"; }
+std::string rounding_to_name(const RoundTo& r) { return r.as_q ? "as_q" : r.to ? to_string(*r.to) : "fp32"; }
 
-Rounding rounding_from_name(const nlohmann::json& j, const char* field, const std::string& where) {
+RoundTo rounding_from_name(const nlohmann::json& j, const char* field, const std::string& where) {
   const std::string s = j.value(field, std::string("fp32"));
   if (s == "fp32") return {};
   if (s == "as_q") return {std::nullopt, true};
@@ -91,8 +91,8 @@ pacheck_problem problem_from_json(const nlohmann::json& j) {
 }
 
 nlohmann::json capability_to_json(const Capability& c) {
-  return {{"q_dtypes", names<DType>(c.q_dtypes, 7, to_string)},
-          {"kv_dtypes", names<DType>(c.kv_dtypes, 7, to_string)},
+  return {{"q_dtypes", names<DType>(c.q_dtypes, kDTypeCount, to_string)},
+          {"kv_dtypes", names<DType>(c.kv_dtypes, kDTypeCount, to_string)},
           {"kv_layouts", names<KvLayout>(c.layouts, 4, to_string)},
           {"scale_modes", names<ScaleMode>(c.scales, 5, to_string)},
           {"head_sizes", c.head_sizes}, {"block_sizes", c.block_sizes}, {"max_gqa", c.max_gqa},

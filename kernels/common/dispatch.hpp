@@ -11,6 +11,7 @@
     case ::pa::DType::fp8_e4m3fn: { constexpr ::pa::DType KV = ::pa::DType::fp8_e4m3fn; __VA_ARGS__ } break; \
     case ::pa::DType::fp8_e4m3fnuz: { constexpr ::pa::DType KV = ::pa::DType::fp8_e4m3fnuz; __VA_ARGS__ } break; \
     case ::pa::DType::int8: { constexpr ::pa::DType KV = ::pa::DType::int8; __VA_ARGS__ } break;   \
+    case ::pa::DType::fp8_e5m2: { constexpr ::pa::DType KV = ::pa::DType::fp8_e5m2; __VA_ARGS__ } break; \
     default: { fail; } break;                                          \
   }
 
