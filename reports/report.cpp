@@ -122,7 +122,31 @@ json metrics_json(const Metrics& m) {
           {"worst_index", m.worst_index},
           {"worst_out", num(m.worst_out)},
           {"worst_ref", num(m.worst_ref)},
-          {"degenerate", m.degenerate}};
+          {"degenerate", m.degenerate},
+          {"aggregate", m.aggregate_checked ? json{{"expected_rms", num(m.expected_rms)}, {"rms_limit", num(m.rms_limit)},
+                                                   {"bias", num(m.bias)}, {"bias_limit", num(m.bias_limit)},
+                                                   {"alpha", num(m.alpha)}, {"alpha_limit", num(m.alpha_limit)},
+                                                   {"rms_fraction", num(m.rms_fraction)},
+                                                   {"bias_fraction", num(m.bias_fraction)},
+                                                   {"scale_fraction", num(m.scale_fraction)}}
+                                              : json(nullptr)}};
+}
+json lse_json(const LseMetrics& m) {
+  if (m.count == 0) return nullptr;
+  return {{"count", m.count}, {"nan_count", m.nan_count}, {"inf_mismatch", m.inf_mismatch}, {"outside", m.outside},
+          {"max_abs_err", num(m.max_abs_err)}, {"worst_fraction", num(m.worst_fraction)}, {"model", m.model}};
+}
+LseMetrics lse_from(const json& j) {
+  LseMetrics m;
+  if (!j.is_object()) return m;
+  m.count = j.value("count", int64_t(0));
+  m.nan_count = j.value("nan_count", int64_t(0));
+  m.inf_mismatch = j.value("inf_mismatch", int64_t(0));
+  m.outside = j.value("outside", int64_t(0));
+  m.max_abs_err = j.value("max_abs_err", 0.0);
+  m.worst_fraction = j.value("worst_fraction", 0.0);
+  m.model = j.value("model", std::string());
+  return m;
 }
 Metrics metrics_from(const Reader& r) {
   Metrics m;
@@ -140,6 +164,19 @@ Metrics metrics_from(const Reader& r) {
   m.worst_out = r.dbl("worst_out");
   m.worst_ref = r.dbl("worst_ref");
   m.degenerate = r.get<std::string>("degenerate");
+  if (r.j.contains("aggregate") && r.j.at("aggregate").is_object()) {
+    const Reader a = r.sub("aggregate");
+    m.aggregate_checked = true;
+    m.expected_rms = a.dbl("expected_rms");
+    m.rms_limit = a.dbl("rms_limit");
+    m.bias = a.dbl("bias");
+    m.bias_limit = a.dbl("bias_limit");
+    m.alpha = a.dbl("alpha");
+    m.alpha_limit = a.dbl("alpha_limit");
+    m.rms_fraction = a.dbl("rms_fraction");
+    m.bias_fraction = a.dbl("bias_fraction");
+    m.scale_fraction = a.dbl("scale_fraction");
+  }
   return m;
 }
 
@@ -205,6 +242,7 @@ json to_json(const Record& r) {
           {"metric", r.metric},
           {"message", r.message},
           {"metrics", metrics_json(r.metrics)},
+          {"lse", lse_json(r.lse)},
           {"tolerance", {{"atol", num(r.tolerance.atol)}, {"rtol", num(r.tolerance.rtol)}, {"model", r.tolerance.model}}},
           {"replay", r.replay},
           {"timings",
@@ -318,6 +356,7 @@ Record record_from_json(const json& j) {
   rec.metric = r.get<std::string>("metric");
   rec.message = r.get<std::string>("message");
   rec.metrics = metrics_from(r.sub("metrics"));
+  if (r.j.contains("lse")) rec.lse = lse_from(r.j.at("lse"));
   const Reader t = r.sub("tolerance");
   rec.tolerance.atol = t.dbl("atol");
   rec.tolerance.rtol = t.dbl("rtol");

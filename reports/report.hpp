@@ -87,6 +87,7 @@ struct Record {
   std::string metric;           // the metric that decided a Fail
   std::string message;
   Metrics metrics;
+  LseMetrics lse;               // count 0 = not judged (the kernel declares no LSE)
   Tolerance tolerance;
   std::string replay;
   Timings timings;

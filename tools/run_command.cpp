@@ -193,6 +193,7 @@ std::vector<report::Record> to_records(const CaseRecord& rec, int64_t case_index
     r.metric = p.metric;
     r.message = p.message;
     r.metrics = p.metrics;
+    r.lse = p.lse;
     r.tolerance = p.tolerance;
     r.replay = rec.replay;
     r.timings = {rec.inputs_ms, rec.reference_ms, p.elapsed_ms, p.wall_ms};
