@@ -1,5 +1,5 @@
 // Throughput of the CPU oracle on a Llama-3.3-70B-shaped decode step (TP1: Hq = 64, Hkv = 8,
-// D = 128, bf16 KV, 8 sequences of 4096 tokens). Counters: KV tokens x KV heads per second
+// D = 128, bf16 KV, 8 sequences of 4096 tokens; and one sequence of 128k tokens). Counters: KV tokens x KV heads per second
 // (Hkv * sum(ctx) / s, each K/V row decoded once) and KV tokens x query heads per second
 // (Hq * sum(ctx) / s, each row read by G query heads).
 #include <benchmark/benchmark.h>
@@ -10,21 +10,21 @@
 
 namespace {
 
-pa::Case llama70b_case(int32_t ctx) {
+pa::Case llama70b_case(int32_t seqs, int32_t ctx) {
   pa::Case c;
   c.name = "llama-3.3-70b-tp1";
-  c.num_seqs = 8;
+  c.num_seqs = seqs;
   c.num_q_heads = 64;
   c.num_kv_heads = 8;
   c.head_size = 128;
   c.block_size = 16;
-  c.context_lens.assign(8, ctx);
+  c.context_lens.assign(size_t(seqs), ctx);
   c.kv_dtype = pa::DType::bf16;
   return c;
 }
 
 void BM_ReferenceLlama70b(benchmark::State& state) {
-  const pa::Inputs in = pa::make_inputs(llama70b_case(int32_t(state.range(0))));
+  const pa::Inputs in = pa::make_inputs(llama70b_case(int32_t(state.range(0)), int32_t(state.range(1))));
   int64_t tokens = 0;
   for (int32_t ctx : in.context_lens) tokens += ctx;
   for (auto _ : state) {
@@ -37,7 +37,12 @@ void BM_ReferenceLlama70b(benchmark::State& state) {
   state.counters["q_tok_heads/s"] =
       benchmark::Counter(iters * double(tokens) * in.c.num_q_heads, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_ReferenceLlama70b)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ReferenceLlama70b)
+    ->ArgNames({"seqs", "ctx"})
+    ->Args({8, 4096})
+    ->Args({1, 131072})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 
