@@ -65,13 +65,20 @@ constexpr int32_t kPrefetchRows = 4;  // how far ahead of its use a K/V row is p
 
 std::atomic<int> g_reference_threads{0};
 
+// Helpers of a PA_CPU_CLONES function must be inlined into it to get its clone's vector width.
+#if defined(__GNUC__)
+#define PA_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define PA_ALWAYS_INLINE inline
+#endif
+
 int32_t round_up(int32_t n, int32_t m) { return (n + m - 1) / m * m; }
 
 // Decodes n rows of one KV head: row r (token t0 + r) lands at out + r * Dp as
 // double(decode(code)) * double(scale), exactly LogicalKv::value. The dtype is resolved once so
 // the codec inlines and the 8-wide blocks vectorise; the padding d in [D, Dp) is never written.
 template <DType T>
-inline void decode_rows_as(const uint16_t* codes, const float* scales, int32_t n, int32_t H, int32_t D,
+PA_ALWAYS_INLINE void decode_rows_as(const uint16_t* codes, const float* scales, int32_t n, int32_t H, int32_t D,
                            int32_t Dp, double* out) {
   using Storage = typename codec::Codec<T>::Storage;
   for (int32_t r = 0; r < n; ++r) {
@@ -105,10 +112,45 @@ PA_CPU_CLONES void decode_rows(const LogicalKv& kv, int32_t s, int32_t t0, int32
   }
 }
 
-// kt[d][w] = rows[w][d]: a tile of kLanes decoded key rows (stride Dp) turned to [D][kLanes].
-PA_CPU_CLONES void transpose_tile(const double* rows, int32_t D, int32_t Dp, double* kt) {
-  for (int32_t d = 0; d < D; ++d)
-    for (int32_t w = 0; w < kLanes; ++w) kt[int64_t(d) * kLanes + w] = rows[int64_t(w) * Dp + d];
+// A key tile straight into the [D][kLanes] layout the dot products read: kt[d][w] = value of key
+// t0 + w at d (LogicalKv::value, as decode_rows), lanes w >= n zero. Decoding in this order costs
+// a gather of the kLanes codes of each d, far less than decoding rows and transposing doubles.
+template <DType T>
+PA_ALWAYS_INLINE void decode_keys_as(const uint16_t* codes, const float* scales, int32_t n, int32_t H,
+                                     int32_t D, double* kt) {
+  using Storage = typename codec::Codec<T>::Storage;
+  const uint16_t* c[kLanes];
+  double sc[kLanes];
+  for (int32_t w = 0; w < kLanes; ++w) {
+    c[w] = codes + int64_t(w < n ? w : 0) * H * D;  // lanes past n read row 0, then count 0 times
+    sc[w] = w < n ? double(scales[int64_t(w) * H]) : 0.0;
+  }
+  for (int32_t d = 0; d < D; ++d) {
+#pragma GCC unroll 8
+    for (int32_t w = 0; w < kLanes; ++w)
+      kt[int64_t(d) * kLanes + w] = double(codec::Codec<T>::decode(Storage(c[w][d]))) * sc[w];
+  }
+  if (n < kLanes)  // value * 0 is -0 or NaN for some codes: make the unused lanes plain zeros
+    for (int32_t d = 0; d < D; ++d)
+      for (int32_t w = n; w < kLanes; ++w) kt[int64_t(d) * kLanes + w] = 0.0;
+}
+
+/// @pre keys t0 .. t0 + n - 1 (1 <= n <= kLanes) of sequence s exist in kv; kt has D * kLanes
+PA_CPU_CLONES void decode_keys(const LogicalKv& kv, int32_t s, int32_t t0, int32_t n, int32_t h, double* kt) {
+  const int32_t H = kv.heads, D = kv.head_size;
+  const int64_t row = kv.row(s, t0) * H + h;
+  const uint16_t* codes = kv.codes.data() + row * D;
+  const float* scales = kv.scales.data() + row;
+  switch (kv.dtype) {
+    case DType::bf16: return decode_keys_as<DType::bf16>(codes, scales, n, H, D, kt);
+    case DType::fp16: return decode_keys_as<DType::fp16>(codes, scales, n, H, D, kt);
+    case DType::fp8_e4m3fn: return decode_keys_as<DType::fp8_e4m3fn>(codes, scales, n, H, D, kt);
+    case DType::fp8_e4m3fnuz: return decode_keys_as<DType::fp8_e4m3fnuz>(codes, scales, n, H, D, kt);
+    case DType::int8: return decode_keys_as<DType::int8>(codes, scales, n, H, D, kt);
+    default:
+      for (int32_t d = 0; d < D; ++d)
+        for (int32_t w = 0; w < kLanes; ++w) kt[int64_t(d) * kLanes + w] = w < n ? kv.value(s, t0 + w, h, d) : 0.0;
+  }
 }
 
 // Asks the cache for rows t0 .. t0 + n - 1 (clipped to ctx) of KV heads h0 .. h0 + nh - 1 ahead
@@ -127,49 +169,94 @@ void prefetch_rows(const LogicalKv& kv, int32_t s, int32_t ctx, int32_t t0, int3
 #endif
 }
 
-// For each of nq query rows q[g * D ..]: dot[g][w] = sum_d q_d * kt[d][w] and sq[g][w] = sum_d
-// (q_d * kt[d][w])^2, each lane its own accumulator, d increasing.
-PA_CPU_CLONES void dot_tile(const double* q, int32_t nq, const double* kt, int32_t D, double* dot,
-                            double* sq) {
-  for (int32_t g = 0; g < nq; ++g) {
-    const double* qg = q + int64_t(g) * D;
-    double a[kLanes] = {}, b[kLanes] = {};
-    for (int32_t d = 0; d < D; ++d) {
-      const double qd = qg[d];
-      const double* k = kt + int64_t(d) * kLanes;
+// dot[g][w] = sum_d q[g][d] * kt[d][w] and sq[g][w] = sum_d (q[g][d] * kt[d][w])^2 for NQ query
+// rows g at once: each (g, w) lane its own accumulator, d increasing. NQ rows share each load of
+// kt and give 2 * NQ independent chains, so the adds overlap instead of waiting on each other.
+template <int NQ>
+PA_ALWAYS_INLINE void dot_rows(const double* q, const double* kt, int32_t D, double* dot, double* sq) {
+  double a[NQ][kLanes] = {}, b[NQ][kLanes] = {};
+  for (int32_t d = 0; d < D; ++d) {
+    const double* k = kt + int64_t(d) * kLanes;
+#pragma GCC unroll 4
+    for (int g = 0; g < NQ; ++g) {
+      const double qd = q[int64_t(g) * D + d];
       for (int32_t w = 0; w < kLanes; ++w) {
         const double prod = qd * k[w];
-        a[w] += prod;
-        b[w] += prod * prod;
+        a[g][w] += prod;
+        b[g][w] += prod * prod;
       }
-    }
-    for (int32_t w = 0; w < kLanes; ++w) {
-      dot[g * kLanes + w] = a[w];
-      sq[g * kLanes + w] = b[w];
     }
   }
+  for (int g = 0; g < NQ; ++g)
+    for (int32_t w = 0; w < kLanes; ++w) {
+      dot[g * kLanes + w] = a[g][w];
+      sq[g * kLanes + w] = b[g][w];
+    }
 }
 
-// acc[d] += e[r] * v[r * Dp + d] for r = 0, 1, ..., n - 1 in that order, every d < Dp (Dp a
-// multiple of kLanes; acc and v are padded to it). With e == nullptr the weight is absent:
-// acc[d] += v[r * Dp + d] (the uniform sums).
-PA_CPU_CLONES void accumulate_rows(double* acc, const double* e, const double* v, int32_t n, int32_t Dp) {
-  for (int32_t d0 = 0; d0 < Dp; d0 += kLanes) {
-    double a[kLanes];
-    for (int32_t w = 0; w < kLanes; ++w) a[w] = acc[d0 + w];
-    if (e) {
-      for (int32_t r = 0; r < n; ++r) {
-        const double er = e[r];
-        const double* vr = v + int64_t(r) * Dp + d0;
-        for (int32_t w = 0; w < kLanes; ++w) a[w] += er * vr[w];
-      }
-    } else {
-      for (int32_t r = 0; r < n; ++r) {
-        const double* vr = v + int64_t(r) * Dp + d0;
-        for (int32_t w = 0; w < kLanes; ++w) a[w] += vr[w];
+// dot_rows for nq query rows q[g * D ..], four at a time.
+PA_CPU_CLONES void dot_tile(const double* q, int32_t nq, const double* kt, int32_t D, double* dot,
+                            double* sq) {
+  int32_t g = 0;
+  for (; g + 4 <= nq; g += 4) dot_rows<4>(q + int64_t(g) * D, kt, D, dot + g * kLanes, sq + g * kLanes);
+  for (; g < nq; ++g) dot_rows<1>(q + int64_t(g) * D, kt, D, dot + g * kLanes, sq + g * kLanes);
+}
+
+// For NE weight rows g: acc_g[d] += e_g[r] * v[r * Dp + d] for r = 0, 1, ..., n - 1 in that
+// order (acc_g = acc + g * acc_stride, e_g = e + g * e_stride), for the NB * kLanes dims from d0,
+// held in registers across the rows; with e == nullptr (NE = 1) the weight is absent:
+// acc[d] += v[r * Dp + d]. The NE rows share each load of v and give NE * NB independent chains.
+template <int NE, int NB>
+PA_ALWAYS_INLINE void accumulate_block(double* acc, int64_t acc_stride, const double* e, int64_t e_stride,
+                                       const double* v, int32_t n, int32_t Dp) {
+  double a[NE][NB][kLanes];
+#pragma GCC unroll 2
+  for (int g = 0; g < NE; ++g)
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b)
+      for (int32_t w = 0; w < kLanes; ++w) a[g][b][w] = acc[g * acc_stride + b * kLanes + w];
+  for (int32_t r = 0; r < n; ++r) {
+    const double* vr = v + int64_t(r) * Dp;
+#pragma GCC unroll 2
+    for (int g = 0; g < NE; ++g) {
+      const double er = e ? e[g * e_stride + r] : 1.0;
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) {
+        if (e) {
+          for (int32_t w = 0; w < kLanes; ++w) a[g][b][w] += er * vr[b * kLanes + w];
+        } else {
+          for (int32_t w = 0; w < kLanes; ++w) a[g][b][w] += vr[b * kLanes + w];
+        }
       }
     }
-    for (int32_t w = 0; w < kLanes; ++w) acc[d0 + w] = a[w];
+  }
+#pragma GCC unroll 2
+  for (int g = 0; g < NE; ++g)
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b)
+      for (int32_t w = 0; w < kLanes; ++w) acc[g * acc_stride + b * kLanes + w] = a[g][b][w];
+}
+
+// accumulate_block over every d < Dp (Dp a multiple of kLanes; acc rows and v are padded to it)
+// for ne weight rows, two at a time; e == nullptr (the uniform sums) takes ne == 1.
+PA_CPU_CLONES void accumulate_rows(double* acc, int64_t acc_stride, const double* e, int64_t e_stride,
+                                   int32_t ne, const double* v, int32_t n, int32_t Dp) {
+  int32_t g = 0;
+  for (; e && g + 2 <= ne; g += 2) {
+    double* ag = acc + g * acc_stride;
+    const double* eg = e + g * e_stride;
+    int32_t d0 = 0;
+    for (; d0 + 4 * kLanes <= Dp; d0 += 4 * kLanes)
+      accumulate_block<2, 4>(ag + d0, acc_stride, eg, e_stride, v + d0, n, Dp);
+    for (; d0 < Dp; d0 += kLanes) accumulate_block<2, 1>(ag + d0, acc_stride, eg, e_stride, v + d0, n, Dp);
+  }
+  for (; g < ne; ++g) {
+    double* ag = acc + g * acc_stride;
+    const double* eg = e ? e + g * e_stride : nullptr;
+    int32_t d0 = 0;
+    for (; d0 + 4 * kLanes <= Dp; d0 += 4 * kLanes)
+      accumulate_block<1, 4>(ag + d0, acc_stride, eg, e_stride, v + d0, n, Dp);
+    for (; d0 < Dp; d0 += kLanes) accumulate_block<1, 1>(ag + d0, acc_stride, eg, e_stride, v + d0, n, Dp);
   }
 }
 
@@ -194,12 +281,11 @@ PA_CPU_CLONES double abs_max_rows(const double* v, int32_t n, int32_t D, int32_t
 // query token i of query head (h0 + hh) * G + g.
 struct Scratch {
   std::vector<double> q;    // [nh, q_len, G, D] the item's query rows as double
-  std::vector<double> kr;   // [nh, kLanes, Dp] one key tile per head, as decoded
-  std::vector<double> kt;   // [D, kLanes] one head's tile, transposed
+  std::vector<double> kt;   // [D, kLanes] one head's key tile, transposed
   std::vector<double> dot;  // [G, kLanes]
   std::vector<double> sq;   // [G, kLanes]
   std::vector<double> x;    // [nh, q_len, G, span] logits, then exp(x - m)
-  std::vector<double> vt;   // [nh, kTileRows, Dp] one V tile per head
+  std::vector<double> vt;   // [kTileRows, Dp] one head's V tile
   std::vector<double> acc;  // [nh, q_len, G, Dp]
   std::vector<double> uni;  // [nh, q_len, Dp]
   std::vector<double> m, denom;  // [nh, q_len, G]
@@ -236,12 +322,11 @@ void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t 
     for (int32_t i = 0; i < QL; ++i)
       for (int32_t g = 0; g < G; ++g)
         for (int32_t d = 0; d < D; ++d) w.q[qrow(hh, i, g) * D + size_t(d)] = double(in.q_at(s, i, head(hh, g), d));
-  w.kr.assign(size_t(nh) * kLanes * Dp, 0.0);
   w.kt.resize(size_t(D) * kLanes);
   w.dot.resize(size_t(G) * kLanes);
   w.sq.resize(size_t(G) * kLanes);
   w.x.resize(rows * span);
-  w.vt.assign(size_t(nh) * kTileRows * Dp, 0.0);
+  w.vt.assign(size_t(kTileRows) * Dp, 0.0);
   w.acc.assign(rows * Dp, 0.0);
   w.uni.assign(size_t(nh) * QL * Dp, 0.0);
   w.m.resize(rows);
@@ -253,11 +338,8 @@ void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t 
   for (int32_t t0 = base; t0 < ctx; t0 += kLanes) {
     const int32_t n = std::min(kLanes, ctx - t0);
     prefetch_rows(in.k, s, ctx, t0 + kPrefetchRows, n, h0, nh);
-    if (n < kLanes) std::fill(w.kr.begin(), w.kr.end(), 0.0);
-    for (int32_t hh = 0; hh < nh; ++hh)
-      decode_rows(in.k, s, t0, n, h0 + hh, Dp, w.kr.data() + size_t(hh) * kLanes * Dp);
     for (int32_t hh = 0; hh < nh; ++hh) {
-      transpose_tile(w.kr.data() + size_t(hh) * kLanes * Dp, D, Dp, w.kt.data());
+      decode_keys(in.k, s, t0, n, h0 + hh, w.kt.data());
       for (int32_t i = 0; i < QL; ++i) {
         const int32_t p = pos(i), lo = first(i);
         if (t0 > p || t0 + n <= lo) continue;
@@ -303,20 +385,17 @@ void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t 
   for (int32_t t0 = 0; t0 < ctx; t0 += kTileRows) {
     const int32_t n = std::min(kTileRows, ctx - t0);
     prefetch_rows(in.v, s, ctx, t0 + kPrefetchRows, n, h0, nh);
-    for (int32_t hh = 0; hh < nh; ++hh)
-      decode_rows(in.v, s, t0, n, h0 + hh, Dp, w.vt.data() + size_t(hh) * kTileRows * Dp);
-    for (int32_t hh = 0; hh < nh; ++hh) {
-      const double* vh = w.vt.data() + size_t(hh) * kTileRows * Dp;
+    for (int32_t hh = 0; hh < nh; ++hh) {  // decoded just before use: the tile stays in L1
+      const double* vh = w.vt.data();
+      decode_rows(in.v, s, t0, n, h0 + hh, Dp, w.vt.data());
       v_max = abs_max_rows(vh, n, D, Dp, v_max);
       for (int32_t i = 0; i < QL; ++i) {
         const int32_t j0 = std::max(t0, first(i)), j1 = std::min(t0 + n - 1, pos(i));
         if (j0 > j1) continue;
         const double* v = vh + size_t(j0 - t0) * Dp;
-        accumulate_rows(w.uni.data() + (size_t(hh) * QL + size_t(i)) * Dp, nullptr, v, j1 - j0 + 1, Dp);
-        for (int32_t g = 0; g < G; ++g) {
-          const double* e = w.x.data() + qrow(hh, i, g) * span + size_t(j0 - base);
-          accumulate_rows(w.acc.data() + qrow(hh, i, g) * Dp, e, v, j1 - j0 + 1, Dp);
-        }
+        accumulate_rows(w.uni.data() + (size_t(hh) * QL + size_t(i)) * Dp, 0, nullptr, 0, 1, v, j1 - j0 + 1, Dp);
+        accumulate_rows(w.acc.data() + qrow(hh, i, 0) * Dp, Dp, w.x.data() + qrow(hh, i, 0) * span + size_t(j0 - base),
+                        int64_t(span), G, v, j1 - j0 + 1, Dp);
       }
     }
   }
