@@ -39,13 +39,15 @@ double token_factor(Rng& rng) { return rng.uniform(0.5, 2.0); }
 // each drawn by position (peek) rather than in sequence: no state is carried from one d to the
 // next, so the compiler vectorises the 8-wide blocks (a fixed trip count, which even -O2's cost
 // model accepts). The values are those of D sequential rng.normal() calls.
-PA_CPU_CLONES void normals(const Rng& rng, double f, double m, bool add_mean, int32_t D, double* x) {
+PA_CPU_CLONES void normals(const Rng& rng, double f, double m, bool add_mean, int32_t D,
+                           double* x) {
   for (int32_t d0 = 0; d0 < D; d0 += 8) {
     double z[8];  // a whole block even past D: peek only reads, and the extra lanes are dropped
     for (int32_t w = 0; w < 8; ++w) {
       const uint64_t k = 4 * uint64_t(d0 + w);
-      const double n = Rng::irwin_hall(Rng::to_unit(rng.peek(k + 1)), Rng::to_unit(rng.peek(k + 2)),
-                                       Rng::to_unit(rng.peek(k + 3)), Rng::to_unit(rng.peek(k + 4)));
+      const double n =
+          Rng::irwin_hall(Rng::to_unit(rng.peek(k + 1)), Rng::to_unit(rng.peek(k + 2)),
+                          Rng::to_unit(rng.peek(k + 3)), Rng::to_unit(rng.peek(k + 4)));
       z[w] = add_mean ? m + f * n : f * n;
     }
     for (int32_t w = 0; w < std::min(8, D - d0); ++w) x[d0 + w] = z[w];
@@ -57,7 +59,7 @@ PA_CPU_CLONES void normals(const Rng& rng, double f, double m, bool add_mean, in
 // factor, then D normals of 4 draws each, so it starts at draw first + r * (1 + 4 D) and any row
 // can be drawn on its own (Rng::skip). V adds a per-head mean (drawn before the rows).
 struct RowSource {
-  Rng start;                     // positioned at row 0
+  Rng start;  // positioned at row 0
   int32_t heads = 0, head_size = 0;
   const double* mean = nullptr;  // [H] for V, nullptr for K
 
@@ -86,7 +88,8 @@ template <DType T>
 inline void encode_row_as(const double* x, double s, int32_t D, uint16_t* code) {
   int32_t d = 0;
   for (; d + 8 <= D; d += 8)
-    for (int32_t w = 0; w < 8; ++w) code[d + w] = uint16_t(codec::Codec<T>::encode(float(x[d + w] / s)));
+    for (int32_t w = 0; w < 8; ++w)
+      code[d + w] = uint16_t(codec::Codec<T>::encode(float(x[d + w] / s)));
   for (; d < D; ++d) code[d] = uint16_t(codec::Codec<T>::encode(float(x[d] / s)));
 }
 PA_CPU_CLONES void encode_row(DType t, const double* x, double s, int32_t D, uint16_t* code) {
@@ -149,7 +152,8 @@ void quantize(const Case& c, const RowSource& src, const Rng& srng0, LogicalKv& 
         }
       });
       for (int64_t i = 0; i < items; ++i)
-        for (int32_t h = 0; h < H; ++h) amax[size_t(h)] = std::max(amax[size_t(h)], item_amax[size_t(i * H + h)]);
+        for (int32_t h = 0; h < H; ++h)
+          amax[size_t(h)] = std::max(amax[size_t(h)], item_amax[size_t(i * H + h)]);
     }
     if (mode == ScaleMode::per_tensor) {
       double all = 0;
@@ -468,7 +472,8 @@ PhysicalKv pack(const Inputs& in) {
     fill_codes(p.v_cache.data(), eb, lo, hi, poison);
     const int64_t slot = owner[size_t(blk)];
     if (slot < 0) return;
-    const int32_t s = int32_t(slot / in.max_blocks_per_seq), b = int32_t(slot % in.max_blocks_per_seq);
+    const int32_t s = int32_t(slot / in.max_blocks_per_seq),
+                  b = int32_t(slot % in.max_blocks_per_seq);
     const int32_t ntok = std::min(B, in.context_lens[size_t(s)] - b * B);
     for (int32_t tok = 0; tok < ntok; ++tok) {
       const int64_t r = in.k.row(s, b * B + tok);

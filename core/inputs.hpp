@@ -125,7 +125,8 @@ int input_threads();
 /// out dynamically: body must write only where its item alone writes. Returns when every item is
 /// done; if items throw, rethrows the exception of the lowest such item (the others still run).
 /// @pre threads >= 1, n >= 0
-void parallel_for(int64_t n, int threads, const std::function<void(int64_t item, int worker)>& body);
+void parallel_for(int64_t n, int threads,
+                  const std::function<void(int64_t item, int worker)>& body);
 
 /// 64-bit FNV-1a over every generated input (codes, scales, tables, slopes, sinks): fixtures store
 /// it so that generator drift is caught.

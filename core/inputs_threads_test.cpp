@@ -48,7 +48,8 @@ void sequential_quantize(const Case& c, const std::vector<double>& x, Rng& srng,
     for (int32_t h = 0; h < H; ++h) {
       double amax = 0;
       for (int64_t t = 0; t < T; ++t)
-        for (int32_t d = 0; d < D; ++d) amax = std::max(amax, std::fabs(x[size_t((t * H + h) * D + d)]));
+        for (int32_t d = 0; d < D; ++d)
+          amax = std::max(amax, std::fabs(x[size_t((t * H + h) * D + d)]));
       const float s = make_scale(amax);
       for (int64_t t = 0; t < T; ++t) out.scales[size_t(t * H + h)] = s;
     }
@@ -62,7 +63,8 @@ void sequential_quantize(const Case& c, const std::vector<double>& x, Rng& srng,
   for (int64_t r = 0; r < T * H; ++r) {
     const double s = out.scales[size_t(r)];
     for (int32_t d = 0; d < D; ++d)
-      out.codes[size_t(r * D + d)] = uint16_t(codec::encode(c.kv_dtype, float(x[size_t(r * D + d)] / s)));
+      out.codes[size_t(r * D + d)] =
+          uint16_t(codec::encode(c.kv_dtype, float(x[size_t(r * D + d)] / s)));
   }
 }
 
@@ -120,7 +122,8 @@ Inputs sequential_make_inputs(const Case& c) {
     std::vector<double> x(size_t(T * Hkv * D));
     for (int64_t r = 0; r < T * Hkv; ++r) {
       const double f = token_factor(rng);
-      for (int32_t d = 0; d < D; ++d) x[size_t(r * D + d)] = mean[size_t(r % Hkv)] + f * rng.normal();
+      for (int32_t d = 0; d < D; ++d)
+        x[size_t(r * D + d)] = mean[size_t(r % Hkv)] + f * rng.normal();
     }
     sequential_quantize(c, x, srng, in.v);
   }
@@ -205,7 +208,8 @@ std::string first_difference(const Inputs& a, const PhysicalKv& a_phys, const In
                              const PhysicalKv& b_phys) {
   if (!same_bytes(a.q_codes, b.q_codes)) return "q_codes";
   if (!same_bytes(a.q, b.q)) return "q";
-  for (const auto& [name, x, y] : {std::make_tuple("k", &a.k, &b.k), std::make_tuple("v", &a.v, &b.v)}) {
+  for (const auto& [name, x, y] :
+       {std::make_tuple("k", &a.k, &b.k), std::make_tuple("v", &a.v, &b.v)}) {
     if (x->dtype != y->dtype || x->heads != y->heads || x->head_size != y->head_size ||
         x->token_base != y->token_base)
       return std::string(name) + " shape";
@@ -240,17 +244,19 @@ Case gen_case() {
   c.q_dtype = *rc::gen::element(DType::bf16, DType::fp16);
   c.kv_scale = *rc::gen::element(ScaleMode::none, ScaleMode::per_tensor, ScaleMode::per_head,
                                  ScaleMode::per_token_block_major, ScaleMode::per_token_head_major);
-  if (c.kv_dtype == DType::int8 && c.kv_scale == ScaleMode::none) c.kv_scale = ScaleMode::per_tensor;
+  if (c.kv_dtype == DType::int8 && c.kv_scale == ScaleMode::none)
+    c.kv_scale = ScaleMode::per_tensor;
   c.num_kv_heads = *rc::gen::inRange(1, 5);
   c.num_q_heads = c.num_kv_heads * *rc::gen::element(1, 2, 8);
   c.head_size = *rc::gen::element(16, 48, 128);
-  c.block_size = c.kv_layout == KvLayout::shuffled ? *rc::gen::element(16, 32)
-                                                   : *rc::gen::element(1, 5, 16);
+  c.block_size =
+      c.kv_layout == KvLayout::shuffled ? *rc::gen::element(16, 32) : *rc::gen::element(1, 5, 16);
   c.q_len = *rc::gen::inRange(1, 4);
   c.num_seqs = *rc::gen::inRange(1, 4);
   const int32_t max_ctx = *rc::gen::element(50, 1500);
   c.context_lens.clear();
-  for (int32_t s = 0; s < c.num_seqs; ++s) c.context_lens.push_back(*rc::gen::inRange(c.q_len, max_ctx + 1));
+  for (int32_t s = 0; s < c.num_seqs; ++s)
+    c.context_lens.push_back(*rc::gen::inRange(c.q_len, max_ctx + 1));
   c.page_pad = *rc::gen::element<int64_t>(0, 0, 7, 64);
   const int64_t extra = *rc::gen::inRange<int64_t>(-1, 6);  // -1: automatic pool size
   c.num_blocks = extra < 0 ? 0 : c.used_blocks() + extra;
@@ -297,7 +303,8 @@ TEST(InputsThreads, LargerCaseAndSharedPagesSameBytesOnOneTwoAndThreeThreads) {
     set_input_threads(threads);
     const Inputs in = make_inputs(c);
     EXPECT_EQ(first_difference(seq, seq_phys, in, pack(in)), "") << threads << " threads";
-    EXPECT_EQ(first_difference(shared, shared_phys, shared, pack(shared)), "") << threads << " threads";
+    EXPECT_EQ(first_difference(shared, shared_phys, shared, pack(shared)), "")
+        << threads << " threads";
   }
 }
 

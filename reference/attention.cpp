@@ -43,25 +43,29 @@
 // exp, log and tanh come from the C library: results are byte-stable for a given libm (glibc);
 // these functions are not required to be correctly rounded, so another libm may differ in ulps.
 //
-// How it is fast without touching any of that order:
-//  * Work items are (sequence, KV head) pairs, independent of each other (each writes its own
-//    query heads' rows; the two maxima are combined in item order), run on reference_threads().
+// How it is fast without touching any of that order (each change only reschedules independent
+// sums; attention_threads_test.cpp checks the bits against the plain sequential oracle):
+//  * Work items are (sequence, group of adjacent KV heads), independent of each other (each writes
+//    its own query heads' rows; the two maxima are combined in item order), run on
+//    reference_threads() threads. Whole sequences are preferred: a token's heads are adjacent in
+//    memory, so an item then reads K/V contiguously.
 //  * An item decodes each K/V row once (decode(code) * scale, the value LogicalKv::value gives)
-//    and serves all G query heads and q_len tokens of the KV head from it.
-//  * Logits: 8 keys at a time, K transposed to [D][8], so the 8 dot products run in the 8 lanes of
-//    one loop over d, each lane with its own accumulator in increasing d: vector code, the same
-//    additions in the same order as one scalar dot product.
-//  * P.V: a block of 8 output dims stays in registers while the rows j of a V tile stream by in
-//    increasing j; again lanes are independent d's, each summed in the documented order.
+//    and serves all G query heads and q_len tokens of its KV heads from it.
+//  * Logits: 8 keys at a time, K decoded into a [D][8] tile, so 8 dot products run in the 8 lanes
+//    of one loop over d, each lane with its own accumulator in increasing d -- vector code doing
+//    the additions of 8 scalar dot products in their order. Four query heads share a pass over
+//    the tile, which keeps 8 independent add chains in flight.
+//  * P.V: blocks of 32 output dims of two query heads stay in registers while the rows j of a V
+//    tile stream by in increasing j; lanes are independent (head, d) sums in the documented order.
 //  * Hot loops are PA_CPU_CLONES (baseline, AVX2 and AVX-512 clones of the same plain loops).
 
 namespace pa {
 
 namespace {
 
-constexpr int32_t kLanes = 8;     // keys per logit tile; output dims per P.V register block
-constexpr int32_t kTileRows = 16;  // V rows per P.V tile
-constexpr int32_t kPrefetchRows = 4;  // how far ahead of its use a K/V row is prefetched
+constexpr int32_t kLanes = 8;          // keys per logit tile; dims per P.V register block
+constexpr int32_t kTileRows = 16;      // V rows per P.V tile
+constexpr int32_t kPrefetchRows = 16;  // how far ahead of its use a K/V row is prefetched
 
 std::atomic<int> g_reference_threads{0};
 
@@ -78,8 +82,8 @@ int32_t round_up(int32_t n, int32_t m) { return (n + m - 1) / m * m; }
 // double(decode(code)) * double(scale), exactly LogicalKv::value. The dtype is resolved once so
 // the codec inlines and the 8-wide blocks vectorise; the padding d in [D, Dp) is never written.
 template <DType T>
-PA_ALWAYS_INLINE void decode_rows_as(const uint16_t* codes, const float* scales, int32_t n, int32_t H, int32_t D,
-                           int32_t Dp, double* out) {
+PA_ALWAYS_INLINE void decode_rows_as(const uint16_t* codes, const float* scales, int32_t n,
+                                     int32_t H, int32_t D, int32_t Dp, double* out) {
   using Storage = typename codec::Codec<T>::Storage;
   for (int32_t r = 0; r < n; ++r) {
     const uint16_t* c = codes + int64_t(r) * H * D;
@@ -87,7 +91,8 @@ PA_ALWAYS_INLINE void decode_rows_as(const uint16_t* codes, const float* scales,
     double* o = out + int64_t(r) * Dp;
     int32_t d = 0;
     for (; d + kLanes <= D; d += kLanes)
-      for (int32_t w = 0; w < kLanes; ++w) o[d + w] = double(codec::Codec<T>::decode(Storage(c[d + w]))) * s;
+      for (int32_t w = 0; w < kLanes; ++w)
+        o[d + w] = double(codec::Codec<T>::decode(Storage(c[d + w]))) * s;
     for (; d < D; ++d) o[d] = double(codec::Codec<T>::decode(Storage(c[d]))) * s;
   }
 }
@@ -103,8 +108,10 @@ PA_CPU_CLONES void decode_rows(const LogicalKv& kv, int32_t s, int32_t t0, int32
   switch (kv.dtype) {
     case DType::bf16: return decode_rows_as<DType::bf16>(codes, scales, n, H, D, Dp, out);
     case DType::fp16: return decode_rows_as<DType::fp16>(codes, scales, n, H, D, Dp, out);
-    case DType::fp8_e4m3fn: return decode_rows_as<DType::fp8_e4m3fn>(codes, scales, n, H, D, Dp, out);
-    case DType::fp8_e4m3fnuz: return decode_rows_as<DType::fp8_e4m3fnuz>(codes, scales, n, H, D, Dp, out);
+    case DType::fp8_e4m3fn:
+      return decode_rows_as<DType::fp8_e4m3fn>(codes, scales, n, H, D, Dp, out);
+    case DType::fp8_e4m3fnuz:
+      return decode_rows_as<DType::fp8_e4m3fnuz>(codes, scales, n, H, D, Dp, out);
     case DType::int8: return decode_rows_as<DType::int8>(codes, scales, n, H, D, Dp, out);
     default:
       for (int32_t r = 0; r < n; ++r)
@@ -116,13 +123,13 @@ PA_CPU_CLONES void decode_rows(const LogicalKv& kv, int32_t s, int32_t t0, int32
 // t0 + w at d (LogicalKv::value, as decode_rows), lanes w >= n zero. Decoding in this order costs
 // a gather of the kLanes codes of each d, far less than decoding rows and transposing doubles.
 template <DType T>
-PA_ALWAYS_INLINE void decode_keys_as(const uint16_t* codes, const float* scales, int32_t n, int32_t H,
-                                     int32_t D, double* kt) {
+PA_ALWAYS_INLINE void decode_keys_as(const uint16_t* codes, const float* scales, int32_t n,
+                                     int32_t H, int32_t D, double* kt) {
   using Storage = typename codec::Codec<T>::Storage;
   const uint16_t* c[kLanes];
   double sc[kLanes];
   for (int32_t w = 0; w < kLanes; ++w) {
-    c[w] = codes + int64_t(w < n ? w : 0) * H * D;  // lanes past n read row 0, then count 0 times
+    c[w] = codes + int64_t(w < n ? w : 0) * H * D;  // lanes past n re-read row 0; zeroed below
     sc[w] = w < n ? double(scales[int64_t(w) * H]) : 0.0;
   }
   for (int32_t d = 0; d < D; ++d) {
@@ -136,7 +143,8 @@ PA_ALWAYS_INLINE void decode_keys_as(const uint16_t* codes, const float* scales,
 }
 
 /// @pre keys t0 .. t0 + n - 1 (1 <= n <= kLanes) of sequence s exist in kv; kt has D * kLanes
-PA_CPU_CLONES void decode_keys(const LogicalKv& kv, int32_t s, int32_t t0, int32_t n, int32_t h, double* kt) {
+PA_CPU_CLONES void decode_keys(const LogicalKv& kv, int32_t s, int32_t t0, int32_t n, int32_t h,
+                               double* kt) {
   const int32_t H = kv.heads, D = kv.head_size;
   const int64_t row = kv.row(s, t0) * H + h;
   const uint16_t* codes = kv.codes.data() + row * D;
@@ -145,11 +153,13 @@ PA_CPU_CLONES void decode_keys(const LogicalKv& kv, int32_t s, int32_t t0, int32
     case DType::bf16: return decode_keys_as<DType::bf16>(codes, scales, n, H, D, kt);
     case DType::fp16: return decode_keys_as<DType::fp16>(codes, scales, n, H, D, kt);
     case DType::fp8_e4m3fn: return decode_keys_as<DType::fp8_e4m3fn>(codes, scales, n, H, D, kt);
-    case DType::fp8_e4m3fnuz: return decode_keys_as<DType::fp8_e4m3fnuz>(codes, scales, n, H, D, kt);
+    case DType::fp8_e4m3fnuz:
+      return decode_keys_as<DType::fp8_e4m3fnuz>(codes, scales, n, H, D, kt);
     case DType::int8: return decode_keys_as<DType::int8>(codes, scales, n, H, D, kt);
     default:
       for (int32_t d = 0; d < D; ++d)
-        for (int32_t w = 0; w < kLanes; ++w) kt[int64_t(d) * kLanes + w] = w < n ? kv.value(s, t0 + w, h, d) : 0.0;
+        for (int32_t w = 0; w < kLanes; ++w)
+          kt[int64_t(d) * kLanes + w] = w < n ? kv.value(s, t0 + w, h, d) : 0.0;
   }
 }
 
@@ -161,7 +171,8 @@ void prefetch_rows(const LogicalKv& kv, int32_t s, int32_t ctx, int32_t t0, int3
 #if defined(__GNUC__)
   const int64_t bytes = int64_t(nh) * kv.head_size * int64_t(sizeof(uint16_t));
   for (int32_t t = t0; t < std::min(ctx, t0 + n); ++t) {
-    const char* row = reinterpret_cast<const char*>(kv.codes.data() + (kv.row(s, t) * kv.heads + h0) * kv.head_size);
+    const char* row = reinterpret_cast<const char*>(kv.codes.data() +
+                                                    (kv.row(s, t) * kv.heads + h0) * kv.head_size);
     for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
   }
 #else
@@ -173,7 +184,8 @@ void prefetch_rows(const LogicalKv& kv, int32_t s, int32_t ctx, int32_t t0, int3
 // rows g at once: each (g, w) lane its own accumulator, d increasing. NQ rows share each load of
 // kt and give 2 * NQ independent chains, so the adds overlap instead of waiting on each other.
 template <int NQ>
-PA_ALWAYS_INLINE void dot_rows(const double* q, const double* kt, int32_t D, double* dot, double* sq) {
+PA_ALWAYS_INLINE void dot_rows(const double* q, const double* kt, int32_t D, double* dot,
+                               double* sq) {
   double a[NQ][kLanes] = {}, b[NQ][kLanes] = {};
   for (int32_t d = 0; d < D; ++d) {
     const double* k = kt + int64_t(d) * kLanes;
@@ -198,7 +210,8 @@ PA_ALWAYS_INLINE void dot_rows(const double* q, const double* kt, int32_t D, dou
 PA_CPU_CLONES void dot_tile(const double* q, int32_t nq, const double* kt, int32_t D, double* dot,
                             double* sq) {
   int32_t g = 0;
-  for (; g + 4 <= nq; g += 4) dot_rows<4>(q + int64_t(g) * D, kt, D, dot + g * kLanes, sq + g * kLanes);
+  for (; g + 4 <= nq; g += 4)
+    dot_rows<4>(q + int64_t(g) * D, kt, D, dot + g * kLanes, sq + g * kLanes);
   for (; g < nq; ++g) dot_rows<1>(q + int64_t(g) * D, kt, D, dot + g * kLanes, sq + g * kLanes);
 }
 
@@ -207,8 +220,8 @@ PA_CPU_CLONES void dot_tile(const double* q, int32_t nq, const double* kt, int32
 // held in registers across the rows; with e == nullptr (NE = 1) the weight is absent:
 // acc[d] += v[r * Dp + d]. The NE rows share each load of v and give NE * NB independent chains.
 template <int NE, int NB>
-PA_ALWAYS_INLINE void accumulate_block(double* acc, int64_t acc_stride, const double* e, int64_t e_stride,
-                                       const double* v, int32_t n, int32_t Dp) {
+PA_ALWAYS_INLINE void accumulate_block(double* acc, int64_t acc_stride, const double* e,
+                                       int64_t e_stride, const double* v, int32_t n, int32_t Dp) {
   double a[NE][NB][kLanes];
 #pragma GCC unroll 2
   for (int g = 0; g < NE; ++g)
@@ -239,8 +252,9 @@ PA_ALWAYS_INLINE void accumulate_block(double* acc, int64_t acc_stride, const do
 
 // accumulate_block over every d < Dp (Dp a multiple of kLanes; acc rows and v are padded to it)
 // for ne weight rows, two at a time; e == nullptr (the uniform sums) takes ne == 1.
-PA_CPU_CLONES void accumulate_rows(double* acc, int64_t acc_stride, const double* e, int64_t e_stride,
-                                   int32_t ne, const double* v, int32_t n, int32_t Dp) {
+PA_CPU_CLONES void accumulate_rows(double* acc, int64_t acc_stride, const double* e,
+                                   int64_t e_stride, int32_t ne, const double* v, int32_t n,
+                                   int32_t Dp) {
   int32_t g = 0;
   for (; e && g + 2 <= ne; g += 2) {
     double* ag = acc + g * acc_stride;
@@ -248,7 +262,8 @@ PA_CPU_CLONES void accumulate_rows(double* acc, int64_t acc_stride, const double
     int32_t d0 = 0;
     for (; d0 + 4 * kLanes <= Dp; d0 += 4 * kLanes)
       accumulate_block<2, 4>(ag + d0, acc_stride, eg, e_stride, v + d0, n, Dp);
-    for (; d0 < Dp; d0 += kLanes) accumulate_block<2, 1>(ag + d0, acc_stride, eg, e_stride, v + d0, n, Dp);
+    for (; d0 < Dp; d0 += kLanes)
+      accumulate_block<2, 1>(ag + d0, acc_stride, eg, e_stride, v + d0, n, Dp);
   }
   for (; g < ne; ++g) {
     double* ag = acc + g * acc_stride;
@@ -256,7 +271,8 @@ PA_CPU_CLONES void accumulate_rows(double* acc, int64_t acc_stride, const double
     int32_t d0 = 0;
     for (; d0 + 4 * kLanes <= Dp; d0 += 4 * kLanes)
       accumulate_block<1, 4>(ag + d0, acc_stride, eg, e_stride, v + d0, n, Dp);
-    for (; d0 < Dp; d0 += kLanes) accumulate_block<1, 1>(ag + d0, acc_stride, eg, e_stride, v + d0, n, Dp);
+    for (; d0 < Dp; d0 += kLanes)
+      accumulate_block<1, 1>(ag + d0, acc_stride, eg, e_stride, v + d0, n, Dp);
   }
 }
 
@@ -280,14 +296,14 @@ PA_CPU_CLONES double abs_max_rows(const double* v, int32_t n, int32_t D, int32_t
 // Per-worker buffers, reused across items. An item holds nh KV heads; "row" (hh, i, g) below is
 // query token i of query head (h0 + hh) * G + g.
 struct Scratch {
-  std::vector<double> q;    // [nh, q_len, G, D] the item's query rows as double
-  std::vector<double> kt;   // [D, kLanes] one head's key tile, transposed
-  std::vector<double> dot;  // [G, kLanes]
-  std::vector<double> sq;   // [G, kLanes]
-  std::vector<double> x;    // [nh, q_len, G, span] logits, then exp(x - m)
-  std::vector<double> vt;   // [kTileRows, Dp] one head's V tile
-  std::vector<double> acc;  // [nh, q_len, G, Dp]
-  std::vector<double> uni;  // [nh, q_len, Dp]
+  std::vector<double> q;         // [nh, q_len, G, D] the item's query rows as double
+  std::vector<double> kt;        // [D, kLanes] one head's key tile, transposed
+  std::vector<double> dot;       // [G, kLanes]
+  std::vector<double> sq;        // [G, kLanes]
+  std::vector<double> x;         // [nh, q_len, G, span] logits, then exp(x - m)
+  std::vector<double> vt;        // [kTileRows, Dp] one head's V tile
+  std::vector<double> acc;       // [nh, q_len, G, Dp]
+  std::vector<double> uni;       // [nh, q_len, Dp]
   std::vector<double> m, denom;  // [nh, q_len, G]
 };
 
@@ -309,19 +325,23 @@ void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t 
   const Case& c = in.c;
   const int32_t QL = sh.QL, G = sh.G, D = sh.D, Dp = sh.Dp, W = sh.W;
   const int32_t ctx = in.context_lens[size_t(s)];
-  auto pos = [&](int32_t i) { return ctx - QL + i; };                                  // p of token i
-  auto first = [&](int32_t i) { return W > 0 ? std::max(0, pos(i) - W + 1) : 0; };  // first visible key
+  // Position of query token i, and the first key it sees.
+  auto pos = [&](int32_t i) { return ctx - QL + i; };
+  auto first = [&](int32_t i) { return W > 0 ? std::max(0, pos(i) - W + 1) : 0; };
   const int32_t base = first(0);  // lowest key any token sees (first() is non-decreasing in i)
   const size_t span = size_t(ctx - base);
   const size_t rows = size_t(nh) * QL * G;  // query rows of the item
-  auto qrow = [&](int32_t hh, int32_t i, int32_t g) { return (size_t(hh) * QL + size_t(i)) * G + size_t(g); };
+  auto qrow = [&](int32_t hh, int32_t i, int32_t g) {
+    return (size_t(hh) * QL + size_t(i)) * G + size_t(g);
+  };
   auto head = [&](int32_t hh, int32_t g) { return (h0 + hh) * G + g; };  // query head
 
   w.q.resize(rows * D);
   for (int32_t hh = 0; hh < nh; ++hh)
     for (int32_t i = 0; i < QL; ++i)
       for (int32_t g = 0; g < G; ++g)
-        for (int32_t d = 0; d < D; ++d) w.q[qrow(hh, i, g) * D + size_t(d)] = double(in.q_at(s, i, head(hh, g), d));
+        for (int32_t d = 0; d < D; ++d)
+          w.q[qrow(hh, i, g) * D + size_t(d)] = double(in.q_at(s, i, head(hh, g), d));
   w.kt.resize(size_t(D) * kLanes);
   w.dot.resize(size_t(G) * kLanes);
   w.sq.resize(size_t(G) * kLanes);
@@ -393,9 +413,11 @@ void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t 
         const int32_t j0 = std::max(t0, first(i)), j1 = std::min(t0 + n - 1, pos(i));
         if (j0 > j1) continue;
         const double* v = vh + size_t(j0 - t0) * Dp;
-        accumulate_rows(w.uni.data() + (size_t(hh) * QL + size_t(i)) * Dp, 0, nullptr, 0, 1, v, j1 - j0 + 1, Dp);
-        accumulate_rows(w.acc.data() + qrow(hh, i, 0) * Dp, Dp, w.x.data() + qrow(hh, i, 0) * span + size_t(j0 - base),
-                        int64_t(span), G, v, j1 - j0 + 1, Dp);
+        accumulate_rows(w.uni.data() + (size_t(hh) * QL + size_t(i)) * Dp, 0, nullptr, 0, 1, v,
+                        j1 - j0 + 1, Dp);
+        accumulate_rows(w.acc.data() + qrow(hh, i, 0) * Dp, Dp,
+                        w.x.data() + qrow(hh, i, 0) * span + size_t(j0 - base), int64_t(span), G, v,
+                        j1 - j0 + 1, Dp);
       }
     }
   }
@@ -442,7 +464,9 @@ void check_inputs(const Inputs& in) {
 
 }  // namespace
 
-void set_reference_threads(int n) { g_reference_threads.store(std::max(n, 0), std::memory_order_relaxed); }
+void set_reference_threads(int n) {
+  g_reference_threads.store(std::max(n, 0), std::memory_order_relaxed);
+}
 
 int reference_threads() {
   const int n = g_reference_threads.load(std::memory_order_relaxed);
@@ -486,8 +510,8 @@ ReferenceResult reference_attention(const Inputs& in) {
   std::vector<Scratch> scratch(static_cast<size_t>(std::min<int64_t>(threads, items)));
   std::vector<ItemStats> stats(static_cast<size_t>(items));
   parallel_for(items, threads, [&](int64_t item, int worker) {
-    run_item(in, sh, int32_t(item / groups), int32_t(item % groups) * nh, nh, scratch[size_t(worker)],
-             stats[size_t(item)], r);
+    run_item(in, sh, int32_t(item / groups), int32_t(item % groups) * nh, nh,
+             scratch[size_t(worker)], stats[size_t(item)], r);
   });
   double sq_max = 0;
   for (const ItemStats& st : stats) {

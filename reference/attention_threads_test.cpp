@@ -31,7 +31,8 @@ ReferenceResult sequential_reference(const Inputs& in) {
   r.lse.assign(rows, 0.0);
   r.stats.max_context = c.max_context();
   std::vector<double> kmat, vmat, logits;
-  std::vector<double> q(static_cast<size_t>(D)), acc(static_cast<size_t>(D)), uni(static_cast<size_t>(D));
+  std::vector<double> q(static_cast<size_t>(D)), acc(static_cast<size_t>(D)),
+      uni(static_cast<size_t>(D));
   for (int32_t s = 0; s < S; ++s) {
     const int32_t ctx = in.context_lens[size_t(s)];
     logits.resize(size_t(ctx));
@@ -56,7 +57,8 @@ ReferenceResult sequential_reference(const Inputs& in) {
           const size_t row = (size_t(s) * QL + size_t(i)) * Hq + size_t(h);
           for (int32_t d = 0; d < D; ++d) q[size_t(d)] = double(in.q_at(s, i, h, d));
           const double slope = c.alibi ? double(in.alibi_slopes[size_t(h)]) : 0.0;
-          double m = c.sinks ? double(in.sinks[size_t(h)]) : -std::numeric_limits<double>::infinity();
+          double m =
+              c.sinks ? double(in.sinks[size_t(h)]) : -std::numeric_limits<double>::infinity();
           for (int32_t j = lo; j <= p; ++j) {
             double dot = 0.0, sq = 0.0;
             for (int32_t d = 0; d < D; ++d) {
@@ -79,7 +81,8 @@ ReferenceResult sequential_reference(const Inputs& in) {
           if (c.sinks) denom += std::exp(double(in.sinks[size_t(h)]) - m);
           std::fill(acc.begin(), acc.end(), 0.0);
           for (int32_t j = 0; j < n; ++j)
-            for (int32_t d = 0; d < D; ++d) acc[size_t(d)] += logits[size_t(j)] * vmat[size_t(lo + j) * D + size_t(d)];
+            for (int32_t d = 0; d < D; ++d)
+              acc[size_t(d)] += logits[size_t(j)] * vmat[size_t(lo + j) * D + size_t(d)];
           for (int32_t d = 0; d < D; ++d) {
             r.out[row * D + size_t(d)] = acc[size_t(d)] / denom;
             r.uniform[row * D + size_t(d)] = uni[size_t(d)] / double(n);
@@ -134,10 +137,12 @@ Case gen_case() {
   c.q_dtype = *rc::gen::element(DType::bf16, DType::fp16);
   c.kv_scale = *rc::gen::element(ScaleMode::none, ScaleMode::per_tensor, ScaleMode::per_head,
                                  ScaleMode::per_token_block_major, ScaleMode::per_token_head_major);
-  if (c.kv_dtype == DType::int8 && c.kv_scale == ScaleMode::none) c.kv_scale = ScaleMode::per_tensor;
+  if (c.kv_dtype == DType::int8 && c.kv_scale == ScaleMode::none)
+    c.kv_scale = ScaleMode::per_tensor;
   const int32_t max_ctx = *rc::gen::element(40, 700);
   c.context_lens.clear();
-  for (int32_t s = 0; s < c.num_seqs; ++s) c.context_lens.push_back(*rc::gen::inRange(c.q_len, max_ctx + 1));
+  for (int32_t s = 0; s < c.num_seqs; ++s)
+    c.context_lens.push_back(*rc::gen::inRange(c.q_len, max_ctx + 1));
   if (*rc::gen::arbitrary<bool>()) c.sliding_window = *rc::gen::inRange(1, 300);
   if (*rc::gen::arbitrary<bool>()) c.logit_softcap = *rc::gen::inRange(5, 500) / 100.0;
   c.alibi = *rc::gen::arbitrary<bool>();
@@ -168,7 +173,8 @@ TEST(ReferenceThreads, LargerCasesSameBitsOnOneTwoAndThreeThreads) {
       c.num_kv_heads = shape == 0 ? 4 : (shape == 1 ? 4 : 1);
       c.head_size = 128;
       c.q_len = shape == 1 ? 2 : 1;
-      c.context_lens = shape == 2 ? std::vector<int32_t>{2000, 17, 1029} : std::vector<int32_t>{3001};
+      c.context_lens =
+          shape == 2 ? std::vector<int32_t>{2000, 17, 1029} : std::vector<int32_t>{3001};
       c.kv_dtype = shape == 1 ? DType::fp8_e4m3fn : DType::bf16;
       c.kv_scale = shape == 1 ? ScaleMode::per_token_head_major : ScaleMode::none;
       c.sliding_window = shape == 1 ? 1500 : 0;

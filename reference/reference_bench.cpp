@@ -24,7 +24,8 @@ pa::Case llama70b_case(int32_t seqs, int32_t ctx) {
 }
 
 void BM_ReferenceLlama70b(benchmark::State& state) {
-  const pa::Inputs in = pa::make_inputs(llama70b_case(int32_t(state.range(0)), int32_t(state.range(1))));
+  const pa::Inputs in =
+      pa::make_inputs(llama70b_case(int32_t(state.range(0)), int32_t(state.range(1))));
   int64_t tokens = 0;
   for (int32_t ctx : in.context_lens) tokens += ctx;
   for (auto _ : state) {
