@@ -38,18 +38,23 @@ double token_factor(Rng& rng) { return rng.uniform(0.5, 2.0); }
 // x[d] = f * normal() (K) or m + f * normal() (V) for the D normals that follow rng's position,
 // each drawn by position (peek) rather than in sequence: no state is carried from one d to the
 // next, so the compiler vectorises the 8-wide blocks (a fixed trip count, which even -O2's cost
-// model accepts). The values are those of D sequential rng.normal() calls.
+// model accepts; unrolled, every draw's offset in the block is a constant). The values are those
+// of D sequential rng.normal() calls.
 PA_CPU_CLONES void normals(const Rng& rng, double f, double m, bool add_mean, int32_t D,
                            double* x) {
   for (int32_t d0 = 0; d0 < D; d0 += 8) {
+    Rng r = rng;
+    r.skip(4 * uint64_t(d0));
     double z[8];  // a whole block even past D: peek only reads, and the extra lanes are dropped
+#pragma GCC unroll 8
     for (int32_t w = 0; w < 8; ++w) {
-      const uint64_t k = 4 * uint64_t(d0 + w);
-      const double n =
-          Rng::irwin_hall(Rng::to_unit(rng.peek(k + 1)), Rng::to_unit(rng.peek(k + 2)),
-                          Rng::to_unit(rng.peek(k + 3)), Rng::to_unit(rng.peek(k + 4)));
-      z[w] = add_mean ? m + f * n : f * n;
+      const uint64_t k = 4 * uint64_t(w);
+      const double n = Rng::irwin_hall(Rng::to_unit(r.peek(k + 1)), Rng::to_unit(r.peek(k + 2)),
+                                       Rng::to_unit(r.peek(k + 3)), Rng::to_unit(r.peek(k + 4)));
+      z[w] = f * n;
     }
+    if (add_mean)
+      for (int32_t w = 0; w < 8; ++w) z[w] = m + z[w];
     for (int32_t w = 0; w < std::min(8, D - d0); ++w) x[d0 + w] = z[w];
   }
 }
