@@ -77,6 +77,14 @@ struct RowSource {
   }
 };
 
+// a.resize(n) and b.resize(n), on two threads when there are two: the zero fill of a fresh
+// buffer is mostly page faults, which would otherwise run serially before the parallel work.
+template <class Vec>
+void alloc_two(Vec& a, Vec& b, size_t n) {
+  const int threads = n * sizeof(a[0]) < (size_t(1) << 20) ? 1 : input_threads();
+  parallel_for(2, threads, [&](int64_t i, int) { (i == 0 ? a : b).resize(n); });
+}
+
 // Runs body(r0, r1, worker) over [0, rows) in items of about kItemElements elements.
 void for_row_ranges(int64_t rows, int32_t row_elems,
                     const std::function<void(int64_t, int64_t, int)>& body) {
@@ -121,7 +129,7 @@ void quantize(const Case& c, const RowSource& src, const Rng& srng0, LogicalKv& 
   const int64_t T = out.token_base.back();
   const int32_t H = out.heads, D = out.head_size;
   const int64_t rows = T * H;
-  out.codes.resize(size_t(rows * D));
+  out.codes.resize(size_t(rows * D));  // a no-op when make_inputs allocated it already
   out.scales.assign(size_t(rows), 1.0f);
   const ScaleMode mode = c.kv_scale;
   const bool eight = is_8bit(c.kv_dtype);
@@ -292,6 +300,7 @@ Inputs make_inputs(const Case& c) {
     kv->head_size = D;
     kv->token_base = base;
   }
+  alloc_two(in.k.codes, in.v.codes, size_t(base.back() * Hkv * D));
   {
     RowSource src{Rng(c.seed, Stream::kKey), Hkv, D, nullptr};
     quantize(c, src, Rng(c.seed, Stream::kKeyScale), in.k);
@@ -438,8 +447,7 @@ PhysicalKv pack(const Inputs& in) {
   const uint16_t poison = uint16_t(codec::poison_code(c.kv_dtype));
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const bool token_scales = is_per_token(c.kv_scale);
-  p.k_cache.resize(size_t(elems * eb));
-  p.v_cache.resize(size_t(elems * eb));
+  alloc_two(p.k_cache, p.v_cache, size_t(elems * eb));
   p.k_scales.assign(size_t(p.scale_layout.size()), token_scales ? nan : 1.0f);
   p.v_scales = p.k_scales;
   const std::vector<int64_t> owner = page_owners(in);
