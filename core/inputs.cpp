@@ -125,6 +125,8 @@ PA_CPU_CLONES void encode_row(DType t, const double* x, double s, int32_t D, uin
 // unit in unit order (tensor; head h; row r), so unit u's scale is its draw u.
 // Rows are drawn on the fly instead of being stored (a 128k context would need GiBs of x); an
 // 8-bit per-tensor or per-head scale needs amax first, so those rows are drawn twice.
+/// @pre out.heads, out.head_size and out.token_base are set; src draws out's stream
+/// @post out.codes and out.scales are byte-identical to the sequential definition
 void quantize(const Case& c, const RowSource& src, const Rng& srng0, LogicalKv& out) {
   const int64_t T = out.token_base.back();
   const int32_t H = out.heads, D = out.head_size;
@@ -398,6 +400,7 @@ std::vector<int64_t> page_owners(const Inputs& in) {
 }
 
 // Elements [lo, hi) of a 1- or 2-byte code buffer := code (store_code's byte order, inlined).
+/// @pre eb is 1 or 2; [lo, hi) lies in buf
 void fill_codes(uint8_t* buf, int32_t eb, int64_t lo, int64_t hi, uint16_t code) {
   if (eb == 1) {
     std::fill(buf + lo, buf + hi, uint8_t(code));
@@ -413,8 +416,9 @@ void fill_codes(uint8_t* buf, int32_t eb, int64_t lo, int64_t hi, uint16_t code)
     std::memcpy(buf + 2 * i, pattern, size_t(std::min<int64_t>(128, hi - i)) * 2);
 }
 
-// Element base + doff[d] := codes[d] for d < D (one head row of one token). contiguous: doff is
-// 0, 1, ..., D - 1.
+// Element base + doff[d] := codes[d] for d < D (one head row of one token), in store_code's
+// byte order.
+/// @pre eb is 1 or 2; contiguous only if doff is 0, 1, ..., D - 1
 void scatter_codes(uint8_t* buf, int32_t eb, int64_t base, const int64_t* doff, bool contiguous,
                    const uint16_t* codes, int32_t D) {
   if (eb == 1) {

@@ -75,6 +75,9 @@ ScaleLayout scale_layout(const Case& c);
 /// Writes the logical codes and scales into the case's physical layout; every element not
 /// written holds poison (codec::poison_code, NaN scales). Runs on input_threads() threads, one
 /// page per thread at a time; the bytes never depend on the count.
+/// @pre in's shapes match in.c (as make_inputs leaves them; tables may be edited)
+/// @post every byte is what a sequential scatter of tokens in (s, t, h, d) order over a poisoned
+/// pool leaves (later tokens win where two table entries share a page)
 PhysicalKv pack(const Inputs& in);
 /// Reads the physical cache back into logical form (the inverse of pack on valid tokens).
 LogicalKv gather(const Inputs& in, const PhysicalKv& phys, KvTensor which);

@@ -200,7 +200,8 @@ PhysicalKv sequential_pack(const Inputs& in) {
 
 template <class V>
 bool same_bytes(const V& a, const V& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0);
 }
 
 // The first field where two inputs (and their packed caches) differ, or "" when every byte agrees.

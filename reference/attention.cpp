@@ -207,6 +207,7 @@ PA_ALWAYS_INLINE void dot_rows(const double* q, const double* kt, int32_t D, dou
 }
 
 // dot_rows for nq query rows q[g * D ..], four at a time.
+/// @pre dot and sq have nq * kLanes entries
 PA_CPU_CLONES void dot_tile(const double* q, int32_t nq, const double* kt, int32_t D, double* dot,
                             double* sq) {
   int32_t g = 0;
@@ -251,7 +252,8 @@ PA_ALWAYS_INLINE void accumulate_block(double* acc, int64_t acc_stride, const do
 }
 
 // accumulate_block over every d < Dp (Dp a multiple of kLanes; acc rows and v are padded to it)
-// for ne weight rows, two at a time; e == nullptr (the uniform sums) takes ne == 1.
+// for ne weight rows, two at a time.
+/// @pre Dp % kLanes == 0; e != nullptr or ne == 1
 PA_CPU_CLONES void accumulate_rows(double* acc, int64_t acc_stride, const double* e,
                                    int64_t e_stride, int32_t ne, const double* v, int32_t n,
                                    int32_t Dp) {
@@ -320,6 +322,9 @@ struct Shape {
 // One item: sequence s, KV heads h0 .. h0 + nh - 1, i.e. every query row (s, i, h) with h / G in
 // that range. A token's heads are adjacent in LogicalKv, so an item of several heads reads its
 // K/V as contiguous runs; each head's arithmetic is the same whatever nh is.
+/// @pre check_inputs(in) passed; h0 + nh <= Hkv
+/// @post r.out, r.uniform, r.lse hold the item's rows; st holds its two maxima; nothing else of
+/// r is written (items run concurrently)
 void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t nh, Scratch& w,
               ItemStats& st, ReferenceResult& r) {
   const Case& c = in.c;
@@ -501,7 +506,7 @@ ReferenceResult reference_attention(const Inputs& in) {
   for (int32_t ctx : in.context_lens) work += int64_t(ctx) * sh.QL * sh.Hq * sh.D;
   const int threads = work < (int64_t(1) << 18) ? 1 : reference_threads();
   int32_t groups = 1;  // head groups per sequence, a divisor of Hkv
-  while (groups < Hkv && int64_t(S) * groups < 2 * int64_t(threads)) {
+  while (threads > 1 && groups < Hkv && int64_t(S) * groups < 2 * int64_t(threads)) {
     ++groups;
     while (Hkv % groups != 0) ++groups;
   }
