@@ -106,8 +106,10 @@ inline void store_code(std::vector<uint8_t>& buf, int32_t elem_bytes, int64_t i,
 // x86-64 yet uses the wide units where they exist. Vectorising a loop over independent elements
 // changes no operation and no order of any element's arithmetic, and the project compiles with
 // -ffp-contract=off (no FMA in any clone), so every clone gives the bits of the baseline one.
+// Off under ThreadSanitizer: the clone resolver runs while the dynamic loader relocates, before
+// the TSan runtime is up, and its instrumented code crashes there.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__CUDACC__) && \
-    !defined(__HIP__)
+    !defined(__HIP__) && !defined(__SANITIZE_THREAD__)
 #define PA_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define PA_CPU_CLONES
