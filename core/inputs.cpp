@@ -1,9 +1,16 @@
 #include "core/inputs.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <limits>
+#include <mutex>
 #include <numeric>
+#include <system_error>
+#include <thread>
 
 #include "core/prng.hpp"
 
@@ -16,57 +23,229 @@ namespace {
 // hide exactly those bugs, as it did in aiter's and vLLM's own tests).
 constexpr double kLogitStd = 2.0;
 
+// Elements one parallel item of generation or packing handles: large enough that handing it out
+// costs nothing, small enough that two threads stay balanced. A case of one item runs inline.
+constexpr int64_t kItemElements = 1 << 15;
+
+std::atomic<int> g_input_threads{0};
+
 // Per-token magnitude factor in [1/2, 2]: per-token scales then really differ across tokens and
 // pages, so a scale taken from the wrong slot changes values by up to 4x. (Affine in a uniform
 // draw, not exp2 of one: libm's exp2 is not correctly rounded, and golden inputs must be
 // byte-identical everywhere.)
 double token_factor(Rng& rng) { return rng.uniform(0.5, 2.0); }
 
-// Fills codes and per-token scales of one tensor from real-valued draws x[T, H, D].
+// x[d] = f * normal() (K) or m + f * normal() (V) for the D normals that follow rng's position,
+// each drawn by position (peek) rather than in sequence: no state is carried from one d to the
+// next, so the compiler vectorises the 8-wide blocks (a fixed trip count, which even -O2's cost
+// model accepts; unrolled, every draw's offset in the block is a constant). The values are those
+// of D sequential rng.normal() calls.
+PA_CPU_CLONES void normals(const Rng& rng, double f, double m, bool add_mean, int32_t D,
+                           double* x) {
+  for (int32_t d0 = 0; d0 < D; d0 += 8) {
+    Rng r = rng;
+    r.skip(4 * uint64_t(d0));
+    double z[8];  // a whole block even past D: peek only reads, and the extra lanes are dropped
+#pragma GCC unroll 8
+    for (int32_t w = 0; w < 8; ++w) {
+      const uint64_t k = 4 * uint64_t(w);
+      const double n = Rng::irwin_hall(Rng::to_unit(r.peek(k + 1)), Rng::to_unit(r.peek(k + 2)),
+                                       Rng::to_unit(r.peek(k + 3)), Rng::to_unit(r.peek(k + 4)));
+      z[w] = f * n;
+    }
+    if (add_mean)
+      for (int32_t w = 0; w < 8; ++w) z[w] = m + z[w];
+    for (int32_t w = 0; w < std::min(8, D - d0); ++w) x[d0 + w] = z[w];
+  }
+}
+
+// The real-valued draws x[T, H, D] of K or V, one row (token, head) at a time. The byte
+// definition is the sequential pass over rows r = 0, 1, ... of the stream: row r takes a token
+// factor, then D normals of 4 draws each, so it starts at draw first + r * (1 + 4 D) and any row
+// can be drawn on its own (Rng::skip). V adds a per-head mean (drawn before the rows).
+struct RowSource {
+  Rng start;  // positioned at row 0
+  int32_t heads = 0, head_size = 0;
+  const double* mean = nullptr;  // [H] for V, nullptr for K
+
+  /// @post x[0, D) holds row r exactly as the sequential pass draws it
+  void row(int64_t r, double* x) const {
+    Rng rng = start;
+    rng.skip(uint64_t(r) * (1 + 4 * uint64_t(head_size)));
+    const double f = token_factor(rng);
+    normals(rng, f, mean ? mean[size_t(r % heads)] : 0.0, mean != nullptr, head_size, x);
+  }
+};
+
+// a.resize(n) and b.resize(n), on two threads when there are two: the zero fill of a fresh
+// buffer is mostly page faults, which would otherwise run serially before the parallel work.
+template <class Vec>
+void alloc_two(Vec& a, Vec& b, size_t n) {
+  const int threads = n * sizeof(a[0]) < (size_t(1) << 20) ? 1 : input_threads();
+  parallel_for(2, threads, [&](int64_t i, int) { (i == 0 ? a : b).resize(n); });
+}
+
+// Runs body(r0, r1, worker) over [0, rows) in items of about kItemElements elements.
+void for_row_ranges(int64_t rows, int32_t row_elems,
+                    const std::function<void(int64_t, int64_t, int)>& body) {
+  const int64_t per = std::max<int64_t>(1, kItemElements / std::max(row_elems, 1));
+  const int64_t items = (rows + per - 1) / per;
+  parallel_for(items, input_threads(), [&](int64_t item, int worker) {
+    body(item * per, std::min(rows, (item + 1) * per), worker);
+  });
+}
+
+// code[d] = encode(float(x[d] / s)), the dtype resolved once per row so the codec inlines and
+// the 8-wide blocks vectorise.
+template <DType T>
+inline void encode_row_as(const double* x, double s, int32_t D, uint16_t* code) {
+  int32_t d = 0;
+  for (; d + 8 <= D; d += 8)
+    for (int32_t w = 0; w < 8; ++w)
+      code[d + w] = uint16_t(codec::Codec<T>::encode(float(x[d + w] / s)));
+  for (; d < D; ++d) code[d] = uint16_t(codec::Codec<T>::encode(float(x[d] / s)));
+}
+PA_CPU_CLONES void encode_row(DType t, const double* x, double s, int32_t D, uint16_t* code) {
+  switch (t) {
+    case DType::bf16: return encode_row_as<DType::bf16>(x, s, D, code);
+    case DType::fp16: return encode_row_as<DType::fp16>(x, s, D, code);
+    case DType::fp8_e4m3fn: return encode_row_as<DType::fp8_e4m3fn>(x, s, D, code);
+    case DType::fp8_e4m3fnuz: return encode_row_as<DType::fp8_e4m3fnuz>(x, s, D, code);
+    case DType::int8: return encode_row_as<DType::int8>(x, s, D, code);
+    default:
+      for (int32_t d = 0; d < D; ++d) code[d] = uint16_t(codec::encode(t, float(x[d] / s)));
+  }
+}
+
+// Fills codes and per-token scales of one tensor from its real-valued draws x[T, H, D].
 // 16-bit without scale: code = encode(x). With a scale mode: a scale per unit of the mode (whole
 // tensor, head, or token row), code = encode(x / scale). For 8-bit formats the scale is amax /
 // format max times a random factor in [1, 1.25], so codes use the format's range, the way a
-// real writer quantizes, yet no two units share a scale.
-void quantize(const Case& c, const std::vector<double>& x, Rng& srng, LogicalKv& out) {
+// real writer quantizes, yet no two units share a scale. The scale stream takes one draw per
+// unit in unit order (tensor; head h; row r), so unit u's scale is its draw u.
+// Rows are drawn on the fly instead of being stored (a 128k context would need GiBs of x); an
+// 8-bit per-tensor or per-head scale needs amax first, so those rows are drawn twice.
+/// @pre out.heads, out.head_size and out.token_base are set; src draws out's stream
+/// @post out.codes and out.scales are byte-identical to the sequential definition
+void quantize(const Case& c, const RowSource& src, const Rng& srng0, LogicalKv& out) {
   const int64_t T = out.token_base.back();
   const int32_t H = out.heads, D = out.head_size;
-  out.codes.assign(size_t(T * H * D), 0);
-  out.scales.assign(size_t(T * H), 1.0f);
+  const int64_t rows = T * H;
+  out.codes.resize(size_t(rows * D));  // a no-op when make_inputs allocated it already
+  out.scales.assign(size_t(rows), 1.0f);
   const ScaleMode mode = c.kv_scale;
   const bool eight = is_8bit(c.kv_dtype);
   const double fmax = codec::max_finite(c.kv_dtype);
-  auto make_scale = [&](double amax) {
+  const int threads = input_threads();
+  auto make_scale = [&](double amax, uint64_t unit) {
+    Rng srng = srng0;
+    srng.skip(unit);
     if (!eight) return float(srng.uniform(0.5, 2.0));
     const double a = amax > 0 ? amax : 1.0;
     return float(a / fmax * srng.uniform(1.0, 1.25));
   };
-  if (mode == ScaleMode::per_tensor) {
+  auto row_amax = [&](const double* x) {
     double amax = 0;
-    for (double v : x) amax = std::max(amax, std::fabs(v));
-    std::fill(out.scales.begin(), out.scales.end(), make_scale(amax));
-  } else if (mode == ScaleMode::per_head) {
-    for (int32_t h = 0; h < H; ++h) {
-      double amax = 0;
-      for (int64_t t = 0; t < T; ++t)
-        for (int32_t d = 0; d < D; ++d) amax = std::max(amax, std::fabs(x[size_t((t * H + h) * D + d)]));
-      const float s = make_scale(amax);
-      for (int64_t t = 0; t < T; ++t) out.scales[size_t(t * H + h)] = s;
+    for (int32_t d = 0; d < D; ++d) amax = std::max(amax, std::fabs(x[d]));
+    return amax;
+  };
+  const bool per_token = is_per_token(mode);
+
+  if (mode == ScaleMode::per_tensor || mode == ScaleMode::per_head) {
+    // amax per head (max is exact in any order); only 8-bit scales read it.
+    std::vector<double> amax(size_t(H), 0.0);
+    if (eight) {
+      const int64_t per = std::max<int64_t>(1, kItemElements / D);
+      const int64_t items = (rows + per - 1) / per;
+      std::vector<double> item_amax(size_t(items * H), 0.0);
+      parallel_for(items, threads, [&](int64_t item, int) {
+        std::vector<double> x(static_cast<size_t>(D));
+        for (int64_t r = item * per; r < std::min(rows, (item + 1) * per); ++r) {
+          src.row(r, x.data());
+          double& m = item_amax[size_t(item * H + r % H)];
+          m = std::max(m, row_amax(x.data()));
+        }
+      });
+      for (int64_t i = 0; i < items; ++i)
+        for (int32_t h = 0; h < H; ++h)
+          amax[size_t(h)] = std::max(amax[size_t(h)], item_amax[size_t(i * H + h)]);
     }
-  } else if (is_per_token(mode)) {
-    for (int64_t r = 0; r < T * H; ++r) {
-      double amax = 0;
-      for (int32_t d = 0; d < D; ++d) amax = std::max(amax, std::fabs(x[size_t(r * D + d)]));
-      out.scales[size_t(r)] = make_scale(amax);
+    if (mode == ScaleMode::per_tensor) {
+      double all = 0;
+      for (double m : amax) all = std::max(all, m);
+      std::fill(out.scales.begin(), out.scales.end(), make_scale(all, 0));
+    } else {
+      for (int32_t h = 0; h < H; ++h) {
+        const float s = make_scale(amax[size_t(h)], uint64_t(h));
+        for (int64_t t = 0; t < T; ++t) out.scales[size_t(t * H + h)] = s;
+      }
     }
   }
-  for (int64_t r = 0; r < T * H; ++r) {
-    const double s = out.scales[size_t(r)];
-    for (int32_t d = 0; d < D; ++d)
-      out.codes[size_t(r * D + d)] = uint16_t(codec::encode(c.kv_dtype, float(x[size_t(r * D + d)] / s)));
-  }
+  for_row_ranges(rows, D, [&](int64_t r0, int64_t r1, int) {
+    std::vector<double> x(static_cast<size_t>(D));
+    for (int64_t r = r0; r < r1; ++r) {
+      src.row(r, x.data());
+      if (per_token) out.scales[size_t(r)] = make_scale(row_amax(x.data()), uint64_t(r));
+      encode_row(c.kv_dtype, x.data(), out.scales[size_t(r)], D, out.codes.data() + r * D);
+    }
+  });
 }
 
 }  // namespace
+
+int default_threads() {
+  if (const char* e = std::getenv("PACHECK_THREADS")) {
+    char* end = nullptr;
+    const long v = std::strtol(e, &end, 10);
+    if (end != e && *end == '\0' && v >= 1) return int(std::min(v, 1024L));
+  }
+  const unsigned hc = std::thread::hardware_concurrency();
+  return hc >= 1 ? int(std::min(hc, 1024u)) : 1;
+}
+
+void set_input_threads(int n) { g_input_threads.store(std::max(n, 0), std::memory_order_relaxed); }
+
+int input_threads() {
+  const int n = g_input_threads.load(std::memory_order_relaxed);
+  return n >= 1 ? n : default_threads();
+}
+
+void parallel_for(int64_t n, int threads, const std::function<void(int64_t, int)>& body) {
+  if (n <= 0) return;
+  const int workers = int(std::min<int64_t>(std::max(threads, 1), n));
+  if (workers == 1) {
+    for (int64_t i = 0; i < n; ++i) body(i, 0);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  std::mutex mu;
+  int64_t failed_item = n;
+  std::exception_ptr failure;
+  auto run = [&](int worker) {
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      try {
+        body(i, worker);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (i < failed_item) {
+          failed_item = i;
+          failure = std::current_exception();
+        }
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(size_t(workers - 1));
+  try {
+    for (int w = 1; w < workers; ++w) pool.emplace_back(run, w);
+  } catch (const std::system_error&) {
+    // No more threads available: the ones started (and this one) take every item anyway.
+  }
+  run(0);
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+}
 
 PageLayout key_layout(const Case& c) {
   return make_page_layout(c.kv_layout, KvTensor::key, c.num_kv_heads, c.block_size, c.head_size,
@@ -98,47 +277,47 @@ Inputs make_inputs(const Case& c) {
   const double sm = c.effective_softmax_scale();
   const double sigma_q = kLogitStd / (sm * std::sqrt(double(D) * 1.75));
   {
-    Rng rng(c.seed, Stream::kQuery);
-    const size_t n = size_t(S) * c.q_len * Hq * D;
-    in.q_codes.resize(n);
-    in.q.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      in.q_codes[i] = uint16_t(codec::encode(c.q_dtype, float(sigma_q * rng.normal())));
-      in.q[i] = codec::decode(c.q_dtype, in.q_codes[i]);
-    }
+    // Element e of q takes draws 4e .. 4e + 3 of its stream (one normal).
+    const Rng rng0(c.seed, Stream::kQuery);
+    const int64_t n = int64_t(S) * c.q_len * Hq * D;
+    in.q_codes.resize(size_t(n));
+    in.q.resize(size_t(n));
+    const int64_t items = (n + kItemElements - 1) / kItemElements;
+    parallel_for(items, input_threads(), [&](int64_t item, int) {
+      Rng rng = rng0;
+      rng.skip(uint64_t(item * kItemElements) * 4);
+      for (int64_t i = item * kItemElements; i < std::min(n, (item + 1) * kItemElements); ++i) {
+        in.q_codes[size_t(i)] = uint16_t(codec::encode(c.q_dtype, float(sigma_q * rng.normal())));
+        in.q[size_t(i)] = codec::decode(c.q_dtype, in.q_codes[size_t(i)]);
+      }
+    });
   }
 
   // K and V over logical tokens.
   std::vector<int64_t> base(size_t(S) + 1, 0);
   for (int32_t s = 0; s < S; ++s) base[size_t(s) + 1] = base[size_t(s)] + c.context_lens[size_t(s)];
-  const int64_t T = base.back();
   for (LogicalKv* kv : {&in.k, &in.v}) {
     kv->dtype = c.kv_dtype;
     kv->heads = Hkv;
     kv->head_size = D;
     kv->token_base = base;
   }
+  alloc_two(in.k.codes, in.v.codes, size_t(base.back() * Hkv * D));
   {
-    Rng rng(c.seed, Stream::kKey), srng(c.seed, Stream::kKeyScale);
-    std::vector<double> x(size_t(T * Hkv * D));
-    for (int64_t r = 0; r < T * Hkv; ++r) {
-      const double f = token_factor(rng);
-      for (int32_t d = 0; d < D; ++d) x[size_t(r * D + d)] = f * rng.normal();
-    }
-    quantize(c, x, srng, in.k);
+    RowSource src{Rng(c.seed, Stream::kKey), Hkv, D, nullptr};
+    quantize(c, src, Rng(c.seed, Stream::kKeyScale), in.k);
   }
   {
     // V has a non-zero mean per head, so an output that collapsed to the V mean (uniform
-    // attention) or to zero is far from the reference.
-    Rng rng(c.seed, Stream::kValue), srng(c.seed, Stream::kValueScale);
+    // attention) or to zero is far from the reference. The means take the stream's first draws.
+    Rng rng(c.seed, Stream::kValue);
     std::vector<double> mean(static_cast<size_t>(Hkv));
-    for (auto& m : mean) m = (rng.uniform() < 0.5 ? -1.0 : 1.0) * rng.uniform(0.5, 1.5);
-    std::vector<double> x(size_t(T * Hkv * D));
-    for (int64_t r = 0; r < T * Hkv; ++r) {
-      const double f = token_factor(rng);
-      for (int32_t d = 0; d < D; ++d) x[size_t(r * D + d)] = mean[size_t(r % Hkv)] + f * rng.normal();
+    for (auto& m : mean) {
+      const double sign = rng.uniform() < 0.5 ? -1.0 : 1.0;  // named: fixes the draw order
+      m = sign * rng.uniform(0.5, 1.5);
     }
-    quantize(c, x, srng, in.v);
+    RowSource src{rng, Hkv, D, mean.data()};
+    quantize(c, src, Rng(c.seed, Stream::kValueScale), in.v);
   }
 
   if (c.alibi) {
@@ -176,6 +355,91 @@ Inputs make_inputs(const Case& c) {
   return in;
 }
 
+namespace {
+
+// Writes every valid token's codes and scales in (s, t, h, d) order; later writes win. The byte
+// definition of pack, used as is when two table entries share a page (only hand-made inputs do).
+void scatter_tokens(const Inputs& in, PhysicalKv& p, bool scales) {
+  const Case& c = in.c;
+  const int32_t eb = dtype_bytes(c.kv_dtype), B = c.block_size;
+  for (int32_t s = 0; s < c.num_seqs; ++s) {
+    for (int32_t t = 0; t < in.context_lens[size_t(s)]; ++t) {
+      const int32_t blk = in.page_of(s, t), tok = t % B;
+      for (int32_t h = 0; h < c.num_kv_heads; ++h) {
+        if (!scales) {
+          for (int32_t d = 0; d < c.head_size; ++d) {
+            store_code(p.k_cache, eb, p.k_layout(blk, h, tok, d), in.k.code(s, t, h, d));
+            store_code(p.v_cache, eb, p.v_layout(blk, h, tok, d), in.v.code(s, t, h, d));
+          }
+        } else {
+          const int64_t si = p.scale_layout(blk, h, tok);
+          p.k_scales[size_t(si)] = in.k.scale(s, t, h);
+          p.v_scales[size_t(si)] = in.v.scale(s, t, h);
+        }
+      }
+    }
+  }
+}
+
+// owner[blk] = s * max_blocks_per_seq + b when logical page b of sequence s lives in pool page
+// blk, -1 for a free page; empty when a page is claimed twice or lies outside the pool, so that
+// pack can fall back to the sequential scatter.
+std::vector<int64_t> page_owners(const Inputs& in) {
+  const Case& c = in.c;
+  std::vector<int64_t> owner(size_t(std::max<int64_t>(in.num_blocks, 0)), -1);
+  for (int32_t s = 0; s < c.num_seqs; ++s) {
+    const int32_t nb = c.blocks_for(in.context_lens[size_t(s)]);
+    for (int32_t b = 0; b < nb; ++b) {
+      const int64_t slot = int64_t(s) * in.max_blocks_per_seq + b;
+      const int32_t blk = in.block_tables[size_t(slot)];
+      if (blk < 0 || blk >= in.num_blocks || owner[size_t(blk)] >= 0) return {};
+      owner[size_t(blk)] = slot;
+    }
+  }
+  return owner;
+}
+
+// Elements [lo, hi) of a 1- or 2-byte code buffer := code (store_code's byte order, inlined).
+/// @pre eb is 1 or 2; [lo, hi) lies in buf
+void fill_codes(uint8_t* buf, int32_t eb, int64_t lo, int64_t hi, uint16_t code) {
+  if (eb == 1) {
+    std::fill(buf + lo, buf + hi, uint8_t(code));
+    return;
+  }
+  // The two bytes repeated over a small block, then copied block by block.
+  uint8_t pattern[256];
+  for (int i = 0; i < 128; ++i) {
+    pattern[2 * i] = uint8_t(code & 0xFF);
+    pattern[2 * i + 1] = uint8_t(code >> 8);
+  }
+  for (int64_t i = lo; i < hi; i += 128)
+    std::memcpy(buf + 2 * i, pattern, size_t(std::min<int64_t>(128, hi - i)) * 2);
+}
+
+// Element base + doff[d] := codes[d] for d < D (one head row of one token), in store_code's
+// byte order.
+/// @pre eb is 1 or 2; contiguous only if doff is 0, 1, ..., D - 1
+void scatter_codes(uint8_t* buf, int32_t eb, int64_t base, const int64_t* doff, bool contiguous,
+                   const uint16_t* codes, int32_t D) {
+  if (eb == 1) {
+    for (int32_t d = 0; d < D; ++d) buf[base + doff[d]] = uint8_t(codes[d]);
+    return;
+  }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (contiguous) {  // little-endian bytes of the codes: a plain copy
+    std::memcpy(buf + 2 * base, codes, size_t(D) * 2);
+    return;
+  }
+#endif
+  for (int32_t d = 0; d < D; ++d) {
+    const int64_t i = base + doff[d];
+    buf[2 * i] = uint8_t(codes[d] & 0xFF);
+    buf[2 * i + 1] = uint8_t(codes[d] >> 8);
+  }
+}
+
+}  // namespace
+
 PhysicalKv pack(const Inputs& in) {
   const Case& c = in.c;
   PhysicalKv p;
@@ -187,27 +451,64 @@ PhysicalKv pack(const Inputs& in) {
   const uint16_t poison = uint16_t(codec::poison_code(c.kv_dtype));
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const bool token_scales = is_per_token(c.kv_scale);
-  for (auto* buf : {&p.k_cache, &p.v_cache}) {
-    buf->resize(size_t(elems * eb));
-    for (int64_t i = 0; i < elems; ++i) store_code(*buf, eb, i, poison);
-  }
+  alloc_two(p.k_cache, p.v_cache, size_t(elems * eb));
   p.k_scales.assign(size_t(p.scale_layout.size()), token_scales ? nan : 1.0f);
   p.v_scales = p.k_scales;
-  const int32_t B = c.block_size;
-  for (int32_t s = 0; s < c.num_seqs; ++s) {
-    for (int32_t t = 0; t < in.context_lens[size_t(s)]; ++t) {
-      const int32_t blk = in.page_of(s, t), tok = t % B;
-      for (int32_t h = 0; h < c.num_kv_heads; ++h) {
-        for (int32_t d = 0; d < c.head_size; ++d) {
-          store_code(p.k_cache, eb, p.k_layout(blk, h, tok, d), in.k.code(s, t, h, d));
-          store_code(p.v_cache, eb, p.v_layout(blk, h, tok, d), in.v.code(s, t, h, d));
+  const std::vector<int64_t> owner = page_owners(in);
+
+  if (owner.empty() && in.num_blocks > 0) {
+    for (auto* buf : {&p.k_cache, &p.v_cache})
+      for (int64_t i = 0; i < elems; ++i) store_code(*buf, eb, i, poison);
+    scatter_tokens(in, p, false);
+    scatter_tokens(in, p, true);
+    return p;
+  }
+
+  // One item per pool page: poison its whole span (page and the padding after it), then write
+  // the tokens of the logical page placed there. Every layout is dense within a page's span and
+  // pages are owned by at most one table entry, so items write disjoint bytes, and each byte ends
+  // up as the sequential scatter leaves it. Per-token scales follow the page too; the shared
+  // scale slots of the other modes are written afterwards, sequentially, as before.
+  const int32_t B = c.block_size, H = c.num_kv_heads, D = c.head_size;
+  const int64_t stride = p.k_layout.page_stride;
+  // The layout formula is a sum of a (blk, h, tok) part and a d part, so an element's offset is
+  // L(blk, h, tok, 0) + L(0, 0, 0, d): the d parts are computed once.
+  std::vector<int64_t> k_doff(static_cast<size_t>(D)), v_doff(static_cast<size_t>(D));
+  bool k_contiguous = true, v_contiguous = true;
+  for (int32_t d = 0; d < D; ++d) {
+    k_doff[size_t(d)] = p.k_layout(0, 0, 0, d);
+    v_doff[size_t(d)] = p.v_layout(0, 0, 0, d);
+    k_contiguous = k_contiguous && k_doff[size_t(d)] == d;
+    v_contiguous = v_contiguous && v_doff[size_t(d)] == d;
+  }
+  const int threads = elems * 2 < kItemElements ? 1 : input_threads();
+  parallel_for(in.num_blocks, threads, [&](int64_t blk, int) {
+    const int64_t lo = blk * stride;
+    const int64_t hi = blk + 1 == in.num_blocks ? elems : lo + stride;
+    fill_codes(p.k_cache.data(), eb, lo, hi, poison);
+    fill_codes(p.v_cache.data(), eb, lo, hi, poison);
+    const int64_t slot = owner[size_t(blk)];
+    if (slot < 0) return;
+    const int32_t s = int32_t(slot / in.max_blocks_per_seq),
+                  b = int32_t(slot % in.max_blocks_per_seq);
+    const int32_t ntok = std::min(B, in.context_lens[size_t(s)] - b * B);
+    for (int32_t tok = 0; tok < ntok; ++tok) {
+      const int64_t r = in.k.row(s, b * B + tok);
+      for (int32_t h = 0; h < H; ++h) {
+        const size_t rh = size_t(r * H + h);
+        scatter_codes(p.k_cache.data(), eb, p.k_layout(blk, h, tok, 0), k_doff.data(), k_contiguous,
+                      in.k.codes.data() + rh * size_t(D), D);
+        scatter_codes(p.v_cache.data(), eb, p.v_layout(blk, h, tok, 0), v_doff.data(), v_contiguous,
+                      in.v.codes.data() + rh * size_t(D), D);
+        if (token_scales) {
+          const int64_t si = p.scale_layout(blk, h, tok);
+          p.k_scales[size_t(si)] = in.k.scales[rh];
+          p.v_scales[size_t(si)] = in.v.scales[rh];
         }
-        const int64_t si = p.scale_layout(blk, h, tok);
-        p.k_scales[size_t(si)] = in.k.scale(s, t, h);
-        p.v_scales[size_t(si)] = in.v.scale(s, t, h);
       }
     }
-  }
+  });
+  if (!token_scales) scatter_tokens(in, p, true);
   return p;
 }
 

@@ -7,6 +7,7 @@
 // unused slots and page padding are poisoned (NaN codes, NaN per-token scales), with pages placed
 // at random, non-identity positions.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/case.hpp"
@@ -54,7 +55,9 @@ struct Inputs {
   }
 };
 
-/// Regenerates every input of the case from its seed. @pre validate(c) is empty.
+/// Regenerates every input of the case from its seed. Runs on input_threads() threads; every
+/// element is drawn from its own position of its stream, so the bytes never depend on the count.
+/// @pre validate(c) is empty.
 Inputs make_inputs(const Case& c);
 
 /// The cache as a kernel sees it.
@@ -70,7 +73,11 @@ PageLayout value_layout(const Case& c);
 ScaleLayout scale_layout(const Case& c);
 
 /// Writes the logical codes and scales into the case's physical layout; every element not
-/// written holds poison (codec::poison_code, NaN scales).
+/// written holds poison (codec::poison_code, NaN scales). Runs on input_threads() threads, one
+/// page per thread at a time; the bytes never depend on the count.
+/// @pre in's shapes match in.c (as make_inputs leaves them; tables may be edited)
+/// @post every byte is what a sequential scatter of tokens in (s, t, h, d) order over a poisoned
+/// pool leaves (later tokens win where two table entries share a page)
 PhysicalKv pack(const Inputs& in);
 /// Reads the physical cache back into logical form (the inverse of pack on valid tokens).
 LogicalKv gather(const Inputs& in, const PhysicalKv& phys, KvTensor which);
@@ -88,6 +95,43 @@ inline void store_code(std::vector<uint8_t>& buf, int32_t elem_bytes, int64_t i,
     buf[size_t(2 * i + 1)] = uint8_t(code >> 8);
   }
 }
+
+// ---- CPU threads --------------------------------------------------------------------------------
+// The harness's own CPU work (make_inputs, pack, the fp64 reference) splits into independent items
+// run on a few std::threads. Every output element is computed by exactly one item, in a fixed
+// order, so results are bit-identical for any thread count; the count only changes speed.
+
+// PA_CPU_CLONES before a hot-loop function also compiles it for AVX2 and AVX-512 hosts and picks
+// a clone when the program loads (GCC function multiversioning), so the library stays baseline
+// x86-64 yet uses the wide units where they exist. Vectorising a loop over independent elements
+// changes no operation and no order of any element's arithmetic, and the project compiles with
+// -ffp-contract=off (no FMA in any clone), so every clone gives the bits of the baseline one.
+// Off under ThreadSanitizer: the clone resolver runs while the dynamic loader relocates, before
+// the TSan runtime is up, and its instrumented code crashes there.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__CUDACC__) && \
+    !defined(__HIP__) && !defined(__SANITIZE_THREAD__)
+#define PA_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PA_CPU_CLONES
+#endif
+
+/// Threads used when none was set: env PACHECK_THREADS when it is a positive integer, else
+/// std::thread::hardware_concurrency() (at least 1).
+int default_threads();
+
+/// Threads make_inputs and pack use. set_input_threads(n): n >= 1 fixes the count, 0 restores
+/// default_threads(). Thread-safe; meant to be set once by a driver (or by a test).
+void set_input_threads(int n);
+/// @post >= 1
+int input_threads();
+
+/// Runs body(item, worker) once for every item in [0, n) on min(threads, n) threads (the caller is
+/// worker 0; worker < that count, so per-worker scratch can be indexed by it). Items are handed
+/// out dynamically: body must write only where its item alone writes. Returns when every item is
+/// done; if items throw, rethrows the exception of the lowest such item (the others still run).
+/// @pre threads >= 1, n >= 0
+void parallel_for(int64_t n, int threads,
+                  const std::function<void(int64_t item, int worker)>& body);
 
 /// 64-bit FNV-1a over every generated input (codes, scales, tables, slopes, sinks): fixtures store
 /// it so that generator drift is caught.

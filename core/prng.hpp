@@ -23,18 +23,30 @@ enum class Stream : uint64_t {
   kSuite
 };
 
+// Counter-based: draw n (n = 1, 2, ...) of a stream is mix64(state0 + n * kGamma), independent of
+// every other draw, so skip() can start a generator at any element of its stream in O(1). That is
+// what lets make_inputs fill disjoint ranges of a tensor on several threads with the same bytes.
 class Rng {
  public:
+  static constexpr uint64_t kGamma = 0x9E3779B97F4A7C15ull;  // golden-ratio increment
+
   PA_HOST_DEVICE constexpr Rng(uint64_t seed, uint64_t stream = 0)
-      : state_(mix64(seed ^ mix64(stream + 0x9E3779B97F4A7C15ull))) {}
+      : state_(mix64(seed ^ mix64(stream + kGamma))) {}
   PA_HOST_DEVICE constexpr Rng(uint64_t seed, Stream stream) : Rng(seed, uint64_t(stream)) {}
 
   PA_HOST_DEVICE constexpr uint64_t next_u64() {
-    state_ += 0x9E3779B97F4A7C15ull;
+    state_ += kGamma;
     return mix64(state_);
   }
+  /// Skips n draws (wrapping arithmetic, exact for any n).
+  /// @post the next draw is the one n draws further on than it would have been
+  PA_HOST_DEVICE constexpr void skip(uint64_t n) { state_ += n * kGamma; }
+  /// The k-th next draw (k >= 1) without advancing: peek(1) is what next_u64() returns.
+  PA_HOST_DEVICE constexpr uint64_t peek(uint64_t k) const { return mix64(state_ + k * kGamma); }
   // Uniform in [0, 1) with 53 random bits.
-  PA_HOST_DEVICE constexpr double uniform() { return double(next_u64() >> 11) * 0x1.0p-53; }
+  PA_HOST_DEVICE constexpr double uniform() { return to_unit(next_u64()); }
+  /// A draw as a uniform in [0, 1) (exact: the 53-bit integer times 2^-53).
+  PA_HOST_DEVICE static constexpr double to_unit(uint64_t u) { return double(u >> 11) * 0x1.0p-53; }
   PA_HOST_DEVICE constexpr double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   // Uniform integer in [lo, hi] (inclusive), for spans up to 2^32. Multiply-shift: bias below
   // 2^-32 and identical everywhere (no rejection loop whose iteration count could differ).
@@ -43,10 +55,18 @@ class Rng {
     return lo + int64_t(((next_u64() >> 32) * span) >> 32);
   }
   // Approximately standard normal: Irwin-Hall sum of 4 uniforms, rescaled to unit variance.
-  // Bounded (|z| <= 3.47) and built only from + and *, so it is bit-identical everywhere.
+  // Bounded (|z| <= 3.47) and built only from + and *, so it is bit-identical everywhere. The
+  // draws are named so that their order in the sum is fixed (the operands of + are unsequenced).
   PA_HOST_DEVICE constexpr double normal() {
-    const double s = uniform() + uniform() + uniform() + uniform();
-    return (s - 2.0) * 1.7320508075688772;  // sqrt(12 / 4)
+    const double u0 = uniform();
+    const double u1 = uniform();
+    const double u2 = uniform();
+    const double u3 = uniform();
+    return irwin_hall(u0, u1, u2, u3);
+  }
+  /// normal() from its four uniforms, in draw order (for code that draws them by position).
+  PA_HOST_DEVICE static constexpr double irwin_hall(double u0, double u1, double u2, double u3) {
+    return (u0 + u1 + u2 + u3 - 2.0) * 1.7320508075688772;  // sqrt(12 / 4)
   }
 
  private:

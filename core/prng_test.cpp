@@ -24,6 +24,24 @@ TEST(Prng, SameSeedAndStreamSameSequence) {
     EXPECT_EQ(draws(Rng(seed, Stream::kKey), 1000), draws(Rng(seed, Stream::kKey), 1000));
 }
 
+// skip(n) lands exactly where n sequential draws would: make_inputs relies on it to fill ranges
+// of a tensor on several threads with the bytes of one sequential pass.
+TEST(Prng, SkipEqualsSequentialDraws) {
+  for (uint64_t seed : {0ull, 7ull, 0xFFFFFFFFFFFFFFFFull}) {
+    const std::vector<uint64_t> seq = draws(Rng(seed, Stream::kValue), 2000);
+    for (uint64_t n : {0ull, 1ull, 2ull, 513ull, 1999ull}) {
+      Rng r(seed, Stream::kValue);
+      r.skip(n);
+      EXPECT_EQ(r.next_u64(), seq[size_t(n)]) << "seed " << seed << " skip " << n;
+    }
+    Rng a(seed, Stream::kValue), b(seed, Stream::kValue);
+    a.skip(700);
+    b.skip(300);
+    b.skip(400);
+    EXPECT_EQ(a.next_u64(), b.next_u64());
+  }
+}
+
 TEST(Prng, DifferentStreamsDiffer) {
   const Stream streams[] = {Stream::kQuery, Stream::kKey, Stream::kValue, Stream::kKeyScale,
                             Stream::kValueScale, Stream::kPlacement, Stream::kGarbage,

@@ -20,6 +20,15 @@ struct ReferenceResult {
 };
 
 /// @pre in was made by make_inputs (valid case).
+/// @post bit-identical results for any reference_threads() (see attention.cpp)
 ReferenceResult reference_attention(const Inputs& in);
+
+/// Threads reference_attention uses: n >= 1 fixes the count, 0 restores default_threads() (env
+/// PACHECK_THREADS, else the hardware's). The work splits over (sequence, KV head) items, each
+/// computed whole by one thread, so the count changes speed only, never a bit of the result.
+/// Thread-safe; meant to be set once by a driver (or by a test).
+void set_reference_threads(int n);
+/// @post >= 1
+int reference_threads();
 
 }  // namespace pa

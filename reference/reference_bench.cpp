@@ -1,7 +1,8 @@
 // Throughput of the CPU oracle on a Llama-3.3-70B-shaped decode step (TP1: Hq = 64, Hkv = 8,
-// D = 128, bf16 KV, 8 sequences of 4096 tokens). Counters: KV tokens x KV heads per second
-// (Hkv * sum(ctx) / s, each K/V row decoded once) and KV tokens x query heads per second
-// (Hq * sum(ctx) / s, each row read by G query heads).
+// D = 128, bf16 KV): 8 sequences of 4096 tokens, and one sequence of 128k tokens; each on 1 and
+// 2 threads (set_reference_threads; the results are the same bits either way). Counters: KV
+// tokens x KV heads per second (Hkv * sum(ctx) / s, each K/V row decoded once) and KV tokens x
+// query heads per second (Hq * sum(ctx) / s, each row read by G query heads).
 #include <benchmark/benchmark.h>
 
 #include "core/case.hpp"
@@ -10,34 +11,42 @@
 
 namespace {
 
-pa::Case llama70b_case(int32_t ctx) {
+pa::Case llama70b_case(int32_t seqs, int32_t ctx) {
   pa::Case c;
   c.name = "llama-3.3-70b-tp1";
-  c.num_seqs = 8;
+  c.num_seqs = seqs;
   c.num_q_heads = 64;
   c.num_kv_heads = 8;
   c.head_size = 128;
   c.block_size = 16;
-  c.context_lens.assign(8, ctx);
+  c.context_lens.assign(size_t(seqs), ctx);
   c.kv_dtype = pa::DType::bf16;
   return c;
 }
 
 void BM_ReferenceLlama70b(benchmark::State& state) {
-  const pa::Inputs in = pa::make_inputs(llama70b_case(int32_t(state.range(0))));
+  const pa::Inputs in =
+      pa::make_inputs(llama70b_case(int32_t(state.range(0)), int32_t(state.range(1))));
+  pa::set_reference_threads(int(state.range(2)));
   int64_t tokens = 0;
   for (int32_t ctx : in.context_lens) tokens += ctx;
   for (auto _ : state) {
     pa::ReferenceResult r = pa::reference_attention(in);
     benchmark::DoNotOptimize(r.out.data());
   }
+  pa::set_reference_threads(0);
   const double iters = double(state.iterations());
   state.counters["kv_tok_heads/s"] =
       benchmark::Counter(iters * double(tokens) * in.c.num_kv_heads, benchmark::Counter::kIsRate);
   state.counters["q_tok_heads/s"] =
       benchmark::Counter(iters * double(tokens) * in.c.num_q_heads, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_ReferenceLlama70b)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ReferenceLlama70b)
+    ->ArgNames({"seqs", "ctx", "threads"})
+    ->ArgsProduct({{8}, {4096}, {1, 2}})
+    ->ArgsProduct({{1}, {131072}, {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 
