@@ -542,14 +542,8 @@ LogicalKv gather(const Inputs& in, const PhysicalKv& p, KvTensor which) {
 }
 
 uint64_t input_hash(const Inputs& in) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  auto bytes = [&](const void* p, size_t n) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    for (size_t i = 0; i < n; ++i) {
-      h ^= b[i];
-      h *= 0x100000001b3ull;
-    }
-  };
+  uint64_t h = fnv1a(nullptr, 0);  // FNV-1a (core/text.hpp) continued over every input in turn
+  auto bytes = [&](const void* p, size_t n) { h = fnv1a(p, n, h); };
   auto vec = [&](const auto& v) { bytes(v.data(), v.size() * sizeof(v[0])); };
   vec(in.q_codes);
   vec(in.k.codes);
