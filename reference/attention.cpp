@@ -498,6 +498,7 @@ ReferenceResult reference_attention(const Inputs& in) {
   r.uniform.assign(rows * sh.D, 0.0);
   r.lse.assign(rows, 0.0);
   r.stats.max_context = c.max_context();
+  r.stats.row_length = c.head_size;  // the aggregate checks count row-wide (P, Q, logit) errors per row
 
   // Items: (sequence, group of nh adjacent KV heads). Whole sequences read K/V contiguously; a
   // sequence is split into head groups only as far as needed for about two items per thread.
