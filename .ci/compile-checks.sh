@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compile checks that keep both vendors' builds alive (issue 4): every kernel source for NVIDIA
+# Compile checks that keep both vendors' builds alive: every kernel source for NVIDIA
 # sm_90 with nvcc and for AMD gfx90a + gfx940 with Debian's hipcc. PA_KERNELS_MINIMAL keeps one
 # template instantiation per kernel (bf16), so this costs seconds, not minutes. Installs nothing:
 # a missing compiler is an error naming it.

@@ -1,5 +1,5 @@
 #pragma once
-// One decode step = one Case (design §2). A Case is a plain value: it names the shape, dtypes,
+// One decode step = one Case (docs/problem.md). A Case is a plain value: it names the shape, dtypes,
 // layout, scale mode, options and the seed from which every input is regenerated. It validates
 // itself (naming each bad field), has a canonical identity string and round-trips through JSON.
 #include <cstdint>

@@ -1,5 +1,5 @@
 #pragma once
-// Inputs of a Case, regenerated from its seed (design §5: generated so that bugs are visible).
+// Inputs of a Case, regenerated from its seed (docs/verdict.md: generated so that bugs are visible).
 //
 // Logical view (what the reference reads): stored codes + a scale per logical token, so the value
 // the reference sees, decode(code) * scale, is exactly what the cache holds. Physical view (what a

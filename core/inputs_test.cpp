@@ -1,5 +1,5 @@
 // Unit tests of input generation on fixed cases: large page ids, the statistics that make bugs
-// visible (design §5: logits std 1-3, V with non-zero mean, scales that differ), determinism.
+// visible (docs/verdict.md: logits std 1-3, V with non-zero mean, scales that differ), determinism.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

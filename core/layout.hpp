@@ -1,5 +1,5 @@
 #pragma once
-// KV-cache page layouts as values (design §3). One formula serves all four layouts:
+// KV-cache page layouts as values (docs/layouts.md). One formula serves all four layouts:
 //
 //   offset(blk, h, tok, d) = blk * page_stride + h * s_h
 //                          + (tok >> t_shift) * s_thi + (tok & t_mask) * s_tlo

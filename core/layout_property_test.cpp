@@ -1,4 +1,4 @@
-// Layout laws as RapidCheck properties (design §3). Each property generates sizes (H, B, D) and a
+// Layout laws as RapidCheck properties (docs/layouts.md). Each property generates sizes (H, B, D) and a
 // page pad, then checks the law for every tensor (K, V) x element size (1, 2 bytes) x dense and
 // strided pages, so every combination runs on each of the 100 generated cases.
 #include <cstdint>
@@ -12,7 +12,7 @@
 namespace pa {
 namespace {
 
-// design §3, written out literally (division and modulo, not the shift/mask implementation).
+// docs/layouts.md, written out literally (division and modulo, not the shift/mask implementation).
 int64_t design_offset(KvLayout kind, KvTensor tensor, int64_t H, int64_t B, int64_t D, int64_t x,
                       int64_t bstride, int64_t blk, int64_t h, int64_t tok, int64_t d) {
   switch (kind) {
@@ -104,7 +104,7 @@ void law_injective(KvLayout kind) {
   });
 }
 
-// (c) equals the design §3 formula, including at page ids > 65535 where offsets pass 2^31.
+// (c) equals the docs/layouts.md formula, including at page ids > 65535 where offsets pass 2^31.
 void law_matches_design(KvLayout kind) {
   const Raw r = *gen_raw();
   const int64_t far_blk = *rc::gen::inRange<int64_t>(65536, 1 << 22);

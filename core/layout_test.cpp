@@ -1,4 +1,4 @@
-// Unit tests of the layout values: errors, printing, names and the traps of design §3.
+// Unit tests of the layout values: errors, printing, names and the traps of docs/layouts.md.
 #include <cstdint>
 #include <string>
 
@@ -136,7 +136,7 @@ bool same_offsets(const PageLayout& a, const PageLayout& b) {
   return true;
 }
 
-// design §3 trap: with 8-bit KV and B = 16 (= x), shuffled V and classic vllm V are the same
+// docs/layouts.md trap: with 8-bit KV and B = 16 (= x), shuffled V and classic vllm V are the same
 // bytes, so V-layout bugs only show with 16-bit KV or B >= 32.
 TEST(LayoutTrap, EightBitBlock16ShuffledVEqualsVllmV) {
   for (int32_t D : {16, 64, 128})

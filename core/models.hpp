@@ -1,5 +1,5 @@
 #pragma once
-// The real model head configurations of design §7 (per GPU: TP1 and TP8 where the head counts
+// The real model head configurations of docs/kernels.md (per GPU: TP1 and TP8 where the head counts
 // differ), with the attention options each model uses. The one list that fixtures, suites and
 // benchmarks draw from; the regression corpus (regression/cases/*.json) names the same models.
 #include <cstdint>

@@ -1,5 +1,5 @@
 #pragma once
-// The paged_attention_common-style entry point (design §4, Dispatcher): one call that plans with
+// The paged_attention_common-style entry point (docs/kernels.md, Dispatcher): one call that plans with
 // select_path, checks or sizes the workspace and runs the chosen path on a backend. It lives in
 // its own library (pacheck::dispatch_entry) so that the pure selection never depends on kernels.
 #include <optional>

@@ -220,7 +220,7 @@ RC_GTEST_PROP(SelectProperty, NeverPicksAPathThatExcludesTheCase, ()) {
   RC_ASSERT(check_decision(dev, c, d) == "");
 }
 
-// ---- the dispatcher incidents of design §1 ------------------------------------------------------
+// ---- the dispatcher incidents of docs/incidents.md ------------------------------------------------------
 
 // Qwen3.5-397B (32/2/256), GSM8K 0.00: at high batch head 256 went to the head-128-only kernel.
 TEST(SelectIncident, Head256AtHighConcurrencyGoesToHipNotAsm) {

@@ -4,6 +4,7 @@
 // checked; a failure becomes an error naming the call.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -33,6 +34,12 @@ void check(hipError_t e, const char* call) {
   if (e != hipSuccess) throw GpuError(std::string(call) + " failed: " + hipGetErrorString(e));
 }
 #define PA_GPU_CHECK(call) check((call), #call)
+// Release calls in destructors and after the result is read cannot throw; a failure is still
+// reported, on stderr, naming the call.
+void best_effort(hipError_t e, const char* call) {
+  if (e != hipSuccess) std::fprintf(stderr, "pacheck: %s failed: %s\n", call, hipGetErrorString(e));
+}
+#define PA_GPU_RELEASE(call) best_effort((call), #call)
 
 /// Device allocations with a canary region before and after each buffer (the tail includes the
 /// rounding slack, which no kernel may touch either).
@@ -42,7 +49,7 @@ class GuardedBuffers {
   GuardedBuffers(const GuardedBuffers&) = delete;
   GuardedBuffers& operator=(const GuardedBuffers&) = delete;
   ~GuardedBuffers() {
-    for (auto& b : bufs_) (void)hipFree(b.base);  // best effort: a failed free cannot be reported from a destructor
+    for (auto& b : bufs_) PA_GPU_RELEASE(hipFree(b.base));
   }
   /// Allocates `bytes`, fills the guards with the canary and the body with `init` (or `fill`).
   void* alloc(const std::string& name, size_t bytes, const void* init = nullptr, int fill = 0) {
@@ -173,8 +180,8 @@ KernelOutput run_on_device(const pacheck_kernel& k, const KernelCall& call) {
     const hipError_t se = hipEventSynchronize(stop);
     float ms = 0;
     if (se == hipSuccess) PA_GPU_CHECK(hipEventElapsedTime(&ms, start, stop));
-    (void)hipEventDestroy(start);  // best effort: the timing is already read
-    (void)hipEventDestroy(stop);
+    PA_GPU_RELEASE(hipEventDestroy(start));
+    PA_GPU_RELEASE(hipEventDestroy(stop));
     r.elapsed_ms = ms;
     if (status == PACHECK_NOT_SUPPORTED) {
       r.status = Status::NotSupported;
@@ -426,7 +433,7 @@ __global__ void stream_read(const uint4* p, int64_t n, uint32_t* sink) {
 struct DeviceArena {
   std::vector<void*> ptrs;
   ~DeviceArena() {
-    for (void* p : ptrs) (void)hipFree(p);  // best effort in a destructor
+    for (void* p : ptrs) PA_GPU_RELEASE(hipFree(p));
   }
   void* alloc(size_t bytes, const char* what) {
     void* p = nullptr;
@@ -462,7 +469,7 @@ std::vector<double> time_launches(const TimingOptions& o, int sets, F&& launch) 
     PA_GPU_CHECK(hipEventElapsedTime(&t, ev[size_t(2 * r)], ev[size_t(2 * r + 1)]));
     ms.push_back(t);
   }
-  for (auto& e : ev) (void)hipEventDestroy(e);
+  for (auto& e : ev) PA_GPU_RELEASE(hipEventDestroy(e));
   return ms;
 }
 

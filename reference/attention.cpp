@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-// The CPU oracle. Semantics, one decode step of Case c over *logical* K/V (design §2):
+// The CPU oracle. Semantics, one decode step of Case c over *logical* K/V (docs/problem.md):
 //
 //  * GQA/MQA: query head h reads KV head h / G with G = Hq / Hkv (never h % Hkv).
 //  * MTP / positions: query token i (0 <= i < q_len) of sequence s sits at position

@@ -1,5 +1,5 @@
 #pragma once
-// The CPU oracle (design §4, reference/): attention over *logical* K/V in fp64. It reads only
+// The CPU oracle (docs/kernels.md, reference/): attention over *logical* K/V in fp64. It reads only
 // LogicalKv (decode(code) * scale per logical token), never a physical layout, a block table or a
 // page. Boring on purpose: plain loops in a fixed, documented summation order, so its results are
 // byte-stable across compilers (see attention.cpp).

@@ -54,7 +54,7 @@ Case gen_case(const Options& opt) {
   return c;
 }
 
-// The second implementation: straight from the formulas of design §2, in long double, every
+// The second implementation: straight from the formulas of docs/problem.md, in long double, every
 // query row recomputed from scratch, visibility tested key by key, no max subtraction (logits of
 // generated inputs are O(10), far from exp's range limits).
 struct Naive {

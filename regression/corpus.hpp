@@ -1,6 +1,6 @@
 #pragma once
-// The regression corpus: one JSON file per real incident (design §1), per real model head config
-// (design §7), and per failure captured by the property suite. Files live in regression/cases/
+// The regression corpus: one JSON file per real incident (docs/incidents.md), per real model head config
+// (docs/kernels.md), and per failure captured by the property suite. Files live in regression/cases/
 // (hand-written) and regression/captured/ (written by the property suite); the runner executes
 // every one of them on every path and backend available.
 //

@@ -20,7 +20,7 @@ T pick(Rng& r, std::initializer_list<T> v) {
 }
 bool chance(Rng& r, double p) { return r.uniform() < p; }
 
-// Context lengths that sit on the boundaries bugs live at (design §5): 1 page, B-1, B, B+1,
+// Context lengths that sit on the boundaries bugs live at (docs/verdict.md): 1 page, B-1, B, B+1,
 // partition +-1, and random ones, never below q_len.
 std::vector<int32_t> contexts(Rng& r, const Case& c, int32_t max_ctx) {
   std::vector<int32_t> out;
@@ -59,7 +59,7 @@ Case make(Rng& r, const std::string& name, int32_t S, int32_t hq, int32_t hkv, i
   return c;
 }
 
-// The real head configs of design §7 (per GPU), with their attention options.
+// The real head configs of docs/kernels.md (per GPU), with their attention options.
 void model_cases(Rng& r, const std::string& prefix, int32_t S, int32_t max_ctx, DType fp8, std::vector<Case>& out) {
   for (const ModelConfig& m : model_configs()) {
     if (m.needs_v1()) {

@@ -13,7 +13,7 @@
 namespace pa::tools {
 
 /// ~30 small cases: every path's capability (layouts, dtypes, scales, GQA, MTP, options), the
-/// dispatcher's refusals, and the model head configs of design §7 at short context.
+/// dispatcher's refusals, and the model head configs of docs/kernels.md at short context.
 std::vector<Case> smoke_suite(uint64_t seed, DType fp8 = DType::fp8_e4m3fnuz);
 /// smoke + ~150 random draws inside (and outside) each path's capability, longer contexts.
 std::vector<Case> ci_suite(uint64_t seed, DType fp8 = DType::fp8_e4m3fnuz);
