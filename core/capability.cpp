@@ -177,6 +177,11 @@ Capability capability_from_abi(const pacheck_capability* c, const std::string& w
   cap.lse = f & PACHECK_CAP_LSE;
   cap.partition_multiple_of_block = f & PACHECK_CAP_PARTITION_OF_PAGES;
   cap.needs_token_scales_for_8bit = f & PACHECK_CAP_TOKEN_SCALES_FOR_8BIT;
+  check_admits_something(cap, where);
+  return cap;
+}
+
+void check_admits_something(const Capability& cap, const std::string& where) {
   const auto empty = [&](bool e, const char* what) {
     if (e) throw InputError(where + ": capability." + what + " admits nothing");
   };
@@ -188,7 +193,6 @@ Capability capability_from_abi(const pacheck_capability* c, const std::string& w
   empty(cap.block_sizes.empty(), "block_sizes");
   empty(cap.max_gqa < 1, "max_gqa");
   empty(cap.max_q_len < 1, "max_q_len");
-  return cap;
 }
 
 Numerics numerics_from_abi(const pacheck_numerics* n, const std::string& where) {

@@ -64,6 +64,8 @@ int32_t padded_gqa(const Capability& cap, int32_t gqa);
 /// declaration that admits nothing (no head sizes, ...).
 Capability capability_from_abi(const pacheck_capability* c, const std::string& where);
 Numerics numerics_from_abi(const pacheck_numerics* n, const std::string& where);
+/// Throws InputError naming `where` and the first field that admits no case at all.
+void check_admits_something(const Capability& cap, const std::string& where);
 
 /// The ABI problem of a case (every field a kernel needs; softmax_scale always explicit).
 pacheck_problem problem_of(const Case& c);

@@ -131,17 +131,7 @@ Capability capability_from_json(const nlohmann::json& j, const std::string& wher
   } catch (const nlohmann::json::exception& e) {
     throw InputError(where + ": capability: " + e.what());
   }
-  const auto empty = [&](bool e, const char* what) {
-    if (e) throw InputError(where + ": capability." + what + " admits nothing");
-  };
-  empty(!c.q_dtypes, "q_dtypes");
-  empty(!c.kv_dtypes, "kv_dtypes");
-  empty(!c.layouts, "kv_layouts");
-  empty(!c.scales, "scale_modes");
-  empty(c.head_sizes.empty(), "head_sizes");
-  empty(c.block_sizes.empty(), "block_sizes");
-  empty(c.max_gqa < 1, "max_gqa");
-  empty(c.max_q_len < 1, "max_q_len");
+  check_admits_something(c, where);
   return c;
 }
 
