@@ -272,7 +272,7 @@ void print_mutation_report(std::ostream& os, const MutationReport& rep) {
   row("mutant", "kernel", "result", "first catching case (path)", "metric");
   for (const MutantResult& r : rep.results) {
     const std::string where = r.caught ? short_file(r.finding.file) + " (" + r.finding.path + ")"
-                              : r.aggregate ? "-- caught once aggregate checks are in the verdict"
+                              : r.aggregate ? "-- survived: inside the aggregate bounds of this kernel's declared numerics"
                                             : "-- no case reached it (" + std::to_string(r.cases_run) + " run)";
     row(r.name, r.kernel, r.caught ? "caught" : "SURVIVED", where, r.caught ? r.finding.metric : "");
   }

@@ -75,7 +75,9 @@ TEST(Findings, SplitIntoTheirFields) {
 void expect_every_mutant_caught_but_the_aggregate_ones(const MutationReport& rep) {
   EXPECT_TRUE(rep.clean) << (rep.not_clean.empty() ? "" : rep.not_clean.front());
   for (const MutantResult& r : rep.results) {
-    if (r.aggregate && !r.caught) continue;  // caught once aggregate checks are in the verdict
+    // An aggregate mutant may hide on one kernel whose declared numerics (P rounded to the q dtype)
+    // widen the bias bound; the catalogue test requires each one caught in the built-in set.
+    if (r.aggregate && !r.caught) continue;
     EXPECT_TRUE(r.caught) << r.name << " in " << r.kernel << " survived " << r.cases_run << " cases";
     if (!r.caught) continue;
     EXPECT_FALSE(r.finding.file.empty());

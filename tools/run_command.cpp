@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mutate/mutate.hpp"
 #include "reports/merge.hpp"
 #include "reports/reporter.hpp"
 #include "tools/args.hpp"
@@ -241,6 +242,16 @@ int cmd_run(int argc, char** argv, int begin) {
     const std::string name = a.get("suite", "smoke");
     for (Case& c : suite(name, seed, t.device.native_fp8)) cases.push_back(std::move(c));
     source = name + (source.empty() ? "" : "+" + source);
+    // A suite is written for pacheck's own paths, so most of it lies outside a plug-in's
+    // declaration. Each plug-in also gets cases drawn inside its own capability (the mutation
+    // score's generator: boundary lengths, every declared layout, dtype and scale mode).
+    const int per_kernel = name == "smoke" ? 20 : name == "ci" ? 100 : 500;
+    for (const auto& [kernel, spec] : t.specs)
+      for (const RegressionCase& r : generated_cases(*t.registry.get(kernel), per_kernel, seed)) {
+        Case c = r.c;
+        c.name = name + "/" + kernel + "/" + std::to_string(cases.size());
+        cases.push_back(std::move(c));
+      }
   }
 
   // Sharding keeps each case's index in the whole run, so merged shards equal the unsharded run.
