@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include "core/inputs.hpp"
 #include "core/models.hpp"
@@ -88,6 +89,26 @@ KernelPoint summarize(const std::string& kernel, const Timing& t, const char* ti
   return k;
 }
 
+// The point's case in a form `k` declares: as written, else with another declared layout and,
+// for 8-bit caches, another declared scale mode. nullopt when no form fits.
+std::optional<Case> in_own_form(const Kernel& k, const Case& c, const Device& dev) {
+  if (!k.decline_reason(c, dev)) return c;
+  const Capability& cap = k.info().capability;
+  for (int l = 0; l < 4; ++l) {
+    if (!(cap.layouts & (1u << l))) continue;
+    for (int m = 0; m < 5; ++m) {
+      if (!(cap.scales & (1u << m))) continue;
+      Case v = c;
+      v.kv_layout = KvLayout(l);
+      v.kv_scale = ScaleMode(m);
+      if (!is_8bit(c.kv_dtype) && m != int(ScaleMode::none) && (cap.scales & 1u)) continue;  // keep 16-bit unscaled
+      if (!validate(v).empty()) continue;
+      if (!k.decline_reason(v, dev)) return v;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int64_t bytes_needed(const Case& c) {
@@ -164,12 +185,16 @@ std::vector<PointResult> run(const std::vector<Point>& points, const std::vector
     for (const KernelPtr& k : kernels) {
       KernelPoint kp;
       kp.kernel = k->name();
-      if (auto why = k->decline_reason(c, dev)) {
+      // The layout and scale form are the kernel's contract, not the workload: a kernel that
+      // declines the point as written is timed on the same shape in a form it declares.
+      const std::optional<Case> own = in_own_form(*k, c, dev);
+      if (!own) {
         kp.status = Status::NotSupported;
-        kp.message = *why;
+        kp.message = *k->decline_reason(c, dev);
         r.kernels.push_back(kp);
         continue;
       }
+      const Case& c = *own;
       if (o.check) {  // correct first: a wrong kernel is reported wrong, not fast
         const auto key = std::make_pair(k->name(), config_key(c));
         if (!checked.count(key)) {
@@ -189,15 +214,17 @@ std::vector<PointResult> run(const std::vector<Point>& points, const std::vector
       }
       const auto* abi = dynamic_cast<const AbiKernel*>(k.get());
       const bool device_fill = abi && k->info().memory == Memory::device;
+      const bool same_form = c.kv_layout == pt.c.kv_layout && c.kv_scale == pt.c.kv_scale;
       Timing t;
       if (device_fill) {
-        t = k->time(dcall.call, dev, o.timing);
+        t = k->time(same_form ? dcall.call : device_call(c).call, dev, o.timing);
         if (!stream_measured) {
           std::string err;
           r.stream_gbs = stream_read_gbs(size_t(r.bytes), o.timing, &err);
           stream_measured = true;
         }
       } else {
+        if (!same_form) in.reset();
         if (!in) {
           // Host-side inputs: only for points a host can hold (the quick sweep, small points).
           const int64_t host_bytes = 4 * r.bytes;
@@ -216,9 +243,14 @@ std::vector<PointResult> run(const std::vector<Point>& points, const std::vector
       kp = summarize(k->name(), t, device_fill ? "gpu" : "host");
       r.kernels.push_back(kp);
     }
+    // Regret compares the dispatcher's pick with the fastest kernel it could have picked: the
+    // kernels its rule routes among (a plug-in is compared by its own row, not as an alternative).
+    std::vector<std::string> candidates;
+    for (const KernelPtr& k : routable(kernels, aiter_routing())) candidates.push_back(k->name());
     double best = std::numeric_limits<double>::infinity(), chosen_ms = kNaN;
     for (const KernelPoint& kp : r.kernels)
-      if (kp.status == Status::Ok) {
+      if (kp.status == Status::Ok &&
+          std::find(candidates.begin(), candidates.end(), kp.kernel) != candidates.end()) {
         if (kp.median_ms < best) {
           best = kp.median_ms;
           r.fastest = kp.kernel;
@@ -259,7 +291,7 @@ std::vector<report::BenchRecord> records(const std::vector<PointResult>& results
 
 void print_table(std::ostream& os, const std::vector<PointResult>& results) {
   os << std::left << std::setw(18) << "model" << std::setw(14) << "kv" << std::right << std::setw(5) << "S" << std::setw(7)
-     << "ctx" << "  kernel  median_ms  spread   GB/s  of_stream   chosen  regret\n";
+     << "ctx" << "  kernel  median_ms  spread   GB/s  of_stream  stream_GB/s  chosen  regret\n";
   for (const PointResult& r : results)
     for (const KernelPoint& k : r.kernels) {
       if (k.status == Status::NotSupported) continue;
@@ -274,7 +306,8 @@ void print_table(std::ostream& os, const std::vector<PointResult>& results) {
       os << std::fixed << std::setprecision(4) << std::setw(10) << k.median_ms << std::setw(8) << k.spread_ms
          << std::setprecision(1) << std::setw(7) << gbs << std::setw(10);
       if (r.stream_gbs > 0) os << std::setprecision(3) << gbs / r.stream_gbs; else os << "host";
-      os << std::setw(9) << (r.chosen.empty() ? "-" : r.chosen) << std::setw(8);
+      os << std::setw(13) << std::setprecision(0) << r.stream_gbs;
+      os << std::setw(8) << (r.chosen.empty() ? "-" : r.chosen) << std::setw(8);
       if (std::isnan(r.regret)) os << "-"; else os << std::setprecision(3) << r.regret;
       os << "\n";
     }

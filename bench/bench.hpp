@@ -55,6 +55,7 @@ struct PointResult {
   double stream_gbs = 0;          // the streaming-read roofline of this run (0: host timings)
   std::vector<KernelPoint> kernels;
   std::string chosen, fastest;    // the dispatcher's pick ("" = refused or no routing), the fastest Ok
+                                  // kernel among those the dispatcher routes to
   double regret = 0;              // time(chosen) / time(fastest) - 1; NaN when not measurable
 };
 
