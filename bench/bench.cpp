@@ -246,7 +246,10 @@ std::vector<PointResult> run(const std::vector<Point>& points, const std::vector
     // Regret compares the dispatcher's pick with the fastest kernel it could have picked: the
     // kernels its rule routes among (a plug-in is compared by its own row, not as an alternative).
     std::vector<std::string> candidates;
-    for (const KernelPtr& k : routable(kernels, aiter_routing())) candidates.push_back(k->name());
+    // Only kernels that take the point as written (the cache has one layout): a kernel timed on
+    // the shape in another layout is not an alternative the dispatcher had.
+    for (const KernelPtr& k : routable(kernels, aiter_routing()))
+      if (!k->decline_reason(c, dev)) candidates.push_back(k->name());
     double best = std::numeric_limits<double>::infinity(), chosen_ms = kNaN;
     for (const KernelPoint& kp : r.kernels)
       if (kp.status == Status::Ok &&
