@@ -6,6 +6,10 @@
 // passes their paths in as PA_PLUGIN_*_SO.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -201,4 +205,25 @@ TEST(ExamplePlugin, PlantedBugIsCaughtOnOneSequence) {
 }
 
 }  // namespace
+
+// The same bad plug-ins through the program: each is exit 2 (an input error) with a message that
+// names the library, never a crash and never a run of garbage. In process and through the worker.
+TEST(PluginCli, BadPluginsAreExitTwoNamingTheLibrary) {
+  struct Bad { const char* so; const char* text; };
+  for (const Bad& b : {Bad{PA_PLUGIN_BAD_ABI_VERSION_SO, "ABI version"}, Bad{PA_PLUGIN_NO_ENTRY_POINT_SO, "pacheck_kernels"},
+                       Bad{PA_PLUGIN_UNKNOWN_LAYOUT_BIT_SO, "kv_layouts"}, Bad{PA_PLUGIN_TRUNCATED_STRUCT_SO, "struct_size"}})
+    for (const char* isolate : {"never", "external"}) {
+      const std::string out = ::testing::TempDir() + "/pacheck_plugin_cli.txt";
+      const std::string cmd = std::string(PACHECK_BIN) + " kernels --isolate " + isolate + " --kernel " + b.so + " > " +
+                              out + " 2>&1";
+      const int st = std::system(cmd.c_str());
+      ASSERT_TRUE(WIFEXITED(st)) << cmd;
+      EXPECT_EQ(WEXITSTATUS(st), 2) << cmd;
+      std::ifstream f(out);
+      const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      EXPECT_NE(text.find(b.so), std::string::npos) << isolate << ": " << text;
+      EXPECT_NE(text.find(b.text), std::string::npos) << isolate << ": " << text;
+    }
+}
+
 }  // namespace pa

@@ -33,6 +33,38 @@ void identify(CaseRecord& rec, bool valid) {
 
 }  // namespace
 
+int64_t host_bytes_needed(const Case& c) {
+  int64_t tokens = 0;
+  for (int32_t ctx : c.context_lens) tokens += ctx;
+  const int64_t kv_elems = tokens * c.num_kv_heads * c.head_size;
+  const int64_t rows = int64_t(c.num_seqs) * c.q_len * c.num_q_heads;
+  const int64_t pool = key_layout(c).cosize(c.pool_blocks());
+  return 2 * kv_elems * 2                                    // logical K and V codes
+         + 2 * tokens * c.num_kv_heads * 4                   // their scales
+         + 2 * pool * dtype_bytes(c.kv_dtype)                // the packed caches
+         + 2 * int64_t(c.pool_blocks()) * c.num_kv_heads * c.block_size * 4  // per-token scales
+         + rows * c.head_size * (2 + 4 + 8 + 8 + 4 + 4)      // q codes/floats, oracle out/uniform, kernel out
+         + 2 * kv_elems * 8 / std::max<int64_t>(1, c.num_seqs);  // the oracle's fp64 K/V of one sequence
+}
+
+int64_t host_memory_available() {
+  FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return -1;
+  char line[256];
+  int64_t kb = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %lld kB", reinterpret_cast<long long*>(&kb)) == 1) break;
+  std::fclose(f);
+  return kb < 0 ? -1 : kb * 1024;
+}
+
+std::string host_memory_refusal(const Case& c) {
+  const int64_t need = host_bytes_needed(c), have = host_memory_available();
+  if (have < 0 || need <= have) return "";
+  return "the case needs about " + std::to_string(need) + " bytes of host memory for its inputs and the oracle; " +
+         std::to_string(have) + " bytes are available (MemAvailable)";
+}
+
 const char* backend_of(const Kernel& k) { return k.info().memory == Memory::host ? "host" : "gpu"; }
 
 PathRecord judge(const Kernel& k, const KernelOutput& out, const Case& c, const ReferenceResult& ref) {
@@ -164,22 +196,24 @@ CaseRecord run_case(const Case& c, const RunOptions& o) {
     declined[k->name()] = k->decline_reason(c, o.device);
     any_runs |= !declined[k->name()];
   }
-  if (!any_runs) {
+  // A case the host cannot hold is the harness's limit, not a kernel's failure: Skipped, named.
+  const std::string too_large = any_runs ? host_memory_refusal(c) : "";
+  if (!any_runs || !too_large.empty()) {
     for (const KernelPtr& k : o.kernels) {
       PathRecord r;
       r.path = k->name();
       r.ran = k->name();
       r.backend = backend_of(*k);
-      r.status = Status::NotSupported;
-      r.message = k->name() + ": " + *declined[k->name()];
+      r.status = declined[k->name()] ? Status::NotSupported : Status::Skipped;
+      r.message = declined[k->name()] ? k->name() + ": " + *declined[k->name()] : too_large;
       rec.paths.push_back(r);
     }
     if (o.dispatcher && !routable(o.kernels, o.routing).empty()) {
       PathRecord r;
       r.path = "auto";
       r.backend = backend_of(*routable(o.kernels, o.routing).front());
-      r.status = Status::NotSupported;
-      r.message = rec.decision.error();
+      r.status = rec.decision.path ? Status::Skipped : Status::NotSupported;
+      r.message = rec.decision.path ? too_large : rec.decision.error();
       rec.paths.push_back(r);
     }
     return rec;

@@ -66,6 +66,13 @@ PathRecord run_and_judge(const Kernel& k, const Case& c, const KernelCall& call,
 /// and the validation message (callers that must reject input validate first).
 CaseRecord run_case(const Case& c, const RunOptions& o);
 
+/// Host memory the harness needs for a case (inputs, packed cache, oracle, one kernel's outputs),
+/// an estimate from above; and what the machine has free (MemAvailable), or -1 when unknown.
+int64_t host_bytes_needed(const Case& c);
+int64_t host_memory_available();
+/// "" when the case fits the host; else a sentence naming the bytes it needs and the limit.
+std::string host_memory_refusal(const Case& c);
+
 /// The replay line for a case: `pacheck replay --case '<json>'` (+ " --paths K" when given).
 std::string replay_line(const Case& c, const std::string& kernel = "");
 

@@ -375,6 +375,46 @@ TEST(Cli, PartialFileOfAKilledRunIsLoadable) {
   EXPECT_EQ(part.summary.records, int64_t(part.cases.size()));
 }
 
+// SIGTERM (a CI time limit) is handled like SIGINT: the final report is written, exit 130.
+TEST(Cli, SigtermStopsAfterTheCurrentCaseAndWritesTheReport) {
+  const std::string rep = tmp("sigterm.json");
+  std::remove(rep.c_str());
+  const int st = interrupt_run(rep, SIGTERM, 1 + 4);
+  ASSERT_TRUE(WIFEXITED(st)) << "SIGTERM must not kill the run outright";
+  EXPECT_EQ(WEXITSTATUS(st), kExitInterrupted);
+  const report::Report r = report::load_report(rep);
+  EXPECT_TRUE(r.complete);
+  EXPECT_TRUE(r.summary.interrupted);
+  EXPECT_GE(r.cases.size(), 4u);
+}
+
+// A case the host cannot hold is Skipped naming the bytes (never a kernel's Fail); asked for
+// explicitly it is an input error.
+TEST(Cli, ACaseTooLargeForTheHostIsSkippedNamingTheBytes) {
+  const std::string c = tmp("huge.json"), rep = tmp("huge_report.json");
+  std::ofstream(c) << R"({"num_seqs": 64, "num_q_heads": 64, "num_kv_heads": 8, "head_size": 128, "kv_layout": "nhd",
+                          "context_lens": [)" << [] {
+    std::string s;
+    for (int i = 0; i < 64; ++i) s += (i ? "," : "") + std::string("2000000");
+    return s;
+  }() << "]}";
+  const Result r = pacheck("run --case " + c + " --backend host --quiet --report " + rep);
+  EXPECT_EQ(r.rc, 0) << r.out;
+  const report::Report rp = report::load_report(rep);
+  int skipped = 0;
+  for (const auto& rec : rp.cases) {
+    EXPECT_NE(rec.status, Status::Fail) << rec.path << ": " << rec.message;
+    if (rec.status == Status::Skipped) {
+      ++skipped;
+      EXPECT_NE(rec.message.find("bytes of host memory"), std::string::npos) << rec.message;
+    }
+  }
+  EXPECT_GE(skipped, 1);
+  const Result replay = pacheck("replay --case " + c);
+  EXPECT_EQ(replay.rc, 2) << replay.out;
+  EXPECT_NE(replay.out.find("bytes are available"), std::string::npos) << replay.out;
+}
+
 TEST(Cli, SigintStopsAfterTheCurrentCaseAndWritesTheReport) {
   const std::string rep = tmp("sigint.json");
   std::remove(rep.c_str());

@@ -371,6 +371,8 @@ int cmd_replay(int argc, char** argv, int begin) {
   }
   if (a.has("seed")) c.seed = parse_u64("seed", a.get("seed"));
   check_valid(c);
+  // Asked for explicitly, a case the host cannot hold is an input error, not a Skipped record.
+  if (const std::string why = host_memory_refusal(c); !why.empty()) throw InputError(why);
 
   const Target t = resolve_target(a);
   const RunOptions o = run_options(a, t);
