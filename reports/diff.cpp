@@ -110,6 +110,26 @@ DiffResult diff(const Report& base, const Report& next, const DiffThresholds& t)
   }
   for (const std::string& k : base_order)
     if (!n.count(k)) d.entries.push_back({DiffKind::removed, k, "", b.at(k)->replay});
+  // Bench records: a time regression is judged against the noise the repetitions themselves
+  // show: the median grew by more than three interquartile spreads (the larger of the two runs')
+  // and by more than bench_floor of the base median. Host and GPU timings are never compared.
+  std::map<std::string, const BenchRecord*> bb;
+  const auto bench_key = [](const BenchRecord& x) {
+    return "bench " + x.kernel + " " + x.model + " " + x.kv_dtype + " S=" + std::to_string(x.num_seqs) + " ctx=" +
+           std::to_string(x.context) + " " + x.timing;
+  };
+  for (const BenchRecord& x : base.bench) bb[bench_key(x)] = &x;
+  for (const BenchRecord& x : next.bench) {
+    const auto it = bb.find(bench_key(x));
+    if (it == bb.end()) continue;
+    const BenchRecord& y = *it->second;
+    const double noise = 3 * std::max(x.spread_ms, y.spread_ms);
+    if (x.median_ms - y.median_ms > std::max(noise, t.bench_floor * y.median_ms))
+      d.entries.push_back({DiffKind::timing_regression, bench_key(x),
+                           "median " + g(y.median_ms) + " ms -> " + g(x.median_ms) + " ms (noise threshold " +
+                               g(std::max(noise, t.bench_floor * y.median_ms)) + " ms from the spreads)",
+                           ""});
+  }
   return d;
 }
 

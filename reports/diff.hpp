@@ -21,6 +21,8 @@ struct DiffThresholds {
   // run look slower (seen on a 2-core CI box). Timing regressions are judged on bench records,
   // with a noise threshold from their repetitions; timing=on gates correctness records too.
   bool timing = false;
+  // Bench records regress when the median grew beyond 3 interquartile spreads and this fraction.
+  double bench_floor = 0.05;
 };
 
 enum class DiffKind {

@@ -323,5 +323,35 @@ TEST(ConsoleReporter, PrintsFailuresReplayAndTheFinalCountLine) {
   EXPECT_NE(text.find("\n2 passed, 1 failed\n"), std::string::npos) << text;
 }
 
+
+// Bench records gate on time, with a threshold from their own repetitions: growth inside three
+// spreads is noise, growth beyond them is a regression; correctness records never gate on time.
+TEST(Diff, BenchRecordsRegressBeyondTheirNoise) {
+  Report base, next;
+  BenchRecord b;
+  b.kernel = "hip";
+  b.model = "llama33_70b_tp1";
+  b.kv_dtype = "bf16";
+  b.num_seqs = 64;
+  b.context = 8192;
+  b.median_ms = 4.30;
+  b.spread_ms = 0.02;
+  b.timing = "gpu";
+  base.bench = {b};
+  BenchRecord noisy = b;
+  noisy.median_ms = 4.35;  // + 0.05 ms, inside 3 spreads and 5 %
+  next.bench = {noisy};
+  EXPECT_EQ(diff(base, next).regressions(), 0);
+  BenchRecord slower = b;
+  slower.median_ms = 5.0;  // + 16 %
+  next.bench = {slower};
+  const DiffResult d = diff(base, next);
+  ASSERT_EQ(d.regressions(), 1);
+  EXPECT_NE(d.entries.front().key.find("bench hip llama33_70b_tp1"), std::string::npos);
+  BenchRecord host = slower;
+  host.timing = "host";  // never compared with a gpu timing
+  next.bench = {host};
+  EXPECT_EQ(diff(base, next).regressions(), 0);
+}
 }  // namespace
 }  // namespace pa::report

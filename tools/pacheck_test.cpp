@@ -245,6 +245,31 @@ TEST(Cli, SmokeReportOnTheHostValidatesAgainstTheSchema) {
   EXPECT_FALSE(partial.good()) << "a finished run leaves no .partial";
 }
 
+// Two same-seed correctness runs agree on a loaded machine: a CPU hog beside the second run makes
+// it slower, and diff (which gates correctness records on accuracy, not time) still exits 0.
+TEST(Cli, DiffOfSameSeedRunsIsCleanOnALoadedMachine) {
+  const std::string a = tmp("quiet_a.json"), b = tmp("loaded_b.json");
+  const std::string args = "run --suite smoke --seed 21 --backend host --quiet --report ";
+  ASSERT_EQ(pacheck(args + a).rc, 0);
+  std::vector<pid_t> hogs;
+  for (int i = 0; i < 2; ++i) {  // one busy process per core of the CI machine
+    const pid_t pid = fork();
+    if (pid == 0) {
+      volatile uint64_t x = 0;
+      for (;;) x = x * 6364136223846793005ull + 1;
+    }
+    hogs.push_back(pid);
+  }
+  const int rc = pacheck(args + b).rc;
+  for (pid_t pid : hogs) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  ASSERT_EQ(rc, 0);
+  const Result r = pacheck("diff " + a + " " + b);
+  EXPECT_EQ(r.rc, 0) << r.out;
+}
+
 // Shards of a run merge back into the unsharded run, record for record (timings apart).
 TEST(Cli, MergedShardsEqualTheUnshardedRun) {
   const std::string whole = tmp("whole.json"), merged = tmp("merged.json");
