@@ -101,7 +101,7 @@ expect 0 run "$PACHECK" run --kernel "$cpu_so" --suite ci --report "$tmp/r.json"
 [ "$ran_ok" = 1 ] && { [ -s "$tmp/r.json" ] || bad "no report at $tmp/r.json"; }
 
 # 3. The planted bug is found, shrunk to <= 2 sequences, and its replay line reproduces it.
-expect 1 check "$PACHECK" check --kernel "$bug_so"
+expect 1 check "$PACHECK" check --kernel "$bug_so" --no-capture
 replay=$(grep -m1 -o 'pacheck replay .*' "$tmp/check.log" || true)
 if [ -z "$replay" ]; then
   bad "'pacheck check' printed no 'pacheck replay' line"

@@ -280,7 +280,9 @@ void print_mutation_report(std::ostream& os, const MutationReport& rep) {
     std::vector<std::string> survivors;
     for (const MutantResult& r : rep.results)
       if (r.kernel == k && !r.caught) survivors.push_back(r.name);
-    os << "caught " << rep.caught(k) << "/" << rep.total(k) << " contract mutants that apply to " << k;
+    const int total = rep.total(k);
+    os << "caught " << rep.caught(k) << "/" << total << " contract mutants that apply to " << k << " ("
+       << (total ? 100 * rep.caught(k) / total : 100) << " %)";
     if (!survivors.empty()) os << " (survived: " << join(survivors, ", ") << ")";
     os << "\n";
   }
