@@ -13,6 +13,14 @@ rc=0
 "$P" run --suite ci --backend host --quiet --report "$OUT/ci.json" > "$OUT/ci.txt" 2>&1 || rc=$?
 [ $rc -eq 0 ] || { tail -20 "$OUT/ci.txt"; echo "report: the ci suite failed (exit $rc)" >&2; exit 1; }
 "$P" bench --quick --backend host --report "$OUT/bench.json" > "$OUT/bench.txt" 2>&1
-"$P" report "$OUT/ci.json" "$OUT/bench.json" -o "$OUT/report.html"
+# One page with both: the ci records and the bench records in one report (bench[] is additive).
+python3 - "$OUT" <<'PY'
+import json, sys
+out = sys.argv[1]
+ci = json.load(open(out + "/ci.json"))
+ci["bench"] = json.load(open(out + "/bench.json")).get("bench", [])
+json.dump(ci, open(out + "/ci_and_bench.json", "w"))
+PY
+"$P" report "$OUT/ci_and_bench.json" -o "$OUT/report.html"
 bash .ci/html-check.sh "$OUT/report.html" "$OUT"
 echo "report: ci suite + quick bench rendered and checked in headless Chromium in $(( $(date +%s) - start )) s; screenshot $OUT/report.png"
