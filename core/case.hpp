@@ -77,6 +77,42 @@ nlohmann::json to_json(const Case& c);
 /// Parses a case; unknown keys and bad values throw InputError naming each of them.
 Case case_from_json(const nlohmann::json& j);
 
+/// One field of a Case: its JSON key (also replay's flag), its key in vars() (nullptr = not part
+/// of the identity), and what it means.
+struct CaseField {
+  const char* json;
+  const char* key;
+  const char* help;
+};
+
+/// The Case's fields, described once, in vars() order: f(field, member) for each. to_json,
+/// case_from_json, vars(), validate()'s messages and replay's case-field flags are all driven by
+/// it, so adding a field touches this table, the struct and the code that uses the field.
+template <class C, class F>
+void for_each_field(C& c, F&& f) {
+  f(CaseField{"name", nullptr, "optional label (regression cases, suites)"}, c.name);
+  f(CaseField{"num_seqs", "S", "sequences in the batch"}, c.num_seqs);
+  f(CaseField{"q_len", "q_len", "query tokens per sequence (MTP when > 1), causal"}, c.q_len);
+  f(CaseField{"num_q_heads", "hq", "query heads Hq"}, c.num_q_heads);
+  f(CaseField{"num_kv_heads", "hkv", "KV heads Hkv (divides Hq)"}, c.num_kv_heads);
+  f(CaseField{"head_size", "d", "head size D"}, c.head_size);
+  f(CaseField{"block_size", "b", "tokens per page"}, c.block_size);
+  f(CaseField{"context_lens", "ctx", "context length per sequence, new tokens included (64,65)"}, c.context_lens);
+  f(CaseField{"num_blocks", "nb", "page pool size (0 = used pages + a quarter more)"}, c.num_blocks);
+  f(CaseField{"q_dtype", "q", "query and output dtype: bf16|fp16"}, c.q_dtype);
+  f(CaseField{"kv_dtype", "kv", "KV cache dtype: bf16|fp16|fp8_e4m3fn|fp8_e4m3fnuz|fp8_e5m2|int8"}, c.kv_dtype);
+  f(CaseField{"kv_layout", "layout", "KV cache layout: nhd|hnd|vllm|shuffled"}, c.kv_layout);
+  f(CaseField{"kv_scale", "scale", "KV scale mode: none|per_tensor|per_head|per_token_block_major|per_token_head_major"}, c.kv_scale);
+  f(CaseField{"softmax_scale", "sm", "softmax scale (0 = 1/sqrt(D))"}, c.softmax_scale);
+  f(CaseField{"sliding_window", "win", "sliding window W (0 = off)"}, c.sliding_window);
+  f(CaseField{"logit_softcap", "cap", "logit soft-cap c (0 = off)"}, c.logit_softcap);
+  f(CaseField{"alibi", "alibi", "ALiBi slopes"}, c.alibi);
+  f(CaseField{"sinks", "sinks", "one attention-sink logit per query head"}, c.sinks);
+  f(CaseField{"partition_size", "part", "split-K partition of two-stage paths"}, c.partition_size);
+  f(CaseField{"page_pad", "pad", "extra elements between pages (strided page views)"}, c.page_pad);
+  f(CaseField{"seed", "seed", "the seed every input is regenerated from"}, c.seed);
+}
+
 /// ALiBi slope of query head h: 2^-(1 + floor(8 h / Hq)), an exact power of two so it is the same
 /// on every compiler (the classic 2^(-8(h+1)/Hq) needs exp2, which is not correctly rounded).
 double alibi_slope(int32_t h, int32_t num_q_heads);
