@@ -1,65 +1,83 @@
 #include "tools/args.hpp"
 
-#include <cctype>
-#include <cstdint>
+#include <CLI/CLI.hpp>
 
 #include "core/case.hpp"
 
 namespace pa::tools {
 
+namespace {
+// "Usage: pacheck diff [flags] BASE.json NEW.json": the positionals are named in the usage line
+// and explained in the summary, rather than listed as an option without a description.
+class Usage : public CLI::Formatter {
+ public:
+  explicit Usage(std::string positional) : positional_(std::move(positional)) { column_width(30); }
+  std::string make_usage(const CLI::App*, std::string name) const override {
+    return "Usage: " + name + " [flags]" + (positional_.empty() ? "" : " " + positional_) + "\n";
+  }
+
+ private:
+  std::string positional_;
+};
+}  // namespace
+
 Args::Args(std::string command, std::string summary, std::vector<Flag> flags, std::string positional,
            size_t max_positional)
-    : command_(std::move(command)), summary_(std::move(summary)), positional_help_(std::move(positional)),
-      max_positional_(max_positional), flags_(std::move(flags)) {}
+    : app_(std::make_unique<CLI::App>(std::move(summary), std::move(command))), flags_(std::move(flags)),
+      max_positional_(max_positional) {
+  app_->set_help_flag("-h,--help", "this text")->group("flags");
+  app_->footer("exit codes: 0 all pass, 1 failures or regressions, 2 usage or input error, 130 interrupted");
+  for (const Flag& f : flags_) {
+    const std::string names = f.name.size() == 1 ? "-" + f.name + ",--" + f.name : "--" + f.name;
+    // Help lines are one paragraph each: CLI11 does not indent continuation lines.
+    std::string help;
+    for (size_t i = 0; i < f.help.size(); ++i)
+      if (f.help[i] != '\n') help += f.help[i];
+      else {
+        help += ' ';
+        while (i + 1 < f.help.size() && f.help[i + 1] == ' ') ++i;
+      }
+    if (f.repeatable && help.find("repeatable") == std::string::npos) help += " (repeatable)";
+    CLI::Option* o = nullptr;
+    if (f.metavar.empty()) {
+      o = app_->add_flag(names, switches_[f.name], help);
+      if (!f.repeatable) o->multi_option_policy(CLI::MultiOptionPolicy::Throw);
+    } else if (f.repeatable) {
+      o = app_->add_option(names, raw_[f.name], help)->allow_extra_args(false);
+      o->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    } else {
+      o = app_->add_option(names, single_[f.name], help)->multi_option_policy(CLI::MultiOptionPolicy::Throw);
+    }
+    if (!f.metavar.empty()) o->type_name(f.metavar);
+    o->group(f.group);
+    options_[f.name] = o;
+  }
+  if (max_positional > 0) app_->add_option("args", positional_, "")->expected(-1)->group("");
+  app_->formatter(std::make_shared<Usage>(std::move(positional)));
+}
+
+Args::~Args() = default;
 
 bool Args::parse(int argc, char** argv, int begin) {
-  for (int i = begin; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") return false;
-    if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
-      std::string name = a.substr(2), value;
-      bool inline_value = false;
-      if (const size_t eq = name.find('='); eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-        inline_value = true;
-      }
-      const Flag* f = nullptr;
-      for (const Flag& x : flags_)
-        if (x.name == name) f = &x;
-      if (!f && !allow_extra_)
-        throw InputError("unknown flag --" + name + " for '" + command_ + "' (see " + command_ + " --help)");
-      const bool takes_value = f ? !f->metavar.empty() : true;
-      if (takes_value && !inline_value) {
-        if (i + 1 >= argc) throw InputError("--" + name + " needs a value" + (f ? " (" + f->metavar + ")" : ""));
-        value = argv[++i];
-      }
-      if (!takes_value && inline_value) throw InputError("--" + name + " takes no value (got '" + value + "')");
-      if (!f) {
-        extra_.emplace_back(name, value);
-        continue;
-      }
-      if (values_.count(name) && !f->repeatable) throw InputError("--" + name + " given twice");
-      values_[name].push_back(value);
-      continue;
+  std::vector<std::string> args;
+  for (int i = argc - 1; i >= begin; --i) args.emplace_back(argv[i]);  // CLI11 takes them reversed
+  try {
+    app_->parse(args);
+  } catch (const CLI::CallForHelp&) {
+    return false;
+  } catch (const CLI::ParseError& e) {
+    throw InputError(std::string(e.what()) + " (see " + app_->get_name() + " --help)");
+  }
+  if (positional_.size() > max_positional_)
+    throw InputError("unexpected argument '" + positional_[max_positional_] + "' (see " + app_->get_name() + " --help)");
+  for (const Flag& f : flags_) {
+    if (f.metavar.empty()) {
+      if (switches_[f.name] > 0) values_[f.name].assign(size_t(switches_[f.name]), "");
+    } else if (f.repeatable) {
+      if (!raw_[f.name].empty()) values_[f.name] = raw_[f.name];
+    } else if (options_[f.name]->count() > 0) {
+      values_[f.name] = {single_[f.name]};
     }
-    if (a.size() == 2 && a[0] == '-' && std::isalpha(static_cast<unsigned char>(a[1]))) {
-      // One-letter flags are also spelled with one dash (`-o FILE`).
-      const Flag* f = nullptr;
-      for (const Flag& x : flags_)
-        if (x.name == a.substr(1)) f = &x;
-      if (f && !f->metavar.empty()) {
-        if (i + 1 >= argc) throw InputError(a + " needs a value (" + f->metavar + ")");
-        if (values_.count(f->name) && !f->repeatable) throw InputError(a + " given twice");
-        values_[f->name].push_back(argv[++i]);
-        continue;
-      }
-    }
-    if (a.size() > 1 && a[0] == '-' && !std::isdigit(static_cast<unsigned char>(a[1])))
-      throw InputError("unknown flag " + a + " for '" + command_ + "' (see " + command_ + " --help)");
-    if (positional_.size() >= max_positional_)
-      throw InputError("unexpected argument '" + a + "' for '" + command_ + "' (see " + command_ + " --help)");
-    positional_.push_back(a);
   }
   return true;
 }
@@ -75,19 +93,7 @@ const std::vector<std::string>& Args::all(const std::string& name) const {
   return it == values_.end() ? kNone : it->second;
 }
 
-std::string Args::help_text() const {
-  std::string s = "usage: " + command_ + (flags_.empty() ? "" : " [flags]") +
-                  (positional_help_.empty() ? "" : " " + positional_help_) + "\n\n" + summary_ + "\n\nflags:\n";
-  for (const Flag& f : flags_) {
-    std::string left = "  --" + f.name + (f.metavar.empty() ? "" : " " + f.metavar);
-    if (left.size() < 30) left.resize(30, ' ');
-    else left += "\n" + std::string(30, ' ');
-    s += left + f.help + (f.repeatable ? " (repeatable)" : "") + "\n";
-  }
-  s += "  --help, -h                  this text\n";
-  if (allow_extra_) s += "\n" + extra_help_ + "\n";
-  return s;
-}
+std::string Args::help_text() const { return app_->help(); }
 
 uint64_t parse_u64(const std::string& flag, const std::string& value) {
   if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos || value.size() > 20)

@@ -1,50 +1,56 @@
 #pragma once
-// A small, strict command-line parser: every flag is declared with its help line, so `--help` is
-// generated from the same table that parsing uses, and an unknown flag or a missing value is an
-// InputError naming the flag (exit code 2).
+// The command line, on CLI11: every subcommand declares its flags as a table of Flag, from which
+// CLI11 parses and generates `--help`. An unknown flag, a missing value or a flag given twice is
+// an InputError carrying CLI11's message, which names the flag (exit code 2).
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
 
 namespace pa::tools {
 
 struct Flag {
-  std::string name;     // without dashes: "suite"
+  std::string name;     // without dashes: "suite"; a one-letter name is also spelled "-o"
   std::string metavar;  // "" = a switch without a value
   std::string help;
   bool repeatable = false;
+  std::string group = "flags";  // the heading it is listed under in --help
 };
 
 class Args {
  public:
   Args(std::string command, std::string summary, std::vector<Flag> flags, std::string positional = "",
        size_t max_positional = 0);
+  ~Args();
   /// Parses argv[begin..argc). Returns false when --help/-h was given (print help_text()).
-  /// Throws InputError: "unknown flag --x for 'pacheck run'", "--seed needs a value", ...
+  /// Throws InputError with CLI11's message: "The following argument was not expected: --x", ...
   bool parse(int argc, char** argv, int begin);
 
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   std::string get(const std::string& name, const std::string& dflt = "") const;
   const std::vector<std::string>& all(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
-  /// Flags given, in order, that are not declared (only when allow_extra() was called).
-  const std::vector<std::pair<std::string, std::string>>& extra() const { return extra_; }
-  /// Accept undeclared `--name value` pairs into extra() (replay's case-field flags).
-  void allow_extra(std::string help) { allow_extra_ = true; extra_help_ = std::move(help); }
   std::string help_text() const;
 
  private:
-  std::string command_, summary_, positional_help_, extra_help_;
-  size_t max_positional_;
+  std::unique_ptr<CLI::App> app_;
   std::vector<Flag> flags_;
+  size_t max_positional_;
   std::map<std::string, std::vector<std::string>> values_;
+  std::map<std::string, std::vector<std::string>> raw_;  // CLI11's targets of repeatable flags
+  std::map<std::string, std::string> single_;            // ... and of the others
+  std::map<std::string, CLI::Option*> options_;
+  std::map<std::string, int64_t> switches_;              // switch counts, by flag name
   std::vector<std::string> positional_;
-  std::vector<std::pair<std::string, std::string>> extra_;
-  bool allow_extra_ = false;
 };
 
-/// Strict integer / enum parsing with errors naming the flag and the value.
+/// Strict integer parsing with errors naming the flag and the value.
 uint64_t parse_u64(const std::string& flag, const std::string& value);
 int64_t parse_i64(const std::string& flag, const std::string& value);
 

@@ -1,6 +1,9 @@
-// pacheck: the command-line program (run, replay, diff, cases). Exit codes: 0 all pass,
+// pacheck: the command-line program; its subcommands are listed in kCommands. Exit codes: 0 all pass,
 // 1 failures or regressions, 2 usage or input error, 130 interrupted.
+#include <algorithm>
 #include <iostream>
+
+#include <CLI/CLI.hpp>
 
 #include "dispatch/select.hpp"
 #include "reports/diff.hpp"
@@ -13,27 +16,27 @@ namespace pa::tools {
 
 namespace {
 
-const char* kUsage =
-    "usage: pacheck <command> [flags]\n"
-    "\n"
-    "Conformance harness for paged-attention decode kernels.\n"
-    "\n"
-    "commands:\n"
-    "  run      run a suite, case files or the regression corpus on every path; write a JSON report\n"
-    "  replay   re-run one case (JSON, flags, or a report entry) and print each path's metrics\n"
-    "  diff     compare two reports: newly failing, fixed, metric/timing regressions, routing changes\n"
-    "  cases    list the built-in suites' cases, or describe one\n"
-    "  fixtures verify or regenerate the golden outputs of the canonical cases\n"
-    "  kernels  list the registered kernels (built-in and --kernel plug-ins) with their declarations\n"
-    "  check    the property suite (generated cases, metamorphic relations, shrinking) on any kernel\n"
-    "  mutate   plant contract bugs around a kernel and report how many pacheck catches\n"
-    "  bench    time kernels against the memory roofline and the dispatcher's regret\n"
-    "  report   render JSON reports into one self-contained HTML page\n"
-    "  merge    join the reports of a sharded run (run --shard i/n) into one\n"
-    "  worker   serve kernels to a parent pacheck (started by pacheck itself)\n"
-    "\n"
-    "`pacheck <command> --help` describes each command's flags.\n"
-    "exit codes: 0 all pass, 1 failures or regressions, 2 usage or input error, 130 interrupted\n";
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int, char**, int);
+};
+
+// The subcommands, in the order `pacheck --help` lists them.
+const Command kCommands[] = {
+    {"run", "run a suite, case files or the regression corpus on every path; write a JSON report", cmd_run},
+    {"replay", "re-run one case (JSON, flags, or a report entry) and print each path's metrics", cmd_replay},
+    {"diff", "compare two reports: newly failing, fixed, metric/timing regressions, routing changes", cmd_diff},
+    {"cases", "list the built-in suites' cases, or describe one", cmd_cases},
+    {"fixtures", "verify or regenerate the golden outputs of the canonical cases", cmd_fixtures},
+    {"kernels", "list the registered kernels (built-in and --kernel plug-ins) with their declarations", cmd_kernels},
+    {"check", "the property suite (generated cases, metamorphic relations, shrinking) on any kernel", cmd_check},
+    {"mutate", "plant contract bugs around a kernel and report how many pacheck catches", cmd_mutate},
+    {"bench", "time kernels against the memory roofline and the dispatcher's regret", cmd_bench},
+    {"report", "render JSON reports into one self-contained HTML page", cmd_report},
+    {"merge", "join the reports of a sharded run (run --shard i/n) into one", cmd_merge},
+    {"worker", "serve kernels to a parent pacheck (started by pacheck itself)", cmd_worker},
+};
 
 }  // namespace
 
@@ -135,31 +138,42 @@ int cmd_kernels(int argc, char** argv, int begin) {
 
 }  // namespace pa::tools
 
+namespace {
+bool cmd_is(const pa::tools::Command& c, const char* name) { return std::string(c.name) == name; }
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace pa::tools;
-  if (argc < 2) {
-    std::cerr << kUsage;
+  CLI::App app("Conformance harness for paged-attention decode kernels.", "pacheck");
+  app.footer("`pacheck <command> --help` describes each command's flags.\n"
+             "exit codes: 0 all pass, 1 failures or regressions, 2 usage or input error, 130 interrupted");
+  app.require_subcommand(1);
+  for (const Command& c : kCommands)
+    // Each subcommand parses its own flags (tools/args.hpp), so here it only takes the rest.
+    app.add_subcommand(c.name, c.summary)->prefix_command()->set_help_flag();
+  std::string cmd = "";
+  if (argc >= 2 && argv[1][0] != '-' &&
+      std::none_of(std::begin(kCommands), std::end(kCommands), [&](const Command& c) { return cmd_is(c, argv[1]); })) {
+    std::cerr << "pacheck: unknown command '" << argv[1] << "'\n\n" << app.help();
     return kExitUsage;
   }
-  const std::string cmd = argv[1];
   try {
-    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-      std::cout << kUsage;
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+      std::cout << app.help();
       return kExitOk;
+    } catch (const CLI::ParseError& e) {
+      std::cerr << "pacheck: " << e.what() << "\n\n" << app.help();
+      return kExitUsage;
     }
-    if (cmd == "run") return cmd_run(argc, argv, 2);
-    if (cmd == "replay") return cmd_replay(argc, argv, 2);
-    if (cmd == "diff") return cmd_diff(argc, argv, 2);
-    if (cmd == "cases") return cmd_cases(argc, argv, 2);
-    if (cmd == "fixtures") return cmd_fixtures(argc, argv, 2);
-    if (cmd == "kernels") return cmd_kernels(argc, argv, 2);
-    if (cmd == "mutate") return cmd_mutate(argc, argv, 2);
-    if (cmd == "check") return cmd_check(argc, argv, 2);
-    if (cmd == "bench") return cmd_bench(argc, argv, 2);
-    if (cmd == "report") return cmd_report(argc, argv, 2);
-    if (cmd == "merge") return cmd_merge(argc, argv, 2);
-    if (cmd == "worker") return cmd_worker(argc, argv, 2);
-    std::cerr << "pacheck: unknown command '" << cmd << "'\n\n" << kUsage;
+    const CLI::App* sub = app.get_subcommands().front();
+    cmd = sub->get_name();
+    std::vector<std::string> rest = sub->remaining();
+    std::vector<char*> sub_argv{argv[0]};
+    for (std::string& r : rest) sub_argv.push_back(r.data());
+    for (const Command& c : kCommands)
+      if (cmd == c.name) return c.run(int(sub_argv.size()), sub_argv.data(), 1);
     return kExitUsage;
   } catch (const pa::InputError& e) {
     std::cerr << "pacheck " << cmd << ": error: " << e.what() << "\n";

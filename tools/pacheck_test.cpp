@@ -196,7 +196,7 @@ TEST(Cli, HelpForTheProgramAndEverySubcommand) {
                           "report", "worker"}) {
     const Result r = pacheck(std::string(sub) + " --help");
     EXPECT_EQ(r.rc, 0) << sub;
-    EXPECT_NE(r.out.find(std::string("usage: pacheck ") + sub), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(std::string("Usage: pacheck ") + sub), std::string::npos) << r.out;
   }
   EXPECT_EQ(pacheck("frobnicate").rc, 2) << "an unknown subcommand is a usage error";
 }

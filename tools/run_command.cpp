@@ -310,24 +310,32 @@ int cmd_run(int argc, char** argv, int begin) {
 }
 
 int cmd_replay(int argc, char** argv, int begin) {
+  std::vector<Flag> flags = with_target({
+      {"case", "JSON|FILE", "the case as JSON text, or a file holding it"},
+      {"report", "FILE", "take the case from this report (with --index or --slug)"},
+      {"index", "N", "case index in the report (the records' case.index)"},
+      {"slug", "S", "case slug in the report"},
+  });
+  // Every field of the case is a flag too (--seed also overrides --case's or the report's seed).
+  std::vector<std::string> field_flags;
+  const Case defaults;
+  for_each_field(defaults, [&](const CaseField& f, const auto&) {
+    if (std::string(f.json) == "name") return;
+    field_flags.push_back(f.json);
+    flags.push_back({f.json, "V", f.help, false, "case fields (defaults: core/case.hpp)"});
+  });
   Args a("pacheck replay",
          "Re-runs one case on every path (and the dispatcher's choice) and prints each path's metrics.\n"
          "The case comes from --case (JSON text or a file), from a report entry (--report with --index\n"
-         "or --slug), or from case-field flags. Exit 0: all pass; 1: a Fail; 2: usage or input error.",
-         with_target({
-             {"case", "JSON|FILE", "the case as JSON text, or a file holding it"},
-             {"report", "FILE", "take the case from this report (with --index or --slug)"},
-             {"index", "N", "case index in the report (the records' case.index)"},
-             {"slug", "S", "case slug in the report"},
-             {"seed", "N", "the case's seed (overrides the one in --case / the report)"},
-         }));
-  a.allow_extra(
-      "case fields: any field of the case JSON as a flag, e.g. --num_seqs 2 --head_size 128\n"
-      "  --context_lens 64,65 --kv_layout shuffled --kv_dtype fp8_e4m3fnuz (defaults from core/case.hpp)");
+         "or --slug), or from case-field flags (--num_seqs 2 --context_lens 64,65 --kv_layout shuffled).\n"
+         "Exit 0: all pass; 1: a Fail; 2: usage or input error.",
+         flags);
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
     return kExitOk;
   }
+  bool any_field = false;
+  for (const std::string& f : field_flags) any_field |= f != "seed" && a.has(f);
   nlohmann::json j = nlohmann::json::object();
   Case c;
   if (a.has("case")) {
@@ -350,12 +358,12 @@ int cmd_replay(int argc, char** argv, int begin) {
       throw InputError(a.get("report") + ": no case with " +
                        (a.has("index") ? "--index " + a.get("index") : "--slug " + a.get("slug")));
     c = parse_cases(found->case_json.dump(), a.get("report") + " case " + found->slug).front();
-  } else if (!a.extra().empty() || a.has("seed")) {
+  } else if (any_field || a.has("seed")) {
     j = to_json(Case{});
     j.erase("context_lens");
-    for (const auto& [name, value] : a.extra()) {
-      std::string key = name;
-      for (char& ch : key) ch = ch == '-' ? '_' : ch;
+    for (const std::string& key : field_flags) {
+      if (!a.has(key)) continue;
+      const std::string value = a.get(key);
       if (key == "context_lens") {
         j[key] = nlohmann::json::parse("[" + value + "]", nullptr, false);
         if (j[key].is_discarded()) throw InputError("--context_lens " + value + ": expected a list like 64,65");
