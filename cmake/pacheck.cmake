@@ -26,6 +26,10 @@ endfunction()
 # (unit, property, gpu, slow, regression, fixtures). One label per executable: gtest discovery
 # flattens a list. PREFIX keeps names unique when two executables share a source (CTest keeps
 # only the last test of a name, silently).
+# A gpu test asks CTest for one GPU (RESOURCE_GROUPS gpus:1) and runs through cmake/on-ctest-gpu.sh,
+# which, under `ctest --resource-spec-file`, shows it only the GPU CTest allotted (docs/scaling.md).
+# CMake 3.25 has no TEST_LAUNCHER, so the launcher is the target's CROSSCOMPILING_EMULATOR: gtest
+# discovery runs the executable through it and prefixes every discovered test's command with it.
 function(pa_add_test name)
   if(NOT PACHECK_BUILD_TESTS)
     return()
@@ -40,9 +44,14 @@ function(pa_add_test name)
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE ${A_LIBS} GTest::gtest GTest::gtest_main rapidcheck_gtest)
   target_compile_options(${name} PRIVATE ${PA_STRICT_FP_FLAGS} -Wall -Wextra)
+  set(_pa_props LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT})
+  if("gpu" IN_LIST A_LABELS)
+    set_property(TARGET ${name} PROPERTY CROSSCOMPILING_EMULATOR /bin/sh ${PROJECT_SOURCE_DIR}/cmake/on-ctest-gpu.sh)
+    list(APPEND _pa_props RESOURCE_GROUPS gpus:1)
+  endif()
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
     TEST_PREFIX "${A_PREFIX}"
-    PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT}
+    PROPERTIES ${_pa_props}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 endfunction()
