@@ -162,7 +162,7 @@ def plan(p, b, cus=None, fp8=None):
         "block_tables": pa.TensorSpec([S, MB], "int32", data=b.block_tables.reshape(-1)),
         "context_lens": pa.TensorSpec([S], "int32", data=b.context_lens.reshape(-1)),
         "block_tables_stride0": MB,
-        "scale": float(p["softmax_scale"] or pa.default_scale(p)),
+        "scale": pa.softmax_scale(p),
         "max_qlen": 1,
         "max_seq_len": max_seq_len,
         "K_QScale_hip": k_hip, "V_QScale_hip": v_hip,

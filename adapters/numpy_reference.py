@@ -46,22 +46,19 @@ NUMERICS = pa.numerics("fp32", "fp32", "fp32")
 def _kv(p, b, which, s):
     """Dequantized [ctx, Hkv, D] float64 of sequence s, read from the physical cache."""
     blk, tok, _ = pa.token_slots(p, b.block_tables, b.context_lens, seqs=[s])
-    layout_of = "k" if (which == "k" or PLANT_BUG == "v_layout") else which
-    cache = b.k_cache if which == "k" else b.v_cache
-    scales = b.k_scales if which == "k" else b.v_scales
-    codes = cache[pa.gather_offsets(p, layout_of, blk, tok)]
+    cache, scales = pa.kv_buffers(b, which)
+    codes = cache[pa.gather_offsets(p, "k" if PLANT_BUG == "v_layout" else which, blk, tok)]
     scale_blk = blk
     if PLANT_BUG == "scale" and p["scale_mode"].startswith("per_token"):
         scale_blk = np.arange(blk.shape[1], dtype=np.int64)[None, :] // p["block_size"]
-    sc = pa.gather_scales(p, scales, scale_blk, tok)
-    return (pa.decode(codes, p["kv_dtype"]).astype(np.float64) * sc[..., None])[0]
+    return pa.dequantize(p, codes, pa.gather_scales(p, scales, scale_blk, tok), np.float64)[0]
 
 
 def run(p, b):
     S, L, Hq, Hkv, D = p["num_seqs"], p["q_len"], p["num_q_heads"], p["num_kv_heads"], \
         p["head_size"]
     G = Hq // Hkv
-    scale = p["softmax_scale"] or pa.default_scale(p)
+    scale = pa.softmax_scale(p)
     cap = p["logit_softcap"]
     q = pa.decode(b.q, p["q_dtype"]).astype(np.float64)  # [S, L, Hq, D]
     slopes = None if not p["has_alibi"] else np.asarray(b.alibi_slopes, np.float64).reshape(Hkv, G)

@@ -347,14 +347,32 @@ def gather_scales(p, scales, blk, tok):
                                                             tok[:, :, None])]
 
 
-def gather_kv(p, buffers, which, seqs=None, pad_to=None):
-    """Dequantized logical K or V: (float32 [n, T, Hkv, D], valid [n, T]).
+def kv_buffers(buffers, which):
+    """(cache, scales) of K (which="k") or V ("v"): the flat codes and their scales."""
+    if which == "k":
+        return buffers.k_cache, buffers.k_scales
+    return buffers.v_cache, buffers.v_scales
+
+
+def gather_codes(p, buffers, which, blk, tok):
+    """(codes [n, T, Hkv, D], scales float32 [n, T, Hkv]) of K or V at the slots (blk, tok)
+    [n, T]: what dequantize() (or dequantize_torch() on a device) turns into values."""
+    cache, scales = kv_buffers(buffers, which)
+    return cache[gather_offsets(p, which, blk, tok)], gather_scales(p, scales, blk, tok)
+
+
+def dequantize(p, codes, scales, dtype=np.float32):
+    """Values of gathered KV codes [..., D] times their slots' scales [...] (gather_scales), in
+    `dtype`: float32 rounds each product as an fp32 kernel does, float64 keeps it exact."""
+    return decode(codes, p["kv_dtype"]).astype(dtype, copy=False) * scales[..., None]
+
+
+def gather_kv(p, buffers, which, seqs=None, pad_to=None, dtype=np.float32):
+    """Dequantized logical K or V: (`dtype` [n, T, Hkv, D], valid [n, T]).
     The one-call path for adapters that want dense tensors (pads as token_slots does)."""
     blk, tok, valid = token_slots(p, buffers.block_tables, buffers.context_lens, seqs, pad_to)
-    cache = buffers.k_cache if which == "k" else buffers.v_cache
-    scales = buffers.k_scales if which == "k" else buffers.v_scales
-    vals = decode(cache[gather_offsets(p, which, blk, tok)], p["kv_dtype"])
-    return vals * gather_scales(p, scales, blk, tok)[..., None], valid
+    codes, scales = gather_codes(p, buffers, which, blk, tok)
+    return dequantize(p, codes, scales, dtype), valid
 
 
 def visible(p, ctx, T):
@@ -483,6 +501,17 @@ def _contig(shape):
     return tuple(reversed(st))
 
 
+def dequantize_torch(p, codes, scales, device):
+    """dequantize() in fp32 on a torch device: the numpy codes and scales of gather_codes() are
+    copied to `device` and decoded and scaled there (the same bits as dequantize())."""
+    name = p["kv_dtype"]
+    if DTYPE_BYTES[name] == 1:
+        vals = to_torch(decode_table(name).copy(), device)[to_torch(codes, device).long()]
+    else:
+        vals = to_torch(codes, device, name).float()
+    return vals * to_torch(scales, device)[..., None]
+
+
 def store_codes(out_view, tensor, dtype_name):
     """Writes a torch tensor into the numpy output codes (rounded to dtype_name first)."""
     import torch
@@ -505,3 +534,8 @@ def store_float32(view, tensor):
 
 def default_scale(p):
     return 1.0 / math.sqrt(p["head_size"])
+
+
+def softmax_scale(p):
+    """The logits' scale: the problem's softmax_scale, or 1/sqrt(D) where it is 0 / unset."""
+    return float(p["softmax_scale"] or default_scale(p))

@@ -74,7 +74,7 @@ def run(p, b):
         raise pa.NotSupported(_WHY)
     dev = pa.default_device()
     cdt = pa.torch_dtype(p["q_dtype"]) if dev != "cpu" else torch.float32
-    scale = float(p["softmax_scale"] or pa.default_scale(p))
+    scale = pa.softmax_scale(p)
     q = pa.to_torch(b.q, dev, p["q_dtype"]).to(cdt).permute(0, 2, 1, 3).contiguous()
     k, v = torch_sdpa.gather_dense(p, b, dev, cdt)
     want_lse = b.lse is not None

@@ -1,9 +1,9 @@
 """torch_sdpa: torch.nn.functional.scaled_dot_product_attention over the gathered paged cache.
 
-The pages are gathered on the adapter's device (cuda when torch sees one, else cpu;
-PACHECK_ADAPTER_DEVICE overrides): the flat caches are copied once, and an index tensor built
-from the block table and the layout formula (pacheck_adapter.gather_offsets) picks the logical
-[S, Hkv, T, D] keys and values out of them, scales applied by physical slot.
+The pages are gathered in numpy (pacheck_adapter.gather_codes: block table and layout formula,
+the scales by physical slot), then the codes are decoded and scaled in fp32 on the adapter's
+device (pacheck_adapter.dequantize_torch; cuda when torch sees one, else cpu;
+PACHECK_ADAPTER_DEVICE overrides) into the logical [S, Hkv, T, D] keys and values.
 
 What SDPA can express faithfully, and so what is declared:
     causal among the q_len new tokens, sliding window   a boolean mask, folded into a float bias
@@ -58,22 +58,11 @@ def gather_dense(p, b, dev, dtype):
     past a context hold that sequence's token 0 (masked by the caller)."""
     blk, tok, _ = pa.token_slots(p, b.block_tables, b.context_lens)
     out = []
-    for which, cache, scales in (("k", b.k_cache, b.k_scales), ("v", b.v_cache, b.v_scales)):
-        idx = torch.from_numpy(pa.gather_offsets(p, which, blk, tok)).to(dev)
-        codes = pa.to_torch(cache, dev)[idx]  # [S, T, Hkv, D]
-        vals = decode_torch(codes, p["kv_dtype"], dev)
-        sc = torch.from_numpy(np.ascontiguousarray(pa.gather_scales(p, scales, blk, tok))).to(dev)
-        vals = vals * sc[..., None]
+    for which in "kv":
+        codes, scales = pa.gather_codes(p, b, which, blk, tok)  # [S, T, Hkv, D], [S, T, Hkv]
+        vals = pa.dequantize_torch(p, codes, scales, dev)  # float32, decoded on dev
         out.append(vals.to(dtype).permute(0, 2, 1, 3).contiguous())
     return out
-
-
-def decode_torch(codes, name, dev):
-    """Codes (uint8 / uint16 numpy-origin tensors) -> float32 values on the device."""
-    if name in ("bf16", "fp16"):
-        return codes.view(torch.int16).view(pa.torch_dtype(name)).float()
-    table = torch.from_numpy(pa.decode_table(name).copy()).to(dev)
-    return table[codes.long()]
 
 
 def bias(p, b, T, dev):
@@ -111,7 +100,7 @@ def run(p, b):
     S, L, Hq, Hkv, D = p["num_seqs"], p["q_len"], p["num_q_heads"], p["num_kv_heads"], \
         p["head_size"]
     G = Hq // Hkv
-    scale = float(p["softmax_scale"] or pa.default_scale(p))
+    scale = pa.softmax_scale(p)
     q = pa.to_torch(b.q, dev, p["q_dtype"]).to(cdt).permute(0, 2, 1, 3)  # [S, Hq, L, D]
     k, v = gather_dense(p, b, dev, cdt)
     T = k.shape[2]

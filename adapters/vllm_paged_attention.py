@@ -125,7 +125,7 @@ def plan(p, b, version, fp8=None):
         ("value_cache", pa.TensorSpec([NB, H, D, B], kv_t, data=b.v_cache,
                                       strides=[ps, D * B, B, 1])),
         ("num_kv_heads", H),
-        ("scale", float(p["softmax_scale"] or pa.default_scale(p))),
+        ("scale", pa.softmax_scale(p)),
         ("block_tables", pa.TensorSpec(bt.shape, "int32", data=bt.reshape(-1))),
         ("seq_lens", pa.TensorSpec([R], "int32", data=seq_lens)),
         ("block_size", B),
