@@ -31,6 +31,13 @@ std::optional<DType> parse_dtype(std::string_view s) {
   return std::nullopt;
 }
 
+const char* to_string(Values v) { return v == Values::outliers ? "outliers" : "normal"; }
+std::optional<Values> parse_values(std::string_view s) {
+  if (s == "normal") return Values::normal;
+  if (s == "outliers") return Values::outliers;
+  return std::nullopt;
+}
+
 double Case::effective_softmax_scale() const {
   return softmax_scale > 0 ? softmax_scale : 1.0 / std::sqrt(double(head_size));
 }
@@ -74,10 +81,12 @@ nlohmann::json json_of(const T& v) { return v; }
 nlohmann::json json_of(DType v) { return to_string(v); }
 nlohmann::json json_of(KvLayout v) { return to_string(v); }
 nlohmann::json json_of(ScaleMode v) { return to_string(v); }
+nlohmann::json json_of(Values v) { return to_string(v); }
 
 std::optional<DType> parse_enum(std::string_view s, DType*) { return parse_dtype(s); }
 std::optional<KvLayout> parse_enum(std::string_view s, KvLayout*) { return parse_layout(s); }
 std::optional<ScaleMode> parse_enum(std::string_view s, ScaleMode*) { return parse_scale_mode(s); }
+std::optional<Values> parse_enum(std::string_view s, Values*) { return parse_values(s); }
 
 // Reads one field from JSON; a wrong type or an unknown name is a message naming the key.
 template <class T>

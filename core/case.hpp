@@ -4,8 +4,10 @@
 // itself (naming each bad field), has a canonical identity string and round-trips through JSON.
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -21,6 +23,16 @@ namespace pa {
 struct InputError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// How the input values are drawn (docs/verdict.md, "inputs that make bugs visible").
+///  normal:   Q, K and V are bounded normals; logits have a standard deviation of 2.
+///  outliers: what real LLM activations look like: two channels of each KV head are 20-60x the
+///            rest in Q and in K (logits reach hundreds without a soft-cap, so a kernel that does
+///            not subtract the running max overflows), and a quarter of the K and V elements are
+///            scaled by 2^-k, k in [0, 15], so 8-bit codes reach down into the subnormal range.
+enum class Values : uint8_t { normal, outliers };
+const char* to_string(Values v);
+std::optional<Values> parse_values(std::string_view s);
 
 struct Case {
   std::string name;                  // optional label (regression cases, suites)
@@ -44,6 +56,7 @@ struct Case {
   bool sinks = false;                // one extra logit per query head in the denominator only
   int32_t partition_size = 256;      // split-K partition for two-stage paths
   int64_t page_pad = 0;              // extra elements between pages (strided page views)
+  Values values = Values::normal;    // how the input values are drawn
 
   int32_t gqa() const { return num_kv_heads > 0 ? num_q_heads / num_kv_heads : 0; }
   double effective_softmax_scale() const;
@@ -110,6 +123,8 @@ void for_each_field(C& c, F&& f) {
   f(CaseField{"sinks", "sinks", "one attention-sink logit per query head"}, c.sinks);
   f(CaseField{"partition_size", "part", "split-K partition of two-stage paths"}, c.partition_size);
   f(CaseField{"page_pad", "pad", "extra elements between pages (strided page views)"}, c.page_pad);
+  f(CaseField{"values", "vals", "input values: normal|outliers (outlier channels, logits in the hundreds, fp8 subnormals)"},
+    c.values);
   f(CaseField{"seed", "seed", "the seed every input is regenerated from"}, c.seed);
 }
 

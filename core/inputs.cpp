@@ -59,6 +59,34 @@ PA_CPU_CLONES void normals(const Rng& rng, double f, double m, bool add_mean, in
   }
 }
 
+// Values::outliers: element e of a tensor keeps its value with probability 3/4, else it is scaled
+// by 2^-k, k uniform in [0, 15] (exact: a power of two), from draw e + 1 of its spread stream.
+double spread_value(const Rng& spread, uint64_t e, double x) {
+  const uint64_t u = spread.peek(e + 1);
+  return (u >> 62) == 0 ? std::ldexp(x, -int((u >> 32) & 15)) : x;
+}
+
+// Values::outliers: two channels of each KV head whose Q and K are 20-60x the rest, as in real LLM
+// activations (the same channels for every token and for the G query heads of the KV head). Per
+// KV head, in order: channel, Q gain, K gain, twice.
+struct OutlierGains {
+  std::vector<double> q, k;  // [Hkv, D], 1 outside the outlier channels
+};
+OutlierGains outlier_gains(const Case& c) {
+  OutlierGains g;
+  const int32_t H = c.num_kv_heads, D = c.head_size;
+  g.q.assign(size_t(H) * size_t(D), 1.0);
+  g.k = g.q;
+  Rng rng(c.seed, Stream::kOutliers);
+  for (int32_t h = 0; h < H; ++h)
+    for (int j = 0; j < 2; ++j) {
+      const size_t i = size_t(h) * size_t(D) + size_t(rng.uniform_int(0, D - 1));
+      g.q[i] = rng.uniform(20.0, 60.0);
+      g.k[i] = rng.uniform(20.0, 60.0);
+    }
+  return g;
+}
+
 // The real-valued draws x[T, H, D] of K or V, one row (token, head) at a time. The byte
 // definition is the sequential pass over rows r = 0, 1, ... of the stream: row r takes a token
 // factor, then D normals of 4 draws each, so it starts at draw first + r * (1 + 4 D) and any row
@@ -67,6 +95,10 @@ struct RowSource {
   Rng start;  // positioned at row 0
   int32_t heads = 0, head_size = 0;
   const double* mean = nullptr;  // [H] for V, nullptr for K
+  // Values::outliers only: per-channel gains [H, D] (K's outlier channels) and the stream whose
+  // draw e + 1 decides element e's power-of-two spread.
+  const double* gain = nullptr;
+  const Rng* spread = nullptr;
 
   /// @post x[0, D) holds row r exactly as the sequential pass draws it
   void row(int64_t r, double* x) const {
@@ -74,6 +106,12 @@ struct RowSource {
     rng.skip(uint64_t(r) * (1 + 4 * uint64_t(head_size)));
     const double f = token_factor(rng);
     normals(rng, f, mean ? mean[size_t(r % heads)] : 0.0, mean != nullptr, head_size, x);
+    if (gain) {
+      const double* g = gain + size_t(r % heads) * size_t(head_size);
+      for (int32_t d = 0; d < head_size; ++d) x[d] *= g[d];
+    }
+    if (spread)
+      for (int32_t d = 0; d < head_size; ++d) x[d] = spread_value(*spread, uint64_t(r) * uint64_t(head_size) + uint64_t(d), x[d]);
   }
 };
 
@@ -117,75 +155,108 @@ PA_CPU_CLONES void encode_row(DType t, const double* x, double s, int32_t D, uin
   }
 }
 
-// Fills codes and per-token scales of one tensor from its real-valued draws x[T, H, D].
-// 16-bit without scale: code = encode(x). With a scale mode: a scale per unit of the mode (whole
-// tensor, head, or token row), code = encode(x / scale). For 8-bit formats the scale is amax /
-// format max times a random factor in [1, 1.25], so codes use the format's range, the way a
-// real writer quantizes, yet no two units share a scale. The scale stream takes one draw per
-// unit in unit order (tensor; head h; row r), so unit u's scale is its draw u.
-// Rows are drawn on the fly instead of being stored (a 128k context would need GiBs of x); an
-// 8-bit per-tensor or per-head scale needs amax first, so those rows are drawn twice.
-/// @pre out.heads, out.head_size and out.token_base are set; src draws out's stream
+// The scales of one tensor. A scale per unit of the mode (whole tensor, head, or token row); the
+// scale stream takes two draws per unit in unit order (tensor; head h; row r), unit u's draws
+// 2u + 1 and 2u + 2:
+//  * a margin: for 8-bit formats the scale is amax / format max times [1, 1.25], so codes use the
+//    format's range up to near saturation, the way a real writer quantizes, yet no two units
+//    share a scale; 16-bit formats take a scale in [1/2, 2];
+//  * a spread: unit 0 takes 1, unit 1 takes 32 (and at least 32x unit 0's scale), the others
+//    [1, 16], so the per-head and per-token scales of a tensor span 16x or more even after K's and
+//    V's are set apart (set_apart raises a scale by at most 2x), and a scale read from the wrong
+//    unit is far off.
+struct ScaleDraw {
+  const Case& c;
+  Rng stream;
+  bool eight;
+  double fmax;
+
+  ScaleDraw(const Case& cc, Rng s)
+      : c(cc), stream(s), eight(is_8bit(cc.kv_dtype)), fmax(codec::max_finite(cc.kv_dtype)) {}
+  /// The scale of `unit` with the given amax; s0 is unit 0's (only unit 1 reads it).
+  double operator()(double amax, uint64_t unit, double s0) const {
+    Rng r = stream;
+    r.skip(2 * unit);
+    const double margin = eight ? r.uniform(1.0, 1.25) : r.uniform(0.5, 2.0);
+    const double u = r.uniform();
+    const double spread = unit == 0 ? 1.0 : unit == 1 ? 32.0 : 1.0 + 15.0 * u;
+    const double a = amax > 0 ? amax : 1.0;
+    const double sc = (eight ? a / fmax : 1.0) * margin * spread;
+    return unit == 1 ? std::max(sc, 32.0 * s0) : sc;
+  }
+};
+
+double row_amax(const double* x, int32_t D) {
+  double amax = 0;
+  for (int32_t d = 0; d < D; ++d) amax = std::max(amax, std::fabs(x[d]));
+  return amax;
+}
+
+// Per-tensor and per-head modes: the scale of every unit ([1] or [H]), from the amax of each
+// head (max is exact in any order; only 8-bit scales read it, so only they draw the rows).
+std::vector<double> shared_scales(const RowSource& src, int64_t rows, const ScaleDraw& draw) {
+  const int32_t H = src.heads, D = src.head_size;
+  std::vector<double> amax(size_t(H), 0.0);
+  if (draw.eight) {
+    const int64_t per = std::max<int64_t>(1, kItemElements / D);
+    const int64_t items = (rows + per - 1) / per;
+    std::vector<double> item_amax(size_t(items * H), 0.0);
+    parallel_for(items, input_threads(), [&](int64_t item, int) {
+      std::vector<double> x(static_cast<size_t>(D));
+      for (int64_t r = item * per; r < std::min(rows, (item + 1) * per); ++r) {
+        src.row(r, x.data());
+        double& m = item_amax[size_t(item * H + r % H)];
+        m = std::max(m, row_amax(x.data(), D));
+      }
+    });
+    for (int64_t i = 0; i < items; ++i)
+      for (int32_t h = 0; h < H; ++h) amax[size_t(h)] = std::max(amax[size_t(h)], item_amax[size_t(i * H + h)]);
+  }
+  if (draw.c.kv_scale == ScaleMode::per_tensor) return {draw(*std::max_element(amax.begin(), amax.end()), 0, 0)};
+  std::vector<double> s(static_cast<size_t>(H));
+  for (int32_t h = 0; h < H; ++h) s[size_t(h)] = draw(amax[size_t(h)], uint64_t(h), h == 0 ? 0.0 : s[0]);
+  return s;
+}
+
+// K and V per-tensor and per-head scales are never close: of each unit's two scales the larger is
+// raised to at least twice the smaller (by at most 2x, so it costs codes at most one bit), and a
+// kernel that dequantizes V with K's scale, or K with V's, is off by 2x or more.
+void set_apart(std::vector<double>& k, std::vector<double>& v) {
+  for (size_t u = 0; u < k.size(); ++u) {
+    if (v[u] >= k[u]) v[u] = std::max(v[u], 2.0 * k[u]);
+    else k[u] = std::max(k[u], 2.0 * v[u]);
+  }
+}
+
+// Fills codes and scales of one tensor from its real-valued draws x[T, H, D]: 16-bit without
+// scale, code = encode(x); with a scale mode, code = encode(x / scale), the scales shared by a
+// tensor or head given (`shared`), per-token ones drawn here. Rows are drawn on the fly instead
+// of being stored (a 128k context would need GiBs of x).
+/// @pre out.heads, out.head_size and out.token_base are set; src draws out's stream; shared has
+/// one scale per unit in the per-tensor and per-head modes
 /// @post out.codes and out.scales are byte-identical to the sequential definition
-void quantize(const Case& c, const RowSource& src, const Rng& srng0, LogicalKv& out) {
+void quantize(const Case& c, const RowSource& src, const ScaleDraw& draw, const std::vector<double>& shared,
+              LogicalKv& out) {
   const int64_t T = out.token_base.back();
   const int32_t H = out.heads, D = out.head_size;
   const int64_t rows = T * H;
   out.codes.resize(size_t(rows * D));  // a no-op when make_inputs allocated it already
   out.scales.assign(size_t(rows), 1.0f);
-  const ScaleMode mode = c.kv_scale;
-  const bool eight = is_8bit(c.kv_dtype);
-  const double fmax = codec::max_finite(c.kv_dtype);
-  const int threads = input_threads();
-  auto make_scale = [&](double amax, uint64_t unit) {
-    Rng srng = srng0;
-    srng.skip(unit);
-    if (!eight) return float(srng.uniform(0.5, 2.0));
-    const double a = amax > 0 ? amax : 1.0;
-    return float(a / fmax * srng.uniform(1.0, 1.25));
-  };
-  auto row_amax = [&](const double* x) {
-    double amax = 0;
-    for (int32_t d = 0; d < D; ++d) amax = std::max(amax, std::fabs(x[d]));
-    return amax;
-  };
-  const bool per_token = is_per_token(mode);
-
-  if (mode == ScaleMode::per_tensor || mode == ScaleMode::per_head) {
-    // amax per head (max is exact in any order); only 8-bit scales read it.
-    std::vector<double> amax(size_t(H), 0.0);
-    if (eight) {
-      const int64_t per = std::max<int64_t>(1, kItemElements / D);
-      const int64_t items = (rows + per - 1) / per;
-      std::vector<double> item_amax(size_t(items * H), 0.0);
-      parallel_for(items, threads, [&](int64_t item, int) {
-        std::vector<double> x(static_cast<size_t>(D));
-        for (int64_t r = item * per; r < std::min(rows, (item + 1) * per); ++r) {
-          src.row(r, x.data());
-          double& m = item_amax[size_t(item * H + r % H)];
-          m = std::max(m, row_amax(x.data()));
-        }
-      });
-      for (int64_t i = 0; i < items; ++i)
-        for (int32_t h = 0; h < H; ++h)
-          amax[size_t(h)] = std::max(amax[size_t(h)], item_amax[size_t(i * H + h)]);
-    }
-    if (mode == ScaleMode::per_tensor) {
-      double all = 0;
-      for (double m : amax) all = std::max(all, m);
-      std::fill(out.scales.begin(), out.scales.end(), make_scale(all, 0));
-    } else {
-      for (int32_t h = 0; h < H; ++h) {
-        const float s = make_scale(amax[size_t(h)], uint64_t(h));
-        for (int64_t t = 0; t < T; ++t) out.scales[size_t(t * H + h)] = s;
-      }
-    }
+  if (c.kv_scale == ScaleMode::per_tensor) std::fill(out.scales.begin(), out.scales.end(), float(shared[0]));
+  if (c.kv_scale == ScaleMode::per_head)
+    for (int64_t r = 0; r < rows; ++r) out.scales[size_t(r)] = float(shared[size_t(r % H)]);
+  const bool per_token = is_per_token(c.kv_scale);
+  double row0_scale = 0;  // per token: unit 0's scale, for unit 1
+  if (per_token && rows > 1) {
+    std::vector<double> x(static_cast<size_t>(D));
+    src.row(0, x.data());
+    row0_scale = draw(row_amax(x.data(), D), 0, 0);
   }
   for_row_ranges(rows, D, [&](int64_t r0, int64_t r1, int) {
     std::vector<double> x(static_cast<size_t>(D));
     for (int64_t r = r0; r < r1; ++r) {
       src.row(r, x.data());
-      if (per_token) out.scales[size_t(r)] = make_scale(row_amax(x.data()), uint64_t(r));
+      if (per_token) out.scales[size_t(r)] = float(draw(row_amax(x.data(), D), uint64_t(r), row0_scale));
       encode_row(c.kv_dtype, x.data(), out.scales[size_t(r)], D, out.codes.data() + r * D);
     }
   });
@@ -273,6 +344,10 @@ Inputs make_inputs(const Case& c) {
   in.num_blocks = c.pool_blocks();
   in.max_blocks_per_seq = c.max_blocks_per_seq();
 
+  const bool outliers = c.values == Values::outliers;
+  const OutlierGains gains = outliers ? outlier_gains(c) : OutlierGains{};
+  const Rng key_spread(c.seed, Stream::kKeySpread), value_spread(c.seed, Stream::kValueSpread);
+
   // Q: logits = scale * q.k with k ~ N(0, f^2), f ~ U(1/2, 2) so E f^2 = 1.75 -> sigma_q for kLogitStd.
   const double sm = c.effective_softmax_scale();
   const double sigma_q = kLogitStd / (sm * std::sqrt(double(D) * 1.75));
@@ -287,7 +362,10 @@ Inputs make_inputs(const Case& c) {
       Rng rng = rng0;
       rng.skip(uint64_t(item * kItemElements) * 4);
       for (int64_t i = item * kItemElements; i < std::min(n, (item + 1) * kItemElements); ++i) {
-        in.q_codes[size_t(i)] = uint16_t(codec::encode(c.q_dtype, float(sigma_q * rng.normal())));
+        double x = sigma_q * rng.normal();
+        if (outliers)  // element i is (s, i, h, d); query head h reads KV head h / G's channels
+          x *= gains.q[size_t((i / D) % Hq / c.gqa()) * size_t(D) + size_t(i % D)];
+        in.q_codes[size_t(i)] = uint16_t(codec::encode(c.q_dtype, float(x)));
         in.q[size_t(i)] = codec::decode(c.q_dtype, in.q_codes[size_t(i)]);
       }
     });
@@ -303,22 +381,31 @@ Inputs make_inputs(const Case& c) {
     kv->token_base = base;
   }
   alloc_two(in.k.codes, in.v.codes, size_t(base.back() * Hkv * D));
-  {
-    RowSource src{Rng(c.seed, Stream::kKey), Hkv, D, nullptr};
-    quantize(c, src, Rng(c.seed, Stream::kKeyScale), in.k);
+  // K, and V with a non-zero mean per head, so an output that collapsed to the V mean (uniform
+  // attention) or to zero is far from the reference. The means take V's stream's first draws.
+  RowSource ksrc{Rng(c.seed, Stream::kKey), Hkv, D, nullptr};
+  if (outliers) {
+    ksrc.gain = gains.k.data();
+    ksrc.spread = &key_spread;
   }
-  {
-    // V has a non-zero mean per head, so an output that collapsed to the V mean (uniform
-    // attention) or to zero is far from the reference. The means take the stream's first draws.
-    Rng rng(c.seed, Stream::kValue);
-    std::vector<double> mean(static_cast<size_t>(Hkv));
-    for (auto& m : mean) {
-      const double sign = rng.uniform() < 0.5 ? -1.0 : 1.0;  // named: fixes the draw order
-      m = sign * rng.uniform(0.5, 1.5);
-    }
-    RowSource src{rng, Hkv, D, mean.data()};
-    quantize(c, src, Rng(c.seed, Stream::kValueScale), in.v);
+  Rng vrng(c.seed, Stream::kValue);
+  std::vector<double> mean(static_cast<size_t>(Hkv));
+  for (auto& m : mean) {
+    const double sign = vrng.uniform() < 0.5 ? -1.0 : 1.0;  // named: fixes the draw order
+    m = sign * vrng.uniform(0.5, 1.5);
   }
+  RowSource vsrc{vrng, Hkv, D, mean.data()};
+  if (outliers) vsrc.spread = &value_spread;
+  const ScaleDraw kdraw(c, Rng(c.seed, Stream::kKeyScale)), vdraw(c, Rng(c.seed, Stream::kValueScale));
+  std::vector<double> kshared, vshared;
+  if (c.kv_scale == ScaleMode::per_tensor || c.kv_scale == ScaleMode::per_head) {
+    const int64_t rows = base.back() * Hkv;
+    kshared = shared_scales(ksrc, rows, kdraw);
+    vshared = shared_scales(vsrc, rows, vdraw);
+    set_apart(kshared, vshared);
+  }
+  quantize(c, ksrc, kdraw, kshared, in.k);
+  quantize(c, vsrc, vdraw, vshared, in.v);
 
   if (c.alibi) {
     in.alibi_slopes.resize(size_t(Hq));

@@ -22,7 +22,7 @@ rc::Gen<Case> gen_small_case() {
     c.seed = *rc::gen::arbitrary<uint64_t>();
     c.kv_layout = *rc::gen::element(KvLayout::nhd, KvLayout::hnd, KvLayout::vllm, KvLayout::shuffled);
     c.kv_dtype = *rc::gen::element(DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz,
-                                   DType::int8);
+                                   DType::fp8_e5m2, DType::int8);
     c.q_dtype = *rc::gen::element(DType::bf16, DType::fp16);
     c.kv_scale = c.kv_dtype == DType::int8
                      ? *rc::gen::element(ScaleMode::per_tensor, ScaleMode::per_head,
@@ -42,9 +42,18 @@ rc::Gen<Case> gen_small_case() {
     c.page_pad = *rc::gen::element<int64_t>(0, 0, 1, 7, 64);
     const int64_t extra = *rc::gen::inRange<int64_t>(-1, 6);  // -1: automatic pool size
     c.num_blocks = extra < 0 ? 0 : c.used_blocks() + extra;
+    c.values = *rc::gen::element(Values::normal, Values::outliers);
     RC_ASSERT(validate(c).empty());
     return c;
   });
+}
+
+// The scale of every unit of the mode (tensor; head; token row), in unit order.
+std::vector<float> unit_scales(const LogicalKv& kv, ScaleMode m) {
+  const int64_t T = kv.token_base.back();
+  if (m == ScaleMode::per_tensor) return {kv.scales[0]};
+  if (m == ScaleMode::per_head) return std::vector<float>(kv.scales.begin(), kv.scales.begin() + kv.heads);
+  return std::vector<float>(kv.scales.begin(), kv.scales.begin() + T * kv.heads);
 }
 
 struct Packed {
@@ -185,6 +194,82 @@ RC_GTEST_PROP(InputsLogical, CodesAreFiniteAndShapesConsistent, ()) {
   RC_ASSERT(int64_t(in.q.size()) == int64_t(c.num_seqs) * c.q_len * c.num_q_heads * c.head_size);
   for (size_t i = 0; i < in.q.size(); ++i)
     RC_ASSERT(bit_cast<uint32_t>(in.q[i]) == bit_cast<uint32_t>(codec::decode(c.q_dtype, in.q_codes[i])));
+}
+
+// Per-tensor and per-head K and V scales are never close: of each unit's two, one is at least
+// twice the other, so a kernel that dequantizes V with K's scale (or K with V's) is off by 2x.
+RC_GTEST_PROP(InputsScales, KeyAndValueScalesAreAtLeastTwofoldApart, ()) {
+  Case c = *gen_small_case();
+  RC_PRE(c.kv_scale == ScaleMode::per_tensor || c.kv_scale == ScaleMode::per_head);
+  const Inputs in = make_inputs(c);
+  const std::vector<float> k = unit_scales(in.k, c.kv_scale), v = unit_scales(in.v, c.kv_scale);
+  for (size_t u = 0; u < k.size(); ++u)
+    RC_ASSERT(std::max(k[u], v[u]) >= 2.0f * std::min(k[u], v[u]));
+}
+
+// Per-head and per-token scales of a tensor span at least 16x whenever it has two units: a scale
+// read from the wrong head or token is far off.
+RC_GTEST_PROP(InputsScales, PerHeadAndPerTokenScalesSpanSixteenfold, ()) {
+  Case c = *gen_small_case();
+  RC_PRE(c.kv_scale != ScaleMode::none && c.kv_scale != ScaleMode::per_tensor);
+  const Inputs in = make_inputs(c);
+  for (const LogicalKv* kv : {&in.k, &in.v}) {
+    const std::vector<float> u = unit_scales(*kv, c.kv_scale);
+    RC_PRE(u.size() >= 2);
+    const auto [lo, hi] = std::minmax_element(u.begin(), u.end());
+    RC_ASSERT(double(*hi) >= 16.0 * double(*lo));
+  }
+}
+
+// 8-bit codes reach near saturation: in unit 0 (drawn without spread) of K or of V -- the one
+// whose scale set_apart did not raise -- a code is within 1/1.25 of the format's largest value.
+RC_GTEST_PROP(InputsScales, EightBitCodesReachNearSaturation, ()) {
+  Case c = *gen_small_case();
+  RC_PRE(is_8bit(c.kv_dtype) && c.kv_scale != ScaleMode::none);
+  const Inputs in = make_inputs(c);
+  const double fmax = codec::max_finite(c.kv_dtype);
+  double amax = 0;  // over unit 0 of K and V: the whole tensor, head 0, or row 0
+  const int32_t D = c.head_size;
+  for (const LogicalKv* kv : {&in.k, &in.v})
+    for (int64_t r = 0; r < kv->token_base.back() * kv->heads; ++r) {
+      if (c.kv_scale == ScaleMode::per_head && r % kv->heads != 0) continue;
+      if (is_per_token(c.kv_scale) && r != 0) continue;
+      for (int32_t d = 0; d < D; ++d)
+        amax = std::max(amax, std::fabs(double(codec::decode(c.kv_dtype, kv->codes[size_t(r * D + d)]))));
+    }
+  RC_ASSERT(amax >= fmax / 1.25 * 0.93);  // the largest code rounds to the format's grid
+}
+
+// Values::outliers makes logits of hundreds (a kernel that skips the running-max subtraction
+// overflows exp in fp32 past 88.7) and, with 8-bit K, codes in the subnormal range.
+TEST(InputsOutliers, LogitsReachHundredsAndEightBitCodesGoSubnormal) {
+  Case c;
+  c.seed = 77;
+  c.num_q_heads = 8;
+  c.num_kv_heads = 2;
+  c.head_size = 128;
+  c.context_lens = {96};
+  c.kv_dtype = DType::fp8_e4m3fn;
+  c.kv_scale = ScaleMode::per_tensor;
+  c.values = Values::outliers;
+  const Inputs in = make_inputs(c);
+  const double sm = c.effective_softmax_scale();
+  double max_logit = 0;
+  for (int32_t h = 0; h < c.num_q_heads; ++h)
+    for (int32_t t = 0; t < 96; ++t) {
+      double x = 0;
+      for (int32_t d = 0; d < 128; ++d) x += double(in.q_at(0, 0, h, d)) * in.k.value(0, t, h / 4, d);
+      max_logit = std::max(max_logit, std::fabs(sm * x));
+    }
+  EXPECT_GT(max_logit, 100.0);
+  int64_t subnormal = 0;
+  for (uint16_t code : in.k.codes) subnormal += (code & 0x78) == 0 && (code & 0x07) != 0;  // e4m3: exponent 0
+  EXPECT_GT(subnormal, int64_t(in.k.codes.size() / 100));
+  c.values = Values::normal;
+  const Inputs plain = make_inputs(c);
+  int64_t plain_subnormal = 0;
+  for (uint16_t code : plain.k.codes) plain_subnormal += (code & 0x78) == 0 && (code & 0x07) != 0;
+  EXPECT_LT(plain_subnormal, subnormal / 4) << "the spread is what puts codes there";
 }
 
 }  // namespace

@@ -27,39 +27,62 @@ constexpr double kLogitStd = 2.0;
 
 double token_factor(Rng& rng) { return rng.uniform(0.5, 2.0); }
 
-void sequential_quantize(const Case& c, const std::vector<double>& x, Rng& srng, LogicalKv& out) {
+// The scale of each unit in unit order (tensor; head h; row r): two draws each (margin, spread);
+// unit 1 at least 32x unit 0.
+struct SequentialScales {
+  const Case& c;
+  Rng srng;
+  uint64_t unit = 0;
+  double s0 = 0;
+  double next(double amax) {
+    const bool eight = is_8bit(c.kv_dtype);
+    const double margin = eight ? srng.uniform(1.0, 1.25) : srng.uniform(0.5, 2.0);
+    const double u = srng.uniform();
+    const double spread = unit == 0 ? 1.0 : unit == 1 ? 32.0 : 1.0 + 15.0 * u;
+    const double a = amax > 0 ? amax : 1.0;
+    double s = (eight ? a / codec::max_finite(c.kv_dtype) : 1.0) * margin * spread;
+    if (unit == 0) s0 = s;
+    if (unit == 1) s = std::max(s, 32.0 * s0);
+    ++unit;
+    return s;
+  }
+};
+
+// Per-tensor / per-head scales of x[T, H, D] (amax over the whole tensor or each head).
+std::vector<double> sequential_shared(const Case& c, const std::vector<double>& x, int32_t H, int32_t D,
+                                      SequentialScales& draw) {
+  const size_t T = x.size() / size_t(H * D);
+  if (c.kv_scale == ScaleMode::per_tensor) {
+    double amax = 0;
+    for (double v : x) amax = std::max(amax, std::fabs(v));
+    return {draw.next(amax)};
+  }
+  std::vector<double> s;
+  for (int32_t h = 0; h < H; ++h) {
+    double amax = 0;
+    for (size_t t = 0; t < T; ++t)
+      for (int32_t d = 0; d < D; ++d) amax = std::max(amax, std::fabs(x[(t * size_t(H) + size_t(h)) * size_t(D) + size_t(d)]));
+    s.push_back(draw.next(amax));
+  }
+  return s;
+}
+
+void sequential_quantize(const Case& c, const std::vector<double>& x, SequentialScales& draw,
+                         const std::vector<double>& shared, LogicalKv& out) {
   const int64_t T = out.token_base.back();
   const int32_t H = out.heads, D = out.head_size;
   out.codes.assign(size_t(T * H * D), 0);
   out.scales.assign(size_t(T * H), 1.0f);
   const ScaleMode mode = c.kv_scale;
-  const bool eight = is_8bit(c.kv_dtype);
-  const double fmax = codec::max_finite(c.kv_dtype);
-  auto make_scale = [&](double amax) {
-    if (!eight) return float(srng.uniform(0.5, 2.0));
-    const double a = amax > 0 ? amax : 1.0;
-    return float(a / fmax * srng.uniform(1.0, 1.25));
-  };
-  if (mode == ScaleMode::per_tensor) {
-    double amax = 0;
-    for (double v : x) amax = std::max(amax, std::fabs(v));
-    std::fill(out.scales.begin(), out.scales.end(), make_scale(amax));
-  } else if (mode == ScaleMode::per_head) {
-    for (int32_t h = 0; h < H; ++h) {
-      double amax = 0;
-      for (int64_t t = 0; t < T; ++t)
-        for (int32_t d = 0; d < D; ++d)
-          amax = std::max(amax, std::fabs(x[size_t((t * H + h) * D + d)]));
-      const float s = make_scale(amax);
-      for (int64_t t = 0; t < T; ++t) out.scales[size_t(t * H + h)] = s;
-    }
-  } else if (is_per_token(mode)) {
+  if (mode == ScaleMode::per_tensor) std::fill(out.scales.begin(), out.scales.end(), float(shared[0]));
+  if (mode == ScaleMode::per_head)
+    for (int64_t r = 0; r < T * H; ++r) out.scales[size_t(r)] = float(shared[size_t(r % H)]);
+  if (is_per_token(mode))
     for (int64_t r = 0; r < T * H; ++r) {
       double amax = 0;
       for (int32_t d = 0; d < D; ++d) amax = std::max(amax, std::fabs(x[size_t(r * D + d)]));
-      out.scales[size_t(r)] = make_scale(amax);
+      out.scales[size_t(r)] = float(draw.next(amax));
     }
-  }
   for (int64_t r = 0; r < T * H; ++r) {
     const double s = out.scales[size_t(r)];
     for (int32_t d = 0; d < D; ++d)
@@ -80,13 +103,31 @@ Inputs sequential_make_inputs(const Case& c) {
   // Q: logits = scale * q.k with k ~ N(0, f^2), f ~ U(1/2, 2) so E f^2 = 1.75 -> sigma_q for kLogitStd.
   const double sm = c.effective_softmax_scale();
   const double sigma_q = kLogitStd / (sm * std::sqrt(double(D) * 1.75));
+  // Values::outliers: per KV head, twice: a channel, its Q gain, its K gain.
+  std::vector<std::vector<double>> qgain(size_t(Hkv), std::vector<double>(size_t(D), 1.0)), kgain = qgain;
+  if (c.values == Values::outliers) {
+    Rng rng(c.seed, Stream::kOutliers);
+    for (int32_t h = 0; h < Hkv; ++h)
+      for (int j = 0; j < 2; ++j) {
+        const size_t ch = size_t(rng.uniform_int(0, D - 1));
+        qgain[size_t(h)][ch] = rng.uniform(20.0, 60.0);
+        kgain[size_t(h)][ch] = rng.uniform(20.0, 60.0);
+      }
+  }
+  // ... and a quarter of the K and V elements scaled by 2^-k, k in [0, 15], one draw each.
+  auto spread = [&](Rng& r, double& x) {
+    const uint64_t u = r.next_u64();
+    if (c.values == Values::outliers && (u >> 62) == 0) x = std::ldexp(x, -int((u >> 32) & 15));
+  };
   {
     Rng rng(c.seed, Stream::kQuery);
     const size_t n = size_t(S) * c.q_len * Hq * D;
     in.q_codes.resize(n);
     in.q.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      in.q_codes[i] = uint16_t(codec::encode(c.q_dtype, float(sigma_q * rng.normal())));
+      double x = sigma_q * rng.normal();
+      if (c.values == Values::outliers) x *= qgain[(i / size_t(D)) % size_t(Hq) / size_t(c.gqa())][i % size_t(D)];
+      in.q_codes[i] = uint16_t(codec::encode(c.q_dtype, float(x)));
       in.q[i] = codec::decode(c.q_dtype, in.q_codes[i]);
     }
   }
@@ -101,32 +142,48 @@ Inputs sequential_make_inputs(const Case& c) {
     kv->head_size = D;
     kv->token_base = base;
   }
+  std::vector<double> kx(size_t(T * Hkv * D)), vx(size_t(T * Hkv * D));
   {
-    Rng rng(c.seed, Stream::kKey), srng(c.seed, Stream::kKeyScale);
-    std::vector<double> x(size_t(T * Hkv * D));
+    Rng rng(c.seed, Stream::kKey), sp(c.seed, Stream::kKeySpread);
     for (int64_t r = 0; r < T * Hkv; ++r) {
       const double f = token_factor(rng);
-      for (int32_t d = 0; d < D; ++d) x[size_t(r * D + d)] = f * rng.normal();
+      for (int32_t d = 0; d < D; ++d) {
+        double& v = kx[size_t(r * D + d)];
+        v = f * rng.normal() * kgain[size_t(r % Hkv)][size_t(d)];
+        spread(sp, v);
+      }
     }
-    sequential_quantize(c, x, srng, in.k);
   }
   {
     // V has a non-zero mean per head, so an output that collapsed to the V mean (uniform
     // attention) or to zero is far from the reference.
-    Rng rng(c.seed, Stream::kValue), srng(c.seed, Stream::kValueScale);
+    Rng rng(c.seed, Stream::kValue), sp(c.seed, Stream::kValueSpread);
     std::vector<double> mean(static_cast<size_t>(Hkv));
     for (auto& m : mean) {
       const double sign = rng.uniform() < 0.5 ? -1.0 : 1.0;
       m = sign * rng.uniform(0.5, 1.5);
     }
-    std::vector<double> x(size_t(T * Hkv * D));
     for (int64_t r = 0; r < T * Hkv; ++r) {
       const double f = token_factor(rng);
-      for (int32_t d = 0; d < D; ++d)
-        x[size_t(r * D + d)] = mean[size_t(r % Hkv)] + f * rng.normal();
+      for (int32_t d = 0; d < D; ++d) {
+        double& v = vx[size_t(r * D + d)];
+        v = mean[size_t(r % Hkv)] + f * rng.normal();
+        spread(sp, v);
+      }
     }
-    sequential_quantize(c, x, srng, in.v);
   }
+  SequentialScales kdraw{c, Rng(c.seed, Stream::kKeyScale)}, vdraw{c, Rng(c.seed, Stream::kValueScale)};
+  std::vector<double> ks, vs;
+  if (c.kv_scale == ScaleMode::per_tensor || c.kv_scale == ScaleMode::per_head) {
+    ks = sequential_shared(c, kx, Hkv, D, kdraw);
+    vs = sequential_shared(c, vx, Hkv, D, vdraw);
+    for (size_t u = 0; u < ks.size(); ++u) {  // the larger of the two raised to twice the smaller
+      if (vs[u] >= ks[u]) vs[u] = std::max(vs[u], 2 * ks[u]);
+      else ks[u] = std::max(ks[u], 2 * vs[u]);
+    }
+  }
+  sequential_quantize(c, kx, kdraw, ks, in.k);
+  sequential_quantize(c, vx, vdraw, vs, in.v);
 
   if (c.alibi) {
     in.alibi_slopes.resize(size_t(Hq));
@@ -241,7 +298,7 @@ Case gen_case() {
   c.seed = *rc::gen::arbitrary<uint64_t>();
   c.kv_layout = *rc::gen::element(KvLayout::nhd, KvLayout::hnd, KvLayout::vllm, KvLayout::shuffled);
   c.kv_dtype = *rc::gen::element(DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz,
-                                 DType::int8);
+                                 DType::fp8_e5m2, DType::int8);
   c.q_dtype = *rc::gen::element(DType::bf16, DType::fp16);
   c.kv_scale = *rc::gen::element(ScaleMode::none, ScaleMode::per_tensor, ScaleMode::per_head,
                                  ScaleMode::per_token_block_major, ScaleMode::per_token_head_major);
@@ -263,6 +320,7 @@ Case gen_case() {
   c.num_blocks = extra < 0 ? 0 : c.used_blocks() + extra;
   c.alibi = *rc::gen::arbitrary<bool>();
   c.sinks = *rc::gen::arbitrary<bool>();
+  c.values = *rc::gen::element(Values::normal, Values::outliers);
   RC_PRE(validate(c).empty());
   return c;
 }

@@ -20,7 +20,7 @@ PA_HOST_DEVICE constexpr uint64_t mix64(uint64_t z) {
 // generation never shifts another's bytes.
 enum class Stream : uint64_t {
   kQuery = 1, kKey, kValue, kKeyScale, kValueScale, kPlacement, kGarbage, kSinks, kCase, kMutant,
-  kSuite
+  kSuite, kOutliers, kKeySpread, kValueSpread  // appended only: a stream's id is part of the bytes
 };
 
 // Counter-based: draw n (n = 1, 2, ...) of a stream is mix64(state0 + n * kGamma), independent of

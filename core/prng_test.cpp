@@ -45,12 +45,13 @@ TEST(Prng, SkipEqualsSequentialDraws) {
 TEST(Prng, DifferentStreamsDiffer) {
   const Stream streams[] = {Stream::kQuery, Stream::kKey, Stream::kValue, Stream::kKeyScale,
                             Stream::kValueScale, Stream::kPlacement, Stream::kGarbage,
-                            Stream::kSinks, Stream::kCase, Stream::kMutant, Stream::kSuite};
+                            Stream::kSinks, Stream::kCase, Stream::kMutant, Stream::kSuite,
+                            Stream::kOutliers, Stream::kKeySpread, Stream::kValueSpread};
   std::set<uint64_t> all;
   for (Stream s : streams)
     for (uint64_t x : draws(Rng(7, s), 64)) all.insert(x);
-  // No value shared between any two streams (or within one): 11 * 64 distinct 64-bit draws.
-  EXPECT_EQ(all.size(), 11u * 64u);
+  // No value shared between any two streams (or within one): 14 * 64 distinct 64-bit draws.
+  EXPECT_EQ(all.size(), std::size(streams) * 64u);
 }
 
 TEST(Prng, DifferentSeedsDiffer) {

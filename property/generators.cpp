@@ -137,6 +137,8 @@ void draw_tail(Case& c, const Limits& lim, const Options& o, bool strided, int32
   if (o.softcap && pick({false, true})) c.logit_softcap = pick({50.0, 30.0, 5.0, 1.0});
   if (o.alibi) c.alibi = pick({false, true});
   if (o.sinks) c.sinks = pick({false, true});
+  // One draw in four has LLM-like values (Case::values); shrinking goes back to normal values.
+  c.values = pick_weighted<Values>({{3, Values::normal}, {1, Values::outliers}});
 }
 
 }  // namespace

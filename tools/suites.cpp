@@ -148,6 +148,8 @@ Case draw_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, in
 Case random_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, int32_t max_seqs, DType fp8) {
   for (;;) {
     Case c = draw_case(r, prefix, index, max_ctx, max_seqs, fp8);
+    // One case in five draws LLM-like values: outlier channels, logits in the hundreds.
+    if (chance(r, 0.2)) c.values = Values::outliers;
     if (validate(c).empty()) return c;
   }
 }
