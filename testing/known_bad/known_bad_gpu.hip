@@ -1,4 +1,4 @@
-// GPU known-bad kernels: the three algorithmic bugs of known_bad_host.cpp as device-memory
+// GPU known-bad kernels: the four algorithmic bugs of known_bad_host.cpp as device-memory
 // kernels, so the catalogue is measured on the GPU backend as well. One thread per query row
 // (per (sequence, query token, KV head) group for the padded-tile bug, so its overwrite order is
 // the host's and the result does not depend on scheduling); fp32 throughout, through the same
@@ -22,7 +22,7 @@ constexpr int kMaxHead = 256;
 constexpr int kThreads = 64;
 using RowPartial = Partial<kMaxHead>;
 
-enum class Bug { merge_without_rescale, causal_mask_ignored, padded_heads_written };
+enum class Bug { merge_without_rescale, causal_mask_ignored, padded_heads_written, max_not_subtracted };
 
 struct BadParams {
   const void* q = nullptr;        // [S, q_len, Hq, D] codes of q_dtype (16-bit)
@@ -130,6 +130,32 @@ __global__ void padded_heads_written_kernel(const BadParams p) {
   }
 }
 
+// softmax as exp(x) / sum exp(x), without subtracting the running max: exp overflows fp32 on the
+// logits of outlier channels.
+__global__ void max_not_subtracted_kernel(const BadParams p) {
+  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= int64_t(p.num_seqs) * p.q_len * p.num_q_heads) return;
+  const int32_t h = int32_t(r % p.num_q_heads), i = int32_t((r / p.num_q_heads) % p.q_len);
+  const int32_t s = int32_t(r / (int64_t(p.q_len) * p.num_q_heads)), hk = h / p.gqa;
+  const int32_t ctx = p.context_lens[s], pos = query_position(ctx, p.q_len, i);
+  RowPartial part = RowPartial::empty();
+  part.m = 0.f;  // every weight taken against 0 instead of the row's maximum
+  const int32_t lo = p.lt.first_visible(pos) > 0 ? p.lt.first_visible(pos) : 0;
+  for (int32_t t = lo; t <= pos; ++t) {
+    const int32_t blk = p.K.block_of(s, t), tok = p.K.slot_of(t);
+    float dot = 0.f;
+    for (int32_t d = 0; d < p.head_size; ++d) dot += load_q(p, r, d) * load_kv(p, p.k_cache, p.K(s, t, hk, d));
+    const float w = expf(p.lt(dot * p.k_scales[p.sl(blk, hk, tok)], h, t, pos));
+    const float vs = p.v_scales[p.sl(blk, hk, tok)];
+    part.l += w;
+    for (int32_t d = 0; d < p.head_size; ++d) part.o[d] += w * load_kv(p, p.v_cache, p.V(s, t, hk, d)) * vs;
+  }
+  if (p.sinks) part.l += expf(p.sinks[h]);
+  for (int32_t d = 0; d < p.head_size; ++d)
+    static_cast<uint16_t*>(p.out)[r * p.head_size + d] = uint16_t(codec::encode(p.qt, part.normalised(d)));
+  if (p.lse) p.lse[r] = part.lse();
+}
+
 thread_local std::string t_error;
 const char* bad_last_error(const pacheck_kernel*) { return t_error.c_str(); }
 
@@ -190,6 +216,9 @@ int bad_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
     case Bug::padded_heads_written:
       hipLaunchKernelGGL(padded_heads_written_kernel, grid, dim3(kThreads), 0, 0, p);
       break;
+    case Bug::max_not_subtracted:
+      hipLaunchKernelGGL(max_not_subtracted_kernel, grid, dim3(kThreads), 0, 0, p);
+      break;
   }
   const hipError_t e = hipGetLastError();
   if (e != hipSuccess) {
@@ -199,7 +228,8 @@ int bad_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
   return PACHECK_OK;
 }
 
-pacheck_kernel make_bad(const char* name, const Bug& bug, const pacheck_capability* cap, const char* provenance) {
+pacheck_kernel make_bad(const char* name, const Bug& bug, const pacheck_capability* cap, const char* provenance,
+                        const pacheck_numerics* numerics = &builtin::kMfmaNumerics) {
   pacheck_kernel k{};
   k.struct_size = sizeof k;
   k.abi_version = PACHECK_KERNEL_ABI_VERSION;
@@ -208,14 +238,15 @@ pacheck_kernel make_bad(const char* name, const Bug& bug, const pacheck_capabili
   k.provenance = provenance;
   k.memory = PACHECK_MEMORY_DEVICE;
   k.capability = cap;
-  k.numerics = &builtin::kMfmaNumerics;
+  k.numerics = numerics;
   k.user_data = const_cast<Bug*>(&bug);
   k.launch = bad_launch;
   k.last_error = bad_last_error;
   return k;
 }
 
-const Bug kMerge = Bug::merge_without_rescale, kCausal = Bug::causal_mask_ignored, kPadded = Bug::padded_heads_written;
+const Bug kMerge = Bug::merge_without_rescale, kCausal = Bug::causal_mask_ignored, kPadded = Bug::padded_heads_written,
+          kNoMax = Bug::max_not_subtracted;
 
 }  // namespace
 
@@ -226,9 +257,13 @@ std::vector<KnownBad> known_bad_gpu() {
       "pacheck known-bad GPU kernel causal_mask_ignored (testing/known_bad/known_bad_gpu.hip), " PA_GPU_VENDOR);
   static const pacheck_kernel padded = make_bad("asm", kPadded, &builtin::kAsmCapability,
       "pacheck known-bad GPU kernel padded_heads_written (testing/known_bad/known_bad_gpu.hip), " PA_GPU_VENDOR);
+  static const pacheck_kernel nomax = make_bad("v1", kNoMax, &builtin::kV1Capability,
+      "pacheck known-bad GPU kernel max_not_subtracted (testing/known_bad/known_bad_gpu.hip), " PA_GPU_VENDOR,
+      &builtin::kV1Numerics);
   return {{"merge_without_rescale", "split-K stage 2 adds partitions without rescaling to a common max", &merge},
           {"causal_mask_ignored", "MTP: query tokens see the keys of later query tokens", &causal},
-          {"padded_heads_written", "asm GQA tile padding: padded rows written over real heads g % G", &padded}};
+          {"padded_heads_written", "asm GQA tile padding: padded rows written over real heads g % G", &padded},
+          {"max_not_subtracted", "softmax without the running-max subtraction: exp overflows on outlier logits", &nomax}};
 }
 
 std::vector<const pacheck_kernel*> known_bad_gpu_kernels() {

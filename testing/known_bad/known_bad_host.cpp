@@ -2,6 +2,7 @@
 // ScaleLayout, run-time codecs), one Partial per query row. Slower than the twins and never
 // shared with them: a bug here must not be able to leak into the built-in paths.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -19,7 +20,7 @@ namespace {
 constexpr int kMaxHead = 256;
 using RowPartial = Partial<kMaxHead>;
 
-enum class Bug { merge_without_rescale, causal_mask_ignored, padded_heads_written };
+enum class Bug { merge_without_rescale, causal_mask_ignored, padded_heads_written, max_not_subtracted };
 
 thread_local std::string t_error;
 const char* bad_last_error(const pacheck_kernel*) { return t_error.c_str(); }
@@ -141,6 +142,31 @@ void padded_heads_written(const Plain& k) {
         }
 }
 
+// v1-like: softmax as exp(x) / sum exp(x), without subtracting the running max. The same math on
+// paper and fine while logits stay below ~88, but exp overflows fp32 on the logits that outlier
+// channels of real activations produce.
+void max_not_subtracted(const Plain& k) {
+  const pacheck_problem& p = k.p;
+  for (int32_t s = 0; s < p.num_seqs; ++s)
+    for (int32_t i = 0; i < p.q_len; ++i)
+      for (int32_t h = 0; h < p.num_q_heads; ++h) {
+        const int64_t r = k.row(s, i, h);
+        const int32_t hk = h / k.G, ctx = k.b.context_lens[s], pos = query_position(ctx, p.q_len, i);
+        RowPartial part = RowPartial::empty();
+        part.m = 0.f;  // every weight taken against 0 instead of the row's maximum
+        for (int32_t t = std::max(0, k.lt.first_visible(pos)); t <= pos; ++t) {
+          float dot = 0.f;
+          for (int32_t d = 0; d < p.head_size; ++d) dot += k.q(r, d) * k.code(k.b.k_cache, k.K(s, t, hk, d));
+          const float w = std::exp(k.lt(dot * k.scale(k.b.k_scales, s, t, hk), h, t, pos));
+          const float vs = k.scale(k.b.v_scales, s, t, hk);
+          part.l += w;
+          for (int32_t d = 0; d < p.head_size; ++d) part.o[d] += w * k.code(k.b.v_cache, k.V(s, t, hk, d)) * vs;
+        }
+        if (k.b.sinks) part.l += std::exp(k.b.sinks[h]);
+        k.write(r, part);
+      }
+}
+
 int bad_launch(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_buffers* b, void*) {
   const Bug bug = *static_cast<const Bug*>(self->user_data);
   if (p->head_size > kMaxHead || (p->q_dtype != PACHECK_DTYPE_BF16 && p->q_dtype != PACHECK_DTYPE_FP16)) {
@@ -157,11 +183,13 @@ int bad_launch(const pacheck_kernel* self, const pacheck_problem* p, const pache
     case Bug::merge_without_rescale: merge_without_rescale(k); break;
     case Bug::causal_mask_ignored: causal_mask_ignored(k); break;
     case Bug::padded_heads_written: padded_heads_written(k); break;
+    case Bug::max_not_subtracted: max_not_subtracted(k); break;
   }
   return PACHECK_OK;
 }
 
-pacheck_kernel make_bad(const char* name, const Bug& bug, const pacheck_capability* cap, const char* provenance) {
+pacheck_kernel make_bad(const char* name, const Bug& bug, const pacheck_capability* cap, const char* provenance,
+                        const pacheck_numerics* numerics = &builtin::kMfmaNumerics) {
   pacheck_kernel k{};
   k.struct_size = sizeof k;
   k.abi_version = PACHECK_KERNEL_ABI_VERSION;
@@ -170,14 +198,15 @@ pacheck_kernel make_bad(const char* name, const Bug& bug, const pacheck_capabili
   k.provenance = provenance;
   k.memory = PACHECK_MEMORY_HOST;
   k.capability = cap;
-  k.numerics = &builtin::kMfmaNumerics;
+  k.numerics = numerics;
   k.user_data = const_cast<Bug*>(&bug);
   k.launch = bad_launch;
   k.last_error = bad_last_error;
   return k;
 }
 
-const Bug kMerge = Bug::merge_without_rescale, kCausal = Bug::causal_mask_ignored, kPadded = Bug::padded_heads_written;
+const Bug kMerge = Bug::merge_without_rescale, kCausal = Bug::causal_mask_ignored, kPadded = Bug::padded_heads_written,
+          kNoMax = Bug::max_not_subtracted;
 
 }  // namespace
 
@@ -188,9 +217,12 @@ std::vector<KnownBad> known_bad_host() {
       "pacheck known-bad kernel causal_mask_ignored (testing/known_bad/known_bad_host.cpp)");
   static const pacheck_kernel padded = make_bad("asm", kPadded, &builtin::kAsmCapability,
       "pacheck known-bad kernel padded_heads_written (testing/known_bad/known_bad_host.cpp)");
+  static const pacheck_kernel nomax = make_bad("v1", kNoMax, &builtin::kV1Capability,
+      "pacheck known-bad kernel max_not_subtracted (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics);
   return {{"merge_without_rescale", "split-K stage 2 adds partitions without rescaling to a common max", &merge},
           {"causal_mask_ignored", "MTP: query tokens see the keys of later query tokens", &causal},
-          {"padded_heads_written", "asm GQA tile padding: padded rows written over real heads g % G", &padded}};
+          {"padded_heads_written", "asm GQA tile padding: padded rows written over real heads g % G", &padded},
+          {"max_not_subtracted", "softmax without the running-max subtraction: exp overflows on outlier logits", &nomax}};
 }
 
 std::vector<const pacheck_kernel*> known_bad_host_kernels() {
