@@ -24,7 +24,10 @@
 //  * uniform = mean of the V rows the query can see (for the degenerate-output check).
 //  * stats.v_max = max |V| over every valid token of every sequence; stats.logit_rms = max over
 //    every (query row, visible key) of |softmax_scale_eff| * sqrt(sum_d (q_d k_d)^2), the
-//    quadrature sum the tolerance model needs (metrics.cpp); stats.max_context = max ctx_s.
+//    quadrature sum the tolerance model needs (metrics.cpp); stats.max_context = max ctx_s;
+//    stats.pv_rms = max over rows of sqrt((1/D) sum_t w_t^2 (|v_t| + |o|)^2) over the keys whose
+//    weight is below the row's maximum (w_t = exp(x_t - m) / denom), an upper bound of the
+//    P-rounding response ToleranceInputs::pv_rms defines.
 //
 // Fixed summation order (golden fixtures are byte-stable across compilers and SIMD widths; the
 // project compiles with -ffp-contract=off, so no FMA contraction either):
@@ -307,11 +310,13 @@ struct Scratch {
   std::vector<double> acc;       // [nh, q_len, G, Dp]
   std::vector<double> uni;       // [nh, q_len, Dp]
   std::vector<double> m, denom;  // [nh, q_len, G]
+  std::vector<double> pv;        // [nh, q_len, G, 3] the pv_rms sums (see run_item)
+  std::vector<double> vnorm;     // [kTileRows] |V row| of the tile
 };
 
 // The maxima of one item, combined in item order afterwards.
 struct ItemStats {
-  double v_max = 0, logit_sq_max = 0;
+  double v_max = 0, logit_sq_max = 0, pv_sq_max = 0;
 };
 
 struct Shape {
@@ -356,6 +361,8 @@ void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t 
   w.uni.assign(size_t(nh) * QL * Dp, 0.0);
   w.m.resize(rows);
   w.denom.resize(rows);
+  w.pv.assign(rows * 3, 0.0);
+  w.vnorm.resize(size_t(kTileRows));
 
   double sq_max = st.logit_sq_max, v_max = st.v_max;  // locals: the loops keep them in registers
 
@@ -414,9 +421,27 @@ void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t 
       const double* vh = w.vt.data();
       decode_rows(in.v, s, t0, n, h0 + hh, Dp, w.vt.data());
       v_max = abs_max_rows(vh, n, D, Dp, v_max);
+      for (int32_t j = 0; j < n; ++j) {
+        double sq = 0;
+        for (int32_t d = 0; d < D; ++d) sq += vh[size_t(j) * Dp + size_t(d)] * vh[size_t(j) * Dp + size_t(d)];
+        w.vnorm[size_t(j)] = std::sqrt(sq);
+      }
       for (int32_t i = 0; i < QL; ++i) {
         const int32_t j0 = std::max(t0, first(i)), j1 = std::min(t0 + n - 1, pos(i));
         if (j0 > j1) continue;
+        // pv_rms sums of each row over the keys below the row's maximum (e < 1): e^2, e^2 |v|,
+        // e^2 |v|^2 (a statistic for the tolerance, apart from the output's sums).
+        for (int32_t g = 0; g < G; ++g) {
+          const double* e = w.x.data() + qrow(hh, i, g) * span + size_t(j0 - base);
+          double* acc3 = w.pv.data() + qrow(hh, i, g) * 3;
+          for (int32_t j = 0; j <= j1 - j0; ++j) {
+            if (!(e[j] < 1.0)) continue;
+            const double e2 = e[j] * e[j], nv = w.vnorm[size_t(j0 - t0 + j)];
+            acc3[0] += e2;
+            acc3[1] += e2 * nv;
+            acc3[2] += e2 * nv * nv;
+          }
+        }
         const double* v = vh + size_t(j0 - t0) * Dp;
         accumulate_rows(w.uni.data() + (size_t(hh) * QL + size_t(i)) * Dp, 0, nullptr, 0, 1, v,
                         j1 - j0 + 1, Dp);
@@ -440,11 +465,19 @@ void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t 
         const double denom = w.denom[qrow(hh, i, g)];
         double* o = r.out.data() + out_row * D;
         double* ou = r.uniform.data() + out_row * D;
+        double osq = 0;
         for (int32_t d = 0; d < D; ++d) {
           o[d] = a[d] / denom;
           ou[d] = u[d] / double(n);
+          osq += o[d] * o[d];
         }
         r.lse[out_row] = w.m[qrow(hh, i, g)] + std::log(denom);
+        // pv_rms^2 <= (1/D) sum_t w_t^2 (|v_t| + |o|)^2 over the keys below the maximum, w = e / denom:
+        // (|v_t| + |o|)^2 bounds both sum_d v_td^2 and sum_d (v_td - o_d)^2.
+        const double* p3 = w.pv.data() + qrow(hh, i, g) * 3;
+        const double on = std::sqrt(osq);
+        const double pv_sq = (p3[2] + 2 * on * p3[1] + on * on * p3[0]) / (denom * denom * double(D));
+        st.pv_sq_max = std::max(st.pv_sq_max, pv_sq);
       }
     }
 }
@@ -519,11 +552,13 @@ ReferenceResult reference_attention(const Inputs& in) {
     run_item(in, sh, int32_t(item / groups), int32_t(item % groups) * nh, nh,
              scratch[size_t(worker)], stats[size_t(item)], r);
   });
-  double sq_max = 0;
+  double sq_max = 0, pv_sq_max = 0;
   for (const ItemStats& st : stats) {
     r.stats.v_max = std::max(r.stats.v_max, st.v_max);
     sq_max = std::max(sq_max, st.logit_sq_max);
+    pv_sq_max = std::max(pv_sq_max, st.pv_sq_max);
   }
+  r.stats.pv_rms = std::sqrt(pv_sq_max);
   r.stats.logit_rms = std::fabs(sh.sm) * std::sqrt(sq_max);
   return r;
 }

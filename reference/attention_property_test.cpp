@@ -11,6 +11,7 @@
 
 #include "core/case.hpp"
 #include "core/inputs.hpp"
+#include "core/metrics.hpp"
 #include "reference/attention.hpp"
 
 namespace pa {
@@ -141,6 +142,61 @@ RC_GTEST_PROP(ReferenceProperty, MatchesNaiveImplementation, ()) {
   RC_ASSERT(close(ref.stats.logit_rms, nv.logit_rms));
   RC_ASSERT(ref.stats.max_context == int64_t(c.max_context()));
   for (double x : ref.out) RC_ASSERT(std::isfinite(x));
+}
+
+// ToleranceInputs::pv_rms from its definition, with PvRmsAccumulator, row by row in double
+// precision: weights w_t = exp(x_t - m) / l of the keys below the row's maximum.
+double exact_pv_rms(const Inputs& in, const ReferenceResult& ref) {
+  const Case& c = in.c;
+  const int32_t D = c.head_size, Hq = c.num_q_heads, G = Hq / c.num_kv_heads;
+  const double sm = c.effective_softmax_scale();
+  PvRmsAccumulator acc;
+  for (int32_t s = 0; s < c.num_seqs; ++s) {
+    const int32_t ctx = c.context_lens[size_t(s)];
+    for (int32_t i = 0; i < c.q_len; ++i) {
+      const int32_t pos = ctx - c.q_len + i;
+      for (int32_t h = 0; h < Hq; ++h) {
+        std::vector<double> x;
+        std::vector<int32_t> keys;
+        for (int32_t j = 0; j <= pos; ++j) {
+          if (c.sliding_window > 0 && pos - j >= c.sliding_window) continue;
+          double dot = 0;
+          for (int32_t d = 0; d < D; ++d) dot += double(in.q_at(s, i, h, d)) * in.k.value(s, j, h / G, d);
+          double l = sm * dot;
+          if (c.logit_softcap > 0) l = c.logit_softcap * std::tanh(l / c.logit_softcap);
+          if (c.alibi) l += alibi_slope(h, Hq) * (j - pos);
+          x.push_back(l);
+          keys.push_back(j);
+        }
+        double m = c.sinks ? double(in.sinks[size_t(h)]) : -INFINITY;
+        for (double v : x) m = std::max(m, v);
+        double denom = c.sinks ? std::exp(double(in.sinks[size_t(h)]) - m) : 0.0;
+        for (double v : x) denom += std::exp(v - m);
+        acc.begin_row(D);
+        std::vector<double> vrow(static_cast<size_t>(D));
+        for (size_t t = 0; t < x.size(); ++t) {
+          const double e = std::exp(x[t] - m);
+          if (!(e < 1.0)) continue;
+          for (int32_t d = 0; d < D; ++d) vrow[size_t(d)] = in.v.value(s, keys[t], h / G, d);
+          acc.add_key(e / denom, vrow.data());
+        }
+        const size_t row = (size_t(s) * c.q_len + size_t(i)) * size_t(Hq) + size_t(h);
+        acc.end_row(ref.out.data() + row * size_t(D));
+      }
+    }
+  }
+  return acc.value();
+}
+
+// The oracle's pv_rms is an upper bound of the definition's (so the aggregate checks built on it
+// stay conservative) and never looser than the unmeasured fallback 2 v_max.
+RC_GTEST_PROP(ReferenceProperty, PvRmsBoundsTheDefinition, ()) {
+  const Case c = gen_case(Options{});
+  const Inputs in = make_inputs(c);
+  const ReferenceResult ref = reference_attention(in);
+  const double exact = exact_pv_rms(in, ref);
+  RC_ASSERT(ref.stats.pv_rms >= exact * (1 - 1e-9));
+  RC_ASSERT(ref.stats.pv_rms <= 2 * ref.stats.v_max * (1 + 1e-12));
 }
 
 // Adding the same constant to every logit of a row leaves O unchanged and moves lse by it. The
