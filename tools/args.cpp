@@ -28,7 +28,8 @@ Args::Args(std::string command, std::string summary, std::vector<Flag> flags, st
   app_->set_help_flag("-h,--help", "this text")->group("flags");
   app_->footer("exit codes: 0 all pass, 1 failures or regressions, 2 usage or input error, 130 interrupted");
   for (const Flag& f : flags_) {
-    const std::string names = f.name.size() == 1 ? "-" + f.name + ",--" + f.name : "--" + f.name;
+    std::string names = f.name.size() == 1 ? "-" + f.name + ",--" + f.name : "--" + f.name;
+    if (!f.letter.empty()) names = "-" + f.letter + "," + names;
     // Help lines are one paragraph each: CLI11 does not indent continuation lines.
     std::string help;
     for (size_t i = 0; i < f.help.size(); ++i)

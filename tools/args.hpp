@@ -21,6 +21,7 @@ struct Flag {
   std::string help;
   bool repeatable = false;
   std::string group = "flags";  // the heading it is listed under in --help
+  std::string letter = "";      // a one-letter spelling, "j" for -j
 };
 
 class Args {

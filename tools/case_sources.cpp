@@ -71,4 +71,12 @@ std::vector<Case> load_case_dir(const std::string& dir) {
   return out;
 }
 
+Case one_case(const std::string& v, const std::string& flag) {
+  const size_t first = v.find_first_not_of(" \t\n");
+  const bool text = first != std::string::npos && v[first] == '{';
+  const std::vector<Case> cs = text ? parse_cases(v, flag) : load_case_file(v);
+  if (cs.size() != 1) throw InputError(flag + " " + v + ": holds " + std::to_string(cs.size()) + " cases; one is expected");
+  return cs.front();
+}
+
 }  // namespace pa::tools

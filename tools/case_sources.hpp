@@ -16,4 +16,8 @@ std::vector<Case> parse_cases(const std::string& text, const std::string& what);
 /// Every *.json under `dir` (recursively, sorted by path).
 std::vector<Case> load_case_dir(const std::string& dir);
 
+/// The value of a --case flag that takes one case: JSON text (starting with '{') or a file holding
+/// exactly one case. Throws InputError naming the flag otherwise.
+Case one_case(const std::string& value, const std::string& flag);
+
 }  // namespace pa::tools

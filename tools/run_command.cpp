@@ -2,6 +2,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -17,6 +23,8 @@
 #include "tools/commands.hpp"
 #include "tools/suites.hpp"
 #include "core/source_dir.hpp"
+#include "core/inputs.hpp"
+#include "reference/attention.hpp"
 #include "worker/isolated_kernel.hpp"
 
 namespace pa::tools {
@@ -203,6 +211,62 @@ std::vector<report::Record> to_records(const CaseRecord& rec, int64_t case_index
   return out;
 }
 
+namespace {
+// The cases of `run -j`: workers take indices in order and put records; the reporting thread gets
+// them back in index order. A worker's exception is kept and rethrown by rethrow().
+class CaseQueue {
+ public:
+  explicit CaseQueue(size_t n) : slots_(n) {}
+  size_t take() { return next_.fetch_add(1); }
+  template <class F>
+  void put(size_t n, F&& run) {
+    std::optional<CaseRecord> rec;
+    try {
+      rec = run();
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(mu_);
+      if (!error_) error_ = std::current_exception();
+      stopped_ = true;
+    }
+    const std::lock_guard<std::mutex> lock(mu_);
+    slots_[n] = std::move(rec);
+    ready_.notify_all();
+  }
+  void done() {
+    const std::lock_guard<std::mutex> lock(mu_);
+    ++finished_;
+    ready_.notify_all();
+  }
+  /// Case n's record; nullopt when no worker will produce it (interrupted or failed).
+  std::optional<CaseRecord> get(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    ready_.wait_for(lock, std::chrono::milliseconds(200), [&] { return slots_[n].has_value() || stopped_; });
+    while (!slots_[n] && !stopped_ && !g_interrupted)
+      ready_.wait_for(lock, std::chrono::milliseconds(200), [&] { return slots_[n].has_value() || stopped_; });
+    std::optional<CaseRecord> r = std::move(slots_[n]);
+    slots_[n].reset();
+    return r;
+  }
+  void stop() {
+    const std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    next_.store(slots_.size());
+  }
+  void rethrow() {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::vector<std::optional<CaseRecord>> slots_;
+  std::atomic<size_t> next_{0};
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::exception_ptr error_;
+  bool stopped_ = false;
+  int finished_ = 0;
+};
+}  // namespace
+
 int cmd_run(int argc, char** argv, int begin) {
   Args a("pacheck run",
          "Runs cases on every requested path (and the dispatcher's choice), judges each against the fp64\n"
@@ -216,6 +280,8 @@ int cmd_run(int argc, char** argv, int begin) {
              {"report", "FILE", "JSON report to write (default pacheck-report.json)"},
              {"quiet", "", "print only failures and the summary"},
              {"shard", "i/n", "run only cases with index % n == i (deterministic; `pacheck merge` joins the shards)"},
+             {"jobs", "N", "run N cases at once, each on its share of the threads (default 1); the report's order and\n"
+                           "every record's bytes are those of -j 1 (timings apart)", false, "flags", "j"},
          }));
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
@@ -290,13 +356,40 @@ int cmd_run(int argc, char** argv, int begin) {
   std::signal(SIGTERM, on_sigint);  // a CI time limit: the final report is still written
   const auto start = std::chrono::steady_clock::now();
   std::vector<report::Record> all;
-  for (size_t n = 0; n < indices.size() && !g_interrupted; ++n) {
-    const size_t i = indices[n];
-    std::vector<report::Record> recs = to_records(run_case(cases[i], o), int64_t(i));
+  auto emit = [&](size_t n, const CaseRecord& rec) {
+    std::vector<report::Record> recs = to_records(rec, int64_t(indices[n]));
     for (report::Record& r : recs)  // each record replays its own kernel
       if (!r.ran.empty()) r.replay += t.replay_flags(r.ran);
     all.insert(all.end(), recs.begin(), recs.end());
     for (auto* r : reporters) r->on_case(recs);
+  };
+  const int jobs = int(std::min<uint64_t>(a.has("jobs") ? parse_u64("jobs", a.get("jobs")) : 1, 1024));
+  if (jobs < 1) throw InputError("--jobs 0: expected at least 1");
+  if (jobs == 1) {
+    for (size_t n = 0; n < indices.size() && !g_interrupted; ++n) emit(n, run_case(cases[indices[n]], o));
+  } else {
+    // Cases run on `jobs` threads, each case's own generation and oracle on its share of the
+    // cores (the bytes never depend on thread counts); records are emitted in case order.
+    const int share = std::max(1, default_threads() / jobs);
+    set_input_threads(share);
+    set_reference_threads(share);
+    CaseQueue q(indices.size());
+    std::vector<std::thread> pool;
+    for (int w = 0; w < jobs; ++w)
+      pool.emplace_back([&] {
+        for (size_t n; (n = q.take()) < indices.size() && !g_interrupted;) q.put(n, [&] { return run_case(cases[indices[n]], o); });
+        q.done();
+      });
+    for (size_t n = 0; n < indices.size(); ++n) {
+      std::optional<CaseRecord> rec = q.get(n);
+      if (!rec) break;  // interrupted before this case ran
+      emit(n, *rec);
+    }
+    q.stop();
+    for (auto& th : pool) th.join();
+    set_input_threads(0);
+    set_reference_threads(0);
+    q.rethrow();
   }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
@@ -339,11 +432,7 @@ int cmd_replay(int argc, char** argv, int begin) {
   nlohmann::json j = nlohmann::json::object();
   Case c;
   if (a.has("case")) {
-    const std::string v = a.get("case");
-    const bool text = v.find_first_not_of(" \t\n") != std::string::npos && (v[v.find_first_not_of(" \t\n")] == '{');
-    const std::vector<Case> cs = text ? parse_cases(v, "--case") : load_case_file(v);
-    if (cs.size() != 1) throw InputError("--case " + v + ": holds " + std::to_string(cs.size()) + " cases; replay takes one");
-    c = cs.front();
+    c = one_case(a.get("case"), "--case");
   } else if (a.has("report")) {
     const report::Report rep = report::load_report(a.get("report"));
     const report::Record* found = nullptr;

@@ -28,6 +28,7 @@ IsolatedKernel::IsolatedKernel(KernelInfo info, bool has_supports, std::shared_p
     : Kernel(std::move(info)), has_supports_(has_supports), process_(std::move(process)) {}
 
 std::optional<std::string> IsolatedKernel::decline_reason(const Case& c, const Device& dev) const {
+  const std::lock_guard<std::mutex> lock(process_->mutex());
   if (auto r = Kernel::decline_reason(c, dev)) return r;
   if (!has_supports_) return std::nullopt;
   Failure f;
@@ -40,12 +41,14 @@ std::optional<std::string> IsolatedKernel::decline_reason(const Case& c, const D
 }
 
 int64_t IsolatedKernel::workspace_bytes(const Case& c) const {
+  const std::lock_guard<std::mutex> lock(process_->mutex());
   Failure f;
   const auto resp = process_->request({{"type", "workspace"}, {"kernel", name()}, {"problem", problem_to_json(problem_of(c))}}, &f);
   return resp && resp->value("ok", false) ? resp->value("bytes", int64_t(0)) : 0;
 }
 
 KernelOutput IsolatedKernel::run(const KernelCall& call, const Device&) const {
+  const std::lock_guard<std::mutex> lock(process_->mutex());
   const pacheck_problem& p = call.problem;
   const int64_t rows = int64_t(p.num_seqs) * p.q_len * p.num_q_heads;
   const size_t out_bytes = size_t(rows * p.head_size) * size_t(dtype_bytes(DType(p.q_dtype)));

@@ -4,6 +4,7 @@
 // worker died, or said nothing within the timeout -- kills the worker and says why; the next
 // request starts a fresh one. Nothing here knows about kernels: the caller speaks JSON.
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,12 +39,16 @@ class Process {
   size_t capacity() const { return capacity_; }
   /// How many times a worker was started (restarts after failures included).
   int starts() const { return starts_; }
+  /// One conversation at a time: a caller holds this across a request and its shared memory
+  /// (`pacheck run -j` runs cases on several threads).
+  std::mutex& mutex() { return mu_; }
 
  private:
   void start();
   void stop_and_reap(Failure* failure, bool timed_out);
   std::optional<std::string> read_line(double timeout_s, bool* timed_out);
 
+  std::mutex mu_;
   std::vector<std::string> argv_;
   double timeout_s_;
   int pid_ = -1, to_worker_ = -1, from_worker_ = -1, memfd_ = -1;
