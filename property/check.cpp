@@ -23,7 +23,7 @@ const std::vector<Entry>& table() {
   static const std::vector<Entry> t = {
       {"reference", reference_property}, {"relocation", relocation_property}, {"kv_scale", kv_scale_property},
       {"split", split_property},         {"gqa", gqa_property},               {"poison", poison_property},
-      {"refusal", refusal_property},     {"dispatcher", dispatcher_property},
+      {"refusal", refusal_property},     {"writer", writer_property},         {"dispatcher", dispatcher_property},
   };
   return t;
 }
@@ -134,7 +134,8 @@ CheckReport check_kernel(const KernelPtr& k, const std::vector<KernelPtr>& all_k
       r.message = cannot_run ? *cannot_run : *spec.not_applicable;
     } else {
       s.seed = property_seed(rep.seed, e->name);
-      r = check_cases(k->name() + "/" + e->name, spec.cases, spec.holds, s);
+      s.property = e->name;
+      r = check_cases(k->name() + "/" + e->name, o.only ? rc::gen::just(*o.only) : spec.cases, spec.holds, s);
       r.name = e->name;
     }
     rep.results.push_back(std::move(r));

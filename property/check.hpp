@@ -44,6 +44,8 @@ struct CheckOptions {
   std::string kernel_spec;               // how to name the kernel in the replay line: "" for
                                          // built-ins, else "--kernel PATH.so:NAME"
   gen::Limits limits;
+  /// Check this one case instead of generated ones (a replay line of a failed property).
+  std::optional<Case> only;
 };
 
 struct CheckReport {

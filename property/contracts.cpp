@@ -1,11 +1,16 @@
-// The properties of pacheck's flow around a kernel rather than of its numbers: outside its
+// The properties of pacheck's flow around a kernel rather than of its numbers: the cache writer
+// fills the layouts the kernel reads; outside its
 // capability the kernel is refused cleanly (never launched, the refusal names the reason), and
 // the dispatcher never routes a case to a kernel that declines it. A built-in host twin computes
 // whatever it is handed, so "refused" is a property of the testbed and the dispatcher consulting
 // the declaration, which is exactly what a plug-in relies on.
 #include <algorithm>
 
+#include <cmath>
+
 #include "core/inputs.hpp"
+#include "core/prng.hpp"
+#include "kernels/cache_writer.hpp"
 #include "dispatch/select.hpp"
 #include "property/properties.hpp"
 #include "regression/testbed.hpp"
@@ -40,6 +45,58 @@ class LaunchSpy : public Kernel {
 };
 
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+// reshape_and_cache (the host writer; the GPU writer has the same contract) writes the case's
+// layout, then gather reproduces every written value within one quantisation step of the KV
+// format, and skipped tokens' slots stay poisoned.
+std::optional<std::string> writer_then_gather(const Case& c) {
+  RC_PRE(c.kv_scale != ScaleMode::per_head);  // the writer does not produce per-head scales
+  const Inputs in = make_inputs(c);
+  const int64_t T = in.k.token_base.back();
+  std::vector<bool> skip(static_cast<size_t>(T));
+  Rng rng(c.seed, Stream::kGarbage);
+  for (int64_t t = 0; t < T; ++t) skip[size_t(t)] = rng.uniform() < 0.2;
+  PhysicalKv written;
+  if (auto err = host_write_cache(in, skip, written); !err.empty()) return "metric=refused: the writer refused: " + err;
+  // One rounding of x / scale in the format: relative u, plus half the smallest step (the
+  // subnormal / integer spacing), times the scale.
+  const DType t = c.kv_dtype;
+  const double u = t == DType::int8 ? 0.0 : codec::unit_roundoff(t);
+  const double step = t == DType::bf16 ? 0x1.0p-133 : t == DType::fp16 ? 0x1.0p-24
+                      : t == DType::fp8_e4m3fn ? 0x1.0p-9 : t == DType::fp8_e4m3fnuz ? 0x1.0p-10
+                      : t == DType::fp8_e5m2 ? 0x1.0p-16 : 1.0;
+  const int32_t eb = dtype_bytes(t);
+  const uint16_t poison = uint16_t(codec::poison_code(t));
+  for (KvTensor which : {KvTensor::key, KvTensor::value}) {
+    const LogicalKv got = gather(in, written, which);
+    const LogicalKv& want = which == KvTensor::key ? in.k : in.v;
+    const PageLayout& L = which == KvTensor::key ? written.k_layout : written.v_layout;
+    const auto& cache = which == KvTensor::key ? written.k_cache : written.v_cache;
+    const char* name = which == KvTensor::key ? "K" : "V";
+    for (int32_t s = 0; s < c.num_seqs; ++s)
+      for (int32_t tk = 0; tk < in.context_lens[size_t(s)]; ++tk)
+        for (int32_t h = 0; h < c.num_kv_heads; ++h) {
+          const int32_t blk = in.page_of(s, tk), tok = tk % c.block_size;
+          if (skip[size_t(want.row(s, tk))]) {
+            for (int32_t d = 0; d < c.head_size; ++d)
+              if (load_code(cache, eb, L(blk, h, tok, d)) != poison)
+                return std::string("writer wrote ") + name + " of skipped token s=" + std::to_string(s) +
+                       " t=" + std::to_string(tk) + " (slot < 0 must be skipped)";
+            continue;
+          }
+          const double scale = got.scale(s, tk, h);
+          for (int32_t d = 0; d < c.head_size; ++d) {
+            const double x = double(float(want.value(s, tk, h, d))), y = got.value(s, tk, h, d);
+            const double bound = u * std::fabs(x) + 0.5 * step * scale + 1e-6 * std::fabs(x);
+            if (!(std::fabs(y - x) <= bound))
+              return std::string("metric=quantization: ") + name + "[s=" + std::to_string(s) + " t=" +
+                     std::to_string(tk) + " h=" + std::to_string(h) + " d=" + std::to_string(d) + "] wrote " +
+                     std::to_string(y) + " for " + std::to_string(x) + " (bound " + std::to_string(bound) + ")";
+          }
+        }
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -80,6 +137,19 @@ PropertySpec refusal_property(const PropertyContext& ctx) {
       if (routed.path && *routed.path == k->name())
         return tag(*k) + " metric=refusal: the dispatcher routed a case the kernel declines to it (" + *why + ")" + on;
     }
+    return std::nullopt;
+  };
+  return p;
+}
+
+// The cache writer fills the layouts, dtypes and scale modes this kernel reads: what it writes
+// gathers back to the inputs (within one quantisation step) and it never writes skipped slots.
+PropertySpec writer_property(const PropertyContext& ctx) {
+  PropertySpec p;
+  p.name = "writer";
+  p.cases = ctx.inside();
+  p.holds = [ctx](const Case& c) -> std::optional<std::string> {
+    if (auto why = writer_then_gather(c)) return "writer=host_cache_writer for kernel=" + ctx.kernel->name() + " " + *why;
     return std::nullopt;
   };
   return p;

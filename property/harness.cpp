@@ -20,12 +20,15 @@ std::string kernel_tag(const Kernel& k) { return "kernel=" + k.name(); }
 }  // namespace
 
 std::string replay_command(const Case& c, const std::string& kernel, const std::string& kernel_spec,
-                           const Device& dev) {
+                           const Device& dev, const std::string& property) {
   std::string line = replay_line(c, kernel);
   // A plug-in must be loaded before the case can name it: the spec goes right after the verb.
   const std::string verb = "pacheck replay";
-  if (!kernel_spec.empty() && line.compare(0, verb.size(), verb) == 0)
-    line = verb + " " + kernel_spec + line.substr(verb.size());
+  const bool same_check = !property.empty() && property != "reference";
+  if (line.compare(0, verb.size(), verb) == 0)
+    line = (same_check ? std::string("pacheck check") : verb) + (kernel_spec.empty() ? "" : " " + kernel_spec) +
+           line.substr(verb.size());
+  if (same_check) line += " --properties " + property + " --no-capture";
   // The device model decides the fp8 flavour and routing; the default needs no flag, and a real
   // GPU is read from the runtime at replay.
   if (dev.name != device_mi300x().name && device_model(dev.name)) line += " --device " + dev.name;
@@ -117,7 +120,7 @@ PropertyResult check_cases(const std::string& name, const rc::Gen<Case>& gen, co
   r.message = last_message.empty() ? fr.description : last_message;
   if (last_failing) {
     const Device dev = s.device_of ? s.device_of(*last_failing) : device_mi300x();
-    r.replay = replay_command(*last_failing, s.kernel, s.kernel_spec, dev);
+    r.replay = replay_command(*last_failing, s.kernel, s.kernel_spec, dev, s.property);
     if (s.capture)
       r.captured_file = capture_case(s.capture_dir.empty() ? captured_dir() : s.capture_dir, *last_failing,
                                      "captured by property " + name + " of kernel " + s.kernel + ": " + last_message,

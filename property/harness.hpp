@@ -43,6 +43,8 @@ struct RunSettings {
   int cases = 100;
   uint64_t seed = 1;                       // RapidCheck's seed (deterministic)
   std::string kernel;                      // named in the replay line (--paths) and must_pass
+  std::string property;                    // the property checked: "reference" (or "") replays
+                                           // with `pacheck replay`, any other with `pacheck check`
   std::string kernel_spec;                 // "" for built-ins, else "--kernel PATH.so:NAME"
   bool capture = true;                     // save the minimal failing case (see capture_dir)
   std::string capture_dir;                 // empty = regression/captured of this checkout
@@ -56,9 +58,11 @@ PropertyResult check_cases(const std::string& name, const rc::Gen<Case>& gen, co
                            const RunSettings& settings);
 
 /// The replay line of a failing case: `pacheck replay [SPEC] --case '<json>' --paths K
-/// [--device D]` (the device only when it is a model other than the default mi300x).
+/// [--device D]` (the device only when it is a model other than the default mi300x). A property
+/// other than "reference" replays as that same check on that case: `pacheck check [SPEC] --case
+/// '<json>' --paths K --properties P --no-capture [--device D]`.
 std::string replay_command(const Case& c, const std::string& kernel, const std::string& kernel_spec,
-                           const Device& dev);
+                           const Device& dev, const std::string& property = "");
 
 /// Case count after PACHECK_PROPERTY_SCALE (a positive multiplier; nightly sets it higher).
 int scaled_count(int base);

@@ -50,6 +50,7 @@ PropertySpec gqa_property(const PropertyContext& ctx);
 PropertySpec poison_property(const PropertyContext& ctx);
 // property/contracts.cpp
 PropertySpec refusal_property(const PropertyContext& ctx);
+PropertySpec writer_property(const PropertyContext& ctx);
 PropertySpec dispatcher_property(const PropertyContext& ctx);
 
 }  // namespace pa::prop

@@ -14,7 +14,6 @@
 
 #include "core/inputs.hpp"
 #include "core/prng.hpp"
-#include "kernels/cache_writer.hpp"
 #include "property/check.hpp"
 
 namespace pa {
@@ -100,73 +99,6 @@ INSTANTIATE_TEST_SUITE_P(Builtin, KernelProperty, ::testing::ValuesIn(params()),
                            return n;
                          });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(KernelProperty);
-
-// reshape_and_cache (host twin; the GPU writer has the same contract) then gather reproduces
-// every written value within one quantisation step of the KV format, and skipped tokens' slots
-// stay poisoned. A writer's failure is not a kernel's, so it stays here rather than in
-// check_kernel.
-std::optional<std::string> writer_then_gather(const Case& c) {
-  RC_PRE(c.kv_scale != ScaleMode::per_head);  // the writer does not produce per-head scales
-  const Inputs in = make_inputs(c);
-  const int64_t T = in.k.token_base.back();
-  std::vector<bool> skip(static_cast<size_t>(T));
-  Rng rng(c.seed, Stream::kGarbage);
-  for (int64_t t = 0; t < T; ++t) skip[size_t(t)] = rng.uniform() < 0.2;
-  PhysicalKv written;
-  if (auto err = host_write_cache(in, skip, written); !err.empty()) return "writer refused: " + err;
-  // One rounding of x / scale in the format: relative u, plus half the smallest step (the
-  // subnormal / integer spacing), times the scale.
-  const DType t = c.kv_dtype;
-  const double u = t == DType::int8 ? 0.0 : codec::unit_roundoff(t);
-  const double step = t == DType::bf16 ? 0x1.0p-133 : t == DType::fp16 ? 0x1.0p-24
-                      : t == DType::fp8_e4m3fn ? 0x1.0p-9 : t == DType::fp8_e4m3fnuz ? 0x1.0p-10 : 1.0;
-  const int32_t eb = dtype_bytes(t);
-  const uint16_t poison = uint16_t(codec::poison_code(t));
-  for (KvTensor which : {KvTensor::key, KvTensor::value}) {
-    const LogicalKv got = gather(in, written, which);
-    const LogicalKv& want = which == KvTensor::key ? in.k : in.v;
-    const PageLayout& L = which == KvTensor::key ? written.k_layout : written.v_layout;
-    const auto& cache = which == KvTensor::key ? written.k_cache : written.v_cache;
-    const char* name = which == KvTensor::key ? "K" : "V";
-    for (int32_t s = 0; s < c.num_seqs; ++s)
-      for (int32_t tk = 0; tk < in.context_lens[size_t(s)]; ++tk)
-        for (int32_t h = 0; h < c.num_kv_heads; ++h) {
-          const int32_t blk = in.page_of(s, tk), tok = tk % c.block_size;
-          if (skip[size_t(want.row(s, tk))]) {
-            for (int32_t d = 0; d < c.head_size; ++d)
-              if (load_code(cache, eb, L(blk, h, tok, d)) != poison)
-                return std::string("writer wrote ") + name + " of skipped token s=" + std::to_string(s) +
-                       " t=" + std::to_string(tk) + " (slot < 0 must be skipped)";
-            continue;
-          }
-          const double scale = got.scale(s, tk, h);
-          for (int32_t d = 0; d < c.head_size; ++d) {
-            const double x = double(float(want.value(s, tk, h, d))), y = got.value(s, tk, h, d);
-            const double bound = u * std::fabs(x) + 0.5 * step * scale + 1e-6 * std::fabs(x);
-            if (!(std::fabs(y - x) <= bound))
-              return std::string("metric=quantization: ") + name + "[s=" + std::to_string(s) + " t=" +
-                     std::to_string(tk) + " h=" + std::to_string(h) + " d=" + std::to_string(d) + "] wrote " +
-                     std::to_string(y) + " for " + std::to_string(x) + " (bound " + std::to_string(bound) + ")";
-          }
-        }
-  }
-  return std::nullopt;
-}
-
-TEST(CacheWriter, WriterThenGatherReproducesTheInputWithinQuantization) {
-  prop::RunSettings s;
-  s.cases = prop::scaled_count(200);
-  s.seed = seed_for("writer/writer_then_gather");
-  if (s.seed == 0) s.seed = prop::fresh_seed();
-  s.kernel = "host_cache_writer";
-  s.capture = false;  // the corpus replays kernels, not the writer: the message carries the case
-  s.device_of = [](const Case& c) { return device_reading(c.kv_dtype); };
-  const prop::PropertyResult r =
-      prop::check_cases("writer_then_gather", gen::any_case(kLimits), writer_then_gather, s);
-  std::cout << "[ cases    ] " << r.cases << " (seed " << s.seed << ")\n";
-  EXPECT_TRUE(r.passed) << r.message << "\nminimal case: " << (r.minimal ? vars(*r.minimal) : "?")
-                        << "\nsaved: " << r.captured_file;
-}
 
 }  // namespace
 }  // namespace pa

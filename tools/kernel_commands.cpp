@@ -51,13 +51,19 @@ int cmd_check(int argc, char** argv, int begin) {
                          for (const std::string& n : prop::property_names()) s += (s.empty() ? "" : ",") + n;
                          return s;
                        }()},
-                      {"no-capture", "", "do not save minimal failing cases under regression/captured/"}}));
+                      {"no-capture", "", "do not save minimal failing cases under regression/captured/"},
+                      {"case", "JSON|FILE", "check this one case instead of generated ones (a failed property's replay line)"}}));
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
     return kExitOk;
   }
   const Target t = resolve_target(a);
   prop::CheckOptions o;
+  if (a.has("case")) {
+    o.only = one_case(a.get("case"), "--case");
+    check_valid(*o.only);
+    o.cases = 3;  // the case is fixed; a property's own draws (a split size) get a few tries
+  }
   if (a.has("cases")) o.cases = int(parse_i64("cases", a.get("cases")));
   if (a.has("seed")) o.seed = parse_u64("seed", a.get("seed"));
   if (a.has("properties")) o.properties = split_list(a.get("properties"));

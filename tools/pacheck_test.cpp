@@ -270,6 +270,30 @@ TEST(Cli, DiffOfSameSeedRunsIsCleanOnALoadedMachine) {
   EXPECT_EQ(r.rc, 0) << r.out;
 }
 
+// The line a failed metamorphic, writer or dispatcher property prints -- `pacheck check --case
+// '<json>' --properties P` -- runs that check on that case (here on correct kernels: it passes).
+TEST(Cli, CheckRunsOnePropertyOnOneCase) {
+  const std::string c = R"({"num_seqs":1,"context_lens":[40],"kv_dtype":"int8","kv_scale":"per_tensor","num_q_heads":4,"num_kv_heads":2,"head_size":64})";
+  const Result r = pacheck("check --paths v1 --properties kv_scale,writer,dispatcher --no-capture --case '" + c + "'");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  for (const char* p : {"kv_scale", "writer", "dispatcher"}) EXPECT_NE(r.out.find(p), std::string::npos) << r.out;
+  EXPECT_EQ(pacheck("check --paths v1 --case '{\"num_seqs\":0}'").rc, 2);
+}
+
+// -j N runs cases on N threads; the report is the -j 1 report, record for record and in order
+// (timings apart), plug-ins behind a worker included.
+TEST(Cli, JobsChangeNothingButTheTime) {
+  const std::string one = tmp("jobs1.json"), four = tmp("jobs4.json");
+  const std::string args = "run --suite smoke --seed 9 --backend host --quiet";
+  ASSERT_EQ(pacheck(args + " --report " + one).rc, 0);
+  ASSERT_EQ(pacheck(args + " -j 4 --report " + four).rc, 0);
+  json a = without_timings(json::parse(slurp(one))), b = without_timings(json::parse(slurp(four)));
+  ASSERT_GT(a["cases"].size(), 10u);
+  EXPECT_EQ(a["cases"], b["cases"]);
+  EXPECT_EQ(a["summary"], b["summary"]);
+  EXPECT_EQ(pacheck("run --suite smoke --jobs 0 --report " + four).rc, 2);
+}
+
 // Shards of a run merge back into the unsharded run, record for record (timings apart).
 TEST(Cli, MergedShardsEqualTheUnshardedRun) {
   const std::string whole = tmp("whole.json"), merged = tmp("merged.json");
