@@ -102,9 +102,7 @@ __device__ void attention_body(const AttentionParams& p) {
   float acc[kRows][kVV];
   for (int r = 0; r < kRows; ++r)
     for (int j = 0; j < kVV; ++j) acc[r][j] = 0.f;
-  const int32_t bshift = 31 - __clz(p.block_size);  // B is a power of two on every path
-  const int32_t bmask = p.block_size - 1;
-  const int32_t* table = p.block_tables + int64_t(s) * p.max_blocks;
+  const PagedLayout paged{p.k_layout, p.block_tables, p.max_blocks};  // the block table's one reader
   const bool k_vec = p.k_layout.contiguous_d() >= kVK && p.k_layout.page_stride % kVK == 0;
   const bool v_vec = kVV > 1 && p.v_layout.page_stride % kVV == 0;
   const int nwarps = kThreads / kWarpSize, lane = tid % kWarpSize, warp = tid / kWarpSize;
@@ -115,9 +113,9 @@ __device__ void attention_body(const AttentionParams& p) {
     // 1. logits: one token per thread, K read once for all rows of the group.
     {
       const int32_t t = c0 + tid;
-      if (tid < n) blk_s[tid] = table[t >> bshift];  // P.V reads it for masked keys too
+      if (tid < n) blk_s[tid] = paged.block_of(s, t);  // P.V reads it for masked keys too
       if (tid < n && t >= t_first) {
-        const int32_t blk = table[t >> bshift], tok = t & bmask;
+        const int32_t blk = blk_s[tid], tok = paged.slot_of(t);
         float dot[kRows];
         for (int r = 0; r < kRows; ++r) dot[r] = 0.f;
         for (int32_t d0 = 0; d0 < D; d0 += kVK) {
@@ -167,7 +165,7 @@ __device__ void attention_body(const AttentionParams& p) {
     if (kRead == VRead::kTokens && slice < nslices) {
       constexpr int kTV = 16 / int(sizeof(KS));
       for (int32_t g0 = slice * kTV; g0 < n; g0 += nslices * kTV) {
-        const int32_t blk = blk_s[g0], tok = (c0 + g0) & bmask;
+        const int32_t blk = blk_s[g0], tok = paged.slot_of(c0 + g0);
         float v[kTV];
         load_decode<KV, kTV>(p.v_cache, p.v_layout(blk, hk, tok, dv), true, v);
         for (int j = 0; j < kTV; ++j) {
@@ -182,7 +180,7 @@ __device__ void attention_body(const AttentionParams& p) {
       }
     } else if (slice < nslices) {
       for (int32_t tt = slice; tt < n; tt += nslices) {
-        const int32_t blk = blk_s[tt], tok = (c0 + tt) & bmask;
+        const int32_t blk = blk_s[tt], tok = paged.slot_of(c0 + tt);
         float v[kVV];
         load_decode<KV, kVV>(p.v_cache, p.v_layout(blk, hk, tok, dv * kVV), v_vec, v);
         const float vs = slot_scale(p, p.v_scales, blk, hk, tok);
@@ -288,13 +286,13 @@ __device__ void reference_body(const AttentionParams& p, float* scratch) {
   const QS* q = static_cast<const QS*>(p.q) + row * D;
   const KS* kc = static_cast<const KS*>(p.k_cache);
   const KS* vc = static_cast<const KS*>(p.v_cache);
-  const int32_t* table = p.block_tables + int64_t(s) * p.max_blocks;
+  const PagedLayout paged{p.k_layout, p.block_tables, p.max_blocks};
   float* x = scratch + row * p.max_context;
   float m = p.sinks ? p.sinks[h] : -INFINITY;
   for (int32_t t = 0; t < ctx; ++t) {
     x[t] = -INFINITY;
     if (!p.lt.visible(t, pos)) continue;
-    const int32_t blk = table[t / p.block_size], tok = t % p.block_size;
+    const int32_t blk = paged.block_of(s, t), tok = paged.slot_of(t);
     float dot = 0.f;
     for (int32_t d = 0; d < D; ++d)
       dot += codec::Codec<QT>::decode(q[d]) * codec::Codec<KV>::decode(kc[p.k_layout(blk, hk, tok, d)]);
@@ -308,7 +306,7 @@ __device__ void reference_body(const AttentionParams& p, float* scratch) {
     float acc = 0.f;
     for (int32_t t = 0; t < ctx; ++t) {
       if (x[t] == -INFINITY) continue;
-      const int32_t blk = table[t / p.block_size], tok = t % p.block_size;
+      const int32_t blk = paged.block_of(s, t), tok = paged.slot_of(t);
       acc += expf(x[t] - m) * codec::Codec<KV>::decode(vc[p.v_layout(blk, hk, tok, d)]) *
              p.v_scales[p.scale_layout(blk, hk, tok)];
     }
