@@ -3,13 +3,16 @@
 # preset (cuda or rocm), in a checkout of this repository (corpus, goldens and adapters are read
 # from it).
 #
-#   bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR [all|tests|plugins|suite|sanitize|bench]
+#   bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR [all|tests|plugins|suite|alarms|sanitize|bench]
 #
 # tests:    the gpu tests (capability sweep, entry, mutation catalogue incl. the GPU known-bad
 #           kernels), every GPU kernel against the goldens, the ci suite report
 # plugins:  the GPU example plug-in (run, check, its planted bug), the torch adapter (run, check, a
 #           planted-bug copy), and the worker's per-case overhead against in-process
-# suite:    `pacheck run --suite nightly` with its throughput and wall-time split
+# suite:    `pacheck run --suite nightly` with its throughput and wall-time split, at -j 1 and -j $JOBS
+# alarms:   the nightly suite under fresh seeds for ALARM_SECONDS (default 240) at -j $JOBS: every
+#           record must pass, and .ci/metric-fractions.py prints how close each aggregate and LSE
+#           check came to its threshold
 # sanitize: compute-sanitizer memcheck/racecheck on the gpu tests and the GPU plug-in
 # bench:    `pacheck bench` over the built-in kernels and the GPU example plug-in
 # BIN_DIR holds pacheck, gpu_test, entry_gpu_test, mutation_gpu_test and the plug-ins
@@ -19,7 +22,8 @@ set -u
 BIN=${1:?usage: bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR [part]}
 OUT=${2:?usage: bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR [part]}
 PART=${3:-all}
-case "$PART" in all|tests|plugins|suite|sanitize|bench) ;; *) echo "unknown part '$PART'" >&2; exit 2 ;; esac
+case "$PART" in all|tests|plugins|suite|alarms|sanitize|bench) ;; *) echo "unknown part '$PART'" >&2; exit 2 ;; esac
+JOBS=${JOBS:-$(nproc)}
 want() { [ "$PART" = all ] || [ "$PART" = "$1" ]; }
 mkdir -p "$OUT"
 export PACHECK_SOURCE_DIR="${PACHECK_SOURCE_DIR:-$(pwd)}"
@@ -68,6 +72,19 @@ if want plugins; then
 fi
 if want suite; then
   step pacheck_nightly 0 400 "$P" run --suite nightly --backend gpu --quiet --report "$OUT/nightly.json"
+  step pacheck_nightly_jobs 0 400 "$P" run --suite nightly --backend gpu -j "$JOBS" --quiet --report "$OUT/nightly_j.json"
+fi
+if want alarms; then
+  end=$((SECONDS + ${ALARM_SECONDS:-240}))
+  seed=1000
+  reports=()
+  while [ $SECONDS -lt $end ]; do
+    step "alarms_seed_$seed" 0 400 "$P" run --suite nightly --seed $seed --backend gpu -j "$JOBS" --quiet \
+      --report "$OUT/alarms_$seed.json"
+    reports+=("$OUT/alarms_$seed.json")
+    seed=$((seed + 1))
+  done
+  step fractions 0 120 python3 .ci/metric-fractions.py "${reports[@]}"
 fi
 if want sanitize && command -v compute-sanitizer > /dev/null; then
   step memcheck 0 300 compute-sanitizer --tool memcheck --error-exitcode 9 --log-file "$OUT/memcheck.log" "$BIN/gpu_test"
