@@ -131,21 +131,31 @@ PathRecord judge(const Kernel& k, const KernelOutput& out, const Case& c, const 
   return r;
 }
 
-PathRecord run_and_judge(const Kernel& k, const Case& c, const KernelCall& call, const ReferenceResult& ref,
-                         const Device& dev) {
-  const auto t0 = Clock::now();
+namespace {
+// The record of a kernel that declines the case: never launched.
+PathRecord declined_record(const Kernel& k, const std::string& why) {
   PathRecord r;
-  if (auto why = k.decline_reason(c, dev)) {
-    r.path = k.name();
-    r.ran = k.name();
-    r.backend = backend_of(k);
-    r.status = Status::NotSupported;
-    r.message = k.name() + ": " + *why;
-  } else {
-    r = judge(k, k.run(call, dev), c, ref);
-  }
+  r.path = k.name();
+  r.ran = k.name();
+  r.backend = backend_of(k);
+  r.status = Status::NotSupported;
+  r.message = k.name() + ": " + why;
+  return r;
+}
+
+// Runs and judges k, or records its refusal when `declined` (its decline_reason, asked once).
+PathRecord run_or_decline(const Kernel& k, const Case& c, const KernelCall& call, const ReferenceResult& ref,
+                          const Device& dev, const std::optional<std::string>& declined) {
+  const auto t0 = Clock::now();
+  PathRecord r = declined ? declined_record(k, *declined) : judge(k, k.run(call, dev), c, ref);
   r.wall_ms = ms_since(t0);
   return r;
+}
+}  // namespace
+
+PathRecord run_and_judge(const Kernel& k, const Case& c, const KernelCall& call, const ReferenceResult& ref,
+                         const Device& dev) {
+  return run_or_decline(k, c, call, ref, dev, k.decline_reason(c, dev));
 }
 
 std::string replay_line(const Case& c, const std::string& kernel) {
@@ -200,12 +210,11 @@ CaseRecord run_case(const Case& c, const RunOptions& o) {
   const std::string too_large = any_runs ? host_memory_refusal(c) : "";
   if (!any_runs || !too_large.empty()) {
     for (const KernelPtr& k : o.kernels) {
-      PathRecord r;
-      r.path = k->name();
-      r.ran = k->name();
-      r.backend = backend_of(*k);
-      r.status = declined[k->name()] ? Status::NotSupported : Status::Skipped;
-      r.message = declined[k->name()] ? k->name() + ": " + *declined[k->name()] : too_large;
+      PathRecord r = declined_record(*k, declined[k->name()].value_or(""));
+      if (!declined[k->name()]) {
+        r.status = Status::Skipped;
+        r.message = too_large;
+      }
       rec.paths.push_back(r);
     }
     if (o.dispatcher && !routable(o.kernels, o.routing).empty()) {
@@ -231,7 +240,7 @@ CaseRecord run_case(const Case& c, const RunOptions& o) {
 
     std::map<std::string, PathRecord> done;
     for (const KernelPtr& k : o.kernels) {
-      done[k->name()] = run_and_judge(*k, c, call, ref, o.device);
+      done[k->name()] = run_or_decline(*k, c, call, ref, o.device, declined[k->name()]);
       rec.paths.push_back(done[k->name()]);
     }
     if (o.dispatcher && !routable(o.kernels, o.routing).empty()) {

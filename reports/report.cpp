@@ -180,14 +180,6 @@ Metrics metrics_from(const Reader& r) {
   return m;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(path + ": cannot open for reading");
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 }  // namespace
 
 json to_json(const Context& c) {
