@@ -2,6 +2,7 @@
 // The pacheck subcommands. Each takes the whole argv and the index of its first own argument and
 // returns the process exit code: 0 all pass, 1 failures / regressions, 2 usage or input error,
 // 130 interrupted (SIGINT) without failures.
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -46,6 +47,11 @@ std::string self_exe();
 double parse_seconds(const std::string& flag, const std::string& value);
 /// "a,b" -> {"a", "b"}; an empty entry is an InputError.
 std::vector<std::string> split_list(const std::string& list);
+
+/// Runs cases[indices[n]] for n = 0, 1, ... on `jobs` threads and hands each record to `emit` in
+/// n order (the bytes are those of one thread); stops taking cases once `stop()` is true.
+void run_in_order(const std::vector<Case>& cases, const std::vector<size_t>& indices, const RunOptions& o, int jobs,
+                  const std::function<void(size_t, const CaseRecord&)>& emit, const std::function<bool()>& stop);
 
 /// One report record per path record of a case.
 std::vector<report::Record> to_records(const CaseRecord& rec, int64_t case_index);

@@ -1,5 +1,7 @@
 // `pacheck worker`, `pacheck mutate` and `pacheck report`: the commands that serve, probe and
 // present kernels beyond running suites.
+#include <chrono>
+#include <cstdio>
 #include <iostream>
 
 #include "bench/bench.hpp"
@@ -11,6 +13,7 @@
 #include "tools/args.hpp"
 #include "tools/case_sources.hpp"
 #include "tools/commands.hpp"
+#include "tools/suites.hpp"
 #include "reports/reporter.hpp"
 #include "worker/server.hpp"
 
@@ -82,6 +85,41 @@ int cmd_check(int argc, char** argv, int begin) {
   return passed ? kExitOk : kExitFail;
 }
 
+namespace {
+// `bench --harness`: the suite through run_case, timed by part. Parts are summed over cases, so
+// with -j they add up to more than the wall time; their shares say where the work goes.
+int bench_harness(const std::string& name, int jobs, const Target& t, const Args& a) {
+  const std::vector<Case> cases = suite(name, kDefaultSuiteSeed, t.device.native_fp8);
+  std::vector<size_t> indices(cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) indices[i] = i;
+  const RunOptions o = run_options(a, t);
+  double inputs = 0, oracle = 0, kernels = 0, judged = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  run_in_order(cases, indices, o, std::max(1, jobs), [&](size_t, const CaseRecord& rec) {
+    inputs += rec.inputs_ms;
+    oracle += rec.reference_ms;
+    for (const PathRecord& p : rec.paths) {
+      if (p.path == "auto") continue;  // the dispatcher's record repeats the chosen kernel's
+      kernels += p.elapsed_ms;
+      judged += p.wall_ms;
+    }
+  }, [] { return false; });
+  const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double work = inputs + oracle + judged;
+  std::printf("harness: suite %s, %zu cases, -j %d, %s backend, %s\n", name.c_str(), cases.size(), std::max(1, jobs),
+              to_string(t.backend), t.device.name.c_str());
+  std::printf("  %.1f cases/s (%.2f s wall)\n", 1000.0 * double(cases.size()) / wall, wall / 1000);
+  const auto row = [&](const char* part, double ms) {
+    std::printf("  %-34s %10.1f ms  %5.1f %%\n", part, ms, 100.0 * ms / std::max(work, 1e-9));
+  };
+  row("inputs (generate + pack)", inputs);
+  row("fp64 oracle", oracle);
+  row("kernels under test", kernels);
+  row("copies, guards and judging", judged - kernels);
+  return kExitOk;
+}
+}  // namespace
+
 int cmd_bench(int argc, char** argv, int begin) {
   Args a("pacheck bench",
          "Times registered kernels where decode attention lives: against the memory roofline. Each point\n"
@@ -100,12 +138,16 @@ int cmd_bench(int argc, char** argv, int begin) {
                       {"max-tokens", "N", "leave out points with more KV tokens than N (default 4194304)"},
                       {"reps", "N", "timed launches per kernel and point (default 20, at least 20)"},
                       {"no-check", "", "skip the correctness check before timing"},
-                      {"report", "FILE", "JSON report to write (default pacheck-bench.json)"}}));
+                      {"report", "FILE", "JSON report to write (default pacheck-bench.json)"},
+                      {"harness", "SUITE", "time the harness instead of the kernels: run SUITE (smoke|ci|nightly) and print "
+                                           "cases/s and where the wall time goes (inputs, oracle, kernels, the rest)"},
+                      {"jobs", "N", "with --harness: cases at once, as `pacheck run -j`", false, "flags", "j"}}));
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
     return kExitOk;
   }
   const Target t = resolve_target(a);
+  if (a.has("harness")) return bench_harness(a.get("harness"), a.has("jobs") ? int(parse_u64("jobs", a.get("jobs"))) : 1, t, a);
   bench::SweepOptions so;
   const auto ints = [](const std::string& flag, const std::string& list) {
     std::vector<int32_t> v;

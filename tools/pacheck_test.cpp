@@ -280,6 +280,15 @@ TEST(Cli, CheckRunsOnePropertyOnOneCase) {
   EXPECT_EQ(pacheck("check --paths v1 --case '{\"num_seqs\":0}'").rc, 2);
 }
 
+// bench --harness times the harness itself: cases/s and the wall time by part.
+TEST(Cli, BenchHarnessPrintsThroughputAndTheSplit) {
+  const Result r = pacheck("bench --harness smoke --backend host -j 2");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  for (const char* part : {"cases/s", "inputs (generate + pack)", "fp64 oracle", "kernels under test"})
+    EXPECT_NE(r.out.find(part), std::string::npos) << r.out;
+  EXPECT_EQ(pacheck("bench --harness weekly --backend host").rc, 2);
+}
+
 // -j N runs cases on N threads; the report is the -j 1 report, record for record and in order
 // (timings apart), plug-ins behind a worker included.
 TEST(Cli, JobsChangeNothingButTheTime) {

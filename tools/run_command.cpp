@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <atomic>
 #include <condition_variable>
 #include <exception>
@@ -267,6 +268,36 @@ class CaseQueue {
 };
 }  // namespace
 
+void run_in_order(const std::vector<Case>& cases, const std::vector<size_t>& indices, const RunOptions& o, int jobs,
+                  const std::function<void(size_t, const CaseRecord&)>& emit, const std::function<bool()>& stop) {
+  if (jobs <= 1) {
+    for (size_t n = 0; n < indices.size() && !stop(); ++n) emit(n, run_case(cases[indices[n]], o));
+    return;
+  }
+  // Cases run on `jobs` threads, each case's own generation and oracle on its share of the
+  // cores (the bytes never depend on thread counts); records are emitted in case order.
+  const int share = std::max(1, default_threads() / jobs);
+  set_input_threads(share);
+  set_reference_threads(share);
+  CaseQueue q(indices.size());
+  std::vector<std::thread> pool;
+  for (int w = 0; w < jobs; ++w)
+    pool.emplace_back([&] {
+      for (size_t n; (n = q.take()) < indices.size() && !stop();) q.put(n, [&] { return run_case(cases[indices[n]], o); });
+      q.done();
+    });
+  for (size_t n = 0; n < indices.size(); ++n) {
+    std::optional<CaseRecord> rec = q.get(n);
+    if (!rec) break;  // stopped before this case ran
+    emit(n, *rec);
+  }
+  q.stop();
+  for (auto& th : pool) th.join();
+  set_input_threads(0);
+  set_reference_threads(0);
+  q.rethrow();
+}
+
 int cmd_run(int argc, char** argv, int begin) {
   Args a("pacheck run",
          "Runs cases on every requested path (and the dispatcher's choice), judges each against the fp64\n"
@@ -365,32 +396,8 @@ int cmd_run(int argc, char** argv, int begin) {
   };
   const int jobs = int(std::min<uint64_t>(a.has("jobs") ? parse_u64("jobs", a.get("jobs")) : 1, 1024));
   if (jobs < 1) throw InputError("--jobs 0: expected at least 1");
-  if (jobs == 1) {
-    for (size_t n = 0; n < indices.size() && !g_interrupted; ++n) emit(n, run_case(cases[indices[n]], o));
-  } else {
-    // Cases run on `jobs` threads, each case's own generation and oracle on its share of the
-    // cores (the bytes never depend on thread counts); records are emitted in case order.
-    const int share = std::max(1, default_threads() / jobs);
-    set_input_threads(share);
-    set_reference_threads(share);
-    CaseQueue q(indices.size());
-    std::vector<std::thread> pool;
-    for (int w = 0; w < jobs; ++w)
-      pool.emplace_back([&] {
-        for (size_t n; (n = q.take()) < indices.size() && !g_interrupted;) q.put(n, [&] { return run_case(cases[indices[n]], o); });
-        q.done();
-      });
-    for (size_t n = 0; n < indices.size(); ++n) {
-      std::optional<CaseRecord> rec = q.get(n);
-      if (!rec) break;  // interrupted before this case ran
-      emit(n, *rec);
-    }
-    q.stop();
-    for (auto& th : pool) th.join();
-    set_input_threads(0);
-    set_reference_threads(0);
-    q.rethrow();
-  }
+  run_in_order(cases, indices, o, jobs, [&](size_t n, const CaseRecord& rec) { emit(n, rec); },
+               [] { return g_interrupted != 0; });
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   report::Summary s = report::summarize(all);
