@@ -44,6 +44,13 @@ Report merge_reports(const std::vector<Report>& shards, const std::vector<std::s
     out.summary.elapsed_ms = std::max(out.summary.elapsed_ms, shards[k].summary.elapsed_ms);
     out.summary.interrupted = out.summary.interrupted || shards[k].summary.interrupted;
   }
+  // A missing shard would pass silently (diff does not gate removed records): name it instead.
+  std::string missing;
+  for (int i = 0; i < count; ++i)
+    if (!seen_shards.count(i)) missing += (missing.empty() ? "" : ", ") + std::to_string(i) + "/" + std::to_string(count);
+  if (!missing.empty())
+    throw InputError("shard " + missing + " missing: a sharded run merges whole (a shard that failed to start or "
+                     "was cut off must be rerun)");
   // Within a case the testbed's record order is kept (stable sort on the case index alone).
   std::stable_sort(out.cases.begin(), out.cases.end(),
                    [](const Record& a, const Record& b) { return a.case_index < b.case_index; });

@@ -264,7 +264,7 @@ int cmd_merge(int argc, char** argv, int begin) {
          "Joins the reports of a sharded run (`pacheck run --shard i/n`) into one: records sorted by\n"
          "their case index, which equals the unsharded run's report record for record (timings apart);\n"
          "`pacheck diff` and `pacheck report` read the result like any report. Reports of different\n"
-         "runs (suite, seed, commit, backend) or overlapping shards are an input error (exit 2).",
+         "runs (suite, seed, commit, backend), overlapping or missing shards are an input error (exit 2).",
          {{"o", "FILE", "the merged report to write (default merged.json)"}}, "SHARD.json...", 100000);
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();

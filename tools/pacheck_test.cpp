@@ -328,6 +328,10 @@ TEST(Cli, MergedShardsEqualTheUnshardedRun) {
   const Result twice = pacheck("merge " + tmp("shard0.json") + " " + tmp("shard0.json") + " -o " + merged);
   EXPECT_EQ(twice.rc, 2) << twice.out;
   EXPECT_NE(twice.out.find("shard 0/4 is given twice"), std::string::npos) << twice.out;
+  // A missing shard is named, not merged into a report that silently lacks its cases.
+  const Result three = pacheck("merge " + tmp("shard0.json") + " " + tmp("shard1.json") + " " + tmp("shard3.json") + " -o " + merged);
+  EXPECT_EQ(three.rc, 2) << three.out;
+  EXPECT_NE(three.out.find("shard 2/4 missing"), std::string::npos) << three.out;
   EXPECT_EQ(pacheck("run --suite smoke --shard 4/4 --report " + merged).rc, 2);
 }
 
