@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "dispatch/entry_sample.hpp"
+#include "testing/entry_sample.hpp"
 #include "reference/attention.hpp"
 #include "regression/testbed.hpp"
 

@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "core/prng.hpp"
-#include "dispatch/entry_sample.hpp"
+#include "testing/entry_sample.hpp"
 #include "reference/attention.hpp"
 #include "regression/testbed.hpp"
 

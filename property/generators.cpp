@@ -170,7 +170,7 @@ rc::Gen<int32_t> context_len(int32_t block, int32_t partition, int32_t q_len, co
     // The long boundary also shrinks *into* the long range: a failure that starts above some
     // length (a kernel that breaks past 1000 tokens) shrinks to the first failing length, not
     // only to the boundary it was found at. The range comes first: it is what shrinking tries.
-    if (i == boundary.size() - 1) {
+    if (i == boundary.size() - 1 && lim.long_context > lim.max_context) {
       // One draw y in [0, 2R): its upper half is the long boundary itself, its lower half every
       // length past max_context. Shrinking y toward 0 walks from the boundary into the range, so
       // a kernel that breaks past 1000 tokens shrinks to 1001, not only to the boundary.

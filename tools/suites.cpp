@@ -5,6 +5,7 @@
 
 #include "core/models.hpp"
 #include "core/prng.hpp"
+#include "property/generators.hpp"
 
 namespace pa::tools {
 
@@ -20,22 +21,18 @@ T pick(Rng& r, std::initializer_list<T> v) {
 }
 bool chance(Rng& r, double p) { return r.uniform() < p; }
 
-// Context lengths that sit on the boundaries bugs live at (docs/verdict.md): 1 page, B-1, B, B+1,
-// partition +-1, and random ones, never below q_len.
+// Context lengths from the property suite's boundary-biased generator (property/generators.hpp:
+// 1, 2, B-1, B, B+1, 2B+-1, partition +-1, ..., and uniform ones up to max_ctx), drawn from the
+// suite's Rng, never below q_len.
 std::vector<int32_t> contexts(Rng& r, const Case& c, int32_t max_ctx) {
+  gen::Limits lim;
+  lim.max_context = std::max(max_ctx, c.q_len);
+  lim.long_context = lim.max_context;
   std::vector<int32_t> out;
-  const int32_t B = c.block_size, P = c.partition_size;
   for (int32_t s = 0; s < c.num_seqs; ++s) {
-    int32_t ctx = 0;
-    switch (r.uniform_int(0, 7)) {
-      case 0: ctx = c.q_len; break;
-      case 1: ctx = B - 1; break;
-      case 2: ctx = B; break;
-      case 3: ctx = B + 1; break;
-      case 4: ctx = P - 1 + int32_t(r.uniform_int(0, 2)); break;  // P-1, P, P+1
-      default: ctx = int32_t(r.uniform_int(1, max_ctx)); break;
-    }
-    out.push_back(std::clamp(ctx, std::max(1, c.q_len), std::max(max_ctx, c.q_len)));
+    const int32_t ctx =
+        gen::context_len(c.block_size, c.partition_size, c.q_len, lim)(rc::Random(r.next_u64()), 100).value();
+    out.push_back(std::clamp(ctx, std::max(1, c.q_len), lim.max_context));
   }
   return out;
 }
