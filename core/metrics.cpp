@@ -358,12 +358,16 @@ Metrics compare(const std::vector<float>& out, const std::vector<double>& ref,
   m.rel_rms = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
   m.cosine = (out2 > 0 && ref2 > 0) ? dot / std::sqrt(out2 * ref2) : (out2 == ref2 ? 1.0 : 0.0);
   m.frac_outside = n ? double(m.outside) / double(n) : 0;
-  // A degenerate output is only a finding when the reference is not itself that degenerate thing.
+  // A degenerate output is only a finding when the reference is not itself that degenerate
+  // thing at the output's precision: a reference of 1e-130 (one key far below a sink, its weight
+  // underflowing in fp32) is zero in any output format, and an all-zero output is then right.
+  // Below one step of the smallest subnormal of the declared output, values count as equal.
   if (n > 1 && m.nan_count == 0) {
+    const double floor = tol.noise.enabled ? codec::smallest_step(tol.noise.out) : 0.0;
     bool ref_zero = true, ref_const = true;
     for (size_t i = 0; i < n; ++i) {
-      if (ref[i] != 0) ref_zero = false;
-      if (ref[i] != ref[0]) ref_const = false;
+      if (!(std::fabs(ref[i]) <= floor)) ref_zero = false;
+      if (!(std::fabs(ref[i] - ref[0]) <= floor)) ref_const = false;
     }
     if (all_zero && !ref_zero) m.degenerate = "all_zero";
     else if (constant && !ref_const) m.degenerate = "constant";

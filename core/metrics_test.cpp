@@ -196,6 +196,27 @@ TEST(Metrics, AllZeroIsFineWhenTheReferenceIsZero) {
   EXPECT_EQ(verdict(m, tol(1e-3, 0), kShape).status, Status::Ok);
 }
 
+// A reference far below the output format's smallest subnormal (one key far below a sink: its
+// weight underflows in fp32) is zero at the output's precision: an all-zero output is right.
+// One element of the same reference above it, and all-zero is degenerate again.
+TEST(Metrics, AllZeroIsFineWhenTheReferenceRoundsToZeroInTheOutputFormat) {
+  ToleranceInputs ti;
+  ti.v_max = 2;
+  ti.logit_rms = 1;
+  ti.max_context = 513;
+  ti.row_length = 24;
+  const Tolerance t = tolerance_for(ErrorModel{}, ti);
+  ASSERT_TRUE(t.noise.enabled);
+  std::vector<double> ref(24);
+  for (size_t i = 0; i < ref.size(); ++i) ref[i] = (i % 2 ? 1e-130 : -3e-131) * double(i + 1);
+  const std::vector<float> out(24, 0.0f);
+  const Metrics m = compare(out, ref, t);
+  EXPECT_TRUE(m.degenerate.empty()) << m.degenerate;
+  EXPECT_EQ(verdict(m, t, kShape).status, Status::Ok) << verdict(m, t, kShape).message;
+  ref[7] = 1e-3;
+  EXPECT_EQ(compare(out, ref, t).degenerate, "all_zero");
+}
+
 TEST(Metrics, ConstantOutputIsDegenerate) {
   const auto ref = ref24();
   const std::vector<float> out(24, 0.7f);
