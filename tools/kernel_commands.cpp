@@ -80,6 +80,7 @@ int cmd_check(int argc, char** argv, int begin) {
     o.kernel_spec = spec == t.specs.end() ? "" : "--kernel " + spec->second;
     const prop::CheckReport rep = prop::check_kernel(k, t.registry.all(), o);
     prop::print_check_report(std::cout, rep);
+    std::cout.flush();  // a long check cut off by a time limit keeps the kernels it finished
     passed = passed && rep.passed();
   }
   return passed ? kExitOk : kExitFail;
