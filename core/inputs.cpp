@@ -448,15 +448,16 @@ namespace {
 // definition of pack, used as is when two table entries share a page (only hand-made inputs do).
 void scatter_tokens(const Inputs& in, PhysicalKv& p, bool scales) {
   const Case& c = in.c;
-  const int32_t eb = dtype_bytes(c.kv_dtype), B = c.block_size;
+  const int32_t eb = dtype_bytes(c.kv_dtype);
+  const PagedLayout K = in.paged(p.k_layout), V = in.paged(p.v_layout);
   for (int32_t s = 0; s < c.num_seqs; ++s) {
     for (int32_t t = 0; t < in.context_lens[size_t(s)]; ++t) {
-      const int32_t blk = in.page_of(s, t), tok = t % B;
+      const int32_t blk = K.block_of(s, t), tok = K.slot_of(t);
       for (int32_t h = 0; h < c.num_kv_heads; ++h) {
         if (!scales) {
           for (int32_t d = 0; d < c.head_size; ++d) {
-            store_code(p.k_cache, eb, p.k_layout(blk, h, tok, d), in.k.code(s, t, h, d));
-            store_code(p.v_cache, eb, p.v_layout(blk, h, tok, d), in.v.code(s, t, h, d));
+            store_code(p.k_cache, eb, K(s, t, h, d), in.k.code(s, t, h, d));
+            store_code(p.v_cache, eb, V(s, t, h, d), in.v.code(s, t, h, d));
           }
         } else {
           const int64_t si = p.scale_layout(blk, h, tok);
@@ -602,7 +603,7 @@ PhysicalKv pack(const Inputs& in) {
 LogicalKv gather(const Inputs& in, const PhysicalKv& p, KvTensor which) {
   const Case& c = in.c;
   const bool key = which == KvTensor::key;
-  const PageLayout& L = key ? p.k_layout : p.v_layout;
+  const PagedLayout paged = in.paged(key ? p.k_layout : p.v_layout);
   const auto& cache = key ? p.k_cache : p.v_cache;
   const auto& scales = key ? p.k_scales : p.v_scales;
   const int32_t eb = dtype_bytes(c.kv_dtype);
@@ -616,11 +617,11 @@ LogicalKv gather(const Inputs& in, const PhysicalKv& p, KvTensor which) {
   out.scales.resize(size_t(T * out.heads));
   for (int32_t s = 0; s < c.num_seqs; ++s) {
     for (int32_t t = 0; t < in.context_lens[size_t(s)]; ++t) {
-      const int32_t blk = in.page_of(s, t), tok = t % c.block_size;
+      const int32_t blk = paged.block_of(s, t), tok = paged.slot_of(t);
       const int64_t r = out.row(s, t);
       for (int32_t h = 0; h < out.heads; ++h) {
         for (int32_t d = 0; d < out.head_size; ++d)
-          out.codes[size_t((r * out.heads + h) * out.head_size + d)] = load_code(cache, eb, L(blk, h, tok, d));
+          out.codes[size_t((r * out.heads + h) * out.head_size + d)] = load_code(cache, eb, paged(s, t, h, d));
         out.scales[size_t(r * out.heads + h)] = scales[size_t(p.scale_layout(blk, h, tok))];
       }
     }

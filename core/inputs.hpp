@@ -50,8 +50,13 @@ struct Inputs {
   float q_at(int32_t s, int32_t i, int32_t h, int32_t d) const {
     return q[size_t(((int64_t(s) * c.q_len + i) * c.num_q_heads + h) * c.head_size + d)];
   }
+  /// The block table read through PagedLayout (its one reader) with a page geometry `page`.
+  PagedLayout paged(const PageLayout& page) const { return {page, block_tables.data(), max_blocks_per_seq}; }
+  /// The physical page holding token t of sequence s.
   int32_t page_of(int32_t s, int32_t t) const {
-    return block_tables[size_t(int64_t(s) * max_blocks_per_seq + t / c.block_size)];
+    PageLayout geometry{};
+    geometry.block = c.block_size;
+    return paged(geometry).block_of(s, t);
   }
 };
 
