@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "bench/bench.hpp"
+#include "core/prng.hpp"
 #include "mutate/mutate.hpp"
 #include "property/check.hpp"
 #include "regression/corpus.hpp"
@@ -55,7 +56,9 @@ int cmd_check(int argc, char** argv, int begin) {
                          return s;
                        }()},
                       {"no-capture", "", "do not save minimal failing cases under regression/captured/"},
-                      {"case", "JSON|FILE", "check this one case instead of generated ones (a failed property's replay line)"}}));
+                      {"case", "JSON|FILE", "check this one case instead of generated ones (a failed property's replay line)"},
+                      {"shard", "i/n", "shard i of n: --cases/n cases per property, drawn from a seed of its own derived from "
+                                       "--seed and i (n shards draw n different case sets; run each with the same --seed)"}}));
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
     return kExitOk;
@@ -68,6 +71,15 @@ int cmd_check(int argc, char** argv, int begin) {
     o.cases = 3;  // the case is fixed; a property's own draws (a split size) get a few tries
   }
   if (a.has("cases")) o.cases = int(parse_i64("cases", a.get("cases")));
+  if (a.has("shard")) {
+    if (!a.has("seed")) throw InputError("--shard needs --seed: the shards of one check share its seed");
+    const auto [i, n] = report::parse_shard(a.get("shard"));
+    o.cases = std::max(1, (o.cases + n - 1) / n);
+    o.seed = mix64(o.seed ^ mix64(uint64_t(i) + 1));
+    if (o.seed == 0) o.seed = 1;
+    std::cout << "shard " << a.get("shard") << " of check seed " << a.get("seed") << ": " << o.cases
+              << " cases per property, seed " << o.seed << "\n";
+  }
   if (a.has("seed")) o.seed = parse_u64("seed", a.get("seed"));
   if (a.has("properties")) o.properties = split_list(a.get("properties"));
   o.device = t.device;

@@ -289,6 +289,21 @@ TEST(Cli, BenchHarnessPrintsThroughputAndTheSplit) {
   EXPECT_EQ(pacheck("bench --harness weekly --backend host").rc, 2);
 }
 
+// check --shard i/n: each shard draws its own share of the cases from a seed of its own, derived
+// from the shared --seed, so the shards of one check are different and each is reproducible.
+TEST(Cli, CheckShardsDrawDifferentReproducibleCases) {
+  const std::string args = "check --paths v1 --properties reference --cases 20 --seed 5 --no-capture";
+  const Result a = pacheck(args + " --shard 0/2"), b = pacheck(args + " --shard 1/2"), a2 = pacheck(args + " --shard 0/2");
+  ASSERT_EQ(a.rc, 0) << a.out;
+  ASSERT_EQ(b.rc, 0) << b.out;
+  const auto seed_line = [](const std::string& out) { return out.substr(0, out.find('\n')); };
+  EXPECT_NE(seed_line(a.out), seed_line(b.out));
+  EXPECT_EQ(seed_line(a.out), seed_line(a2.out));
+  EXPECT_NE(a.out.find("10 cases per property"), std::string::npos) << a.out;
+  EXPECT_EQ(pacheck(args + " --shard 2/2").rc, 2);
+  EXPECT_EQ(pacheck("check --paths v1 --shard 0/2").rc, 2) << "a shard without --seed";
+}
+
 // -j N runs cases on N threads; the report is the -j 1 report, record for record and in order
 // (timings apart), plug-ins behind a worker included.
 TEST(Cli, JobsChangeNothingButTheTime) {
