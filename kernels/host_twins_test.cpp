@@ -1,5 +1,5 @@
 // Host twins: refusals outside capability, poison detection, page ids > 65535 (label `unit`).
-// The generated-case properties are in host_twins_property_test.cpp.
+// Generated cases inside each twin's capability are the property suite's (property/properties_test.cpp).
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
