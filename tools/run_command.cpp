@@ -233,17 +233,12 @@ class CaseQueue {
     slots_[n] = std::move(rec);
     ready_.notify_all();
   }
-  void done() {
-    const std::lock_guard<std::mutex> lock(mu_);
-    ++finished_;
-    ready_.notify_all();
-  }
-  /// Case n's record; nullopt when no worker will produce it (interrupted or failed).
-  std::optional<CaseRecord> get(size_t n) {
+  /// Case n's record; nullopt when no worker will produce it (`stop()` turned true, or a
+  /// worker failed).
+  std::optional<CaseRecord> get(size_t n, const std::function<bool()>& stop) {
     std::unique_lock<std::mutex> lock(mu_);
-    ready_.wait_for(lock, std::chrono::milliseconds(200), [&] { return slots_[n].has_value() || stopped_; });
-    while (!slots_[n] && !stopped_ && !g_interrupted)
-      ready_.wait_for(lock, std::chrono::milliseconds(200), [&] { return slots_[n].has_value() || stopped_; });
+    while (!slots_[n] && !stopped_ && !stop())  // polls stop(): a signal handler cannot notify
+      ready_.wait_for(lock, std::chrono::milliseconds(200));
     std::optional<CaseRecord> r = std::move(slots_[n]);
     slots_[n].reset();
     return r;
@@ -264,7 +259,6 @@ class CaseQueue {
   std::condition_variable ready_;
   std::exception_ptr error_;
   bool stopped_ = false;
-  int finished_ = 0;
 };
 }  // namespace
 
@@ -284,10 +278,9 @@ void run_in_order(const std::vector<Case>& cases, const std::vector<size_t>& ind
   for (int w = 0; w < jobs; ++w)
     pool.emplace_back([&] {
       for (size_t n; (n = q.take()) < indices.size() && !stop();) q.put(n, [&] { return run_case(cases[indices[n]], o); });
-      q.done();
     });
   for (size_t n = 0; n < indices.size(); ++n) {
-    std::optional<CaseRecord> rec = q.get(n);
+    std::optional<CaseRecord> rec = q.get(n, stop);
     if (!rec) break;  // stopped before this case ran
     emit(n, *rec);
   }

@@ -60,17 +60,20 @@ struct Plain {
   float scale(const float* scales, int32_t s, int32_t t, int32_t hk) const {
     return scales[sl(K.block_of(s, t), hk, K.slot_of(t))];
   }
+  /// The logit of key t for query row qrow (a zero query when `zero_q`), head h, at position pos.
+  float logit(int64_t qrow, bool zero_q, int32_t s, int32_t h, int32_t hk, int32_t t, int32_t pos) const {
+    float dot = 0.f;
+    for (int32_t d = 0; d < p.head_size; ++d) dot += (zero_q ? 0.f : q(qrow, d)) * code(b.k_cache, K(s, t, hk, d));
+    return lt(dot * scale(b.k_scales, s, t, hk), h, t, pos);
+  }
   /// Keys [t0, t1) of sequence s for query head h (KV head hk); `visible_to` is the position
   /// the causal mask is applied at, `pos` the one ALiBi and the window measure from.
   RowPartial attend(int64_t qrow, bool zero_q, int32_t s, int32_t h, int32_t hk, int32_t pos, int32_t visible_to,
                     int32_t t0, int32_t t1) const {
     RowPartial part = RowPartial::empty();
     for (int32_t t = std::max(t0, lt.first_visible(pos)); t < std::min(t1, visible_to + 1); ++t) {
-      float dot = 0.f;
-      for (int32_t d = 0; d < p.head_size; ++d)
-        dot += (zero_q ? 0.f : q(qrow, d)) * code(b.k_cache, K(s, t, hk, d));
       RowPartial one = RowPartial::empty();
-      one.m = lt(dot * scale(b.k_scales, s, t, hk), h, t, pos);
+      one.m = logit(qrow, zero_q, s, h, hk, t, pos);
       one.l = 1.f;
       const float vs = scale(b.v_scales, s, t, hk);
       for (int32_t d = 0; d < p.head_size; ++d) one.o[d] = code(b.v_cache, V(s, t, hk, d)) * vs;
@@ -155,9 +158,7 @@ void max_not_subtracted(const Plain& k) {
         RowPartial part = RowPartial::empty();
         part.m = 0.f;  // every weight taken against 0 instead of the row's maximum
         for (int32_t t = std::max(0, k.lt.first_visible(pos)); t <= pos; ++t) {
-          float dot = 0.f;
-          for (int32_t d = 0; d < p.head_size; ++d) dot += k.q(r, d) * k.code(k.b.k_cache, k.K(s, t, hk, d));
-          const float w = std::exp(k.lt(dot * k.scale(k.b.k_scales, s, t, hk), h, t, pos));
+          const float w = std::exp(k.logit(r, false, s, h, hk, t, pos));
           const float vs = k.scale(k.b.v_scales, s, t, hk);
           part.l += w;
           for (int32_t d = 0; d < p.head_size; ++d) part.o[d] += w * k.code(k.b.v_cache, k.V(s, t, hk, d)) * vs;
