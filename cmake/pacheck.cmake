@@ -21,6 +21,44 @@ function(pa_add_library name)
   add_library(pacheck::${name} ALIAS ${t})
 endfunction()
 
+# pa_add_gpu_sources(name SOURCES a.hip ... FALLBACK none.cpp ... [LIBS ...])
+# The GPU sources of pacheck_<name> (made by pa_add_library first). With a GPU backend
+# (PACHECK_GPU_BACKEND, chosen by the top-level PACHECK_GPU block) they build as their own library
+# pacheck_<name>_gpu, linked into pacheck_<name>, so the CXX-only flags of pa_add_library are not
+# handed to the device compiler: nvcc gets its equivalent --fmad=false (no FMA contraction, like
+# the host code), HIP gets -ffp-contract=off. Stream 0 is each host thread's own stream (per-thread
+# default stream), so the cases `run -j` runs at once do not wait on each other's launches and
+# copies. Without a backend the FALLBACK sources (each says why there is no GPU) join
+# pacheck_<name> instead.
+function(pa_add_gpu_sources name)
+  cmake_parse_arguments(A "" "" "SOURCES;FALLBACK;LIBS" ${ARGN})
+  set(t pacheck_${name})
+  if(NOT PACHECK_GPU_BACKEND OR PACHECK_GPU_BACKEND STREQUAL "none")
+    target_sources(${t} PRIVATE ${A_FALLBACK})
+    return()
+  endif()
+  add_library(${t}_gpu STATIC ${A_SOURCES})
+  target_include_directories(${t}_gpu PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/include)
+  target_link_libraries(${t}_gpu PUBLIC nlohmann_json::nlohmann_json ${A_LIBS})
+  if(PACHECK_GPU_BACKEND STREQUAL "cuda")
+    set_source_files_properties(${A_SOURCES} PROPERTIES LANGUAGE CUDA)
+    target_compile_options(${t}_gpu PRIVATE --fmad=false --default-stream=per-thread -Xcompiler=-Wall,-Wextra)
+    target_link_libraries(${t}_gpu PUBLIC CUDA::cudart_static)
+  elseif(PACHECK_GPU_BACKEND STREQUAL "rocm")
+    set_source_files_properties(${A_SOURCES} PROPERTIES LANGUAGE HIP)
+    target_compile_options(${t}_gpu PRIVATE -ffp-contract=off -fgpu-default-stream=per-thread -Wall -Wextra)
+  elseif(PACHECK_GPU_BACKEND STREQUAL "rocm-cxx")
+    set(_pa_arch_flags "")
+    foreach(a IN LISTS PACHECK_HIPCC_OFFLOAD_ARCHS)
+      list(APPEND _pa_arch_flags --offload-arch=${a})
+    endforeach()
+    set_source_files_properties(${A_SOURCES} PROPERTIES LANGUAGE CXX)
+    target_compile_options(${t}_gpu PRIVATE -x hip ${_pa_arch_flags} -ffp-contract=off -fgpu-default-stream=per-thread -Wall -Wextra)
+    target_link_options(${t}_gpu PUBLIC ${_pa_arch_flags})
+  endif()
+  target_link_libraries(${t} PUBLIC ${t}_gpu)
+endfunction()
+
 # pa_add_test(name SOURCES ... [LIBS ...] [LABELS ...] [PREFIX p.])
 # Each GoogleTest / RapidCheck test becomes one CTest test carrying LABELS
 # (unit, property, gpu, slow, regression, fixtures). One label per executable: gtest discovery

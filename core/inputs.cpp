@@ -12,6 +12,8 @@
 #include <system_error>
 #include <thread>
 
+#include "core/input_draws.hpp"
+#include "core/inputs_parts.hpp"
 #include "core/prng.hpp"
 
 namespace pa {
@@ -29,41 +31,29 @@ constexpr int64_t kItemElements = 1 << 15;
 
 std::atomic<int> g_input_threads{0};
 
-// Per-token magnitude factor in [1/2, 2]: per-token scales then really differ across tokens and
-// pages, so a scale taken from the wrong slot changes values by up to 4x. (Affine in a uniform
-// draw, not exp2 of one: libm's exp2 is not correctly rounded, and golden inputs must be
-// byte-identical everywhere.)
-double token_factor(Rng& rng) { return rng.uniform(0.5, 2.0); }
-
-// x[d] = f * normal() (K) or m + f * normal() (V) for the D normals that follow rng's position,
-// each drawn by position (peek) rather than in sequence: no state is carried from one d to the
-// next, so the compiler vectorises the 8-wide blocks (a fixed trip count, which even -O2's cost
-// model accepts; unrolled, every draw's offset in the block is a constant). The values are those
-// of D sequential rng.normal() calls.
+// x[d] = f * normal() (K) or m + f * normal() (V) for the D normals that follow rng's position
+// (draws::scaled_normal of draws::normal_at), each drawn by position rather than in sequence: no
+// state is carried from one d to the next, so the compiler vectorises the 8-wide blocks (a fixed
+// trip count, which even -O2's cost model accepts; unrolled, every draw's offset in the block is
+// a constant). The values are those of D sequential rng.normal() calls, and those of
+// draws::KvRows::element, which the GPU generator calls.
 PA_CPU_CLONES void normals(const Rng& rng, double f, double m, bool add_mean, int32_t D,
                            double* x) {
   for (int32_t d0 = 0; d0 < D; d0 += 8) {
     Rng r = rng;
     r.skip(4 * uint64_t(d0));
     double z[8];  // a whole block even past D: peek only reads, and the extra lanes are dropped
+    // Two loops, each with a constant add_mean, so the branch folds away and the blocks vectorise
+    // (one loop with a run-time add_mean does not).
+    if (add_mean) {
 #pragma GCC unroll 8
-    for (int32_t w = 0; w < 8; ++w) {
-      const uint64_t k = 4 * uint64_t(w);
-      const double n = Rng::irwin_hall(Rng::to_unit(r.peek(k + 1)), Rng::to_unit(r.peek(k + 2)),
-                                       Rng::to_unit(r.peek(k + 3)), Rng::to_unit(r.peek(k + 4)));
-      z[w] = f * n;
+      for (int32_t w = 0; w < 8; ++w) z[w] = draws::scaled_normal(f, draws::normal_at(r, 4 * uint64_t(w)), m, true);
+    } else {
+#pragma GCC unroll 8
+      for (int32_t w = 0; w < 8; ++w) z[w] = draws::scaled_normal(f, draws::normal_at(r, 4 * uint64_t(w)), 0.0, false);
     }
-    if (add_mean)
-      for (int32_t w = 0; w < 8; ++w) z[w] = m + z[w];
     for (int32_t w = 0; w < std::min(8, D - d0); ++w) x[d0 + w] = z[w];
   }
-}
-
-// Values::outliers: element e of a tensor keeps its value with probability 3/4, else it is scaled
-// by 2^-k, k uniform in [0, 15] (exact: a power of two), from draw e + 1 of its spread stream.
-double spread_value(const Rng& spread, uint64_t e, double x) {
-  const uint64_t u = spread.peek(e + 1);
-  return (u >> 62) == 0 ? std::ldexp(x, -int((u >> 32) & 15)) : x;
 }
 
 // Values::outliers: two channels of each KV head whose Q and K are 20-60x the rest, as in real LLM
@@ -87,33 +77,23 @@ OutlierGains outlier_gains(const Case& c) {
   return g;
 }
 
-// The real-valued draws x[T, H, D] of K or V, one row (token, head) at a time. The byte
-// definition is the sequential pass over rows r = 0, 1, ... of the stream: row r takes a token
-// factor, then D normals of 4 draws each, so it starts at draw first + r * (1 + 4 D) and any row
-// can be drawn on its own (Rng::skip). V adds a per-head mean (drawn before the rows).
-struct RowSource {
-  Rng start;  // positioned at row 0
-  int32_t heads = 0, head_size = 0;
-  const double* mean = nullptr;  // [H] for V, nullptr for K
-  // Values::outliers only: per-channel gains [H, D] (K's outlier channels) and the stream whose
-  // draw e + 1 decides element e's power-of-two spread.
-  const double* gain = nullptr;
-  const Rng* spread = nullptr;
-
-  /// @post x[0, D) holds row r exactly as the sequential pass draws it
-  void row(int64_t r, double* x) const {
-    Rng rng = start;
-    rng.skip(uint64_t(r) * (1 + 4 * uint64_t(head_size)));
-    const double f = token_factor(rng);
-    normals(rng, f, mean ? mean[size_t(r % heads)] : 0.0, mean != nullptr, head_size, x);
-    if (gain) {
-      const double* g = gain + size_t(r % heads) * size_t(head_size);
-      for (int32_t d = 0; d < head_size; ++d) x[d] *= g[d];
-    }
-    if (spread)
-      for (int32_t d = 0; d < head_size; ++d) x[d] = spread_value(*spread, uint64_t(r) * uint64_t(head_size) + uint64_t(d), x[d]);
+// Row r of K or V (draws::KvRows, whose element() is the one-element definition) on the host's
+// schedule: the row's normals 8 at a time, then K's gains, then the spread.
+/// @post x[0, D) holds row r exactly as the sequential pass draws it
+void draw_row(const draws::KvRows& src, int64_t r, double* x) {
+  const int32_t D = src.head_size;
+  const int32_t h = int32_t(r % src.heads);
+  Rng rng = src.row_start(r);
+  const double f = draws::token_factor(rng);
+  normals(rng, f, src.mean ? src.mean[h] : 0.0, src.mean != nullptr, D, x);
+  if (src.gain) {
+    const double* g = src.gain + size_t(h) * size_t(D);
+    for (int32_t d = 0; d < D; ++d) x[d] *= g[d];
   }
-};
+  if (src.has_spread)
+    for (int32_t d = 0; d < D; ++d)
+      x[d] = draws::spread_value(src.spread, uint64_t(r) * uint64_t(D) + uint64_t(d), x[d]);
+}
 
 // a.resize(n) and b.resize(n), on two threads when there are two: the zero fill of a fresh
 // buffer is mostly page faults, which would otherwise run serially before the parallel work.
@@ -133,15 +113,14 @@ void for_row_ranges(int64_t rows, int32_t row_elems,
   });
 }
 
-// code[d] = encode(float(x[d] / s)), the dtype resolved once per row so the codec inlines and
-// the 8-wide blocks vectorise.
+// code[d] = encode(float(x[d] / s)) (draws::encode_scaled_as), the dtype resolved once per row so
+// the codec inlines and the 8-wide blocks vectorise.
 template <DType T>
 inline void encode_row_as(const double* x, double s, int32_t D, uint16_t* code) {
   int32_t d = 0;
   for (; d + 8 <= D; d += 8)
-    for (int32_t w = 0; w < 8; ++w)
-      code[d + w] = uint16_t(codec::Codec<T>::encode(float(x[d + w] / s)));
-  for (; d < D; ++d) code[d] = uint16_t(codec::Codec<T>::encode(float(x[d] / s)));
+    for (int32_t w = 0; w < 8; ++w) code[d + w] = draws::encode_scaled_as<T>(x[d + w], s);
+  for (; d < D; ++d) code[d] = draws::encode_scaled_as<T>(x[d], s);
 }
 PA_CPU_CLONES void encode_row(DType t, const double* x, double s, int32_t D, uint16_t* code) {
   switch (t) {
@@ -149,83 +128,37 @@ PA_CPU_CLONES void encode_row(DType t, const double* x, double s, int32_t D, uin
     case DType::fp16: return encode_row_as<DType::fp16>(x, s, D, code);
     case DType::fp8_e4m3fn: return encode_row_as<DType::fp8_e4m3fn>(x, s, D, code);
     case DType::fp8_e4m3fnuz: return encode_row_as<DType::fp8_e4m3fnuz>(x, s, D, code);
+    case DType::fp8_e5m2: return encode_row_as<DType::fp8_e5m2>(x, s, D, code);
     case DType::int8: return encode_row_as<DType::int8>(x, s, D, code);
     default:
-      for (int32_t d = 0; d < D; ++d) code[d] = uint16_t(codec::encode(t, float(x[d] / s)));
+      for (int32_t d = 0; d < D; ++d) code[d] = draws::encode_scaled(t, x[d], s);
   }
 }
-
-// The scales of one tensor. A scale per unit of the mode (whole tensor, head, or token row); the
-// scale stream takes two draws per unit in unit order (tensor; head h; row r), unit u's draws
-// 2u + 1 and 2u + 2:
-//  * a margin: for 8-bit formats the scale is amax / format max times [1, 1.25], so codes use the
-//    format's range up to near saturation, the way a real writer quantizes, yet no two units
-//    share a scale; 16-bit formats take a scale in [1/2, 2];
-//  * a spread: unit 0 takes 1, unit 1 takes 32 (and at least 32x unit 0's scale), the others
-//    [1, 16], so the per-head and per-token scales of a tensor span 16x or more even after K's and
-//    V's are set apart (set_apart raises a scale by at most 2x), and a scale read from the wrong
-//    unit is far off.
-struct ScaleDraw {
-  const Case& c;
-  Rng stream;
-  bool eight;
-  double fmax;
-
-  ScaleDraw(const Case& cc, Rng s)
-      : c(cc), stream(s), eight(is_8bit(cc.kv_dtype)), fmax(codec::max_finite(cc.kv_dtype)) {}
-  /// The scale of `unit` with the given amax; s0 is unit 0's (only unit 1 reads it).
-  double operator()(double amax, uint64_t unit, double s0) const {
-    Rng r = stream;
-    r.skip(2 * unit);
-    const double margin = eight ? r.uniform(1.0, 1.25) : r.uniform(0.5, 2.0);
-    const double u = r.uniform();
-    const double spread = unit == 0 ? 1.0 : unit == 1 ? 32.0 : 1.0 + 15.0 * u;
-    const double a = amax > 0 ? amax : 1.0;
-    const double sc = (eight ? a / fmax : 1.0) * margin * spread;
-    return unit == 1 ? std::max(sc, 32.0 * s0) : sc;
-  }
-};
 
 double row_amax(const double* x, int32_t D) {
   double amax = 0;
-  for (int32_t d = 0; d < D; ++d) amax = std::max(amax, std::fabs(x[d]));
+  for (int32_t d = 0; d < D; ++d) amax = draws::abs_max(amax, x[d]);
   return amax;
 }
 
-// Per-tensor and per-head modes: the scale of every unit ([1] or [H]), from the amax of each
-// head (max is exact in any order; only 8-bit scales read it, so only they draw the rows).
-std::vector<double> shared_scales(const RowSource& src, int64_t rows, const ScaleDraw& draw) {
+// Per-tensor and per-head modes: the amax of each head over all rows (max is exact in any order).
+std::vector<double> head_amax(const draws::KvRows& src, int64_t rows) {
   const int32_t H = src.heads, D = src.head_size;
   std::vector<double> amax(size_t(H), 0.0);
-  if (draw.eight) {
-    const int64_t per = std::max<int64_t>(1, kItemElements / D);
-    const int64_t items = (rows + per - 1) / per;
-    std::vector<double> item_amax(size_t(items * H), 0.0);
-    parallel_for(items, input_threads(), [&](int64_t item, int) {
-      std::vector<double> x(static_cast<size_t>(D));
-      for (int64_t r = item * per; r < std::min(rows, (item + 1) * per); ++r) {
-        src.row(r, x.data());
-        double& m = item_amax[size_t(item * H + r % H)];
-        m = std::max(m, row_amax(x.data(), D));
-      }
-    });
-    for (int64_t i = 0; i < items; ++i)
-      for (int32_t h = 0; h < H; ++h) amax[size_t(h)] = std::max(amax[size_t(h)], item_amax[size_t(i * H + h)]);
-  }
-  if (draw.c.kv_scale == ScaleMode::per_tensor) return {draw(*std::max_element(amax.begin(), amax.end()), 0, 0)};
-  std::vector<double> s(static_cast<size_t>(H));
-  for (int32_t h = 0; h < H; ++h) s[size_t(h)] = draw(amax[size_t(h)], uint64_t(h), h == 0 ? 0.0 : s[0]);
-  return s;
-}
-
-// K and V per-tensor and per-head scales are never close: of each unit's two scales the larger is
-// raised to at least twice the smaller (by at most 2x, so it costs codes at most one bit), and a
-// kernel that dequantizes V with K's scale, or K with V's, is off by 2x or more.
-void set_apart(std::vector<double>& k, std::vector<double>& v) {
-  for (size_t u = 0; u < k.size(); ++u) {
-    if (v[u] >= k[u]) v[u] = std::max(v[u], 2.0 * k[u]);
-    else k[u] = std::max(k[u], 2.0 * v[u]);
-  }
+  const int64_t per = std::max<int64_t>(1, kItemElements / D);
+  const int64_t items = (rows + per - 1) / per;
+  std::vector<double> item_amax(size_t(items * H), 0.0);
+  parallel_for(items, input_threads(), [&](int64_t item, int) {
+    std::vector<double> x(static_cast<size_t>(D));
+    for (int64_t r = item * per; r < std::min(rows, (item + 1) * per); ++r) {
+      draw_row(src, r, x.data());
+      double& m = item_amax[size_t(item * H + r % H)];
+      m = std::max(m, row_amax(x.data(), D));
+    }
+  });
+  for (int64_t i = 0; i < items; ++i)
+    for (int32_t h = 0; h < H; ++h) amax[size_t(h)] = std::max(amax[size_t(h)], item_amax[size_t(i * H + h)]);
+  return amax;
 }
 
 // Fills codes and scales of one tensor from its real-valued draws x[T, H, D]: 16-bit without
@@ -235,27 +168,25 @@ void set_apart(std::vector<double>& k, std::vector<double>& v) {
 /// @pre out.heads, out.head_size and out.token_base are set; src draws out's stream; shared has
 /// one scale per unit in the per-tensor and per-head modes
 /// @post out.codes and out.scales are byte-identical to the sequential definition
-void quantize(const Case& c, const RowSource& src, const ScaleDraw& draw, const std::vector<double>& shared,
-              LogicalKv& out) {
+void quantize(const Case& c, const draws::KvRows& src, const draws::ScaleDraw& draw,
+              const std::vector<double>& shared, LogicalKv& out) {
   const int64_t T = out.token_base.back();
   const int32_t H = out.heads, D = out.head_size;
   const int64_t rows = T * H;
   out.codes.resize(size_t(rows * D));  // a no-op when make_inputs allocated it already
-  out.scales.assign(size_t(rows), 1.0f);
-  if (c.kv_scale == ScaleMode::per_tensor) std::fill(out.scales.begin(), out.scales.end(), float(shared[0]));
-  if (c.kv_scale == ScaleMode::per_head)
-    for (int64_t r = 0; r < rows; ++r) out.scales[size_t(r)] = float(shared[size_t(r % H)]);
   const bool per_token = is_per_token(c.kv_scale);
-  double row0_scale = 0;  // per token: unit 0's scale, for unit 1
-  if (per_token && rows > 1) {
-    std::vector<double> x(static_cast<size_t>(D));
-    src.row(0, x.data());
-    row0_scale = draw(row_amax(x.data(), D), 0, 0);
+  if (per_token) {
+    out.scales.resize(size_t(rows));  // every row's scale is drawn below
+  } else {
+    const std::vector<float> hs = detail::head_row_scales(c.kv_scale, shared, H);
+    out.scales.resize(size_t(rows));
+    for (int64_t r = 0; r < rows; ++r) out.scales[size_t(r)] = hs[size_t(r % H)];
   }
+  const double row0_scale = per_token ? detail::first_row_scale(src, draw, rows) : 0.0;
   for_row_ranges(rows, D, [&](int64_t r0, int64_t r1, int) {
     std::vector<double> x(static_cast<size_t>(D));
     for (int64_t r = r0; r < r1; ++r) {
-      src.row(r, x.data());
+      draw_row(src, r, x.data());
       if (per_token) out.scales[size_t(r)] = float(draw(row_amax(x.data(), D), uint64_t(r), row0_scale));
       encode_row(c.kv_dtype, x.data(), out.scales[size_t(r)], D, out.codes.data() + r * D);
     }
@@ -335,9 +266,34 @@ ScaleLayout scale_layout(const Case& c) {
   return s;
 }
 
-Inputs make_inputs(const Case& c) {
+namespace detail {
+
+draws::KvRows InputParts::rows(KvTensor which, const double* mean, const double* gain) const {
+  const Case& c = in.c;
+  const bool key = which == KvTensor::key;
+  draws::KvRows r;
+  r.heads = c.num_kv_heads;
+  r.head_size = c.head_size;
+  if (key) {
+    r.start = Rng(c.seed, Stream::kKey);
+    r.gain = k_gain.empty() ? nullptr : gain ? gain : k_gain.data();
+  } else {
+    // V's rows start after its per-head means, which take the stream's first draws.
+    r.start = Rng(c.seed, Stream::kValue);
+    r.start.skip(2 * uint64_t(c.num_kv_heads));
+    r.mean = mean ? mean : v_mean.data();
+  }
+  if (c.values == Values::outliers) {
+    r.spread = Rng(c.seed, key ? Stream::kKeySpread : Stream::kValueSpread);
+    r.has_spread = true;
+  }
+  return r;
+}
+
+InputParts make_input_parts(const Case& c) {
   check_valid(c);
-  Inputs in;
+  InputParts parts;
+  Inputs& in = parts.in;
   in.c = c;
   const int32_t S = c.num_seqs, Hq = c.num_q_heads, Hkv = c.num_kv_heads, D = c.head_size;
   in.context_lens = c.context_lens;
@@ -346,7 +302,6 @@ Inputs make_inputs(const Case& c) {
 
   const bool outliers = c.values == Values::outliers;
   const OutlierGains gains = outliers ? outlier_gains(c) : OutlierGains{};
-  const Rng key_spread(c.seed, Stream::kKeySpread), value_spread(c.seed, Stream::kValueSpread);
 
   // Q: logits = scale * q.k with k ~ N(0, f^2), f ~ U(1/2, 2) so E f^2 = 1.75 -> sigma_q for kLogitStd.
   const double sm = c.effective_softmax_scale();
@@ -371,7 +326,7 @@ Inputs make_inputs(const Case& c) {
     });
   }
 
-  // K and V over logical tokens.
+  // K and V over logical tokens: their shapes here, their rows in make_inputs (or on the GPU).
   std::vector<int64_t> base(size_t(S) + 1, 0);
   for (int32_t s = 0; s < S; ++s) base[size_t(s) + 1] = base[size_t(s)] + c.context_lens[size_t(s)];
   for (LogicalKv* kv : {&in.k, &in.v}) {
@@ -380,32 +335,18 @@ Inputs make_inputs(const Case& c) {
     kv->head_size = D;
     kv->token_base = base;
   }
-  alloc_two(in.k.codes, in.v.codes, size_t(base.back() * Hkv * D));
-  // K, and V with a non-zero mean per head, so an output that collapsed to the V mean (uniform
-  // attention) or to zero is far from the reference. The means take V's stream's first draws.
-  RowSource ksrc{Rng(c.seed, Stream::kKey), Hkv, D, nullptr};
-  if (outliers) {
-    ksrc.gain = gains.k.data();
-    ksrc.spread = &key_spread;
-  }
+  if (outliers) parts.k_gain = gains.k;
+  // V has a non-zero mean per head, so an output that collapsed to the V mean (uniform
+  // attention) or to zero is far from the reference. The means take V's stream's first draws
+  // (two each; InputParts::rows starts V's rows after them).
   Rng vrng(c.seed, Stream::kValue);
-  std::vector<double> mean(static_cast<size_t>(Hkv));
-  for (auto& m : mean) {
+  parts.v_mean.resize(static_cast<size_t>(Hkv));
+  for (auto& m : parts.v_mean) {
     const double sign = vrng.uniform() < 0.5 ? -1.0 : 1.0;  // named: fixes the draw order
     m = sign * vrng.uniform(0.5, 1.5);
   }
-  RowSource vsrc{vrng, Hkv, D, mean.data()};
-  if (outliers) vsrc.spread = &value_spread;
-  const ScaleDraw kdraw(c, Rng(c.seed, Stream::kKeyScale)), vdraw(c, Rng(c.seed, Stream::kValueScale));
-  std::vector<double> kshared, vshared;
-  if (c.kv_scale == ScaleMode::per_tensor || c.kv_scale == ScaleMode::per_head) {
-    const int64_t rows = base.back() * Hkv;
-    kshared = shared_scales(ksrc, rows, kdraw);
-    vshared = shared_scales(vsrc, rows, vdraw);
-    set_apart(kshared, vshared);
-  }
-  quantize(c, ksrc, kdraw, kshared, in.k);
-  quantize(c, vsrc, vdraw, vshared, in.v);
+  parts.k_draw = draws::ScaleDraw(c.kv_dtype, Rng(c.seed, Stream::kKeyScale));
+  parts.v_draw = draws::ScaleDraw(c.kv_dtype, Rng(c.seed, Stream::kValueScale));
 
   if (c.alibi) {
     in.alibi_slopes.resize(size_t(Hq));
@@ -419,6 +360,8 @@ Inputs make_inputs(const Case& c) {
 
   // Page placement: a random permutation of the pool; sequences take pages in order, the rest are
   // free. Table entries past a sequence's last page point at free (poisoned) pages when any exist.
+  // Each pool page is therefore the valid page of at most one table entry (what lets pack and the
+  // GPU packer write pages in parallel).
   {
     Rng rng(c.seed, Stream::kPlacement);
     std::vector<int32_t> perm(size_t(in.num_blocks));
@@ -439,7 +382,62 @@ Inputs make_inputs(const Case& c) {
       }
     }
   }
-  return in;
+  return parts;
+}
+
+std::vector<double> shared_scales(ScaleMode mode, const draws::ScaleDraw& draw,
+                                  const std::vector<double>& amax) {
+  if (mode == ScaleMode::per_tensor) return {draw(*std::max_element(amax.begin(), amax.end()), 0, 0)};
+  const size_t H = amax.size();
+  std::vector<double> s(H);
+  for (size_t h = 0; h < H; ++h) s[h] = draw(amax[h], uint64_t(h), h == 0 ? 0.0 : s[0]);
+  return s;
+}
+
+// Raised by at most 2x, so it costs codes at most one bit, and a kernel that dequantizes V with
+// K's scale, or K with V's, is off by 2x or more.
+void set_apart(std::vector<double>& k, std::vector<double>& v) {
+  for (size_t u = 0; u < k.size(); ++u) {
+    if (v[u] >= k[u]) v[u] = std::max(v[u], 2.0 * k[u]);
+    else k[u] = std::max(k[u], 2.0 * v[u]);
+  }
+}
+
+double first_row_scale(const draws::KvRows& rows, const draws::ScaleDraw& draw, int64_t rows_count) {
+  if (rows_count <= 1) return 0.0;
+  std::vector<double> x(static_cast<size_t>(rows.head_size));
+  draw_row(rows, 0, x.data());
+  return draw(row_amax(x.data(), rows.head_size), 0, 0);
+}
+
+std::vector<float> head_row_scales(ScaleMode mode, const std::vector<double>& shared, int32_t heads) {
+  std::vector<float> s(size_t(heads), 1.0f);
+  for (int32_t h = 0; h < heads; ++h) {
+    if (mode == ScaleMode::per_tensor) s[size_t(h)] = float(shared[0]);
+    if (mode == ScaleMode::per_head) s[size_t(h)] = float(shared[size_t(h)]);
+  }
+  return s;
+}
+
+}  // namespace detail
+
+Inputs make_inputs(const Case& c) {
+  detail::InputParts parts = detail::make_input_parts(c);
+  Inputs& in = parts.in;
+  alloc_two(in.k.codes, in.v.codes, size_t(parts.rows_count() * c.head_size));
+  const draws::KvRows ksrc = parts.rows(KvTensor::key), vsrc = parts.rows(KvTensor::value);
+  std::vector<double> kshared, vshared;
+  if (c.kv_scale == ScaleMode::per_tensor || c.kv_scale == ScaleMode::per_head) {
+    // Only 8-bit scales read the amax, so only they draw the rows twice.
+    const bool eight = is_8bit(c.kv_dtype);
+    const std::vector<double> zero(size_t(c.num_kv_heads), 0.0);
+    kshared = detail::shared_scales(c.kv_scale, parts.k_draw, eight ? head_amax(ksrc, parts.rows_count()) : zero);
+    vshared = detail::shared_scales(c.kv_scale, parts.v_draw, eight ? head_amax(vsrc, parts.rows_count()) : zero);
+    detail::set_apart(kshared, vshared);
+  }
+  quantize(c, ksrc, parts.k_draw, kshared, in.k);
+  quantize(c, vsrc, parts.v_draw, vshared, in.v);
+  return std::move(in);
 }
 
 namespace {

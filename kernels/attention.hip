@@ -6,7 +6,7 @@
 #include "kernels/common/dispatch.hpp"
 #include "kernels/common/partial.hpp"
 #include "kernels/common/rounding.hpp"
-#include "kernels/gpu_runtime.hpp"
+#include "core/gpu_runtime.hpp"
 #include "kernels/launch.hpp"
 
 namespace pa::gpu {

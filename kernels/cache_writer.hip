@@ -3,7 +3,7 @@
 // Quantisation: none (code = encode(x)), per-tensor (code = sat(x / scale[0])) or per-token
 // (scale = amax / format max of the (token, head) row, stored at the *physical* slot).
 #include "kernels/common/dispatch.hpp"
-#include "kernels/gpu_runtime.hpp"
+#include "core/gpu_runtime.hpp"
 #include "kernels/launch.hpp"
 
 namespace pa::gpu {

@@ -14,7 +14,7 @@
 #include "kernels/cache_write_job.hpp"
 #include "kernels/cache_writer.hpp"
 #include "kernels/common/split_plan.hpp"
-#include "kernels/gpu_runtime.hpp"
+#include "core/gpu_runtime.hpp"
 #include "kernels/kernel.hpp"
 #include "kernels/launch.hpp"
 

@@ -11,7 +11,7 @@
 #include "kernels/builtin_capability.hpp"
 #include "kernels/common/logits.hpp"
 #include "kernels/common/partial.hpp"
-#include "kernels/gpu_runtime.hpp"
+#include "core/gpu_runtime.hpp"
 #include "testing/known_bad/known_bad.hpp"
 
 namespace pa {

@@ -1,7 +1,8 @@
 #pragma once
-// The one portability header (ggml's habit, reversed): kernels and launchers are written in our
-// HIP vocabulary, which maps onto HIP under hipcc and onto the CUDA runtime under nvcc. Nothing
-// else in kernels/ spells a vendor API. Under nvcc no HIP header is included at all (Debian's
+// The one portability header (ggml's habit, reversed): kernels, launchers and the harness's own
+// device code (core/inputs_device.hip, reference/attention_device.hip) are written in our HIP
+// vocabulary, which maps onto HIP under hipcc and onto the CUDA runtime under nvcc. Nothing else
+// spells a vendor API. Under nvcc no HIP header is included at all (Debian's
 // HIP headers do not compile under CUDA 13).
 //
 // Warp size is never assumed to be 32: device code uses kWarpSize (compile-time, 64 on CDNA,
@@ -25,6 +26,8 @@ using hipDeviceProp_t = cudaDeviceProp;
 #define hipRuntimeGetVersion cudaRuntimeGetVersion
 #define hipDriverGetVersion cudaDriverGetVersion
 #define hipDeviceSynchronize cudaDeviceSynchronize
+#define hipStreamSynchronize cudaStreamSynchronize
+#define hipMemGetInfo cudaMemGetInfo
 #define hipMalloc cudaMalloc
 #define hipFree cudaFree
 #define hipMemcpy cudaMemcpy

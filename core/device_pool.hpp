@@ -1,0 +1,19 @@
+#pragma once
+// Device memory kept across uses. A run allocates a case's inputs, the oracle's scratch and every
+// kernel's guarded buffers thousands of times; hipMalloc per buffer, and hipFree (which waits for
+// the whole device) after it, cost more than most of the kernels under test. Blocks given back
+// are cached and handed out again; the cache is bounded. Thread-safe (`run -j` threads share it).
+// Only device code's libraries call it (core/inputs_device.hip, kernels/gpu_backend.hip).
+#include <cstddef>
+
+namespace pa {
+
+/// A device block of at least `bytes` (a cached block of at most twice the size, else a new one).
+/// Throws std::runtime_error naming `what` and the size when the device has no room even after
+/// the cache is released.
+void* device_take(size_t bytes, const char* what);
+/// Gives a block from device_take back. @pre the work of the calling thread's stream that uses it
+/// is complete (the caller synchronised); `bytes` is the size it was taken with
+void device_give(void* p, size_t bytes) noexcept;
+
+}  // namespace pa
