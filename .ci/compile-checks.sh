@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 HIPCC=${HIPCC:-$(command -v hipcc || echo /usr/bin/hipcc)}
-SOURCES=(kernels/attention.hip kernels/cache_writer.hip kernels/gpu_backend.hip testing/known_bad/known_bad_gpu.hip)
+SOURCES=(kernels/attention.hip kernels/cache_writer.hip kernels/gpu_backend.hip testing/known_bad/known_bad_gpu.hip
+         core/inputs_device.hip core/device_pool.hip reference/attention_device.hip)
 for tool in "$NVCC" "$HIPCC"; do
   [ -x "$tool" ] || { echo "compile-checks: $tool not found (CI installs hipcc; nvcc is /usr/local/cuda/bin/nvcc)" >&2; exit 1; }
 done
@@ -17,10 +18,10 @@ start=$(date +%s)
 pids=()
 for src in "${SOURCES[@]}"; do
   name=$(basename "$src" .hip)
-  "$NVCC" -std=c++17 -arch=sm_90 --fmad=false -I. -Iinclude -DPA_KERNELS_MINIMAL -x cu -c "$src" \
+  "$NVCC" -std=c++17 -arch=sm_90 --fmad=false --default-stream=per-thread -I. -Iinclude -DPA_KERNELS_MINIMAL -x cu -c "$src" \
     -o "$out/$name.cuda.o" &
   pids+=($!)
-  "$HIPCC" -std=c++17 -x hip --offload-arch=gfx90a --offload-arch=gfx940 -ffp-contract=off -I. -Iinclude \
+  "$HIPCC" -std=c++17 -x hip --offload-arch=gfx90a --offload-arch=gfx940 -ffp-contract=off -fgpu-default-stream=per-thread -I. -Iinclude \
     -DPA_KERNELS_MINIMAL -c "$src" -o "$out/$name.hip.o" &
   pids+=($!)
 done

@@ -6,16 +6,20 @@
 #   bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR [all|tests|plugins|suite|alarms|sanitize|bench]
 #
 # tests:    the gpu tests (capability sweep, entry, mutation catalogue incl. the GPU known-bad
-#           kernels), every GPU kernel against the goldens, the ci suite report
+#           kernels; inputs made on the GPU byte for byte; the GPU oracle against the CPU one; the
+#           device path's verdicts against the host path's), every GPU kernel against the goldens,
+#           the ci suite report
 # plugins:  the GPU example plug-in (run, check, its planted bug), the torch adapter (run, check, a
 #           planted-bug copy), and the worker's per-case overhead against in-process
 # suite:    `pacheck run --suite nightly` with its throughput and wall-time split, at -j 1 and -j $JOBS
 # alarms:   the nightly suite under fresh seeds for ALARM_SECONDS (default 240) at -j $JOBS: every
 #           record must pass, and .ci/metric-fractions.py prints how close each aggregate and LSE
 #           check came to its threshold
-# sanitize: compute-sanitizer memcheck/racecheck on the gpu tests and the GPU plug-in
+# sanitize: compute-sanitizer memcheck/racecheck on the gpu tests, the device inputs and oracle,
+#           and the GPU plug-in
 # bench:    `pacheck bench` over the built-in kernels and the GPU example plug-in
-# BIN_DIR holds pacheck, gpu_test, entry_gpu_test, mutation_gpu_test and the plug-ins
+# BIN_DIR holds pacheck, gpu_test, entry_gpu_test, mutation_gpu_test, core_inputs_device_test,
+# reference_attention_device_test, testbed_gpu_test and the plug-ins
 # libgpu_decode_plugin.so / libgpu_decode_plugin_bug.so. OUT_DIR receives run.log and the reports.
 # Exit status: 0 when every step passed, 1 otherwise.
 set -u
@@ -47,6 +51,9 @@ step() {  # step NAME EXPECTED_RC TIMEOUT_S COMMAND...
 nvidia-smi -L >> "$LOG" 2>&1 || rocm-smi --showproductname >> "$LOG" 2>&1
 if want tests; then
   step gpu_test 0 240 "$BIN/gpu_test"
+  step inputs_device_test 0 240 "$BIN/core_inputs_device_test"
+  step oracle_device_test 0 240 "$BIN/reference_attention_device_test"
+  step testbed_gpu_test 0 300 "$BIN/testbed_gpu_test"
   step entry_gpu_test 0 120 "$BIN/entry_gpu_test"
   step mutation_gpu_test 0 240 "$BIN/mutation_gpu_test"
   step goldens_gpu 0 240 "$P" fixtures verify --gpu
@@ -88,6 +95,10 @@ if want alarms; then
 fi
 if want sanitize && command -v compute-sanitizer > /dev/null; then
   step memcheck 0 300 compute-sanitizer --tool memcheck --error-exitcode 9 --log-file "$OUT/memcheck.log" "$BIN/gpu_test"
+  step memcheck_inputs 0 300 compute-sanitizer --tool memcheck --error-exitcode 9 --log-file "$OUT/memcheck_inputs.log" \
+    "$P" run --suite smoke --backend gpu --inputs device --quiet --report "$OUT/memcheck_inputs.json"
+  step racecheck_oracle 0 300 compute-sanitizer --tool racecheck --error-exitcode 9 --log-file "$OUT/racecheck_oracle.log" \
+    "$P" run --suite smoke --backend gpu --inputs device --quiet --report "$OUT/racecheck_oracle.json"
   step racecheck 0 240 compute-sanitizer --tool racecheck --error-exitcode 9 --log-file "$OUT/racecheck.log" \
     "$BIN/gpu_test" --gtest_filter=-*CapabilitySweep*
   step memcheck_plugin 0 240 compute-sanitizer --tool memcheck --error-exitcode 9 --log-file "$OUT/memcheck_plugin.log" \

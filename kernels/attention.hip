@@ -269,56 +269,6 @@ __global__ void merge_kernel(const AttentionParams p) {
   merge_body<QT>(p);
 }
 
-// The plain GPU reference: one thread per query row, tokens in logical order through the same
-// PageLayout / ScaleLayout values, fp32, three passes (logits, denominator, P.V per d).
-template <DType KV, DType QT>
-__device__ void reference_body(const AttentionParams& p, float* scratch) {
-  using KS = typename codec::Codec<KV>::Storage;
-  using QS = typename codec::Codec<QT>::Storage;
-  const int64_t row = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t rows = int64_t(p.num_seqs) * p.q_len * p.num_q_heads;
-  if (row >= rows) return;
-  const int32_t D = p.head_size;
-  const int32_t h = int32_t(row % p.num_q_heads);
-  const int32_t i = int32_t((row / p.num_q_heads) % p.q_len);
-  const int32_t s = int32_t(row / (int64_t(p.q_len) * p.num_q_heads));
-  const int32_t hk = h / p.gqa, ctx = p.context_lens[s], pos = query_position(ctx, p.q_len, i);
-  const QS* q = static_cast<const QS*>(p.q) + row * D;
-  const KS* kc = static_cast<const KS*>(p.k_cache);
-  const KS* vc = static_cast<const KS*>(p.v_cache);
-  const PagedLayout paged{p.k_layout, p.block_tables, p.max_blocks};
-  float* x = scratch + row * p.max_context;
-  float m = p.sinks ? p.sinks[h] : -INFINITY;
-  for (int32_t t = 0; t < ctx; ++t) {
-    x[t] = -INFINITY;
-    if (!p.lt.visible(t, pos)) continue;
-    const int32_t blk = paged.block_of(s, t), tok = paged.slot_of(t);
-    float dot = 0.f;
-    for (int32_t d = 0; d < D; ++d)
-      dot += codec::Codec<QT>::decode(q[d]) * codec::Codec<KV>::decode(kc[p.k_layout(blk, hk, tok, d)]);
-    x[t] = p.lt(dot * p.k_scales[p.scale_layout(blk, hk, tok)], h, t, pos);
-    m = fmaxf(m, x[t]);
-  }
-  float l = 0.f;
-  for (int32_t t = 0; t < ctx; ++t) l += x[t] == -INFINITY ? 0.f : expf(x[t] - m);
-  if (p.sinks) l += expf(p.sinks[h] - m);
-  for (int32_t d = 0; d < D; ++d) {
-    float acc = 0.f;
-    for (int32_t t = 0; t < ctx; ++t) {
-      if (x[t] == -INFINITY) continue;
-      const int32_t blk = paged.block_of(s, t), tok = paged.slot_of(t);
-      acc += expf(x[t] - m) * codec::Codec<KV>::decode(vc[p.v_layout(blk, hk, tok, d)]) *
-             p.v_scales[p.scale_layout(blk, hk, tok)];
-    }
-    static_cast<QS*>(p.out)[row * D + d] = codec::Codec<QT>::encode(acc / l);
-  }
-  p.lse[row] = m + logf(l);
-}
-template <DType KV, DType QT>
-__global__ void reference_kernel(const AttentionParams p, float* scratch) {
-  reference_body<KV, QT>(p, scratch);
-}
-
 std::string last_error(const char* what) {
   const hipError_t e = hipGetLastError();
   return e == hipSuccess ? std::string() : std::string(what) + ": " + hipGetErrorString(e);
@@ -360,18 +310,6 @@ LaunchStatus launch_attention(const AttentionParams& p) {
                            dim3(unsigned(p.head_size)), 0, 0, p);
         if (auto e = last_error("merge_kernel"); !e.empty()) return {e};
       }))
-  return {};
-}
-
-LaunchStatus launch_reference(const AttentionParams& p, float* scratch) {
-  const int64_t rows = int64_t(p.num_seqs) * p.q_len * p.num_q_heads;
-  const unsigned threads = 64;
-  std::string err = "launch_reference: unsupported dtype";
-  PA_KV_SWITCH(p.kv_dtype, KV, return {err},
-    PA_Q_SWITCH(p.q_dtype, QT, return {err},
-      hipLaunchKernelGGL((reference_kernel<KV, QT>), dim3(unsigned((rows + threads - 1) / threads)),
-                         dim3(threads), 0, 0, p, scratch);
-      if (auto e = last_error("reference_kernel"); !e.empty()) return {e};))
   return {};
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device_pool.hpp"
 #include "kernels/builtin_capability.hpp"
 #include "kernels/cache_write_job.hpp"
 #include "kernels/cache_writer.hpp"
@@ -41,50 +42,95 @@ void best_effort(hipError_t e, const char* call) {
 }
 #define PA_GPU_RELEASE(call) best_effort((call), #call)
 
+// Guard regions, up to kRegionBatch per launch (a kernel parameter, so the list needs no copy).
+constexpr int kRegionBatch = 32;
+struct Regions {
+  uint8_t* p[kRegionBatch];
+  uint64_t n[kRegionBatch];
+  unsigned long long* first;  // [kRegionBatch]: the first byte of region r that is not the canary
+};
+// blockIdx.y = region: fills it with the canary and marks it clean (first = all ones).
+__global__ void arm_regions(Regions r) {
+  uint8_t* p = r.p[blockIdx.y];
+  const uint64_t n = r.n[blockIdx.y];
+  if (blockIdx.x == 0 && threadIdx.x == 0) r.first[blockIdx.y] = ~0ull;
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += uint64_t(gridDim.x) * blockDim.x)
+    p[i] = kCanary;
+}
+// blockIdx.y = region: the first byte that is not the canary, into first[region] (atomicMin).
+__global__ void check_regions(Regions r) {
+  const uint8_t* p = r.p[blockIdx.y];
+  const uint64_t n = r.n[blockIdx.y];
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += uint64_t(gridDim.x) * blockDim.x)
+    if (p[i] != kCanary) atomicMin(&r.first[blockIdx.y], static_cast<unsigned long long>(i));
+}
+
 /// Device allocations with a canary region before and after each buffer (the tail includes the
-/// rounding slack, which no kernel may touch either).
+/// rounding slack, which no kernel may touch either), from the device pool (core/device_pool.hpp).
+/// The guards of every buffer are written by one launch (arm(), before the kernel runs) and
+/// checked by one launch and one copy back (check_guards()), not two calls per buffer each.
 class GuardedBuffers {
  public:
   GuardedBuffers() = default;
   GuardedBuffers(const GuardedBuffers&) = delete;
   GuardedBuffers& operator=(const GuardedBuffers&) = delete;
   ~GuardedBuffers() {
-    for (auto& b : bufs_) PA_GPU_RELEASE(hipFree(b.base));
+    // A launch that failed half-way may still be running on this thread's stream: wait for it
+    // before its buffers can go to another caller.
+    PA_GPU_RELEASE(hipStreamSynchronize(0));
+    for (auto& b : bufs_) device_give(b.base, b.total);
+    if (first_) device_give(first_, first_bytes_);
   }
-  /// Allocates `bytes`, fills the guards with the canary and the body with `init` (or `fill`).
-  void* alloc(const std::string& name, size_t bytes, const void* init = nullptr, int fill = 0) {
+  /// Allocates `bytes` and fills the body with `init` (host or device memory as `where` says), or
+  /// with `fill` when init is null. Its guards are written by arm().
+  void* alloc(const std::string& name, size_t bytes, const void* init = nullptr, int fill = 0,
+              Memory where = Memory::host) {
     const size_t body = (bytes + kGuardBytes - 1) / kGuardBytes * kGuardBytes;
     Buf b{name, nullptr, bytes, 2 * kGuardBytes + body};
-    const hipError_t e = hipMalloc(reinterpret_cast<void**>(&b.base), b.total);
-    if (e != hipSuccess)
-      throw GpuError("hipMalloc of '" + name + "' (" + std::to_string(bytes) + " bytes) failed: " + hipGetErrorString(e));
+    b.base = static_cast<uint8_t*>(take(b.total, name.c_str()));
     bufs_.push_back(b);
-    PA_GPU_CHECK(hipMemset(b.base, kCanary, b.total));
-    if (init && bytes) PA_GPU_CHECK(hipMemcpy(b.base + kGuardBytes, init, bytes, hipMemcpyHostToDevice));
-    else if (!init) PA_GPU_CHECK(hipMemset(b.base + kGuardBytes, fill, bytes));
-    return b.base + kGuardBytes;
+    uint8_t* body_at = b.base + kGuardBytes;
+    if (init && bytes)
+      PA_GPU_CHECK(hipMemcpyAsync(body_at, init, bytes, where == Memory::device ? hipMemcpyDeviceToDevice
+                                                                                : hipMemcpyHostToDevice, 0));
+    else if (!init)
+      PA_GPU_CHECK(hipMemsetAsync(body_at, fill, bytes, 0));
+    return body_at;
   }
   template <class T>
-  const T* upload(const std::string& name, View<T> v) {
-    return v.empty() ? nullptr : static_cast<const T*>(alloc(name, v.size * sizeof(T), v.data));
+  const T* upload(const std::string& name, View<T> v, Memory where) {
+    return v.empty() ? nullptr : static_cast<const T*>(alloc(name, v.size * sizeof(T), v.data, 0, where));
+  }
+  /// Writes the canary into every guard. @pre every buffer is allocated; call before the launch
+  /// (a host source of alloc() must stay alive until the stream is synchronised).
+  void arm() {
+    const size_t regions = 2 * bufs_.size();
+    if (regions == 0) return;
+    first_bytes_ = regions * sizeof(unsigned long long);
+    first_ = static_cast<unsigned long long*>(take(first_bytes_, "guard check"));
+    for_batches([&](const Regions& r, unsigned count) {
+      hipLaunchKernelGGL(arm_regions, dim3(4, count), dim3(256), 0, 0, r);
+    });
+    PA_GPU_CHECK(hipGetLastError());
   }
   /// "" when every guard holds its canary, else the first corrupted buffer and where.
+  /// @pre arm() was called before the launch
   std::string check_guards() const {
-    // Only the guards travel back: the leading one and everything past the body's end (the
-    // rounding slack included), not the body itself, which can be gigabytes.
-    std::vector<uint8_t> head(kGuardBytes), tail;
-    for (const auto& b : bufs_) {
-      tail.resize(b.total - kGuardBytes - b.bytes);
-      PA_GPU_CHECK(hipMemcpy(head.data(), b.base, kGuardBytes, hipMemcpyDeviceToHost));
-      PA_GPU_CHECK(hipMemcpy(tail.data(), b.base + kGuardBytes + b.bytes, tail.size(), hipMemcpyDeviceToHost));
-      for (size_t i = 0; i < kGuardBytes; ++i)
-        if (head[i] != kCanary)
-          return "guard of buffer '" + b.name + "' corrupted at byte " + std::to_string(int64_t(i) - int64_t(kGuardBytes)) +
-                 " (before the buffer, which is " + std::to_string(b.bytes) + " bytes)";
-      for (size_t i = 0; i < tail.size(); ++i)
-        if (tail[i] != kCanary)
-          return "guard of buffer '" + b.name + "' corrupted at byte " + std::to_string(b.bytes + i) +
-                 " (the buffer is " + std::to_string(b.bytes) + " bytes)";
+    if (bufs_.empty()) return "";
+    for_batches([&](const Regions& r, unsigned count) {
+      hipLaunchKernelGGL(check_regions, dim3(4, count), dim3(256), 0, 0, r);
+    });
+    PA_GPU_CHECK(hipGetLastError());
+    std::vector<unsigned long long> at(2 * bufs_.size());
+    PA_GPU_CHECK(hipMemcpy(at.data(), first_, first_bytes_, hipMemcpyDeviceToHost));
+    for (size_t i = 0; i < bufs_.size(); ++i) {
+      const Buf& b = bufs_[i];
+      if (at[2 * i] != ~0ull)
+        return "guard of buffer '" + b.name + "' corrupted at byte " + std::to_string(int64_t(at[2 * i]) - int64_t(kGuardBytes)) +
+               " (before the buffer, which is " + std::to_string(b.bytes) + " bytes)";
+      if (at[2 * i + 1] != ~0ull)
+        return "guard of buffer '" + b.name + "' corrupted at byte " + std::to_string(b.bytes + at[2 * i + 1]) +
+               " (the buffer is " + std::to_string(b.bytes) + " bytes)";
     }
     return "";
   }
@@ -95,7 +141,34 @@ class GuardedBuffers {
     uint8_t* base;
     size_t bytes, total;
   };
+  static void* take(size_t bytes, const char* what) {
+    try {
+      return device_take(bytes, what);
+    } catch (const std::runtime_error& e) {
+      throw GpuError(e.what());
+    }
+  }
+  /// Calls f(regions, count) for the guard regions in batches: region 2i is buffer i's head
+  /// guard, 2i + 1 its tail (the slack after the body included).
+  template <class F>
+  void for_batches(F&& f) const {
+    const size_t regions = 2 * bufs_.size();
+    for (size_t r0 = 0; r0 < regions; r0 += kRegionBatch) {
+      Regions r{};
+      r.first = first_ + r0;
+      const unsigned count = unsigned(std::min<size_t>(kRegionBatch, regions - r0));
+      for (unsigned k = 0; k < count; ++k) {
+        const Buf& b = bufs_[(r0 + k) / 2];
+        const bool head = (r0 + k) % 2 == 0;
+        r.p[k] = head ? b.base : b.base + kGuardBytes + b.bytes;
+        r.n[k] = head ? kGuardBytes : b.total - kGuardBytes - b.bytes;
+      }
+      f(r, count);
+    }
+  }
   std::vector<Buf> bufs_;
+  unsigned long long* first_ = nullptr;
+  size_t first_bytes_ = 0;
 };
 
 std::string last_error_of(const pacheck_kernel& k) {
@@ -162,20 +235,21 @@ KernelOutput run_on_device(const pacheck_kernel& k, const KernelCall& call) {
     GuardedBuffers g;
     pacheck_buffers b{};
     b.struct_size = sizeof b;
-    b.q = g.upload("q", call.q);
-    b.k_cache = g.upload("k_cache", call.k_cache);
-    b.v_cache = g.upload("v_cache", call.v_cache);
-    b.k_scales = g.upload("k_scales", call.k_scales);
-    b.v_scales = g.upload("v_scales", call.v_scales);
-    b.block_tables = g.upload("block_tables", call.block_tables);
-    b.context_lens = g.upload("context_lens", call.context_lens);
-    b.alibi_slopes = g.upload("alibi_slopes", call.alibi_slopes);
-    b.sinks = g.upload("sinks", call.sinks);
+    b.q = g.upload("q", call.q, call.memory);
+    b.k_cache = g.upload("k_cache", call.k_cache, call.memory);
+    b.v_cache = g.upload("v_cache", call.v_cache, call.memory);
+    b.k_scales = g.upload("k_scales", call.k_scales, call.memory);
+    b.v_scales = g.upload("v_scales", call.v_scales, call.memory);
+    b.block_tables = g.upload("block_tables", call.block_tables, call.memory);
+    b.context_lens = g.upload("context_lens", call.context_lens, call.memory);
+    b.alibi_slopes = g.upload("alibi_slopes", call.alibi_slopes, call.memory);
+    b.sinks = g.upload("sinks", call.sinks, call.memory);
     b.workspace_bytes = k.workspace_bytes ? k.workspace_bytes(&k, &p) : 0;
     b.workspace = b.workspace_bytes ? g.alloc("workspace", size_t(b.workspace_bytes), nullptr, 0xFF) : nullptr;
     // Outputs start as NaN (0xFF.. bytes) so an element the kernel forgets to write fails.
     b.out = g.alloc("out", size_t(rows * p.head_size) * size_t(dtype_bytes(qt)), nullptr, 0xFF);
     b.lse = p.want_lse ? static_cast<float*>(g.alloc("lse", size_t(rows) * 4, nullptr, 0xFF)) : nullptr;
+    g.arm();
     hipEvent_t start, stop;
     PA_GPU_CHECK(hipEventCreate(&start));
     PA_GPU_CHECK(hipEventCreate(&stop));
@@ -235,7 +309,7 @@ KernelOutput run_on_device(const pacheck_kernel& k, const KernelCall& call) {
 
 namespace {
 
-enum class GpuPath { v1, hip, asm_, reference };
+enum class GpuPath { v1, hip, asm_ };
 
 struct GpuState {
   GpuPath path;
@@ -248,8 +322,6 @@ const char* gpu_last_error(const pacheck_kernel*) { return t_gpu_error.c_str(); 
 uint64_t gpu_workspace(const pacheck_kernel* self, const pacheck_problem* p) {
   const auto* st = static_cast<const GpuState*>(self->user_data);
   if (st->path == GpuPath::hip) return uint64_t(split_plan(*p).bytes());
-  if (st->path == GpuPath::reference)  // one logit per (row, key): [S*q_len*Hq, max_context] fp32
-    return uint64_t(int64_t(p->num_seqs) * p->q_len * p->num_q_heads * p->max_context) * 4;
   return 0;
 }
 
@@ -299,9 +371,7 @@ int gpu_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
     a.exp_sums = plan.exp_sums(b->workspace);
     a.tmp_out = plan.tmp_out(b->workspace);
   }
-  const gpu::LaunchStatus ls = st->path == GpuPath::reference
-                                   ? gpu::launch_reference(a, static_cast<float*>(b->workspace))
-                                   : gpu::launch_attention(a);
+  const gpu::LaunchStatus ls = gpu::launch_attention(a);
   if (!ls.ok()) {
     t_gpu_error = ls.error;
     return PACHECK_ERROR;
@@ -309,21 +379,9 @@ int gpu_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
   return PACHECK_OK;
 }
 
-// The plain reference kernel's contract: every layout, dtype and option, head sizes up to 256.
-constexpr int32_t kRefHeads[] = {16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256};
-constexpr int32_t kRefBlocks[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
-const pacheck_capability kRefCapability = {
-    sizeof(pacheck_capability), builtin::kQDtypes, builtin::kAllKv | PACHECK_BIT(PACHECK_DTYPE_FP8_E5M2),
-    (1u << PACHECK_LAYOUT_COUNT_) - 1, (1u << PACHECK_SCALE_COUNT_) - 1,
-    kRefHeads, 16, kRefBlocks, 9, 1 << 30, nullptr, 0, 16, 0, 0,
-    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | builtin::kAllOptions};
-const pacheck_numerics kRefNumerics = {sizeof(pacheck_numerics), PACHECK_ROUND_NONE, PACHECK_ROUND_NONE,
-                                       PACHECK_ROUND_NONE};
-
 const GpuState kV1{GpuPath::v1, &builtin::kV1Capability};
 const GpuState kHip{GpuPath::hip, &builtin::kHipCapability};
 const GpuState kAsm{GpuPath::asm_, &builtin::kAsmCapability};
-const GpuState kRef{GpuPath::reference, &kRefCapability};
 
 pacheck_kernel make_gpu(const char* name, const GpuState& st, const pacheck_numerics* num, const char* provenance) {
   pacheck_kernel k{};
@@ -350,9 +408,7 @@ std::vector<const pacheck_kernel*> gpu_kernel_descriptors() {
   static const pacheck_kernel kV1K = make_gpu("v1", kV1, &builtin::kV1Numerics, kProv);
   static const pacheck_kernel kHipK = make_gpu("hip", kHip, &builtin::kMfmaNumerics, kProv);
   static const pacheck_kernel kAsmK = make_gpu("asm", kAsm, &builtin::kMfmaNumerics, kProv);
-  static const pacheck_kernel kRefK =
-      make_gpu("gpu_reference", kRef, &kRefNumerics, "pacheck plain GPU reference: fp32, one thread per query row");
-  return {&kV1K, &kHipK, &kAsmK, &kRefK};
+  return {&kV1K, &kHipK, &kAsmK};
 }
 
 std::string gpu_write_cache(const Inputs& in, const std::vector<bool>& skip, PhysicalKv& out) {
@@ -378,6 +434,7 @@ std::string gpu_write_cache(const Inputs& in, const std::vector<bool>& skip, Phy
     p.num_kv_heads = c.num_kv_heads;
     p.head_size = c.head_size;
     p.block_size = c.block_size;
+    g.arm();
     const gpu::LaunchStatus ls = gpu::launch_reshape_and_cache(p);
     if (!ls.ok()) return ls.error;
     PA_GPU_CHECK(hipDeviceSynchronize());

@@ -30,6 +30,30 @@ KernelCall make_call(const Inputs& in, const PhysicalKv& kv) {
   return call;
 }
 
+namespace {
+template <class T>
+View<T> device_view(const DeviceBuffer& b, size_t n) {
+  return {b.as<T>(), n};
+}
+}  // namespace
+
+KernelCall make_call(const DeviceInputs& in) {
+  const Inputs& h = in.host;
+  KernelCall call;
+  call.problem = problem_of(h.c);
+  call.memory = Memory::device;
+  call.q = device_view<uint16_t>(in.q_codes, h.q_codes.size());
+  call.k_cache = device_view<uint8_t>(in.k_cache, in.k_cache.size());
+  call.v_cache = device_view<uint8_t>(in.v_cache, in.v_cache.size());
+  call.k_scales = device_view<float>(in.k_cache_scales, in.k_cache_scales.size() / sizeof(float));
+  call.v_scales = device_view<float>(in.v_cache_scales, in.v_cache_scales.size() / sizeof(float));
+  call.block_tables = device_view<int32_t>(in.block_tables, h.block_tables.size());
+  call.context_lens = device_view<int32_t>(in.context_lens, h.context_lens.size());
+  call.alibi_slopes = device_view<float>(in.alibi_slopes, h.alibi_slopes.size());
+  call.sinks = device_view<float>(in.sinks, h.sinks.size());
+  return call;
+}
+
 std::optional<std::string> Kernel::decline_reason(const Case& c, const Device& dev) const {
   return pa::decline_reason(info_.capability, c, dev);
 }
@@ -111,8 +135,19 @@ Timing AbiKernel::time(const KernelCall& call, const Device& dev, const TimingOp
   return info().memory == Memory::device ? time_on_device(*desc_, call, o) : Kernel::time(call, dev, o);
 }
 
+bool AbiKernel::takes(Memory views) const {
+  return views == Memory::host || info().memory == Memory::device;
+}
+
 KernelOutput AbiKernel::run(const KernelCall& call, const Device& dev) const {
   (void)dev;
+  if (!takes(call.memory)) {
+    KernelOutput r;
+    r.status = Status::Fail;
+    r.metric = "harness";
+    r.reason = "a host-memory kernel was handed device-memory inputs (pacheck's bug: run_case checks takes())";
+    return r;
+  }
   return info().memory == Memory::host ? run_on_host(*desc_, call) : run_on_device(*desc_, call);
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/capability.hpp"
 #include "core/inputs.hpp"
+#include "core/inputs_device.hpp"
 #include "core/metrics.hpp"
 #include "pacheck/kernel_abi.h"
 
@@ -43,9 +44,11 @@ struct View {
   bool empty() const { return size == 0; }
 };
 
-/// One launch as pacheck hands it to a kernel: the ABI problem and host views of every input.
+/// One launch as pacheck hands it to a kernel: the ABI problem and views of every input, in host
+/// memory or, for inputs generated on the GPU (core/inputs_device.hpp), in device memory.
 struct KernelCall {
   pacheck_problem problem{};
+  Memory memory = Memory::host;     // where the views point
   View<uint16_t> q;                 // [S, q_len, Hq, D] codes of q_dtype
   View<uint8_t> k_cache, v_cache;   // raw element bytes
   View<float> k_scales, v_scales;
@@ -54,6 +57,8 @@ struct KernelCall {
 };
 /// The call of a case's inputs (views into `in` and `kv`, which must outlive it).
 KernelCall make_call(const Inputs& in, const PhysicalKv& kv);
+/// The call of inputs generated on the GPU: device views into `in`, which must outlive it.
+KernelCall make_call(const DeviceInputs& in);
 
 /// How a kernel is timed (pacheck bench): warm-up launches, then `repetitions` timed launches, each
 /// on the next of several input sets that together span `rotate_bytes`, so every launch reads
@@ -90,6 +95,10 @@ class Kernel {
   /// supports() predicate. Prefixed by nothing; callers add the kernel's name.
   virtual std::optional<std::string> decline_reason(const Case& c, const Device& dev) const;
   ErrorModel error_model(const Case& c) const { return pa::error_model(info_.numerics, c); }
+  /// Whether run() takes a call whose views point into `views` memory. Host views always; device
+  /// views only where a kernel says so (an in-process device kernel), so that inputs generated on
+  /// the GPU never go to a kernel that would read them as host memory.
+  virtual bool takes(Memory views) const { return views == Memory::host; }
   /// Scratch bytes a launch on `c` needs (0 = none).
   virtual int64_t workspace_bytes(const Case& c) const { (void)c; return 0; }
   /// Runs the kernel on the call. A refusal (declined case) is NotSupported without a launch.
@@ -110,6 +119,7 @@ class AbiKernel : public Kernel {
  public:
   AbiKernel(const pacheck_kernel* desc, std::string source);
   std::optional<std::string> decline_reason(const Case& c, const Device& dev) const override;
+  bool takes(Memory views) const override;
   KernelOutput run(const KernelCall& call, const Device& dev) const override;
   int64_t workspace_bytes(const Case& c) const override;
   Timing time(const KernelCall& call, const Device& dev, const TimingOptions& o) const override;
@@ -135,7 +145,7 @@ class Registry {
 };
 
 /// pacheck's own kernels: the host twins of v1, hip and asm (Memory::host), or on `device` the GPU
-/// kernels of the same names plus the plain GPU reference kernel "gpu_reference".
+/// kernels of the same names.
 enum class Backend : uint8_t { host, gpu };
 const char* to_string(Backend b);
 std::optional<Backend> parse_backend(std::string_view s);
@@ -157,7 +167,8 @@ Device gpu_device();
 /// "CUDA runtime 13000" / "HIP runtime ..." / "n/a", for the report's context block.
 std::string gpu_runtime_version();
 std::string gpu_driver_version();
-/// Runs a device-memory descriptor: guarded device buffers, launch, event timing, guard check.
+/// Runs a device-memory descriptor: guarded device buffers (filled from the call's host or device
+/// views; allocations are pooled across calls), launch, event timing, guard check.
 KernelOutput run_on_device(const pacheck_kernel& k, const KernelCall& call);
 
 /// Times a device-memory descriptor with device events. Cache views left empty (k_cache,

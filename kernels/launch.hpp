@@ -46,9 +46,6 @@ struct AttentionParams {
 
 /// Attention (single pass when partition == 0, else stage 1 then stage 2).
 LaunchStatus launch_attention(const AttentionParams& p);
-/// Obviously-correct GPU reference: one thread per query row, logical token order, fp32,
-/// `scratch` = [S*q_len*Hq, max_context] floats.
-LaunchStatus launch_reference(const AttentionParams& p, float* scratch);
 
 struct CacheWriteParams {
   const float* key = nullptr;      // [T, Hkv, D]

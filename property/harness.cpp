@@ -8,6 +8,8 @@
 #include <rapidcheck/detail/TestListenerAdapter.h>
 
 #include "core/inputs.hpp"
+#include "core/inputs_device.hpp"
+#include "reference/attention_device.hpp"
 #include "regression/corpus.hpp"
 #include "regression/testbed.hpp"
 
@@ -157,34 +159,8 @@ ReferenceResult reference(const Inputs& in) {
   if (w == "cpu" || w.empty()) return reference_attention(in);
   if (w != "gpu") throw InputError("PACHECK_PROPERTY_REFERENCE=" + w + ": expected cpu or gpu");
   std::string why;
-  if (!gpu_available(&why)) throw InputError("PACHECK_PROPERTY_REFERENCE=gpu but no GPU: " + why);
-  static const Registry gpu = builtin_kernels(Backend::gpu);
-  const KernelPtr ref_kernel = gpu.get("gpu_reference");
-  const PhysicalKv kv = pack(in);
-  const KernelOutput o = ref_kernel->run(make_call(in, kv), gpu_device());
-  if (o.status != Status::Ok) throw std::runtime_error("GPU reference kernel: " + o.reason);
-  const Case& c = in.c;
-  ReferenceResult r;
-  r.out.assign(o.out.begin(), o.out.end());
-  r.lse.assign(o.lse.begin(), o.lse.end());
-  r.own_rounding = codec::unit_roundoff(c.q_dtype);
-  // Bounds instead of the oracle's exact stats: v_max exactly, and logit_rms <= |scale| max|q| max||k||.
-  double q_max = 0, k_norm = 0;
-  for (float q : in.q) q_max = std::max(q_max, double(std::fabs(q)));
-  for (int32_t s = 0; s < c.num_seqs; ++s)
-    for (int32_t t = 0; t < in.context_lens[size_t(s)]; ++t)
-      for (int32_t h = 0; h < c.num_kv_heads; ++h) {
-        double k2 = 0;
-        for (int32_t d = 0; d < c.head_size; ++d) {
-          const double k = in.k.value(s, t, h, d);
-          k2 += k * k;
-          r.stats.v_max = std::max(r.stats.v_max, std::fabs(in.v.value(s, t, h, d)));
-        }
-        k_norm = std::max(k_norm, std::sqrt(k2));
-      }
-  r.stats.logit_rms = c.effective_softmax_scale() * q_max * k_norm;
-  r.stats.max_context = c.max_context();
-  return r;
+  if (!device_inputs_available(&why)) throw InputError("PACHECK_PROPERTY_REFERENCE=gpu but no GPU: " + why);
+  return reference_attention_device(upload_inputs(in));
 }
 
 std::optional<std::string> agree(const Kernel& k, const Inputs& in, const KernelOutput& got, const KernelOutput& base,
@@ -195,8 +171,7 @@ std::optional<std::string> agree(const Kernel& k, const Inputs& in, const Kernel
     return std::nullopt;
   const Case& c = in.c;
   const ReferenceResult ref = reference(in);
-  ErrorModel em = k.error_model(c);
-  em.u_tmp += ref.own_rounding;  // a rounded reference widens the bound by its own rounding
+  const ErrorModel em = k.error_model(c);
   const Tolerance tol = tolerance_for(em, ref.stats);
   if (got.out.size() != base.out.size())
     return kernel_tag(k) + " metric=shape (" + relation + "): " + std::to_string(got.out.size()) + " vs " +

@@ -72,10 +72,9 @@ int scaled_count(int base);
 Backend property_backend();
 
 /// The reference the properties judge against: the fp64 CPU oracle, or with
-/// PACHECK_PROPERTY_REFERENCE=gpu the GPU reference kernel (fp32, one thread per row, checked
-/// against the CPU oracle in gpu_test), for nightly sizes where the CPU reference dominates the
-/// run. Its stats are bounds computed from the inputs and it has no `uniform` (the v_mean flag is
-/// off). A GPU request without a GPU throws InputError.
+/// PACHECK_PROPERTY_REFERENCE=gpu the fp64 GPU oracle (reference_attention_device, held to
+/// kOracleAgreement of the CPU one), for nightly sizes where the CPU oracle dominates the run.
+/// A GPU request without a GPU throws InputError.
 ReferenceResult reference(const Inputs& in);
 
 /// `got` against `base` (two runs of one kernel that must agree) within the kernel's tolerance

@@ -101,9 +101,7 @@ PropertySpec kv_scale_property(const PropertyContext& ctx) {
       return std::nullopt;
     }
     const ReferenceResult ref = reference(scaled);
-    ErrorModel em = k.error_model(c);
-    em.u_tmp += ref.own_rounding;
-    const Tolerance tol = tolerance_for(em, ref.stats);
+    const Tolerance tol = tolerance_for(k.error_model(c), ref.stats);
     if (b.out.size() != ref.out.size()) return tag(k) + " metric=shape (K/2 with k_scale*2): wrong output size";
     const Verdict v = verdict(compare(b.out, ref.out, tol), tol, output_shape(c));
     if (v.status != Status::Ok) return tag(k) + " metric=" + v.metric + " (K/2 with k_scale*2): " + v.message;

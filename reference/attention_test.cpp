@@ -2,7 +2,9 @@
 // from the code under test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -281,6 +283,66 @@ TEST(ReferenceAnalytic, InconsistentInputsAreRejected) {
   Inputs in = make_inputs(c);
   in.sinks.clear();
   EXPECT_THROW(reference_attention(in), std::invalid_argument);
+}
+
+// oracle_disagreement, the yardstick the GPU oracle is held to (kOracleAgreement).
+TEST(OracleDisagreement, MeasuresTheLargestRelativeDifference) {
+  const ReferenceResult b = reference_attention(make_inputs(small_case(DType::bf16, ScaleMode::none)));
+  ASSERT_GT(b.stats.v_max, 0);
+  ASSERT_GT(b.stats.logit_rms, 0);
+  ASSERT_GT(b.stats.pv_rms, 0);
+  EXPECT_EQ(oracle_disagreement(b, b), 0.0);
+
+  const size_t D = b.out.size() / b.lse.size();
+  // out and uniform: relative to the largest |element| of the row (row 1 here).
+  for (auto field : {&ReferenceResult::out, &ReferenceResult::uniform}) {
+    ReferenceResult a = b;
+    double row_max = 0;
+    for (size_t d = 0; d < D; ++d) row_max = std::max(row_max, std::fabs((b.*field)[D + d]));
+    ASSERT_GT(row_max, 0);
+    (a.*field)[D + 3] += 1e-9 * row_max;
+    EXPECT_NEAR(oracle_disagreement(a, b), 1e-9, 1e-15);
+  }
+  // lse: relative to max(1, |lse|).
+  {
+    ReferenceResult a = b;
+    a.lse[2] += 1e-10 * std::max(1.0, std::fabs(b.lse[2]));
+    EXPECT_NEAR(oracle_disagreement(a, b), 1e-10, 1e-16);
+  }
+  // The three statistics: relative to b's value.
+  for (auto stat : {&ToleranceInputs::v_max, &ToleranceInputs::logit_rms, &ToleranceInputs::pv_rms}) {
+    ReferenceResult a = b;
+    a.stats.*stat *= 1 + 1e-8;
+    EXPECT_NEAR(oracle_disagreement(a, b), 1e-8, 1e-14);
+  }
+}
+
+TEST(OracleDisagreement, NanOnOneSideAndShapeMismatchAreInfinite) {
+  const ReferenceResult b = reference_attention(make_inputs(small_case(DType::fp16, ScaleMode::per_head)));
+  const double kInf = std::numeric_limits<double>::infinity(), kNan = std::nan("");
+  {
+    ReferenceResult a = b;
+    a.out[5] = kNan;
+    EXPECT_EQ(oracle_disagreement(a, b), kInf);
+    EXPECT_EQ(oracle_disagreement(b, a), kInf);
+    EXPECT_EQ(oracle_disagreement(a, a), 0.0);  // NaN on both sides: the same result
+  }
+  {
+    ReferenceResult a = b;
+    a.lse[0] = kNan;
+    EXPECT_EQ(oracle_disagreement(a, b), kInf);
+  }
+  {
+    ReferenceResult a = b;
+    a.stats.pv_rms = kNan;
+    EXPECT_EQ(oracle_disagreement(a, b), kInf);
+  }
+  for (auto field : {&ReferenceResult::out, &ReferenceResult::lse, &ReferenceResult::uniform}) {
+    ReferenceResult a = b;
+    (a.*field).pop_back();
+    EXPECT_EQ(oracle_disagreement(a, b), kInf);
+    EXPECT_EQ(oracle_disagreement(b, a), kInf);
+  }
 }
 
 }  // namespace

@@ -20,7 +20,15 @@ struct RunOptions {
   Device device;                   // the device model the dispatcher routes for
   bool dispatcher = true;          // also run the dispatcher's choice as a record named "auto"
   Routing routing = aiter_routing();
+  /// Where a case's inputs are generated and its oracle runs: Memory::host (make_inputs, pack and
+  /// the CPU oracle) or Memory::device (make_device_inputs and the GPU oracle, the same input
+  /// bytes; for kernels that all take device views). inputs_memory() picks it.
+  Memory inputs = Memory::host;
 };
+
+/// Memory::device when a GPU is usable for inputs and every kernel takes device views, else
+/// Memory::host; `why` says which and why.
+Memory inputs_memory(const std::vector<KernelPtr>& kernels, std::string* why = nullptr);
 
 struct PathRecord {
   std::string path;                // the kernel's name, or "auto" (the dispatcher's choice)
@@ -45,7 +53,11 @@ struct CaseRecord {
   std::vector<PathRecord> paths;
   std::string replay;              // one command line that reproduces this case
   double reference_ms = 0;
-  double inputs_ms = 0;            // make_inputs + pack
+  double inputs_ms = 0;            // make_inputs + pack (or make_device_inputs)
+  std::string oracle = "none";     // where the oracle ran: "cpu", "gpu", or "none" (no kernel ran)
+  /// For a GPU-oracle case that was cross-checked (run_case's cross_check): oracle_disagreement
+  /// of the GPU oracle against the CPU one; -1 when not cross-checked.
+  double oracle_disagreement = -1;
 };
 
 /// "host" for host-memory kernels, "gpu" for device-memory ones.
@@ -63,8 +75,11 @@ PathRecord run_and_judge(const Kernel& k, const Case& c, const KernelCall& call,
                          const Device& dev);
 
 /// Runs one case. Never throws for a bad case: an invalid case yields records with status Fail
-/// and the validation message (callers that must reject input validate first).
-CaseRecord run_case(const Case& c, const RunOptions& o);
+/// and the validation message (callers that must reject input validate first). With inputs on the
+/// device and `cross_check`, the case is also generated on the host and judged by the CPU oracle
+/// too: the record holds the two oracles' disagreement and the input hash, and a disagreement
+/// beyond kOracleAgreement fails every path of the case with metric "oracle".
+CaseRecord run_case(const Case& c, const RunOptions& o, bool cross_check = false);
 
 /// Host memory the harness needs for a case (inputs, packed cache, oracle, one kernel's outputs),
 /// an estimate from above; and what the machine has free (MemAvailable), or -1 when unknown.

@@ -44,9 +44,13 @@ std::string utc_now() {
 
 Summary summarize(const std::vector<Record>& records) {
   Summary s;
-  std::set<int64_t> cases;
+  std::set<int64_t> cases, checked;
   for (const Record& r : records) {
     cases.insert(r.case_index);
+    if (r.oracle_disagreement >= 0 && checked.insert(r.case_index).second) {
+      ++s.oracle_cross_checked;
+      s.oracle_max_disagreement = std::max(s.oracle_max_disagreement, r.oracle_disagreement);
+    }
     ++s.records;
     switch (r.status) {
       case Status::Ok: ++s.ok; break;
@@ -201,6 +205,7 @@ json to_json(const Context& c) {
           {"suite", c.suite},
           {"paths", c.paths},
           {"shard", c.shard},
+          {"inputs", {{"memory", c.inputs}, {"reason", c.inputs_reason}}},
           {"kernels", [&] {
              nlohmann::json a = nlohmann::json::array();
              for (const KernelInfoRecord& k : c.kernels)
@@ -241,7 +246,10 @@ json to_json(const Record& r) {
            {{"inputs_ms", r.timings.inputs_ms},
             {"reference_ms", r.timings.reference_ms},
             {"path_ms", r.timings.path_ms},
-            {"wall_ms", r.timings.wall_ms}}}};
+            {"wall_ms", r.timings.wall_ms}}},
+          {"oracle",
+           {{"where", r.oracle},
+            {"disagreement", r.oracle_disagreement < 0 ? json(nullptr) : json(r.oracle_disagreement)}}}};
 }
 
 json to_json(const Summary& s) {
@@ -252,7 +260,9 @@ json to_json(const Summary& s) {
           {"NotSupported", s.not_supported},
           {"Skipped", s.skipped},
           {"elapsed_ms", s.elapsed_ms},
-          {"interrupted", s.interrupted}};
+          {"interrupted", s.interrupted},
+          {"oracle_cross_checked", s.oracle_cross_checked},
+          {"oracle_max_disagreement", s.oracle_max_disagreement}};
 }
 
 json to_json(const BenchRecord& b) {
@@ -314,6 +324,10 @@ Context context_from_json(const json& j) {
   c.suite = r.get<std::string>("suite");
   c.paths = r.get_or<std::vector<std::string>>("paths", {});
   c.shard = r.get_or<std::string>("shard", "");
+  if (r.j.contains("inputs") && r.j.at("inputs").is_object()) {
+    c.inputs = r.j.at("inputs").value("memory", "host");
+    c.inputs_reason = r.j.at("inputs").value("reason", "");
+  }
   if (r.j.contains("kernels") && r.j.at("kernels").is_array())
     for (const auto& k : r.j.at("kernels"))
       c.kernels.push_back({k.value("name", ""), k.value("version", ""), k.value("provenance", ""),
@@ -359,6 +373,11 @@ Record record_from_json(const json& j) {
   rec.timings.reference_ms = tm.dbl("reference_ms");
   rec.timings.path_ms = tm.dbl("path_ms");
   rec.timings.wall_ms = tm.dbl("wall_ms");
+  if (r.j.contains("oracle") && r.j.at("oracle").is_object()) {
+    const json& o = r.j.at("oracle");
+    rec.oracle = o.value("where", "cpu");
+    rec.oracle_disagreement = o.contains("disagreement") && o.at("disagreement").is_number() ? o.at("disagreement").get<double>() : -1;
+  }
   return rec;
 }
 
@@ -373,6 +392,8 @@ Summary summary_from_json(const json& j) {
   s.skipped = r.get<int64_t>("Skipped");
   s.elapsed_ms = r.dbl("elapsed_ms");
   s.interrupted = r.get_or<bool>("interrupted", false);
+  s.oracle_cross_checked = r.get_or<int64_t>("oracle_cross_checked", 0);
+  s.oracle_max_disagreement = r.j.contains("oracle_max_disagreement") ? r.dbl("oracle_max_disagreement") : 0.0;
   return s;
 }
 

@@ -51,6 +51,8 @@ struct Context {
   std::vector<std::string> paths;
   std::vector<KernelInfoRecord> kernels;  // optional: each kernel's version, provenance and source
   std::string shard;            // optional: "i/n" when the run was one shard of n ("" = whole run)
+  std::string inputs = "host";  // optional: where inputs were generated and the oracle ran, "host" or "device"
+  std::string inputs_reason;    // optional: why there
   std::string started_utc;      // ISO-8601, e.g. "2026-11-22T22:14:00Z"
 };
 
@@ -91,6 +93,8 @@ struct Record {
   Tolerance tolerance;
   std::string replay;
   Timings timings;
+  std::string oracle = "cpu";       // optional: where the oracle ran, "cpu", "gpu" or "none" (no kernel ran)
+  double oracle_disagreement = -1;  // optional: GPU oracle vs CPU oracle on this case (-1: not cross-checked)
 
   /// The identity diff() keys records by: "slug path backend".
   std::string key() const { return slug + " " + path + " " + backend; }
@@ -101,6 +105,8 @@ struct Summary {
   int64_t ok = 0, fail = 0, not_supported = 0, skipped = 0;
   double elapsed_ms = 0;
   bool interrupted = false;  // SIGINT stopped the run early
+  int64_t oracle_cross_checked = 0;    // cases whose GPU oracle was cross-checked against the CPU one
+  double oracle_max_disagreement = 0;  // the largest disagreement among them
 };
 
 /// One benchmark measurement: one kernel on one decode shape. Optional and additive (schema

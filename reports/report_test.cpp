@@ -153,6 +153,34 @@ TEST(Writer, FinalReportIsAtomicAndLoadable) {
   EXPECT_TRUE(errs.empty()) << (errs.empty() ? "" : errs.front());
 }
 
+// Device runs: where the inputs and the oracle were, and the cross-checked cases' agreement, which
+// the summary counts once per case and states as its largest value.
+TEST(Writer, OracleAgreementRoundTripsAndIsSummarizedPerCase) {
+  const std::string path = temp_path("oracle.json");
+  Report rep = sample_report();
+  rep.context.inputs = "device";
+  rep.context.inputs_reason = "auto: every kernel reads device memory";
+  for (Record& r : rep.cases) {
+    r.oracle = "gpu";
+    r.oracle_disagreement = r.case_index == 0 ? 3e-15 : r.case_index == 2 ? 7e-14 : -1;
+  }
+  rep.summary = summarize(rep.cases);
+  EXPECT_EQ(rep.summary.oracle_cross_checked, 2);
+  EXPECT_EQ(rep.summary.oracle_max_disagreement, 7e-14);
+  {
+    ReportWriter w(path, rep.context);
+    for (const Record& r : rep.cases) w.add(r);
+    w.finish(rep.summary);
+  }
+  const Report back = load_report(path);
+  EXPECT_EQ(to_json(back), to_json(rep));
+  EXPECT_EQ(back.cases[3].oracle_disagreement, -1);  // case 1: not cross-checked, written as null
+  EXPECT_EQ(back.context.inputs, "device");
+  std::ifstream f(path);
+  const auto errs = validate_schema(load_schema(), json::parse(f));
+  EXPECT_TRUE(errs.empty()) << (errs.empty() ? "" : errs.front());
+}
+
 TEST(Writer, PartialFileOfACrashedRunIsLoadable) {
   const std::string path = temp_path("crash.json");
   const Report rep = sample_report();

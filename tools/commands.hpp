@@ -41,7 +41,11 @@ struct Target {
   std::string replay_flags(const std::string& kernel) const;
 };
 Target resolve_target(const Args& a);
-RunOptions run_options(const Args& a, const Target& t);
+/// The run options of the target flags (--no-dispatch, --inputs); `inputs_reason` says where the
+/// inputs are made and why.
+RunOptions run_options(const Args& a, const Target& t, std::string* inputs_reason = nullptr);
+/// run_in_order cross-checks the GPU oracle against the CPU one on cases whose index is a multiple.
+inline constexpr size_t kOracleCheckEvery = 100;
 /// This program's path (to start `pacheck worker`).
 std::string self_exe();
 double parse_seconds(const std::string& flag, const std::string& value);

@@ -17,7 +17,7 @@ int cmd_fixtures(int argc, char** argv, int begin) {
          "changed (so a regeneration is never silent); review the diff before committing.",
          with_target({{"dir", "DIR", "golden directory (default: fixtures/golden of this checkout)"},
                       {"filter", "TEXT", "only canonical cases whose name contains TEXT"},
-                      {"gpu", "", "verify: also run every built-in GPU kernel (and the GPU reference kernel) on each\n"
+                      {"gpu", "", "verify: also run every built-in GPU kernel on each\n"
                                   "                              golden it supports, within the kernel's tolerance"}}),
          "verify|regenerate", 1);
   if (!a.parse(argc, argv, begin)) {

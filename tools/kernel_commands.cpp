@@ -105,12 +105,18 @@ int bench_harness(const std::string& name, int jobs, const Target& t, const Args
   const std::vector<Case> cases = suite(name, kDefaultSuiteSeed, t.device.native_fp8);
   std::vector<size_t> indices(cases.size());
   for (size_t i = 0; i < cases.size(); ++i) indices[i] = i;
-  const RunOptions o = run_options(a, t);
-  double inputs = 0, oracle = 0, kernels = 0, judged = 0;
+  std::string where;
+  const RunOptions o = run_options(a, t, &where);
+  double inputs = 0, oracle = 0, kernels = 0, judged = 0, disagreement = 0;
+  int64_t checked = 0;
   const auto t0 = std::chrono::steady_clock::now();
   run_in_order(cases, indices, o, std::max(1, jobs), [&](size_t, const CaseRecord& rec) {
     inputs += rec.inputs_ms;
     oracle += rec.reference_ms;
+    if (rec.oracle_disagreement >= 0) {
+      ++checked;
+      disagreement = std::max(disagreement, rec.oracle_disagreement);
+    }
     for (const PathRecord& p : rec.paths) {
       if (p.path == "auto") continue;  // the dispatcher's record repeats the chosen kernel's
       kernels += p.elapsed_ms;
@@ -121,6 +127,8 @@ int bench_harness(const std::string& name, int jobs, const Target& t, const Args
   const double work = inputs + oracle + judged;
   std::printf("harness: suite %s, %zu cases, -j %d, %s backend, %s\n", name.c_str(), cases.size(), std::max(1, jobs),
               to_string(t.backend), t.device.name.c_str());
+  std::printf("  inputs and oracle on the %s (%s)\n", o.inputs == Memory::device ? "GPU" : "host", where.c_str());
+  if (checked) std::printf("  GPU oracle vs CPU oracle on %lld cases: max disagreement %.2g\n", (long long)checked, disagreement);
   std::printf("  %.1f cases/s (%.2f s wall)\n", 1000.0 * double(cases.size()) / wall, wall / 1000);
   const auto row = [&](const char* part, double ms) {
     std::printf("  %-34s %10.1f ms  %5.1f %%\n", part, ms, 100.0 * ms / std::max(work, 1e-9));

@@ -113,8 +113,7 @@ Target resolve_target(const Args& a) {
       t.registry.add(k);
     }
   } else if (a.all("kernel").empty()) {
-    for (const KernelPtr& k : builtin.all())
-      if (k->name() != "gpu_reference") t.registry.add(k);  // the plain reference kernel runs on request only
+    for (const KernelPtr& k : builtin.all()) t.registry.add(k);
   }
   if (t.registry.all().empty()) throw InputError("no kernel to run: the " + std::string(to_string(t.backend)) +
                                                  " backend has no built-in kernels here; give --kernel or --backend host");
@@ -130,6 +129,8 @@ const std::vector<Flag> kTargetFlags = {
     {"backend", "B", "built-in kernels: auto|host|gpu (default auto: gpu when one is present, else the host twins)"},
     {"device", "D", "device model the dispatcher routes for: mi300x|mi355x|h100 (default: the GPU, else mi300x)"},
     {"no-dispatch", "", "do not add the dispatcher's choice as an \"auto\" record"},
+    {"inputs", "WHERE", "auto|host|device: where inputs are generated and the fp64 oracle runs (default auto: device\n"
+                        "                              when a GPU is present and every kernel reads device memory; the same bytes)"},
 };
 
 std::vector<Flag> with_target(std::vector<Flag> f) {
@@ -137,11 +138,28 @@ std::vector<Flag> with_target(std::vector<Flag> f) {
   return f;
 }
 
-RunOptions run_options(const Args& a, const Target& t) {
+RunOptions run_options(const Args& a, const Target& t, std::string* inputs_reason) {
   RunOptions o;
   o.kernels = t.registry.all();
   o.device = t.device;
   o.dispatcher = !a.has("no-dispatch");
+  const std::string where = a.get("inputs", "auto");
+  std::string why;
+  const Memory possible = inputs_memory(o.kernels, &why);
+  if (where == "auto") {
+    o.inputs = possible;
+    why = "auto: " + why;
+  } else if (where == "host") {
+    o.inputs = Memory::host;
+    why = "--inputs host";
+  } else if (where == "device") {
+    if (possible != Memory::device) throw InputError("--inputs device: not possible here: " + why);
+    o.inputs = Memory::device;
+    why = "--inputs device";
+  } else {
+    throw InputError("--inputs " + where + ": expected auto, host or device");
+  }
+  if (inputs_reason) *inputs_reason = why;
   return o;
 }
 
@@ -207,6 +225,8 @@ std::vector<report::Record> to_records(const CaseRecord& rec, int64_t case_index
     r.tolerance = p.tolerance;
     r.replay = rec.replay;
     r.timings = {rec.inputs_ms, rec.reference_ms, p.elapsed_ms, p.wall_ms};
+    r.oracle = rec.oracle;
+    r.oracle_disagreement = rec.oracle_disagreement;
     out.push_back(std::move(r));
   }
   return out;
@@ -264,8 +284,11 @@ class CaseQueue {
 
 void run_in_order(const std::vector<Case>& cases, const std::vector<size_t>& indices, const RunOptions& o, int jobs,
                   const std::function<void(size_t, const CaseRecord&)>& emit, const std::function<bool()>& stop) {
+  // The GPU oracle is cross-checked against the CPU one on every kOracleCheckEvery-th case of the
+  // run (by index, so shards check the same cases as the whole run).
+  const auto run = [&](size_t n) { return run_case(cases[indices[n]], o, indices[n] % kOracleCheckEvery == 0); };
   if (jobs <= 1) {
-    for (size_t n = 0; n < indices.size() && !stop(); ++n) emit(n, run_case(cases[indices[n]], o));
+    for (size_t n = 0; n < indices.size() && !stop(); ++n) emit(n, run(n));
     return;
   }
   // Cases run on `jobs` threads, each case's own generation and oracle on its share of the
@@ -277,7 +300,7 @@ void run_in_order(const std::vector<Case>& cases, const std::vector<size_t>& ind
   std::vector<std::thread> pool;
   for (int w = 0; w < jobs; ++w)
     pool.emplace_back([&] {
-      for (size_t n; (n = q.take()) < indices.size() && !stop();) q.put(n, [&] { return run_case(cases[indices[n]], o); });
+      for (size_t n; (n = q.take()) < indices.size() && !stop();) q.put(n, [&] { return run(n); });
     });
   for (size_t n = 0; n < indices.size(); ++n) {
     std::optional<CaseRecord> rec = q.get(n, stop);
@@ -312,7 +335,8 @@ int cmd_run(int argc, char** argv, int begin) {
     return kExitOk;
   }
   const Target t = resolve_target(a);
-  const RunOptions o = run_options(a, t);
+  std::string inputs_reason;
+  const RunOptions o = run_options(a, t, &inputs_reason);
   const bool has_seed = a.has("seed");
   const uint64_t seed = has_seed ? parse_u64("seed", a.get("seed")) : kDefaultSuiteSeed;
 
@@ -368,6 +392,8 @@ int cmd_run(int argc, char** argv, int begin) {
     ctx.kernels.push_back({k->name(), k->info().version, k->info().provenance, k->info().source,
                            to_string(k->info().memory)});
   }
+  ctx.inputs = o.inputs == Memory::device ? "device" : "host";
+  ctx.inputs_reason = inputs_reason;
   ctx.started_utc = report::utc_now();
 
   report::ConsoleReporter console(std::cout, {a.has("quiet"), bool(::isatty(STDOUT_FILENO))});
@@ -397,6 +423,10 @@ int cmd_run(int argc, char** argv, int begin) {
   s.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   s.interrupted = g_interrupted != 0;
   for (auto* r : reporters) r->end(s);
+  if (o.inputs == Memory::device)
+    std::printf("inputs and fp64 oracle on the GPU; the GPU oracle agreed with the CPU oracle to %.2g on the %lld "
+                "cases cross-checked (limit %.0e)\n", s.oracle_max_disagreement, (long long)s.oracle_cross_checked,
+                kOracleAgreement);
   std::cout << "report: " << json.path() << "\n";
   if (s.fail) return kExitFail;
   return s.interrupted ? kExitInterrupted : kExitOk;
