@@ -46,6 +46,11 @@ Target resolve_target(const Args& a);
 RunOptions run_options(const Args& a, const Target& t, std::string* inputs_reason = nullptr);
 /// run_in_order cross-checks the GPU oracle against the CPU one on cases whose index is a multiple.
 inline constexpr size_t kOracleCheckEvery = 100;
+/// Cases at once when --jobs is not given: with inputs on the device a case needs little CPU, so
+/// up to kDefaultDeviceJobs run at once (one per core at most); on the host each case's
+/// generation and oracle already use every core, so one.
+inline constexpr int kDefaultDeviceJobs = 8;
+int default_jobs(const Args& a, const RunOptions& o);
 /// This program's path (to start `pacheck worker`).
 std::string self_exe();
 double parse_seconds(const std::string& flag, const std::string& value);

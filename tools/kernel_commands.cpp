@@ -101,12 +101,13 @@ int cmd_check(int argc, char** argv, int begin) {
 namespace {
 // `bench --harness`: the suite through run_case, timed by part. Parts are summed over cases, so
 // with -j they add up to more than the wall time; their shares say where the work goes.
-int bench_harness(const std::string& name, int jobs, const Target& t, const Args& a) {
+int bench_harness(const std::string& name, const Target& t, const Args& a) {
   const std::vector<Case> cases = suite(name, kDefaultSuiteSeed, t.device.native_fp8);
   std::vector<size_t> indices(cases.size());
   for (size_t i = 0; i < cases.size(); ++i) indices[i] = i;
   std::string where;
   const RunOptions o = run_options(a, t, &where);
+  const int jobs = default_jobs(a, o);
   double inputs = 0, oracle = 0, kernels = 0, judged = 0, disagreement = 0;
   int64_t checked = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -162,13 +163,13 @@ int cmd_bench(int argc, char** argv, int begin) {
                       {"report", "FILE", "JSON report to write (default pacheck-bench.json)"},
                       {"harness", "SUITE", "time the harness instead of the kernels: run SUITE (smoke|ci|nightly) and print "
                                            "cases/s and where the wall time goes (inputs, oracle, kernels, the rest)"},
-                      {"jobs", "N", "with --harness: cases at once, as `pacheck run -j`", false, "flags", "j"}}));
+                      {"jobs", "N", "with --harness: cases at once, as `pacheck run -j` (same default)", false, "flags", "j"}}));
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
     return kExitOk;
   }
   const Target t = resolve_target(a);
-  if (a.has("harness")) return bench_harness(a.get("harness"), a.has("jobs") ? int(parse_u64("jobs", a.get("jobs"))) : 1, t, a);
+  if (a.has("harness")) return bench_harness(a.get("harness"), t, a);
   bench::SweepOptions so;
   const auto ints = [](const std::string& flag, const std::string& list) {
     std::vector<int32_t> v;

@@ -163,6 +163,15 @@ RunOptions run_options(const Args& a, const Target& t, std::string* inputs_reaso
   return o;
 }
 
+int default_jobs(const Args& a, const RunOptions& o) {
+  if (a.has("jobs")) {
+    const uint64_t j = parse_u64("jobs", a.get("jobs"));
+    if (j < 1) throw InputError("--jobs 0: expected at least 1");
+    return int(std::min<uint64_t>(j, 1024));
+  }
+  return o.inputs == Memory::device ? std::min(kDefaultDeviceJobs, default_threads()) : 1;
+}
+
 std::string self_exe() {
   char buf[4096];
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -327,7 +336,8 @@ int cmd_run(int argc, char** argv, int begin) {
              {"report", "FILE", "JSON report to write (default pacheck-report.json)"},
              {"quiet", "", "print only failures and the summary"},
              {"shard", "i/n", "run only cases with index % n == i (deterministic; `pacheck merge` joins the shards)"},
-             {"jobs", "N", "run N cases at once, each on its share of the threads (default 1); the report's order and\n"
+             {"jobs", "N", "run N cases at once, each on its share of the threads (default: 8, at most one per core, with\n"
+                           "                              inputs on the GPU; else 1); the report's order and\n"
                            "every record's bytes are those of -j 1 (timings apart)", false, "flags", "j"},
          }));
   if (!a.parse(argc, argv, begin)) {
@@ -413,8 +423,7 @@ int cmd_run(int argc, char** argv, int begin) {
     all.insert(all.end(), recs.begin(), recs.end());
     for (auto* r : reporters) r->on_case(recs);
   };
-  const int jobs = int(std::min<uint64_t>(a.has("jobs") ? parse_u64("jobs", a.get("jobs")) : 1, 1024));
-  if (jobs < 1) throw InputError("--jobs 0: expected at least 1");
+  const int jobs = default_jobs(a, o);
   run_in_order(cases, indices, o, jobs, [&](size_t n, const CaseRecord& rec) { emit(n, rec); },
                [] { return g_interrupted != 0; });
   std::signal(SIGINT, SIG_DFL);
