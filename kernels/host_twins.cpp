@@ -3,6 +3,7 @@
 // LogitTransform, registered through the same ABI descriptor a plug-in uses. A twin sees only what
 // a kernel sees (the pacheck_problem and the buffers), so a layout, scale or block-table bug shows
 // here exactly as it would on the GPU, and CI without a GPU runs every path end to end.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -25,7 +26,9 @@ namespace {
 constexpr int kMaxHead = 256;  // largest head size any built-in path declares
 using HostPartial = Partial<kMaxHead>;
 
-/// One physical cache tensor of storage type KV, read the way a kernel reads it.
+/// One physical cache tensor of storage type KV, read the way a kernel reads it. A layout's offset
+/// is a (page, head, slot) part plus a d part (as pack uses it), so a row's elements are read at
+/// row(s, t, h) + d_offset[d], the d parts computed once per launch.
 template <DType KV>
 struct CacheView {
   using Storage = typename codec::Codec<KV>::Storage;
@@ -33,10 +36,17 @@ struct CacheView {
   PagedLayout layout;
   const float* scales;
   ScaleLayout scale_layout;
+  std::vector<int64_t> d_offset;  // layout.page(0, 0, 0, d) for d < head_size
 
-  float value(int32_t s, int32_t t, int32_t h, int32_t d) const {
+  CacheView(const uint8_t* b, PagedLayout l, const float* sc, ScaleLayout sl, int32_t head_size)
+      : bytes(b), layout(l), scales(sc), scale_layout(sl), d_offset(size_t(head_size)) {
+    for (int32_t d = 0; d < head_size; ++d) d_offset[size_t(d)] = layout.page(0, 0, 0, d);
+  }
+  /// The offset of element 0 of token t's head-h row in sequence s.
+  int64_t row(int32_t s, int32_t t, int32_t h) const { return layout(s, t, h, 0); }
+  float value_at(int64_t row_offset, int32_t d) const {
     Storage code;
-    std::memcpy(&code, bytes + layout(s, t, h, d) * int64_t(sizeof(Storage)), sizeof code);
+    std::memcpy(&code, bytes + (row_offset + d_offset[size_t(d)]) * int64_t(sizeof(Storage)), sizeof code);
     return codec::Codec<KV>::decode(code);
   }
   float scale(int32_t s, int32_t t, int32_t h) const {
@@ -82,47 +92,90 @@ struct Twin {
   }
 };
 
-/// Partial of query row q (head h, position pos) over keys [t0, t1) of sequence s, KV head hk.
-/// Two passes like a stage-1 kernel: logits, then P = exp(x - m). `round_p` models P being fed to
-/// a 16-bit matrix core: P.V uses round(P) while l sums the fp32 P.
+/// The partials of n query rows that share sequence s, KV head hk and position pos (query heads
+/// heads[g], queries q[g]) over keys [t0, t1). Two passes like a stage-1 kernel: logits, then
+/// P = exp(x - m). `round_p` models P being fed to a 16-bit matrix core: P.V uses round(P) while l
+/// sums the fp32 P. Each K and V row is decoded once (value * scale, as a float) and serves every
+/// row; each row's sums run in its own order (d increasing for q.k, t increasing for l and o), so
+/// a row's bits do not depend on which rows share the pass.
 template <DType KV>
-HostPartial attend(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V, const float* q, int32_t s,
-                   int32_t h, int32_t hk, int32_t pos, int32_t t0, int32_t t1, DType round_p) {
-  HostPartial part = HostPartial::empty();
+void attend(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V, const float* const* q,
+            const int32_t* heads, int32_t n, int32_t s, int32_t hk, int32_t pos, int32_t t0, int32_t t1,
+            DType round_p, HostPartial* parts) {
+  for (int32_t g = 0; g < n; ++g) parts[g] = HostPartial::empty();
   const int32_t lo = std::max(t0, tw.lt.first_visible(pos));
   const int32_t hi = std::min(t1, pos + 1);
   const int32_t D = tw.p.head_size;
-  if (lo >= hi) return part;
-  std::vector<float> x(size_t(hi - lo));
+  if (lo >= hi) return;
+  const size_t span = size_t(hi - lo);
+  std::vector<float> x(static_cast<size_t>(n) * span), row(static_cast<size_t>(D)), dot(static_cast<size_t>(n));
   for (int32_t t = lo; t < hi; ++t) {
     const float ks = K.scale(s, t, hk);
-    float dot = 0.f;
-    for (int32_t d = 0; d < D; ++d) dot += q[d] * (K.value(s, t, hk, d) * ks);
-    x[size_t(t - lo)] = tw.lt(dot, h, t, pos);
-    part.m = std::max(part.m, x[size_t(t - lo)]);
+    const int64_t k_row = K.row(s, t, hk);
+    for (int32_t d = 0; d < D; ++d) row[size_t(d)] = K.value_at(k_row, d) * ks;
+    std::fill(dot.begin(), dot.end(), 0.f);
+    for (int32_t d = 0; d < D; ++d)  // n independent sums, each in increasing d
+      for (int32_t g = 0; g < n; ++g) dot[size_t(g)] += q[g][d] * row[size_t(d)];
+    for (int32_t g = 0; g < n; ++g) {
+      const float xg = tw.lt(dot[size_t(g)], heads[g], t, pos);
+      x[size_t(g) * span + size_t(t - lo)] = xg;
+      parts[g].m = std::max(parts[g].m, xg);
+    }
   }
   for (int32_t t = lo; t < hi; ++t) {
-    const float pt = expf(x[size_t(t - lo)] - part.m);
-    part.l += pt;
-    const float pv = round_p == DType::fp32 ? pt : round_to(round_p, pt);
     const float vs = V.scale(s, t, hk);
-    for (int32_t d = 0; d < D; ++d) part.o[d] += pv * (V.value(s, t, hk, d) * vs);
+    const int64_t v_row = V.row(s, t, hk);
+    for (int32_t d = 0; d < D; ++d) row[size_t(d)] = V.value_at(v_row, d) * vs;
+    for (int32_t g = 0; g < n; ++g) {
+      HostPartial& part = parts[g];
+      const float pt = expf(x[size_t(g) * span + size_t(t - lo)] - part.m);
+      part.l += pt;
+      const float pv = round_p == DType::fp32 ? pt : round_to(round_p, pt);
+      for (int32_t d = 0; d < D; ++d) part.o[d] += pv * row[size_t(d)];
+    }
   }
-  return part;
 }
 
-// v1: one pass per (seq, query head, q token) over the whole context, P in fp32.
+// Runs body(s, hk) for every sequence s and KV head hk on default_threads() threads, as a GPU runs
+// its blocks: each (s, hk) writes only the rows of its query heads (and their workspace), so the
+// outputs are the same bits for any thread count.
+template <class F>
+void for_each_block(const pacheck_problem& p, F&& body) {
+  const int32_t H = p.num_kv_heads;
+  parallel_for(int64_t(p.num_seqs) * H, default_threads(), [&](int64_t item, int) {
+    body(int32_t(item / H), int32_t(item % H));
+  });
+}
+
+/// The query rows of one block at query token i: the G heads of KV head hk.
+struct HeadRows {
+  std::vector<int32_t> heads;
+  std::vector<int64_t> rows;
+  std::vector<const float*> q;
+  HeadRows(const Twin& tw, int32_t s, int32_t hk, int32_t i) {
+    for (int32_t g = 0; g < tw.G; ++g) {
+      heads.push_back(hk * tw.G + g);
+      rows.push_back(tw.row(s, i, heads.back()));
+      q.push_back(tw.q_row(rows.back()));
+    }
+  }
+};
+
+// v1 and asm: one pass per query row over the whole context; v1 keeps P in fp32, asm rounds it to
+// the q dtype. (asm's GPU tile also runs G padded up to its tile size, the padded rows on zero
+// queries, and discards them; rows are independent, so the twin skips them and gets the same bits.)
 template <DType KV>
-void run_v1(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V) {
+void run_single_pass(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V, DType round_p) {
   const pacheck_problem& p = tw.p;
-  for (int32_t s = 0; s < p.num_seqs; ++s)
-    for (int32_t i = 0; i < p.q_len; ++i)
-      for (int32_t h = 0; h < p.num_q_heads; ++h) {
-        const int64_t r = tw.row(s, i, h);
-        const int32_t pos = query_position(tw.ctx(s), p.q_len, i);
-        const HostPartial part = attend(tw, K, V, tw.q_row(r), s, h, h / tw.G, pos, 0, tw.ctx(s), DType::fp32);
-        tw.write(r, tw.with_sink(h, part));
-      }
+  for_each_block(p, [&](int32_t s, int32_t hk) {
+    std::vector<HostPartial> parts(size_t(tw.G));
+    for (int32_t i = 0; i < p.q_len; ++i) {
+      const HeadRows hr(tw, s, hk, i);
+      const int32_t pos = query_position(tw.ctx(s), p.q_len, i);
+      attend(tw, K, V, hr.q.data(), hr.heads.data(), tw.G, s, hk, pos, 0, tw.ctx(s), round_p, parts.data());
+      for (int32_t g = 0; g < tw.G; ++g) tw.write(hr.rows[size_t(g)], tw.with_sink(hr.heads[size_t(g)], parts[size_t(g)]));
+    }
+  });
 }
 
 // hip: stage 1 writes (max_logits, exp_sums, tmp_out = o/l) per partition of the split plan into
@@ -135,45 +188,31 @@ void run_hip(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V) {
   float* max_logits = plan.max_logits(tw.b.workspace);
   float* exp_sums = plan.exp_sums(tw.b.workspace);
   float* tmp_out = plan.tmp_out(tw.b.workspace);
-  for (int32_t s = 0; s < p.num_seqs; ++s)
-    for (int32_t i = 0; i < p.q_len; ++i)
-      for (int32_t h = 0; h < p.num_q_heads; ++h) {
-        const int64_t r = tw.row(s, i, h);
-        const int32_t ctx = tw.ctx(s), pos = query_position(ctx, p.q_len, i);
-        for (int32_t k = 0; k * P < ctx; ++k) {  // stage 1
-          const HostPartial part =
-              attend(tw, K, V, tw.q_row(r), s, h, h / tw.G, pos, k * P, std::min(ctx, (k + 1) * P), DType(p.q_dtype));
-          max_logits[r * np + k] = part.m;
-          exp_sums[r * np + k] = part.l;
-          for (int32_t d = 0; d < D; ++d) tmp_out[(r * np + k) * D + d] = part.normalised(d);
+  for_each_block(p, [&](int32_t s, int32_t hk) {
+    std::vector<HostPartial> parts(size_t(tw.G));
+    for (int32_t i = 0; i < p.q_len; ++i) {
+      const HeadRows hr(tw, s, hk, i);
+      const int32_t ctx = tw.ctx(s), pos = query_position(ctx, p.q_len, i);
+      for (int32_t k = 0; k * P < ctx; ++k) {  // stage 1
+        attend(tw, K, V, hr.q.data(), hr.heads.data(), tw.G, s, hk, pos, k * P, std::min(ctx, (k + 1) * P),
+               DType(p.q_dtype), parts.data());
+        for (int32_t g = 0; g < tw.G; ++g) {
+          const int64_t r = hr.rows[size_t(g)];
+          max_logits[r * np + k] = parts[size_t(g)].m;
+          exp_sums[r * np + k] = parts[size_t(g)].l;
+          for (int32_t d = 0; d < D; ++d) tmp_out[(r * np + k) * D + d] = parts[size_t(g)].normalised(d);
         }
-        HostPartial total = HostPartial::empty();  // stage 2
+      }
+      for (int32_t g = 0; g < tw.G; ++g) {  // stage 2
+        const int64_t r = hr.rows[size_t(g)];
+        HostPartial total = HostPartial::empty();
         for (int32_t k = 0; k * P < ctx; ++k)
           total.merge(HostPartial::from_normalised(&tmp_out[(r * np + k) * D], max_logits[r * np + k],
                                                    exp_sums[r * np + k], D));
-        tw.write(r, tw.with_sink(h, total));
+        tw.write(r, tw.with_sink(hr.heads[size_t(g)], total));
       }
-}
-
-// asm: per (seq, KV head) a tile of Gp = padded G query heads; padded rows run on zero queries
-// and are discarded (never written), P rounded to the q dtype.
-template <DType KV>
-void run_asm(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V, const Capability& cap) {
-  const pacheck_problem& p = tw.p;
-  const int32_t Gp = padded_gqa(cap, tw.G);
-  const std::vector<float> zero(size_t(p.head_size), 0.f);
-  for (int32_t s = 0; s < p.num_seqs; ++s)
-    for (int32_t hk = 0; hk < p.num_kv_heads; ++hk)
-      for (int32_t i = 0; i < p.q_len; ++i)
-        for (int32_t g = 0; g < Gp; ++g) {
-          const bool real = g < tw.G;
-          const int32_t h = hk * tw.G + (real ? g : 0);
-          const int64_t r = tw.row(s, i, h);
-          const int32_t pos = query_position(tw.ctx(s), p.q_len, i);
-          const HostPartial part =
-              attend(tw, K, V, real ? tw.q_row(r) : zero.data(), s, h, hk, pos, 0, tw.ctx(s), DType(p.q_dtype));
-          if (real) tw.write(r, tw.with_sink(h, part));
-        }
+    }
+  });
 }
 
 // ---- the descriptors ----------------------------------------------------------------------------
@@ -211,15 +250,16 @@ int twin_launch(const pacheck_kernel* self, const pacheck_problem* p, const pach
   const PageLayout vl = make_page_layout(kind, KvTensor::value, p->num_kv_heads, p->block_size, p->head_size, eb, p->page_stride);
   const ScaleLayout sl{ScaleMode(p->scale_mode), p->num_kv_heads, p->block_size, p->num_blocks};
   const Twin tw(*p, *b);
-  const Capability cap = capability_from_abi(st->cap, "built-in");
   bool ok = true;
   PA_DISPATCH_KV_DTYPE(kv, KV, { ok = false; },
-    const CacheView<KV> K{static_cast<const uint8_t*>(b->k_cache), {kl, b->block_tables, p->max_blocks_per_seq}, b->k_scales, sl};
-    const CacheView<KV> V{static_cast<const uint8_t*>(b->v_cache), {vl, b->block_tables, p->max_blocks_per_seq}, b->v_scales, sl};
+    const CacheView<KV> K(static_cast<const uint8_t*>(b->k_cache), {kl, b->block_tables, p->max_blocks_per_seq}, b->k_scales,
+                          sl, p->head_size);
+    const CacheView<KV> V(static_cast<const uint8_t*>(b->v_cache), {vl, b->block_tables, p->max_blocks_per_seq}, b->v_scales,
+                          sl, p->head_size);
     switch (st->path) {
-      case Path::v1: run_v1<KV>(tw, K, V); break;
+      case Path::v1: run_single_pass<KV>(tw, K, V, DType::fp32); break;
       case Path::hip: run_hip<KV>(tw, K, V); break;
-      case Path::asm_: run_asm<KV>(tw, K, V, cap); break;
+      case Path::asm_: run_single_pass<KV>(tw, K, V, DType(p->q_dtype)); break;
     })
   if (!ok) {
     t_last_error = std::string("kv_dtype=") + to_string(kv) + " has no host twin instantiation";
