@@ -108,19 +108,28 @@ void attend(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V, cons
   const int32_t D = tw.p.head_size;
   if (lo >= hi) return;
   const size_t span = size_t(hi - lo);
-  std::vector<float> x(static_cast<size_t>(n) * span), row(static_cast<size_t>(D)), dot(static_cast<size_t>(n));
-  for (int32_t t = lo; t < hi; ++t) {
-    const float ks = K.scale(s, t, hk);
-    const int64_t k_row = K.row(s, t, hk);
-    for (int32_t d = 0; d < D; ++d) row[size_t(d)] = K.value_at(k_row, d) * ks;
-    std::fill(dot.begin(), dot.end(), 0.f);
-    for (int32_t d = 0; d < D; ++d)  // n independent sums, each in increasing d
-      for (int32_t g = 0; g < n; ++g) dot[size_t(g)] += q[g][d] * row[size_t(d)];
-    for (int32_t g = 0; g < n; ++g) {
-      const float xg = tw.lt(dot[size_t(g)], heads[g], t, pos);
-      x[size_t(g) * span + size_t(t - lo)] = xg;
-      parts[g].m = std::max(parts[g].m, xg);
+  constexpr int32_t kKeys = 4;  // keys per logit tile: n * kKeys independent sums in flight
+  std::vector<float> x(static_cast<size_t>(n) * span), row(static_cast<size_t>(D)),
+      keys(static_cast<size_t>(D) * kKeys), dot(static_cast<size_t>(n) * kKeys);
+  for (int32_t t0 = lo; t0 < hi; t0 += kKeys) {
+    const int32_t nk = std::min(kKeys, hi - t0);
+    for (int32_t w = 0; w < nk; ++w) {  // keys[d][w]: key t0 + w's decoded, scaled element d
+      const float ks = K.scale(s, t0 + w, hk);
+      const int64_t k_row = K.row(s, t0 + w, hk);
+      for (int32_t d = 0; d < D; ++d) keys[size_t(d) * kKeys + size_t(w)] = K.value_at(k_row, d) * ks;
     }
+    std::fill(dot.begin(), dot.end(), 0.f);
+    for (int32_t d = 0; d < D; ++d)  // n * nk independent sums, each in increasing d
+      for (int32_t g = 0; g < n; ++g)
+        for (int32_t w = 0; w < kKeys; ++w)
+          dot[size_t(g) * kKeys + size_t(w)] += q[g][d] * keys[size_t(d) * kKeys + size_t(w)];
+    for (int32_t w = 0; w < nk; ++w)
+      for (int32_t g = 0; g < n; ++g) {
+        const int32_t t = t0 + w;
+        const float xg = tw.lt(dot[size_t(g) * kKeys + size_t(w)], heads[g], t, pos);
+        x[size_t(g) * span + size_t(t - lo)] = xg;
+        parts[g].m = std::max(parts[g].m, xg);
+      }
   }
   for (int32_t t = lo; t < hi; ++t) {
     const float vs = V.scale(s, t, hk);
