@@ -316,6 +316,15 @@ bool device_inputs_available(std::string* why) {
   return true;
 }
 
+int64_t device_memory_available() {
+  size_t free_bytes = 0, total = 0;
+  if (hipMemGetInfo(&free_bytes, &total) != hipSuccess) {
+    (void)hipGetLastError();
+    return -1;
+  }
+  return int64_t(free_bytes);
+}
+
 DeviceInputs make_device_inputs(const Case& c) {
   detail::InputParts parts = detail::make_input_parts(c);  // validates c
   const Inputs& in = parts.in;

@@ -67,6 +67,29 @@ std::string host_memory_refusal(const Case& c) {
          std::to_string(have) + " bytes are available (MemAvailable)";
 }
 
+int64_t device_bytes_needed(const Case& c) {
+  int64_t tokens = 0, logits = 0;
+  for (int32_t ctx : c.context_lens) {
+    tokens += ctx;
+    logits += int64_t(ctx) * c.q_len * c.num_q_heads;
+  }
+  const int64_t kv_elems = tokens * c.num_kv_heads * c.head_size;
+  const int64_t rows = int64_t(c.num_seqs) * c.q_len * c.num_q_heads;
+  const int64_t physical = 2 * key_layout(c).cosize(c.pool_blocks()) * dtype_bytes(c.kv_dtype) +
+                           2 * int64_t(c.pool_blocks()) * c.num_kv_heads * c.block_size * 4;
+  return 2 * kv_elems * 2 + 2 * tokens * c.num_kv_heads * 4  // logical K and V, codes and scales
+         + 2 * physical                                     // the caches, and one kernel's guarded copy
+         + logits * 8 + logits * 8 / 4                      // the GPU oracle's logits and partials
+         + rows * c.head_size * (2 + 4 + 4 * 4);           // q, the kernel's output, split-K workspace
+}
+
+std::string device_memory_refusal(const Case& c) {
+  const int64_t need = device_bytes_needed(c), have = device_memory_available();
+  if (have < 0 || need <= have) return "";
+  return "the case needs about " + std::to_string(need) + " bytes of GPU memory for its inputs, the oracle and a "
+         "kernel's buffers; " + std::to_string(have) + " bytes are free";
+}
+
 const char* backend_of(const Kernel& k) { return k.info().memory == Memory::host ? "host" : "gpu"; }
 
 PathRecord judge(const Kernel& k, const KernelOutput& out, const Case& c, const ReferenceResult& ref) {
@@ -217,9 +240,11 @@ CaseRecord run_case(const Case& c, const RunOptions& o, bool cross_check) {
     declined[k->name()] = k->decline_reason(c, o.device);
     any_runs |= !declined[k->name()];
   }
-  // A case the host cannot hold is the harness's limit, not a kernel's failure: Skipped, named.
-  // (Inputs made on the device need little host memory.)
-  const std::string too_large = any_runs && o.inputs == Memory::host ? host_memory_refusal(c) : "";
+  // A case the host (or, for inputs made there, the GPU) cannot hold is the harness's limit, not a
+  // kernel's failure: Skipped, named.
+  const std::string too_large = !any_runs ? ""
+                                : o.inputs == Memory::host ? host_memory_refusal(c)
+                                                           : device_memory_refusal(c);
   if (!any_runs || !too_large.empty()) {
     for (const KernelPtr& k : o.kernels) {
       PathRecord r = declined_record(*k, declined[k->name()].value_or(""));

@@ -87,6 +87,11 @@ int64_t host_bytes_needed(const Case& c);
 int64_t host_memory_available();
 /// "" when the case fits the host; else a sentence naming the bytes it needs and the limit.
 std::string host_memory_refusal(const Case& c);
+/// The same for the device path (inputs made on the GPU): device memory for the logical and
+/// physical inputs, the GPU oracle's scratch and one kernel's guarded copies, against what the
+/// GPU has free.
+int64_t device_bytes_needed(const Case& c);
+std::string device_memory_refusal(const Case& c);
 
 /// The replay line for a case: `pacheck replay --case '<json>'` (+ " --paths K" when given).
 std::string replay_line(const Case& c, const std::string& kernel = "");

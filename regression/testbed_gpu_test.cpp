@@ -69,6 +69,28 @@ TEST_F(DevicePath, CorpusVerdictsMatchTheHostPath) {
   std::printf("corpus: %d cases, GPU oracle vs CPU oracle: max disagreement %.3g\n", n, worst_);
 }
 
+// A case beyond the GPU's memory is the harness's limit: Skipped, naming the bytes, not a Fail.
+TEST_F(DevicePath, CaseBeyondTheGpuIsSkippedNamingTheBytes) {
+  Case c;
+  c.num_seqs = 1;
+  c.context_lens = {100};
+  c.num_q_heads = c.num_kv_heads = 8;
+  c.kv_layout = KvLayout::nhd;
+  c.num_blocks = 200000000;  // terabytes of pool
+  ASSERT_TRUE(validate(c).empty());
+  ASSERT_GT(device_bytes_needed(c), device_memory_available());
+  const CaseRecord r = run_case(c, device_);
+  bool skipped = false;
+  for (const PathRecord& p : r.paths) {
+    EXPECT_NE(p.status, Status::Fail) << p.path << ": " << p.message;
+    if (p.status == Status::Skipped) {
+      skipped = true;
+      EXPECT_NE(p.message.find("bytes of GPU memory"), std::string::npos) << p.message;
+    }
+  }
+  EXPECT_TRUE(skipped);
+}
+
 TEST_F(DevicePath, GeneratedVerdictsMatchTheHostPath) {
   Rng rng(0xDE71CE, Stream::kCase);
   const Device gpu = gpu_device();

@@ -507,11 +507,12 @@ int cmd_replay(int argc, char** argv, int begin) {
   }
   if (a.has("seed")) c.seed = parse_u64("seed", a.get("seed"));
   check_valid(c);
-  // Asked for explicitly, a case the host cannot hold is an input error, not a Skipped record.
-  if (const std::string why = host_memory_refusal(c); !why.empty()) throw InputError(why);
-
   const Target t = resolve_target(a);
   const RunOptions o = run_options(a, t);
+  // Asked for explicitly, a case the host (or, for inputs made there, the GPU) cannot hold is an
+  // input error, not a Skipped record.
+  const std::string too_large = o.inputs == Memory::host ? host_memory_refusal(c) : device_memory_refusal(c);
+  if (!too_large.empty()) throw InputError(too_large);
   const CaseRecord rec = run_case(c, o);
   std::cout << "case " << rec.slug << (c.name.empty() ? "" : " (" + c.name + ")") << "\n  " << rec.vars << "\n"
             << "kernels " << t.registry.names() << "; built-ins from " << to_string(t.backend) << " (" << t.backend_reason
