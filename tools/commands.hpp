@@ -44,6 +44,8 @@ Target resolve_target(const Args& a);
 /// The run options of the target flags (--no-dispatch, --inputs); `inputs_reason` says where the
 /// inputs are made and why.
 RunOptions run_options(const Args& a, const Target& t, std::string* inputs_reason = nullptr);
+/// --inputs, for the commands that run cases through run_options (run, replay, bench --harness).
+extern const Flag kInputsFlag;
 /// run_in_order cross-checks the GPU oracle against the CPU one on cases whose index is a multiple.
 inline constexpr size_t kOracleCheckEvery = 100;
 /// Cases at once when --jobs is not given: with inputs on the device a case needs little CPU, so

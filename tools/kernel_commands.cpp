@@ -153,6 +153,7 @@ int cmd_bench(int argc, char** argv, int begin) {
          "points for the host twins (CI); their numbers are host timings, never compared to GPU ones.",
          with_target({{"sweep", "NAME", "models (default: model head configs x concurrency x context) or quick"},
                       {"quick", "", "the three-point host sweep (same as --sweep quick)"},
+                      kInputsFlag,
                       {"case", "FILE", "time the cases of a JSON file instead of a sweep", true},
                       {"models", "LIST", "only these model configs (core/models.hpp names)"},
                       {"concurrency", "LIST", "sequences per point (default 1,4,16,64,256,512)"},

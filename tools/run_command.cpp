@@ -129,9 +129,11 @@ const std::vector<Flag> kTargetFlags = {
     {"backend", "B", "built-in kernels: auto|host|gpu (default auto: gpu when one is present, else the host twins)"},
     {"device", "D", "device model the dispatcher routes for: mi300x|mi355x|h100 (default: the GPU, else mi300x)"},
     {"no-dispatch", "", "do not add the dispatcher's choice as an \"auto\" record"},
-    {"inputs", "WHERE", "auto|host|device: where inputs are generated and the fp64 oracle runs (default auto: device\n"
-                        "                              when a GPU is present and every kernel reads device memory; the same bytes)"},
 };
+
+const Flag kInputsFlag = {"inputs", "WHERE",
+                          "auto|host|device: where inputs are generated and the fp64 oracle runs (default auto: device\n"
+                          "                              when a GPU is present and every kernel reads device memory; the same bytes)"};
 
 std::vector<Flag> with_target(std::vector<Flag> f) {
   f.insert(f.end(), kTargetFlags.begin(), kTargetFlags.end());
@@ -336,6 +338,7 @@ int cmd_run(int argc, char** argv, int begin) {
              {"report", "FILE", "JSON report to write (default pacheck-report.json)"},
              {"quiet", "", "print only failures and the summary"},
              {"shard", "i/n", "run only cases with index % n == i (deterministic; `pacheck merge` joins the shards)"},
+             kInputsFlag,
              {"jobs", "N", "run N cases at once, each on its share of the threads (default: 8, at most one per core, with\n"
                            "                              inputs on the GPU; else 1); the report's order and\n"
                            "every record's bytes are those of -j 1 (timings apart)", false, "flags", "j"},
@@ -447,6 +450,7 @@ int cmd_replay(int argc, char** argv, int begin) {
       {"report", "FILE", "take the case from this report (with --index or --slug)"},
       {"index", "N", "case index in the report (the records' case.index)"},
       {"slug", "S", "case slug in the report"},
+      kInputsFlag,
   });
   // Every field of the case is a flag too (--seed also overrides --case's or the report's seed).
   std::vector<std::string> field_flags;
