@@ -89,4 +89,11 @@ set +f
 CUDA_VISIBLE_DEVICES=$cuda
 HIP_VISIBLE_DEVICES=$hip
 export CUDA_VISIBLE_DEVICES HIP_VISIBLE_DEVICES
+# The allotment goes into the test's log (stderr), with the GPUs' bus ids where nvidia-smi can
+# name them, so a log shows which physical GPU ran which test.
+bus=
+if command -v nvidia-smi > /dev/null 2>&1; then
+  bus=$(nvidia-smi --query-gpu=index,pci.bus_id --format=csv,noheader -i "$cuda" 2> /dev/null | paste -sd ';' -)
+fi
+echo "$me: $value -> CUDA_VISIBLE_DEVICES=$cuda HIP_VISIBLE_DEVICES=$hip${bus:+ (GPU index, bus id: $bus)}" >&2
 exec "$@"

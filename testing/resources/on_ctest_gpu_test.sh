@@ -128,6 +128,7 @@ EOF
   }
   run gpus-8.json 8 8 "0 1 2 3 4 5 6 7"       # 8 at once, one per GPU
   run gpus-4.json 8 4 "0 1 2 3"               # 4 at a time
+  run gpus-2.json 4 2 "0 1"                   # 2 at a time
   run one-gpu-2-slots.json 2 2 "0"            # two tests share GPU 0
   ;;
 *)
