@@ -296,8 +296,14 @@ class CaseQueue {
 void run_in_order(const std::vector<Case>& cases, const std::vector<size_t>& indices, const RunOptions& o, int jobs,
                   const std::function<void(size_t, const CaseRecord&)>& emit, const std::function<bool()>& stop) {
   // The GPU oracle is cross-checked against the CPU one on every kOracleCheckEvery-th case of the
-  // run (by index, so shards check the same cases as the whole run).
-  const auto run = [&](size_t n) { return run_case(cases[indices[n]], o, indices[n] % kOracleCheckEvery == 0); };
+  // run that is not too large (by index, so shards check the same cases as the whole run).
+  const auto check = [&](size_t i) {
+    int64_t tokens = 0;
+    for (int32_t ctx : cases[i].context_lens) tokens += ctx;
+    return i % kOracleCheckEvery == 0 &&
+           tokens * cases[i].num_kv_heads * cases[i].head_size <= kOracleCheckMaxElements;
+  };
+  const auto run = [&](size_t n) { return run_case(cases[indices[n]], o, check(indices[n])); };
   if (jobs <= 1) {
     for (size_t n = 0; n < indices.size() && !stop(); ++n) emit(n, run(n));
     return;
