@@ -51,6 +51,11 @@ int64_t Case::used_blocks() const {
   for (int32_t c : context_lens) n += blocks_for(c);
   return n;
 }
+int64_t Case::total_tokens() const {
+  int64_t n = 0;
+  for (int32_t c : context_lens) n += c;
+  return n;
+}
 int64_t Case::pool_blocks() const {
   if (num_blocks > 0) return num_blocks;
   const int64_t used = used_blocks();

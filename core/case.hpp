@@ -63,6 +63,8 @@ struct Case {
   int32_t max_context() const;
   int32_t blocks_for(int32_t ctx) const { return (ctx + block_size - 1) / block_size; }
   int64_t used_blocks() const;
+  /// Logical tokens of every sequence: the rows of K (and of V) per KV head.
+  int64_t total_tokens() const;
   /// The pool size actually used (resolves num_blocks == 0).
   int64_t pool_blocks() const;
   /// Block-table row length: enough for the longest sequence plus one garbage column, so every

@@ -467,24 +467,6 @@ void scatter_tokens(const Inputs& in, PhysicalKv& p, bool scales) {
   }
 }
 
-// owner[blk] = s * max_blocks_per_seq + b when logical page b of sequence s lives in pool page
-// blk, -1 for a free page; empty when a page is claimed twice or lies outside the pool, so that
-// pack can fall back to the sequential scatter.
-std::vector<int64_t> page_owners(const Inputs& in) {
-  const Case& c = in.c;
-  std::vector<int64_t> owner(size_t(std::max<int64_t>(in.num_blocks, 0)), -1);
-  for (int32_t s = 0; s < c.num_seqs; ++s) {
-    const int32_t nb = c.blocks_for(in.context_lens[size_t(s)]);
-    for (int32_t b = 0; b < nb; ++b) {
-      const int64_t slot = int64_t(s) * in.max_blocks_per_seq + b;
-      const int32_t blk = in.block_tables[size_t(slot)];
-      if (blk < 0 || blk >= in.num_blocks || owner[size_t(blk)] >= 0) return {};
-      owner[size_t(blk)] = slot;
-    }
-  }
-  return owner;
-}
-
 // Elements [lo, hi) of a 1- or 2-byte code buffer := code (store_code's byte order, inlined).
 /// @pre eb is 1 or 2; [lo, hi) lies in buf
 void fill_codes(uint8_t* buf, int32_t eb, int64_t lo, int64_t hi, uint16_t code) {
@@ -526,6 +508,21 @@ void scatter_codes(uint8_t* buf, int32_t eb, int64_t base, const int64_t* doff, 
 
 }  // namespace
 
+std::vector<int64_t> detail::page_owners(const Inputs& in) {
+  const Case& c = in.c;
+  std::vector<int64_t> owner(size_t(std::max<int64_t>(in.num_blocks, 0)), -1);
+  for (int32_t s = 0; s < c.num_seqs; ++s) {
+    const int32_t nb = c.blocks_for(in.context_lens[size_t(s)]);
+    for (int32_t b = 0; b < nb; ++b) {
+      const int64_t slot = int64_t(s) * in.max_blocks_per_seq + b;
+      const int32_t blk = in.block_tables[size_t(slot)];
+      if (blk < 0 || blk >= in.num_blocks || owner[size_t(blk)] >= 0) return {};
+      owner[size_t(blk)] = slot;
+    }
+  }
+  return owner;
+}
+
 PhysicalKv pack(const Inputs& in) {
   const Case& c = in.c;
   PhysicalKv p;
@@ -540,7 +537,7 @@ PhysicalKv pack(const Inputs& in) {
   alloc_two(p.k_cache, p.v_cache, size_t(elems * eb));
   p.k_scales.assign(size_t(p.scale_layout.size()), token_scales ? nan : 1.0f);
   p.v_scales = p.k_scales;
-  const std::vector<int64_t> owner = page_owners(in);
+  const std::vector<int64_t> owner = detail::page_owners(in);
 
   if (owner.empty() && in.num_blocks > 0) {
     for (auto* buf : {&p.k_cache, &p.v_cache})

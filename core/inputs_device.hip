@@ -240,19 +240,16 @@ std::vector<T> download_vector(const DeviceBuffer& b, size_t n) {
   return v;
 }
 
-// The parallel scatter of pack_kernel is pack's sequential one only when no pool page is the
-// valid page of two table entries. make_input_parts' tables never do that (a prefix of a
-// permutation); this guards the assumption should the placement ever change.
-void check_pages_owned_once(const Inputs& in) {
-  std::vector<char> owned(size_t(in.num_blocks), 0);
-  for (int32_t s = 0; s < in.c.num_seqs; ++s)
-    for (int32_t b = 0; b < in.c.blocks_for(in.context_lens[size_t(s)]); ++b) {
-      const int32_t blk = in.block_tables[size_t(int64_t(s) * in.max_blocks_per_seq + b)];
-      if (blk < 0 || blk >= in.num_blocks || owned[size_t(blk)])
-        throw std::logic_error("make_device_inputs: page " + std::to_string(blk) +
-                               " is not the valid page of exactly one table entry");
-      owned[size_t(blk)] = 1;
-    }
+// Q, block tables, context lengths, token_base, slopes and sinks into d: what make_device_inputs
+// and upload_inputs both upload. @post in's vectors must live until stream 0 is synchronised
+void upload_small_async(const Inputs& in, DeviceInputs& d) {
+  d.q_codes = device_copy_async(in.q_codes);
+  d.q = device_copy_async(in.q);
+  d.block_tables = device_copy_async(in.block_tables);
+  d.context_lens = device_copy_async(in.context_lens);
+  d.token_base = device_copy_async(in.k.token_base);
+  d.alibi_slopes = device_copy_async(in.alibi_slopes);
+  d.sinks = device_copy_async(in.sinks);
 }
 
 template <DType T>
@@ -328,7 +325,11 @@ int64_t device_memory_available() {
 DeviceInputs make_device_inputs(const Case& c) {
   detail::InputParts parts = detail::make_input_parts(c);  // validates c
   const Inputs& in = parts.in;
-  check_pages_owned_once(in);
+  // The parallel scatter of pack_kernel is pack's sequential one only when no pool page is the
+  // valid page of two table entries. make_input_parts' tables never do that (a prefix of a
+  // permutation); this guards the assumption should the placement ever change.
+  if (in.num_blocks > 0 && detail::page_owners(in).empty())
+    throw std::logic_error("make_device_inputs: a pool page is the valid page of two table entries, or none");
   const int32_t H = c.num_kv_heads, D = c.head_size, eb = dtype_bytes(c.kv_dtype);
   const int64_t rows = parts.rows_count();
   const bool per_token = is_per_token(c.kv_scale);
@@ -341,13 +342,7 @@ DeviceInputs make_device_inputs(const Case& c) {
   const int64_t scale_slots = d.scale_layout.size();
 
   // The small inputs (their host vectors live until the final synchronisation, in parts).
-  d.q_codes = device_copy_async(in.q_codes);
-  d.q = device_copy_async(in.q);
-  d.block_tables = device_copy_async(in.block_tables);
-  d.context_lens = device_copy_async(in.context_lens);
-  d.token_base = device_copy_async(in.k.token_base);
-  d.alibi_slopes = device_copy_async(in.alibi_slopes);
-  d.sinks = device_copy_async(in.sinks);
+  upload_small_async(in, d);
   const DeviceBuffer gain = device_copy_async(parts.k_gain), mean = device_copy_async(parts.v_mean);
   const draws::KvRows krows = parts.rows(KvTensor::key, nullptr, gain.as<const double>());
   const draws::KvRows vrows = parts.rows(KvTensor::value, mean.as<const double>(), nullptr);
@@ -451,6 +446,30 @@ DeviceInputs make_device_inputs(const Case& c) {
   // Every upload's source (parts, k_head, v_head) and every buffer used above is alive until here.
   PA_INPUTS_CHECK(hipStreamSynchronize(0));
   d.host = std::move(parts.in);
+  return d;
+}
+
+DeviceInputs upload_inputs(const Inputs& in) {
+  DeviceInputs d;
+  const PhysicalKv kv = pack(in);
+  d.k_layout = kv.k_layout;
+  d.v_layout = kv.v_layout;
+  d.scale_layout = kv.scale_layout;
+  d.k_codes = device_copy_async(in.k.codes);
+  d.k_scales = device_copy_async(in.k.scales);
+  d.v_codes = device_copy_async(in.v.codes);
+  d.v_scales = device_copy_async(in.v.scales);
+  d.k_cache = device_copy_async(kv.k_cache);
+  d.v_cache = device_copy_async(kv.v_cache);
+  d.k_cache_scales = device_copy_async(kv.k_scales);
+  d.v_cache_scales = device_copy_async(kv.v_scales);
+  upload_small_async(in, d);
+  PA_INPUTS_CHECK(hipStreamSynchronize(0));  // kv and in are sources until here
+  d.host = in;
+  for (LogicalKv* t : {&d.host.k, &d.host.v}) {
+    t->codes.clear();
+    t->scales.clear();
+  }
   return d;
 }
 

@@ -49,6 +49,11 @@ void set_apart(std::vector<double>& k, std::vector<double>& v);
 /// row (no unit 1).
 double first_row_scale(const draws::KvRows& rows, const draws::ScaleDraw& draw, int64_t rows_count);
 
+/// owner[blk] = s * max_blocks_per_seq + b when logical page b of sequence s lives in pool page
+/// blk, -1 for a free page; empty when a page is claimed twice or lies outside the pool (pack then
+/// falls back to its sequential scatter; the device pack, which scatters in parallel, refuses).
+std::vector<int64_t> page_owners(const Inputs& in);
+
 /// The float scale every row of head h carries in the modes without per-token scales: 1 (none),
 /// float(shared[0]) (per tensor), float(shared[h]) (per head).
 /// @pre mode is not per-token; shared as shared_scales returned it (empty for none)

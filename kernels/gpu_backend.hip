@@ -178,16 +178,7 @@ std::string last_error_of(const pacheck_kernel& k) {
 
 }  // namespace
 
-bool gpu_available(std::string* why) {
-  int n = 0;
-  const hipError_t e = hipGetDeviceCount(&n);
-  if (e != hipSuccess || n == 0) {
-    if (why) *why = std::string("built for ") + PA_GPU_VENDOR + " but no GPU is usable: " +
-                    (e != hipSuccess ? hipGetErrorString(e) : "no device");
-    return false;
-  }
-  return true;
-}
+bool gpu_available(std::string* why) { return device_inputs_available(why); }
 
 std::string gpu_runtime_version() {
   int v = 0;

@@ -35,17 +35,27 @@ void identify(CaseRecord& rec, bool valid) {
 
 }  // namespace
 
+namespace {
+// The buffers of a case that both memory estimates count, in bytes.
+struct CaseBytes {
+  int64_t logical;   // K and V over logical tokens: codes and scales
+  int64_t physical;  // the packed caches and their per-token scale slots
+  int64_t rows;      // query rows (S * q_len * Hq)
+  explicit CaseBytes(const Case& c) {
+    const int64_t tokens = c.total_tokens();
+    logical = 2 * tokens * c.num_kv_heads * (int64_t(c.head_size) * 2 + 4);
+    physical = 2 * key_layout(c).cosize(c.pool_blocks()) * dtype_bytes(c.kv_dtype) +
+               2 * int64_t(c.pool_blocks()) * c.num_kv_heads * c.block_size * 4;
+    rows = int64_t(c.num_seqs) * c.q_len * c.num_q_heads;
+  }
+};
+}  // namespace
+
 int64_t host_bytes_needed(const Case& c) {
-  int64_t tokens = 0;
-  for (int32_t ctx : c.context_lens) tokens += ctx;
-  const int64_t kv_elems = tokens * c.num_kv_heads * c.head_size;
-  const int64_t rows = int64_t(c.num_seqs) * c.q_len * c.num_q_heads;
-  const int64_t pool = key_layout(c).cosize(c.pool_blocks());
-  return 2 * kv_elems * 2                                    // logical K and V codes
-         + 2 * tokens * c.num_kv_heads * 4                   // their scales
-         + 2 * pool * dtype_bytes(c.kv_dtype)                // the packed caches
-         + 2 * int64_t(c.pool_blocks()) * c.num_kv_heads * c.block_size * 4  // per-token scales
-         + rows * c.head_size * (2 + 4 + 8 + 8 + 4 + 4)      // q codes/floats, oracle out/uniform, kernel out
+  const CaseBytes b(c);
+  const int64_t kv_elems = c.total_tokens() * c.num_kv_heads * c.head_size;
+  return b.logical + b.physical
+         + b.rows * c.head_size * (2 + 4 + 8 + 8 + 4 + 4)    // q codes/floats, oracle out/uniform, kernel out
          + 2 * kv_elems * 8 / std::max<int64_t>(1, c.num_seqs);  // the oracle's fp64 K/V of one sequence
 }
 
@@ -68,19 +78,11 @@ std::string host_memory_refusal(const Case& c) {
 }
 
 int64_t device_bytes_needed(const Case& c) {
-  int64_t tokens = 0, logits = 0;
-  for (int32_t ctx : c.context_lens) {
-    tokens += ctx;
-    logits += int64_t(ctx) * c.q_len * c.num_q_heads;
-  }
-  const int64_t kv_elems = tokens * c.num_kv_heads * c.head_size;
-  const int64_t rows = int64_t(c.num_seqs) * c.q_len * c.num_q_heads;
-  const int64_t physical = 2 * key_layout(c).cosize(c.pool_blocks()) * dtype_bytes(c.kv_dtype) +
-                           2 * int64_t(c.pool_blocks()) * c.num_kv_heads * c.block_size * 4;
-  return 2 * kv_elems * 2 + 2 * tokens * c.num_kv_heads * 4  // logical K and V, codes and scales
-         + 2 * physical                                     // the caches, and one kernel's guarded copy
-         + logits * 8 + logits * 8 / 4                      // the GPU oracle's logits and partials
-         + rows * c.head_size * (2 + 4 + 4 * 4);           // q, the kernel's output, split-K workspace
+  const CaseBytes b(c);
+  const int64_t logits = c.total_tokens() * c.q_len * c.num_q_heads;
+  return b.logical + 2 * b.physical                  // inputs, and one kernel's guarded copy of the caches
+         + logits * 8 + logits * 8 / 4               // the GPU oracle's logits and partials
+         + b.rows * c.head_size * (2 + 4 + 4 * 4);   // q, the kernel's output, split-K workspace
 }
 
 std::string device_memory_refusal(const Case& c) {

@@ -298,10 +298,8 @@ void run_in_order(const std::vector<Case>& cases, const std::vector<size_t>& ind
   // The GPU oracle is cross-checked against the CPU one on every kOracleCheckEvery-th case of the
   // run that is not too large (by index, so shards check the same cases as the whole run).
   const auto check = [&](size_t i) {
-    int64_t tokens = 0;
-    for (int32_t ctx : cases[i].context_lens) tokens += ctx;
-    return i % kOracleCheckEvery == 0 &&
-           tokens * cases[i].num_kv_heads * cases[i].head_size <= kOracleCheckMaxElements;
+    const Case& c = cases[i];
+    return i % kOracleCheckEvery == 0 && c.total_tokens() * c.num_kv_heads * c.head_size <= kOracleCheckMaxElements;
   };
   const auto run = [&](size_t n) { return run_case(cases[indices[n]], o, check(indices[n])); };
   if (jobs <= 1) {
