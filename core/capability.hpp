@@ -34,6 +34,11 @@ struct Capability {
   bool strided_pages = false;          // page_stride above the dense page
   bool partition_multiple_of_block = false;  // two-stage kernels split at whole pages
   bool needs_token_scales_for_8bit = false;  // 8-bit KV only with per-token scales
+  bool scales_for_8bit_only = false;   // 16-bit caches are read without scales (vLLM's "auto"):
+                                       // such cases carry scale mode none
+  int32_t fixed_partition = 0;         // > 0: split-K at this many tokens whatever the case says
+                                       // (vLLM v2: 512); 0 = the case's partition_size
+  int32_t page_stride_align = 1;       // page_stride (elements) must be a multiple of this
   bool custom_softmax_scale = false, sliding_window = false, logit_softcap = false,
        alibi = false, sinks = false, lse = false;
 };
