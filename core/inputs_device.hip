@@ -33,11 +33,6 @@ namespace pa {
 
 namespace {
 
-void check(hipError_t e, const char* call) {
-  if (e != hipSuccess) throw std::runtime_error(std::string(call) + " failed: " + hipGetErrorString(e));
-}
-#define PA_INPUTS_CHECK(call) check((call), #call)
-
 // Threads per block: a multiple of every warp size (32 and 64).
 constexpr int kThreads = 256;
 // Blocks are capped (grid-stride loops take the rest); enough to fill any GPU many times over.
@@ -220,12 +215,12 @@ __global__ void __launch_bounds__(kThreads) pack_kernel(PackArgs a) {
 
 // ---- host helpers --------------------------------------------------------------------------------
 
-void check_launch(const char* kernel) { check(hipGetLastError(), kernel); }
+void check_launch(const char* kernel) { gpu::check(hipGetLastError(), kernel); }
 
 // Host-to-device copy on stream 0 without waiting: the source must stay alive until the stream
 // is synchronised (make_device_inputs keeps every source until its final synchronisation).
 void upload_async(DeviceBuffer& b, const void* src, size_t bytes) {
-  if (bytes) PA_INPUTS_CHECK(hipMemcpyAsync(b.data(), src, bytes, hipMemcpyHostToDevice, 0));
+  if (bytes) PA_GPU_CHECK(hipMemcpyAsync(b.data(), src, bytes, hipMemcpyHostToDevice, 0));
 }
 template <class T>
 DeviceBuffer device_copy_async(const std::vector<T>& v) {
@@ -289,15 +284,15 @@ void DeviceBuffer::upload(const void* src, size_t bytes) {
   if (bytes > n_) throw std::runtime_error("DeviceBuffer::upload: " + std::to_string(bytes) +
                                            " bytes into a buffer of " + std::to_string(n_));
   if (bytes == 0) return;
-  PA_INPUTS_CHECK(hipMemcpyAsync(p_, src, bytes, hipMemcpyHostToDevice, 0));
-  PA_INPUTS_CHECK(hipStreamSynchronize(0));
+  PA_GPU_CHECK(hipMemcpyAsync(p_, src, bytes, hipMemcpyHostToDevice, 0));
+  PA_GPU_CHECK(hipStreamSynchronize(0));
 }
 void DeviceBuffer::download(void* dst, size_t bytes) const {
   if (bytes > n_) throw std::runtime_error("DeviceBuffer::download: " + std::to_string(bytes) +
                                            " bytes from a buffer of " + std::to_string(n_));
   if (bytes == 0) return;
-  PA_INPUTS_CHECK(hipMemcpyAsync(dst, p_, bytes, hipMemcpyDeviceToHost, 0));
-  PA_INPUTS_CHECK(hipStreamSynchronize(0));
+  PA_GPU_CHECK(hipMemcpyAsync(dst, p_, bytes, hipMemcpyDeviceToHost, 0));
+  PA_GPU_CHECK(hipStreamSynchronize(0));
 }
 
 // ---- the entry points ----------------------------------------------------------------------------
@@ -322,8 +317,11 @@ int64_t device_memory_available() {
   return int64_t(free_bytes);
 }
 
-DeviceInputs make_device_inputs(const Case& c) {
-  detail::InputParts parts = detail::make_input_parts(c);  // validates c
+DeviceInputs make_device_inputs(const Case& c) { return make_device_inputs(ValidCase::checked(c)); }
+
+DeviceInputs make_device_inputs(const ValidCase& vc) {
+  const Case& c = vc;
+  detail::InputParts parts = detail::make_input_parts(vc);
   const Inputs& in = parts.in;
   // The parallel scatter of pack_kernel is pack's sequential one only when no pool page is the
   // valid page of two table entries. make_input_parts' tables never do that (a prefix of a
@@ -382,7 +380,7 @@ DeviceInputs make_device_inputs(const Case& c) {
     std::vector<double> kamax(size_t(H), 0.0), vamax(size_t(H), 0.0);
     if (is_8bit(c.kv_dtype)) {
       DeviceBuffer bits(size_t(2 * H) * sizeof(unsigned long long));
-      PA_INPUTS_CHECK(hipMemsetAsync(bits.data(), 0, bits.size(), 0));  // the bits of +0.0
+      PA_GPU_CHECK(hipMemsetAsync(bits.data(), 0, bits.size(), 0));  // the bits of +0.0
       AmaxArgs a{{krows, vrows}, rows, bits.as<unsigned long long>()};
       // At least H warps of the widest warp size (64), so every head has a warp.
       const unsigned blocks = blocks_for_warps(rows, (int64_t(H) * 64 + kThreads - 1) / kThreads);
@@ -444,7 +442,7 @@ DeviceInputs make_device_inputs(const Case& c) {
     check_launch("pack_kernel");
   }
   // Every upload's source (parts, k_head, v_head) and every buffer used above is alive until here.
-  PA_INPUTS_CHECK(hipStreamSynchronize(0));
+  PA_GPU_CHECK(hipStreamSynchronize(0));
   d.host = std::move(parts.in);
   return d;
 }
@@ -464,7 +462,7 @@ DeviceInputs upload_inputs(const Inputs& in) {
   d.k_cache_scales = device_copy_async(kv.k_scales);
   d.v_cache_scales = device_copy_async(kv.v_scales);
   upload_small_async(in, d);
-  PA_INPUTS_CHECK(hipStreamSynchronize(0));  // kv and in are sources until here
+  PA_GPU_CHECK(hipStreamSynchronize(0));  // kv and in are sources until here
   d.host = in;
   for (LogicalKv* t : {&d.host.k, &d.host.v}) {
     t->codes.clear();
