@@ -166,6 +166,18 @@ void check_valid(const Case& c) {
   throw InputError(msg);
 }
 
+std::optional<ValidCase> ValidCase::of(const Case& c, std::vector<std::string>* errs) {
+  std::vector<std::string> e = validate(c);
+  if (e.empty()) return ValidCase(c);
+  if (errs) *errs = std::move(e);
+  return std::nullopt;
+}
+
+ValidCase ValidCase::checked(const Case& c) {
+  check_valid(c);
+  return ValidCase(c);
+}
+
 std::string vars(const Case& c) {
   std::ostringstream o;
   bool first = true;

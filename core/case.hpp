@@ -79,6 +79,24 @@ std::vector<std::string> validate(const Case& c);
 /// Throws InputError listing every problem when the case is invalid.
 void check_valid(const Case& c);
 
+/// A case that passed validate(): made once at the edge (a file, a flag, a generator) and trusted
+/// by every stage below it, so the testbed, the dispatcher and input generation never validate
+/// the same case again. Converts to the Case it holds.
+class ValidCase {
+ public:
+  /// The case when valid; else nullopt and, when `errs` is given, every problem with it.
+  static std::optional<ValidCase> of(const Case& c, std::vector<std::string>* errs = nullptr);
+  /// The case, or InputError listing every problem (check_valid's message).
+  static ValidCase checked(const Case& c);
+  const Case& get() const { return c_; }
+  operator const Case&() const { return c_; }  // NOLINT: a ValidCase is a Case
+  const Case* operator->() const { return &c_; }
+
+ private:
+  explicit ValidCase(Case c) : c_(std::move(c)) {}
+  Case c_;
+};
+
 /// Canonical "key=value ..." identity string (fixed key order, defaults included): two cases are
 /// the same problem iff their vars() are equal. The seed is part of it.
 std::string vars(const Case& c);

@@ -290,8 +290,8 @@ draws::KvRows InputParts::rows(KvTensor which, const double* mean, const double*
   return r;
 }
 
-InputParts make_input_parts(const Case& c) {
-  check_valid(c);
+InputParts make_input_parts(const ValidCase& vc) {
+  const Case& c = vc;
   InputParts parts;
   Inputs& in = parts.in;
   in.c = c;
@@ -421,8 +421,11 @@ std::vector<float> head_row_scales(ScaleMode mode, const std::vector<double>& sh
 
 }  // namespace detail
 
-Inputs make_inputs(const Case& c) {
-  detail::InputParts parts = detail::make_input_parts(c);
+Inputs make_inputs(const Case& c) { return make_inputs(ValidCase::checked(c)); }
+
+Inputs make_inputs(const ValidCase& vc) {
+  const Case& c = vc;
+  detail::InputParts parts = detail::make_input_parts(vc);
   Inputs& in = parts.in;
   alloc_two(in.k.codes, in.v.codes, size_t(parts.rows_count() * c.head_size));
   const draws::KvRows ksrc = parts.rows(KvTensor::key), vsrc = parts.rows(KvTensor::value);

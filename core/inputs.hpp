@@ -62,7 +62,8 @@ struct Inputs {
 
 /// Regenerates every input of the case from its seed. Runs on input_threads() threads; every
 /// element is drawn from its own position of its stream, so the bytes never depend on the count.
-/// @pre validate(c) is empty.
+Inputs make_inputs(const ValidCase& c);
+/// The same for a case not yet validated: InputError naming every problem of an invalid one.
 Inputs make_inputs(const Case& c);
 
 /// The cache as a kernel sees it.

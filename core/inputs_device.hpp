@@ -74,9 +74,11 @@ bool device_inputs_available(std::string* why = nullptr);
 int64_t device_memory_available();
 
 /// Generates every input of the case on the GPU (current device, stream 0 of the calling thread).
-/// @pre validate(c) is empty and device_inputs_available()
+/// @pre device_inputs_available()
 /// @post download_inputs(result) == make_inputs(c) and download_physical(result) == pack(make_inputs(c)),
 /// byte for byte
+DeviceInputs make_device_inputs(const ValidCase& c);
+/// The same for a case not yet validated: InputError naming every problem of an invalid one.
 DeviceInputs make_device_inputs(const Case& c);
 
 /// Inputs made on the host, uploaded: every buffer of DeviceInputs holds their bytes (the physical

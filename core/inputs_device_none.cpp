@@ -29,6 +29,7 @@ bool device_inputs_available(std::string* why) {
 }
 int64_t device_memory_available() { return -1; }
 DeviceInputs make_device_inputs(const Case&) { no_gpu("make_device_inputs"); }
+DeviceInputs make_device_inputs(const ValidCase&) { no_gpu("make_device_inputs"); }
 DeviceInputs upload_inputs(const Inputs&) { no_gpu("upload_inputs"); }
 Inputs download_inputs(const DeviceInputs&) { no_gpu("download_inputs"); }
 PhysicalKv download_physical(const DeviceInputs&) { no_gpu("download_physical"); }

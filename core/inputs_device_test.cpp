@@ -205,7 +205,7 @@ TEST(DeviceInputs, ElementDefinitionReproducesMakeInputs) {
     const Case c = draw_case(rng, int64_t(1) << 18);
     SCOPED_TRACE("case " + std::to_string(i) + ": " + to_json(c).dump());
     const Inputs want = make_inputs(c);
-    const detail::InputParts parts = detail::make_input_parts(c);
+    const detail::InputParts parts = detail::make_input_parts(ValidCase::checked(c));
     const int64_t rows = parts.rows_count();
     const int32_t H = c.num_kv_heads, D = c.head_size;
     const bool per_token = is_per_token(c.kv_scale);

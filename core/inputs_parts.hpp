@@ -31,8 +31,7 @@ struct InputParts {
 
 /// Every draw of make_inputs except the K/V rows (Q, slopes, sinks, page placement, tables,
 /// outlier gains, V means). Runs Q on input_threads() threads.
-/// @pre validate(c) is empty
-InputParts make_input_parts(const Case& c);
+InputParts make_input_parts(const ValidCase& c);
 
 /// The scales of the per-tensor ([1]) and per-head ([H]) modes given each head's amax over all
 /// rows (all zero for 16-bit dtypes, whose scales ignore it).

@@ -119,7 +119,8 @@ PathRecord judge(const Kernel& k, const KernelOutput& out, const Case& c, const 
       return r;
     case Status::Ok: break;
   }
-  r.tolerance = tolerance_for(k.error_model(c), ref.stats);
+  const ErrorModel em = k.error_model(c);  // the kernel's numerics on this case, derived once
+  r.tolerance = tolerance_for(em, ref.stats);
   if (out.out.size() != ref.out.size()) {
     r.status = Status::Fail;
     r.metric = "shape";
@@ -142,7 +143,7 @@ PathRecord judge(const Kernel& k, const KernelOutput& out, const Case& c, const 
                   std::to_string(ref.lse.size()) + " [S, q_len, Hq]";
       return r;
     }
-    r.lse = compare_lse(out.lse, ref.lse, k.error_model(c), ref.stats);
+    r.lse = compare_lse(out.lse, ref.lse, em, ref.stats);
     const Verdict lv = verdict(r.lse, lse_shape(c));
     if (lv.status != Status::Ok && r.status == Status::Ok) {
       r.status = lv.status;
@@ -202,46 +203,57 @@ Memory inputs_memory(const std::vector<KernelPtr>& kernels, std::string* why) {
   return say(Memory::device, "every kernel reads device memory");
 }
 
+namespace {
+// Every path of the case fails with the same metric and message (an invalid case, a broken oracle,
+// a throwing library).
+void fail_all(CaseRecord& rec, const RunOptions& o, const std::string& metric, const std::string& message) {
+  rec.paths.clear();
+  for (const KernelPtr& k : o.kernels) {
+    PathRecord r;
+    r.path = k->name();
+    r.backend = backend_of(*k);
+    r.status = Status::Fail;
+    r.metric = metric;
+    r.message = message;
+    rec.paths.push_back(r);
+  }
+  if (o.dispatcher) {
+    PathRecord r;
+    r.path = "auto";
+    r.backend = o.kernels.empty() ? "host" : backend_of(*o.kernels.front());
+    r.status = Status::Fail;
+    r.metric = metric;
+    r.message = message;
+    rec.paths.push_back(r);
+  }
+}
+}  // namespace
+
 CaseRecord run_case(const Case& c, const RunOptions& o, bool cross_check) {
+  // The edge of the testbed for a case nobody validated: an invalid one is recorded, not thrown.
+  std::vector<std::string> errs;
+  if (const std::optional<ValidCase> vc = ValidCase::of(c, &errs)) return run_case(*vc, o, cross_check);
   CaseRecord rec;
   rec.c = c;
   rec.replay = replay_line(c);
-  const auto fail_all = [&](const std::string& metric, const std::string& message) {
-    rec.paths.clear();
-    for (const KernelPtr& k : o.kernels) {
-      PathRecord r;
-      r.path = k->name();
-      r.backend = backend_of(*k);
-      r.status = Status::Fail;
-      r.metric = metric;
-      r.message = message;
-      rec.paths.push_back(r);
-    }
-    if (o.dispatcher) {
-      PathRecord r;
-      r.path = "auto";
-      r.backend = o.kernels.empty() ? "host" : backend_of(*o.kernels.front());
-      r.status = Status::Fail;
-      r.metric = metric;
-      r.message = message;
-      rec.paths.push_back(r);
-    }
-  };
+  identify(rec, false);
+  rec.decision = select_path(o.device, c, o.kernels, std::nullopt, o.routing);  // the refusal, named
+  fail_all(rec, o, "validation", "invalid case: " + join(errs, "; "));
+  return rec;
+}
 
-  const std::vector<std::string> errs = validate(c);
-  identify(rec, errs.empty());
-  rec.decision = select_path(o.device, c, o.kernels, std::nullopt, o.routing);
-  if (!errs.empty()) {
-    fail_all("validation", "invalid case: " + join(errs, "; "));
-    return rec;
-  }
-  // Refusals need no inputs: a case no kernel takes costs no generation and no reference.
-  std::map<std::string, std::optional<std::string>> declined;
+CaseRecord run_case(const ValidCase& vc, const RunOptions& o, bool cross_check) {
+  const Case& c = vc;
+  CaseRecord rec;
+  rec.c = c;
+  rec.replay = replay_line(c);
+  identify(rec, true);
+  // Each kernel is asked once whether it takes the case; the dispatcher decides from the same
+  // answers. Refusals need no inputs: a case no kernel takes costs no generation and no reference.
+  Declines declined = ask_kernels(o.device, c, o.kernels);
+  rec.decision = select_path(o.device, vc, o.kernels, declined, std::nullopt, o.routing);
   bool any_runs = false;
-  for (const KernelPtr& k : o.kernels) {
-    declined[k->name()] = k->decline_reason(c, o.device);
-    any_runs |= !declined[k->name()];
-  }
+  for (const KernelPtr& k : o.kernels) any_runs |= !declined[k->name()];
   // A case the host (or, for inputs made there, the GPU) cannot hold is the harness's limit, not a
   // kernel's failure: Skipped, named.
   const std::string too_large = !any_runs ? ""
@@ -275,7 +287,7 @@ CaseRecord run_case(const Case& c, const RunOptions& o, bool cross_check) {
     ReferenceResult ref;
     auto t = Clock::now();
     if (o.inputs == Memory::device) {
-      din = make_device_inputs(c);
+      din = make_device_inputs(vc);
       rec.inputs_ms = ms_since(t);
       t = Clock::now();
       ref = reference_attention_device(*din);
@@ -287,7 +299,7 @@ CaseRecord run_case(const Case& c, const RunOptions& o, bool cross_check) {
         rec.oracle_disagreement = oracle_disagreement(ref, reference_attention(host));
       }
     } else {
-      in = make_inputs(c);
+      in = make_inputs(vc);
       kv = pack(*in);
       rec.input_hash = input_hash(*in);
       rec.inputs_ms = ms_since(t);
@@ -301,7 +313,7 @@ CaseRecord run_case(const Case& c, const RunOptions& o, bool cross_check) {
       char what[160];
       std::snprintf(what, sizeof what, "the GPU oracle disagrees with the CPU oracle by %.3g (> %.0e): pacheck's bug, "
                     "not the kernel's; rerun with --inputs host", rec.oracle_disagreement, kOracleAgreement);
-      fail_all("oracle", what);
+      fail_all(rec, o, "oracle", what);
       return rec;
     }
 
@@ -326,7 +338,7 @@ CaseRecord run_case(const Case& c, const RunOptions& o, bool cross_check) {
     }
   } catch (const std::exception& e) {
     // A throwing library is a failure of this case, not of the whole run.
-    fail_all("exception", std::string("exception: ") + e.what());
+    fail_all(rec, o, "exception", std::string("exception: ") + e.what());
   }
   return rec;
 }

@@ -80,6 +80,8 @@ PathRecord run_and_judge(const Kernel& k, const Case& c, const KernelCall& call,
 /// too: the record holds the two oracles' disagreement and the input hash, and a disagreement
 /// beyond kOracleAgreement fails every path of the case with metric "oracle".
 CaseRecord run_case(const Case& c, const RunOptions& o, bool cross_check = false);
+/// The same for a case validated at the edge (a file, a flag, a generator): not validated again.
+CaseRecord run_case(const ValidCase& c, const RunOptions& o, bool cross_check = false);
 
 /// Host memory the harness needs for a case (inputs, packed cache, oracle, one kernel's outputs),
 /// an estimate from above; and what the machine has free (MemAvailable), or -1 when unknown.

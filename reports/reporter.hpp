@@ -25,6 +25,8 @@ class Reporter {
 struct ConsoleOptions {
   bool quiet = false;  // only failures and the summary
   bool tty = false;    // progress as one updating line; otherwise plain lines every ~10% or 5 s
+  bool detail = false; // every record's metrics and tolerance, not only the failing ones' message
+                       // (`pacheck replay`: one case, looked at closely)
 };
 
 /// Per-case lines ("status per path, chosen path"; failures with message and replay line),
@@ -38,6 +40,7 @@ class ConsoleReporter : public Reporter {
 
  private:
   void progress(bool force);
+  void detail(const std::vector<Record>& records);
   std::ostream& out_;
   ConsoleOptions opt_;
   int64_t total_ = 0, done_ = 0, failed_cases_ = 0;
