@@ -46,8 +46,11 @@ int cmd_fixtures(int argc, char** argv, int begin) {
         if (!gpu_available(&why)) throw InputError("--gpu: " + why);
         kernels = builtin_kernels(Backend::gpu).all();
       }
-      if (a.has("kernel") || a.has("paths"))
-        for (const KernelPtr& k : resolve_target(a).registry.all()) kernels.push_back(k);
+      if (a.has("kernel") || a.has("paths")) {
+        // The target outlives the loop: a range over a temporary's member would dangle.
+        const Target t = resolve_target(a);
+        for (const KernelPtr& k : t.registry.all()) kernels.push_back(k);
+      }
       int ok = 0, other = 0;
       for (const auto& r : fixtures::verify_kernels(dir, kernels, filter)) {
         if (r.status == Status::Fail) ++bad;
