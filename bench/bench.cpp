@@ -8,11 +8,11 @@
 #include <map>
 #include <optional>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "core/models.hpp"
 #include "core/prng.hpp"
 #include "reference/attention.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa::bench {
 

@@ -1,6 +1,6 @@
 #pragma once
 // The one portability header (ggml's habit, reversed): kernels, launchers and the harness's own
-// device code (core/inputs_device.hip, reference/attention_device.hip) are written in our HIP
+// device code (inputs/inputs_device.hip, reference/attention_device.hip) are written in our HIP
 // vocabulary, which maps onto HIP under hipcc and onto the CUDA runtime under nvcc. Nothing else
 // spells a vendor API. Under nvcc no HIP header is included at all (Debian's
 // HIP headers do not compile under CUDA 13).
@@ -81,7 +81,7 @@ __device__ inline T shfl_xor(T v, int lane_mask, int width = kWarpSize) {
 }
 }  // namespace pa::gpu
 #else
-#error "kernels/gpu_runtime.hpp is for GPU compilers (nvcc or hipcc) only"
+#error "core/gpu_runtime.hpp is for GPU compilers (nvcc or hipcc) only"
 #endif
 
 namespace pa::gpu {

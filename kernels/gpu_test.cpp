@@ -10,7 +10,7 @@
 #include "kernels/cache_writer.hpp"
 #include "kernels/kernel.hpp"
 #include "reference/attention.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa {
 namespace {

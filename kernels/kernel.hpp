@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "core/capability.hpp"
-#include "core/inputs.hpp"
-#include "core/inputs_device.hpp"
+#include "inputs/inputs.hpp"
+#include "inputs/inputs_device.hpp"
 #include "core/metrics.hpp"
 #include "pacheck/kernel_abi.h"
 
@@ -45,7 +45,7 @@ struct View {
 };
 
 /// One launch as pacheck hands it to a kernel: the ABI problem and views of every input, in host
-/// memory or, for inputs generated on the GPU (core/inputs_device.hpp), in device memory.
+/// memory or, for inputs generated on the GPU (inputs/inputs_device.hpp), in device memory.
 struct KernelCall {
   pacheck_problem problem{};
   Memory memory = Memory::host;     // where the views point

@@ -8,7 +8,7 @@
 #include "core/prng.hpp"
 #include "dispatch/select.hpp"
 #include "regression/corpus_check.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa {
 

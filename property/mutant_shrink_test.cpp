@@ -18,10 +18,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "property/check.hpp"
 #include "regression/corpus.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa {
 namespace {

@@ -6,7 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include "core/case.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "reference/attention.hpp"
 
 namespace {

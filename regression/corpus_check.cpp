@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "dispatch/select.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa {
 

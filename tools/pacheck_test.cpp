@@ -111,7 +111,7 @@ TEST(Paths, ListsSplitAndNameTheBadEntry) {
   EXPECT_THROW(split_list("v1,,asm"), InputError);
 }
 
-// ---- the testbed (regression/testbed.cpp), in process ----------------------------------------
+// ---- the testbed (testbed/testbed.cpp), in process ----------------------------------------
 
 RunOptions host_options() {
   RunOptions o;

@@ -24,7 +24,7 @@
 #include "tools/commands.hpp"
 #include "tools/suites.hpp"
 #include "core/source_dir.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "reference/attention.hpp"
 #include "worker/isolated_kernel.hpp"
 

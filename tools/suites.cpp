@@ -80,7 +80,7 @@ void model_cases(Rng& r, const std::string& prefix, int32_t S, int32_t max_ctx, 
   }
 }
 
-// One random case aimed inside a path's capability (dispatch/capability.cpp), or anywhere.
+// One random case aimed inside a path's capability (core/capability.cpp), or anywhere.
 Case draw_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, int32_t max_seqs, DType native) {
   const int family = int(r.uniform_int(0, 3));  // 0 v1, 1 hip, 2 asm, 3 anything (dispatcher refusals)
   const std::string name = prefix + "r" + std::to_string(index) + "-" +

@@ -1,7 +1,7 @@
 #pragma once
 // A case's inputs generated on the GPU: the bytes make_inputs and pack produce on the host, drawn
 // on the device from the same counter-based streams (core/prng.hpp) by the same element
-// definitions (core/input_draws.hpp), so the bulk of a case -- the K/V cache -- never crosses the
+// definitions (inputs/input_draws.hpp), so the bulk of a case -- the K/V cache -- never crosses the
 // bus and never occupies the CPU. The small inputs (Q, slopes, sinks, the page placement and the
 // block tables) are made on the host by make_inputs' own code and uploaded.
 //
@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 
 namespace pa {
 

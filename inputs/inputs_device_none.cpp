@@ -2,7 +2,7 @@
 // make_inputs + pack, is what runs then).
 #include <stdexcept>
 
-#include "core/inputs_device.hpp"
+#include "inputs/inputs_device.hpp"
 
 namespace pa {
 

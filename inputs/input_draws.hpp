@@ -1,6 +1,6 @@
 #pragma once
-// The per-element definitions of generated inputs (core/inputs.hpp), PA_HOST_DEVICE so that
-// make_inputs on the host and make_device_inputs on the GPU (core/inputs_device.hip) share one
+// The per-element definitions of generated inputs (inputs/inputs.hpp), PA_HOST_DEVICE so that
+// make_inputs on the host and make_device_inputs on the GPU (inputs/inputs_device.hip) share one
 // home for the arithmetic: the normal at a stream position, the token factor, a K/V element's
 // value, the scale draw and the encode of x / s. The host keeps its own vectorised schedule (8-wide
 // blocks, CPU clones) and the device its own (a warp per row), but both call these functions, so

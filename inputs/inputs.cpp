@@ -1,4 +1,4 @@
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -12,8 +12,8 @@
 #include <system_error>
 #include <thread>
 
-#include "core/input_draws.hpp"
-#include "core/inputs_parts.hpp"
+#include "inputs/input_draws.hpp"
+#include "inputs/inputs_parts.hpp"
 #include "core/prng.hpp"
 
 namespace pa {

@@ -1,4 +1,4 @@
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/inputs.hpp"
-#include "core/inputs_device.hpp"
+#include "inputs/inputs.hpp"
+#include "inputs/inputs_device.hpp"
 #include "reference/attention_device.hpp"
 
 namespace pa {

@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/inputs_device.hpp"
+#include "inputs/inputs_device.hpp"
 #include "regression/corpus.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 #include "testing/entry_sample.hpp"
 
 namespace pa {

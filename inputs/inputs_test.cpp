@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 
 namespace pa {
 namespace {

@@ -5,7 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include "core/case.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 
 namespace {
 

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "core/input_draws.hpp"
-#include "core/inputs.hpp"
-#include "core/inputs_device.hpp"
-#include "core/inputs_parts.hpp"
+#include "inputs/input_draws.hpp"
+#include "inputs/inputs.hpp"
+#include "inputs/inputs_device.hpp"
+#include "inputs/inputs_parts.hpp"
 #include "core/prng.hpp"
 
 namespace pa {

@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 
 namespace pa {
 namespace {

@@ -1,9 +1,9 @@
 // make_device_inputs: a case's inputs generated on the GPU, byte-identical to make_inputs + pack.
 //
-// The split (core/inputs_device.hpp): the host runs make_inputs' own code for everything small
+// The split (inputs/inputs_device.hpp): the host runs make_inputs' own code for everything small
 // (detail::make_input_parts: Q, slopes, sinks, page placement and block tables, outlier gains,
 // V means) and for the scale rules (detail::shared_scales, set_apart, first_row_scale); the device
-// draws the K/V rows with the element definitions of core/input_draws.hpp, which make_inputs'
+// draws the K/V rows with the element definitions of inputs/input_draws.hpp, which make_inputs'
 // host schedule calls too. Four kernels, in stream order on stream 0 of the calling thread:
 //   fill_kernel      poisons the physical caches (codec::poison_code) and their scale slots (NaN
 //                    per token, else 1), as pack starts;
@@ -25,9 +25,9 @@
 
 #include "core/device_pool.hpp"
 #include "core/gpu_runtime.hpp"
-#include "core/input_draws.hpp"
-#include "core/inputs_device.hpp"
-#include "core/inputs_parts.hpp"
+#include "inputs/input_draws.hpp"
+#include "inputs/inputs_device.hpp"
+#include "inputs/inputs_parts.hpp"
 
 namespace pa {
 

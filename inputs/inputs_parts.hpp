@@ -1,13 +1,13 @@
 #pragma once
-// make_inputs in parts, for core's own use (core/inputs.cpp and core/inputs_device.hip): the GPU
+// make_inputs in parts, for core's own use (inputs/inputs.cpp and inputs/inputs_device.hip): the GPU
 // generator makes the bulk of K and V itself but takes everything else from the host code that
 // make_inputs runs, so the small inputs and the scale rules have one implementation. Not part of
 // core's interface: nothing outside core/ includes this header.
 #include <cstdint>
 #include <vector>
 
-#include "core/input_draws.hpp"
-#include "core/inputs.hpp"
+#include "inputs/input_draws.hpp"
+#include "inputs/inputs.hpp"
 
 namespace pa::detail {
 
