@@ -9,6 +9,9 @@ namespace pa {
 namespace {
 constexpr double kSqrt3 = 1.7320508075688772;
 constexpr double kU32 = 0x1.0p-24;  // fp32 unit roundoff
+// The most terms of one rounded P.V dot product (ErrorModel::u_pv): vLLM's V vectors are 16 bytes,
+// 8 elements of a 16-bit cache and 16 of an 8-bit one.
+constexpr double kPvGroup = 16.0;
 }  // namespace
 
 const char* to_string(Rounding r) { return r == Rounding::toward_zero ? "toward_zero" : "nearest_even"; }
@@ -44,10 +47,11 @@ const char* to_string(Status s) {
 //    (u_tmp v_max / sqrt3).
 //    - V rounded after dequantization (u_v): o_d errs by sum_t w_t eps_{t,d} v_{t,d}, the eps
 //      independent per (t, d): RMS u_v/sqrt3 sqrt(sum_t w_t^2 v_{t,d}^2) <= u_v v_max / sqrt3.
-//    - P.V products and running sums rounded (u_pv): the n products add u_pv/sqrt3 sqrt(sum_t w_t^2
-//      v^2) <= u_pv v_max/sqrt3, and the n running sums S_k (|S_k| <= v_max with normalized
-//      weights, <= l v_max before the division by l) each err by up to u_pv |S_k|: a random walk
-//      of RMS u_pv sqrt(n) v_max / sqrt3. Together u_pv sqrt(n + 1) v_max / sqrt3.
+//    - P.V products and their short partial sums rounded (u_pv): a kernel's dot of up to 16
+//      (P_t, v_t) pairs (vLLM's V_VEC_SIZE) rounds each product and each of the <= 15 partial
+//      sums; the errors are independent, a group's partial sums are at most its weight W_g times
+//      v_max, so a group errs with RMS <= u_pv/sqrt3 sqrt(16) W_g v_max and the groups add in
+//      quadrature (sum W_g^2 <= 1): 4 u_pv v_max / sqrt3.
 // Every term is an upper bound of its RMS for the data measured in ToleranceInputs.
 namespace {
 std::string fmt3(double x) {
@@ -77,7 +81,7 @@ NoiseModel noise_model(const ErrorModel& em, const ToleranceInputs& ti) {
   const double acc = kU32 * std::sqrt(n + 16.0) * ti.v_max / kSqrt3;
   const double tmp = em.u_tmp * ti.v_max / kSqrt3;
   const double v_round = em.u_v * ti.v_max / kSqrt3;
-  const double pv_round = em.u_pv * std::sqrt(n + 1.0) * ti.v_max / kSqrt3;
+  const double pv_round = std::sqrt(kPvGroup) * em.u_pv * ti.v_max / kSqrt3;
   nm.independent = std::sqrt(acc * acc + tmp * tmp + v_round * v_round + pv_round * pv_round);
   nm.row_length = ti.row_length;
   char buf[700];
@@ -131,13 +135,12 @@ void PvRmsAccumulator::end_row(const double* o) {
 //  * split-K partials stored rounded (u_tmp), merged with weights summing to 1:  u_tmp v_max
 //  * V rounded to u_v after dequantization: o_d = sum_t w_t v_{t,d} (1 + eps), |eps| <= u_v, and
 //    the weights sum to 1:                                             u_v v_max
-//  * P.V kept in a u_pv type (fp16 accumulation): each product rounds (u_pv v_max in all, as for
-//    V), and each of the n running sums S_k rounds by up to u_pv |S_k| <= u_pv v_max (relative to
-//    the normalizer l when the division comes last). Worst case that is n u_pv v_max, useless at
-//    long contexts; the errors are independent and of either sign, so they random-walk to RMS
-//    u_pv sqrt(n) v_max / sqrt(3); taken at 4 sigma like the fp32 accumulation below:
-//                                                                      (1 + 4 sqrt(n)/sqrt(3)) u_pv v_max
-//    (a kernel that sums in a tree across lanes errs less; the bound covers the sequential sum)
+//  * P.V products and their partial sums of at most kPvGroup = 16 terms kept in a u_pv type (fp16
+//    dot products of a V vector; the running sum over the context stays fp32): each product
+//    rounds by u_pv relative, each of a group's <= 15 partial sums by u_pv times at most the
+//    group's sum of |P_t v_t|; over all groups, with the weights summing to 1:
+//                                                                      16 u_pv v_max
+//    (worst case, no statistics: a group is too short for a random-walk argument to pay)
 //  * fp32 accumulation over n = max_context terms, random-walk bound at 4 sigma:
 //                                                                      4 sqrt(n) 2^-24 v_max
 // plus one output ulp of v_max for outputs near zero (an element of o near 0 still carries the
@@ -148,8 +151,7 @@ Tolerance tolerance_for(const ErrorModel& em, const ToleranceInputs& ti) {
   const double u_out = codec::unit_roundoff(em.out);
   const double acc = 4.0 * std::sqrt(double(std::max<int64_t>(ti.max_context, 1))) * 0x1.0p-24;
   const double qk = 8.0 * em.u_q * ti.logit_rms / std::sqrt(3.0);
-  const double n = double(std::max<int64_t>(ti.max_context, 1));
-  const double pv = em.u_pv * (1.0 + 4.0 * std::sqrt(n) / kSqrt3);
+  const double pv = kPvGroup * em.u_pv;
   const double rel = u_out + 2.0 * em.u_p + qk + em.u_tmp + em.u_v + pv + acc;
   Tolerance t;
   t.rtol = 2.0 * u_out;
@@ -157,7 +159,7 @@ Tolerance tolerance_for(const ErrorModel& em, const ToleranceInputs& ti) {
   char buf[500];
   if (em.u_v > 0 || em.u_pv > 0)
     std::snprintf(buf, sizeof buf,
-                  "atol = 2*v_max*(u_out + 2u_p + 8u_q*logit_rms/sqrt3 + u_tmp + u_v + (1+4sqrt(n)/sqrt3)u_pv "
+                  "atol = 2*v_max*(u_out + 2u_p + 8u_q*logit_rms/sqrt3 + u_tmp + u_v + 16u_pv "
                   "+ 4sqrt(n)2^-24) = 2*%.4g*(%.3g + %.3g + %.3g + %.3g + %.3g + %.3g + %.3g) = %.4g; "
                   "rtol = 2u_out = %.4g (out=%s, n=%lld)",
                   ti.v_max, u_out, 2 * em.u_p, qk, em.u_tmp, em.u_v, pv, acc, t.atol, t.rtol, to_string(em.out),

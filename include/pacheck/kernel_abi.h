@@ -218,7 +218,10 @@ typedef struct pacheck_numerics {
   /* ---- minor 1 (0 = PACHECK_ROUND_NONE) ---- */
   int32_t v_round;        /* V after dequantization (code * scale), before P.V (vLLM rounds it to
                            * the q dtype on fp8 caches) */
-  int32_t pv_round;       /* the P.V products and their running sums (fp16 accumulation) */
+  int32_t pv_round;       /* the P.V products and their partial sums, up to 16 terms each (a dot
+                           * product of a V vector in fp16, vLLM's V_VEC_SIZE), while the running
+                           * sum over the context stays fp32. (A whole-context 16-bit sum has no
+                           * useful bound at long contexts, so it is not declarable.) */
   uint32_t kv_dtypes;     /* in numerics_by_kv: the mask of KV dtypes (PACHECK_BIT(dtype)) this
                            * entry governs; ignored on pacheck_kernel.numerics. */
 } pacheck_numerics;

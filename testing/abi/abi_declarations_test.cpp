@@ -107,7 +107,7 @@ TEST(AbiNumericsPerKv, VAndPvRoundingWidenTheToleranceByTheirTerms) {
   EXPECT_DOUBLE_EQ(tolerance_for(em, ti).atol - base, 2 * 0x1.0p-8);
   em.u_v = 0;
   em.u_pv = 0x1.0p-11;
-  EXPECT_NEAR(tolerance_for(em, ti).atol - base, 2 * 0x1.0p-11 * (1 + 4 * 32 / std::sqrt(3.0)), 1e-12);
+  EXPECT_DOUBLE_EQ(tolerance_for(em, ti).atol - base, 2 * 16 * 0x1.0p-11);
 }
 
 // ---- a fixed split-K partition -----------------------------------------------------------------
