@@ -9,9 +9,7 @@ namespace pa {
 namespace {
 constexpr double kSqrt3 = 1.7320508075688772;
 constexpr double kU32 = 0x1.0p-24;  // fp32 unit roundoff
-// The most terms of one rounded P.V dot product (ErrorModel::u_pv): vLLM's V vectors are 16 bytes,
-// 8 elements of a 16-bit cache and 16 of an 8-bit one.
-constexpr double kPvGroup = 16.0;
+constexpr double kPvGroup = 16.0;  // terms of one rounded P.V dot (u_pv): a 16-byte V vector of 8-bit codes
 }  // namespace
 
 const char* to_string(Rounding r) { return r == Rounding::toward_zero ? "toward_zero" : "nearest_even"; }
@@ -139,8 +137,7 @@ void PvRmsAccumulator::end_row(const double* o) {
 //    dot products of a V vector; the running sum over the context stays fp32): each product
 //    rounds by u_pv relative, each of a group's <= 15 partial sums by u_pv times at most the
 //    group's sum of |P_t v_t|; over all groups, with the weights summing to 1:
-//                                                                      16 u_pv v_max
-//    (worst case, no statistics: a group is too short for a random-walk argument to pay)
+//    (a worst case: a group is too short for a random walk to pay)    16 u_pv v_max
 //  * fp32 accumulation over n = max_context terms, random-walk bound at 4 sigma:
 //                                                                      4 sqrt(n) 2^-24 v_max
 // plus one output ulp of v_max for outputs near zero (an element of o near 0 still carries the
@@ -156,21 +153,17 @@ Tolerance tolerance_for(const ErrorModel& em, const ToleranceInputs& ti) {
   Tolerance t;
   t.rtol = 2.0 * u_out;
   t.atol = 2.0 * rel * ti.v_max;
+  // The V and P.V terms appear only when declared: other kernels keep the 1.0 text in their records.
+  const bool vpv = em.u_v > 0 || em.u_pv > 0;
+  char extra[64] = "";
+  if (vpv) std::snprintf(extra, sizeof extra, " + %.3g + %.3g", em.u_v, pv);
   char buf[500];
-  if (em.u_v > 0 || em.u_pv > 0)
-    std::snprintf(buf, sizeof buf,
-                  "atol = 2*v_max*(u_out + 2u_p + 8u_q*logit_rms/sqrt3 + u_tmp + u_v + 16u_pv "
-                  "+ 4sqrt(n)2^-24) = 2*%.4g*(%.3g + %.3g + %.3g + %.3g + %.3g + %.3g + %.3g) = %.4g; "
-                  "rtol = 2u_out = %.4g (out=%s, n=%lld)",
-                  ti.v_max, u_out, 2 * em.u_p, qk, em.u_tmp, em.u_v, pv, acc, t.atol, t.rtol, to_string(em.out),
-                  (long long)ti.max_context);
-  else  // the 1.0 wording, kept for kernels that declare neither (their records stay identical)
-    std::snprintf(buf, sizeof buf,
-                  "atol = 2*v_max*(u_out + 2u_p + 8u_q*logit_rms/sqrt3 + u_tmp + 4sqrt(n)2^-24) = "
-                  "2*%.4g*(%.3g + %.3g + %.3g + %.3g + %.3g) = %.4g; rtol = 2u_out = %.4g "
-                  "(out=%s, n=%lld)",
-                  ti.v_max, u_out, 2 * em.u_p, qk, em.u_tmp, acc, t.atol, t.rtol, to_string(em.out),
-                  (long long)ti.max_context);
+  std::snprintf(buf, sizeof buf,
+                "atol = 2*v_max*(u_out + 2u_p + 8u_q*logit_rms/sqrt3 + u_tmp%s + 4sqrt(n)2^-24) = "
+                "2*%.4g*(%.3g + %.3g + %.3g + %.3g%s + %.3g) = %.4g; rtol = 2u_out = %.4g "
+                "(out=%s, n=%lld)",
+                vpv ? " + u_v + 16u_pv" : "", ti.v_max, u_out, 2 * em.u_p, qk, em.u_tmp, extra, acc, t.atol,
+                t.rtol, to_string(em.out), (long long)ti.max_context);
   t.model = buf;
   t.noise = noise_model(em, ti);
   return t;
