@@ -103,6 +103,24 @@ TEST(AbiMinor, UnknownFlagBitsAndBadMinorOneFieldsAreRefused) {
   }
 }
 
+// One error shape: a `supports` that says no through last_error (why left empty) is read there.
+int says_no(const pacheck_kernel*, const pacheck_problem*, char*, size_t) { return 0; }
+const char* reason(const pacheck_kernel*) { return "needs 300 KiB of shared memory, the device has 227 KiB"; }
+
+TEST(AbiMinor, SupportsMayGiveItsReasonThroughLastError) {
+  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_1_SO);
+  ASSERT_NE(d, nullptr);
+  pacheck_kernel k = *d;
+  k.supports = says_no;
+  k.last_error = reason;
+  const AbiKernel kernel(&k, "edited");
+  Case c;
+  c.head_size = 64;
+  const auto why = kernel.decline_reason(c, device_mi300x());
+  ASSERT_TRUE(why.has_value());
+  EXPECT_EQ(*why, "needs 300 KiB of shared memory, the device has 227 KiB");
+}
+
 // A bare dtype id in a minor-1 rounding field would read 0 as bf16; pacheck takes 0 as "fp32"
 // and asks for PACHECK_ROUND_TO for the others.
 TEST(AbiMinor, MinorOneRoundingFieldsNameDtypesThroughRoundTo) {
