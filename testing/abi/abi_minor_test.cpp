@@ -116,6 +116,10 @@ TEST(AbiMinor, SupportsMayGiveItsReasonThroughLastError) {
   const AbiKernel kernel(&k, "edited");
   Case c;
   c.head_size = 64;
+  c.block_size = 16;
+  c.num_q_heads = 4;
+  c.num_kv_heads = 1;
+  c.kv_layout = KvLayout::nhd;
   const auto why = kernel.decline_reason(c, device_mi300x());
   ASSERT_TRUE(why.has_value());
   EXPECT_EQ(*why, "needs 300 KiB of shared memory, the device has 227 KiB");
