@@ -2,6 +2,9 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/crossing.hpp"
@@ -71,13 +74,20 @@ void need(const pacheck_kernel* d, size_t end, const char* field, const std::str
 }
 #define PA_KERNEL_FIELD_END(f) (offsetof(pacheck_kernel, f) + sizeof(pacheck_kernel::f))
 
+// A descriptor's minor: 0 when it ends before abi_minor (built against 1.0).
+uint32_t minor_of(const pacheck_kernel* d) { return PACHECK_HAS_FIELD(d, pacheck_kernel, abi_minor) ? d->abi_minor : 0; }
+
 KernelInfo info_of(const pacheck_kernel* d, const std::string& source) {
   if (!d) throw InputError(source + ": a kernel descriptor is NULL");
   need(d, PA_KERNEL_FIELD_END(last_error), "last_error", source);
-  if (d->abi_version != PACHECK_KERNEL_ABI_VERSION)
+  // Same major: every minor up to ours loads (fields past struct_size take their defaults).
+  if (d->abi_version != PACHECK_KERNEL_ABI_VERSION || minor_of(d) > PACHECK_KERNEL_ABI_MINOR)
     throw InputError(source + ": kernel '" + cstr(d->name) + "' was built against ABI version " +
-                     std::to_string(d->abi_version) + ", pacheck speaks version " +
-                     std::to_string(PACHECK_KERNEL_ABI_VERSION));
+                     std::to_string(d->abi_version) + "." + std::to_string(minor_of(d)) +
+                     ", pacheck speaks version " + std::to_string(PACHECK_KERNEL_ABI_VERSION) + "." +
+                     std::to_string(PACHECK_KERNEL_ABI_MINOR) + " (and loads " +
+                     std::to_string(PACHECK_KERNEL_ABI_VERSION) + ".0 to " +
+                     std::to_string(PACHECK_KERNEL_ABI_VERSION) + "." + std::to_string(PACHECK_KERNEL_ABI_MINOR) + ")");
   KernelInfo i;
   i.name = cstr(d->name);
   const std::string where = source + " kernel '" + i.name + "'";
@@ -93,7 +103,9 @@ KernelInfo info_of(const pacheck_kernel* d, const std::string& source) {
   i.source = source;
   i.memory = d->memory == PACHECK_MEMORY_HOST ? Memory::host : Memory::device;
   i.capability = capability_from_abi(d->capability, where);
-  i.numerics = numerics_from_abi(d->numerics, where);
+  const bool by_kv = PACHECK_HAS_FIELD(d, pacheck_kernel, num_numerics_by_kv);
+  i.numerics = numerics_from_abi(d->numerics, where, by_kv ? d->numerics_by_kv : nullptr,
+                                 by_kv ? d->num_numerics_by_kv : 0);
   return i;
 }
 
@@ -109,7 +121,10 @@ std::optional<std::string> AbiKernel::decline_reason(const Case& c, const Device
   char why[512] = {0};
   if (desc_->supports(desc_, &p, why, sizeof why)) return std::nullopt;
   why[sizeof why - 1] = 0;
-  return std::string(why[0] ? why : "supports() declined without a reason");
+  if (why[0]) return std::string(why);
+  // One error shape: a kernel may leave `why` empty and say it through last_error.
+  const char* e = desc_->last_error ? desc_->last_error(desc_) : nullptr;
+  return std::string(e && *e ? e : "supports() declined without a reason");
 }
 
 int64_t AbiKernel::workspace_bytes(const Case& c) const {
@@ -164,6 +179,46 @@ Registry builtin_kernels(Backend b) {
 
 // ---- plug-ins ------------------------------------------------------------------------------------
 
+namespace {
+
+// Kernels whose init succeeded and that have a destroy hook, in init order. Never freed: the
+// libraries stay loaded for the life of the process, and exit handlers read this list.
+std::vector<const pacheck_kernel*>& to_destroy() {
+  static auto* v = new std::vector<const pacheck_kernel*>;
+  return *v;
+}
+
+// One exit handler per kernel, registered right after its init: exit handlers run in reverse,
+// so each pops its own kernel, and it runs before any handler its init registered (a GPU
+// runtime's teardown), so destroy may still call the runtime.
+void destroy_last() {
+  auto& v = to_destroy();
+  if (v.empty()) return;
+  const pacheck_kernel* k = v.back();
+  v.pop_back();
+  k->destroy(k);
+}
+
+// Calls a minor-1 descriptor's init once per process (a library loaded twice, by two --kernel
+// options, keeps its first init).
+void init_once(const pacheck_kernel* d, const std::string& where) {
+  if (!PACHECK_HAS_FIELD(d, pacheck_kernel, destroy)) return;
+  static std::vector<const pacheck_kernel*> inited;
+  if (std::find(inited.begin(), inited.end(), d) != inited.end()) return;
+  if (d->init) {
+    const int st = d->init(d);
+    if (st != PACHECK_OK)
+      throw InputError(where + ": init returned " + std::to_string(st) + ": " + last_error_of(*d));
+  }
+  inited.push_back(d);
+  if (d->destroy) {
+    to_destroy().push_back(d);
+    std::atexit(destroy_last);
+  }
+}
+
+}  // namespace
+
 std::vector<KernelPtr> load_plugin(const std::string& spec) {
   std::string path = spec, only;
   // "PATH.so:NAME" -- the last ':' after the library's extension names one kernel.
@@ -188,7 +243,9 @@ std::vector<KernelPtr> load_plugin(const std::string& spec) {
   for (uint32_t i = 0; i < count; ++i) {
     auto k = std::make_shared<AbiKernel>(list[i], path);
     names += (names.empty() ? "" : ", ") + k->name();
-    if (only.empty() || k->name() == only) out.push_back(std::move(k));
+    if (!only.empty() && k->name() != only) continue;
+    init_once(list[i], path + " kernel '" + k->name() + "'");
+    out.push_back(std::move(k));
   }
   if (out.empty()) throw InputError("--kernel " + spec + ": " + path + " has no kernel '" + only + "' (it has " + names + ")");
   return out;

@@ -125,7 +125,7 @@ int cmd_kernels(int argc, char** argv, int begin) {
     return kExitOk;
   }
   const Target t = resolve_target(a);
-  std::cout << "kernel ABI version " << PACHECK_KERNEL_ABI_VERSION << "; built-ins from the " << to_string(t.backend)
+  std::cout << "kernel ABI version " << PACHECK_KERNEL_ABI_VERSION << "." << PACHECK_KERNEL_ABI_MINOR << "; built-ins from the " << to_string(t.backend)
             << " backend (" << t.backend_reason << ")\n";
   for (const KernelPtr& k : t.registry.all()) {
     const KernelInfo& i = k->info();
