@@ -126,6 +126,7 @@ Timing time_on_device(const pacheck_kernel& k, const KernelCall& call, const Tim
     // Shared by every set: tables, lengths, scales, slopes, sinks, the output and the scratch.
     pacheck_buffers b{};
     b.struct_size = sizeof b;
+    PA_GPU_CHECK(hipGetDevice(&b.device_id));
     b.block_tables = static_cast<const int32_t*>(upload(call.block_tables.data, call.block_tables.size * 4, "block_tables"));
     b.context_lens = static_cast<const int32_t*>(upload(call.context_lens.data, call.context_lens.size * 4, "context_lens"));
     const size_t n_scales = size_t(L.scale.size());

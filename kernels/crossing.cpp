@@ -79,6 +79,7 @@ pacheck_buffers abi_buffers(const std::array<void*, kBufCount>& at, const Launch
   b.workspace_bytes = lb.size(Buf::workspace);
   b.out = p(Buf::out);
   b.lse = static_cast<float*>(p(Buf::lse));
+  b.device_id = -1;  // host memory; the device crossing names its device
   return b;
 }
 

@@ -168,7 +168,8 @@ Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_
         at[size_t(b)] = g.alloc(to_string(b), lb.size(b), lb.at(b), 0, lb.memory);
     });
     g.arm();
-    const pacheck_buffers b = abi_buffers(at, lb);
+    pacheck_buffers b = abi_buffers(at, lb);
+    PA_GPU_CHECK(hipGetDevice(&b.device_id));
     hipEvent_t start, stop;
     PA_GPU_CHECK(hipEventCreate(&start));
     PA_GPU_CHECK(hipEventCreate(&stop));
