@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/case.hpp"
+#include "core/output_file.hpp"
 
 #ifndef PACHECK_HTML_TEMPLATE
 #define PACHECK_HTML_TEMPLATE "reports/html/report.html.in"
@@ -122,7 +123,7 @@ std::string json_for_script(const nlohmann::json& j) {
 }
 
 std::string render_html(const std::vector<Report>& reports, const std::vector<std::string>& names,
-                        const HtmlAssets& assets) {
+                        const HtmlAssets& assets, bool follow_symlink) {
   const nlohmann::json data = html_data(reports, names);  // checks the arguments first
   const std::string tmpl = read_asset(assets.template_path, "template");
   const std::string script = read_asset(assets.script_path, "script");
@@ -141,22 +142,7 @@ int write_html_report(const std::vector<std::string>& inputs, const std::string&
   std::vector<Report> reports;
   for (const std::string& in : inputs) reports.push_back(load_report(in));  // names the bad file
   const std::string html = render_html(reports, inputs, assets);
-  // Beside the target so rename() stays on one file system and is atomic.
-  const std::string tmp = out + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw InputError(out + ": cannot open " + tmp + " for writing");
-    f << html;
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw InputError(out + ": write to " + tmp + " failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), out.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw InputError(out + ": cannot rename " + tmp + " over it");
-  }
+  write_file_atomic(out, html, follow_symlink);
   return 0;
 }
 
