@@ -15,9 +15,10 @@ std::string bytes_text(size_t n) { return std::to_string(n) + " bytes"; }
 
 // One pass over the text before nlohmann sees it: nesting depth, string lengths and numbers a
 // double cannot hold (nlohmann reports those without a position; here the key is known).
-void check_shape(std::string_view t, const std::string& what) {
+void check_shape(std::string_view t, const std::string& where) {
+  const std::string pre = where.empty() ? "" : where + ": ";  // the caller may add the file's name itself
   if (t.size() > kMaxInputBytes)
-    throw InputError(what + ": " + bytes_text(t.size()) + " of JSON; the limit is " + bytes_text(kMaxInputBytes));
+    throw InputError(pre + bytes_text(t.size()) + " of JSON; the limit is " + bytes_text(kMaxInputBytes));
   int depth = 0;
   std::string_view last_string, key;
   for (size_t i = 0; i < t.size(); ++i) {
@@ -27,7 +28,7 @@ void check_shape(std::string_view t, const std::string& what) {
       while (j < t.size() && t[j] != '"') j += t[j] == '\\' ? 2 : 1;
       const size_t len = std::min(j, t.size()) - (i + 1);
       if (len > kMaxJsonString)
-        throw InputError(what + ": a string of " + bytes_text(len) + " at byte " + std::to_string(i) +
+        throw InputError(pre + "a string of " + bytes_text(len) + " at byte " + std::to_string(i) +
                          "; the limit is " + bytes_text(kMaxJsonString) + " per string");
       last_string = t.substr(i + 1, len);
       i = j;
@@ -35,7 +36,7 @@ void check_shape(std::string_view t, const std::string& what) {
       key = last_string;
     } else if (ch == '[' || ch == '{') {
       if (++depth > kMaxJsonDepth)
-        throw InputError(what + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels (at byte " +
+        throw InputError(pre + "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels (at byte " +
                          std::to_string(i) + ")");
     } else if (ch == ']' || ch == '}') {
       depth = std::max(0, depth - 1);
@@ -48,7 +49,7 @@ void check_shape(std::string_view t, const std::string& what) {
       errno = 0;
       const double d = std::strtod(num.c_str(), nullptr);
       if (errno == ERANGE && std::isinf(d))
-        throw InputError(what + ": " + (key.empty() ? std::string("a value") : "field '" + std::string(key) + "'") +
+        throw InputError(pre + (key.empty() ? std::string("a value") : "field '" + std::string(key) + "'") +
                          ": number " + num + " is beyond the range of a double");
       i = j - 1;
     }

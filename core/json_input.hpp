@@ -25,7 +25,7 @@ inline constexpr size_t kMaxInputBytes = size_t(256) << 20;  // a file, or a cas
 inline constexpr int kMaxJsonDepth = 256;                    // nested arrays and objects
 inline constexpr size_t kMaxJsonString = size_t(1) << 20;    // one string (a key or a value)
 
-/// Parses `text`; `what` (a file name, a flag) starts every message. Throws InputError when the
+/// Parses `text`; `what` (a file name, a flag; may be empty) starts every message. Throws InputError when the
 /// text exceeds a limit, is not valid JSON, or holds a number beyond the range of a double (the
 /// message names the key it belongs to).
 nlohmann::json parse_json(std::string_view text, const std::string& what);
