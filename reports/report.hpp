@@ -170,6 +170,8 @@ Report report_from_json(const nlohmann::json& j);
 /// Reads a final report or a `.partial` JSON Lines file (a truncated last line, the mark of a
 /// crash mid-write, is dropped). Throws InputError naming the file and what is wrong.
 Report load_report(const std::string& path);
+/// load_report() of a file's text; messages do not name the file.
+Report parse_report_text(const std::string& text);
 
 /// Streams records to `<path>.partial` as they complete and writes the final report atomically.
 class ReportWriter {

@@ -29,47 +29,51 @@ std::string unusable_as_whole(const Report& r, const std::string& name) {
 Report load_report(const std::string& path) {
   const std::string text = read_file(path);
   try {
-    // A final report is one JSON document; anything else is tried as JSON Lines.
-    const std::optional<json> whole = try_parse_json(text, "the file");
-    if (whole && whole->is_object() && whole->contains("cases")) return report_from_json(*whole);
-    Report rep;
-    rep.complete = false;
-    std::istringstream in(text);
-    std::string line;
-    std::vector<std::string> lines;
-    while (std::getline(in, line))
-      if (line.find_first_not_of(" \t\r") != std::string::npos) lines.push_back(line);
-    if (lines.empty()) throw InputError("empty file");
-    for (size_t i = 0; i < lines.size(); ++i) {
-      const std::string where = "line " + std::to_string(i + 1);
-      const std::optional<json> j = try_parse_json(lines[i], where);
-      if (!j) {
-        if (i + 1 == lines.size() && i > 0) break;  // truncated by a crash mid-write
-        throw InputError(where + ": not valid JSON");
-      }
-      if (i == 0) {
-        if (!j->is_object() || !j->contains("context") || !j->contains("format") ||
-            j->at("format") != "pacheck-report-partial")
-          throw InputError("line 1: expected a report, or a .partial header with \"format\": "
-                           "\"pacheck-report-partial\" and a \"context\"");
-        rep.context = context_from_json(j->at("context"));
-        continue;
-      }
-      try {
-        if (j->is_object() && j->contains("bench") && !j->contains("case"))
-          rep.bench.push_back(bench_record_from_json(j->at("bench")));
-        else
-          rep.cases.push_back(record_from_json(*j));
-      } catch (const InputError& e) {
-        throw InputError(where + ": " + e.what());
-      }
-    }
-    rep.summary = summarize(rep.cases);
-    rep.summary.complete = false;
-    return rep;
+    return parse_report_text(text);
   } catch (const InputError& e) {
     throw InputError(path + ": " + e.what());
   }
+}
+
+Report parse_report_text(const std::string& text) {
+  // A final report is one JSON document; anything else is tried as JSON Lines.
+  const std::optional<json> whole = try_parse_json(text, "");
+  if (whole && whole->is_object() && whole->contains("cases")) return report_from_json(*whole);
+  Report rep;
+  rep.complete = false;
+  std::istringstream in(text);
+  std::string line;
+  std::vector<std::string> lines;
+  while (std::getline(in, line))
+    if (line.find_first_not_of(" \t\r") != std::string::npos) lines.push_back(line);
+  if (lines.empty()) throw InputError("empty file");
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string where = "line " + std::to_string(i + 1);
+    const std::optional<json> j = try_parse_json(lines[i], where);
+    if (!j) {
+      if (i + 1 == lines.size() && i > 0) break;  // truncated by a crash mid-write
+      throw InputError(where + ": not valid JSON");
+    }
+    if (i == 0) {
+      if (!j->is_object() || !j->contains("context") || !j->contains("format") ||
+          j->at("format") != "pacheck-report-partial")
+        throw InputError("line 1: expected a report, or a .partial header with \"format\": "
+                         "\"pacheck-report-partial\" and a \"context\"");
+      rep.context = context_from_json(j->at("context"));
+      continue;
+    }
+    try {
+      if (j->is_object() && j->contains("bench") && !j->contains("case"))
+        rep.bench.push_back(bench_record_from_json(j->at("bench")));
+      else
+        rep.cases.push_back(record_from_json(*j));
+    } catch (const InputError& e) {
+      throw InputError(where + ": " + e.what());
+    }
+  }
+  rep.summary = summarize(rep.cases);
+  rep.summary.complete = false;
+  return rep;
 }
 
 // ---- writer ---------------------------------------------------------------------------------

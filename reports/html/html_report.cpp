@@ -6,8 +6,6 @@
 #include <fstream>
 #include <sstream>
 
-#include <unistd.h>
-
 #include "core/case.hpp"
 #include "core/output_file.hpp"
 
@@ -123,7 +121,7 @@ std::string json_for_script(const nlohmann::json& j) {
 }
 
 std::string render_html(const std::vector<Report>& reports, const std::vector<std::string>& names,
-                        const HtmlAssets& assets, bool follow_symlink) {
+                        const HtmlAssets& assets) {
   const nlohmann::json data = html_data(reports, names);  // checks the arguments first
   const std::string tmpl = read_asset(assets.template_path, "template");
   const std::string script = read_asset(assets.script_path, "script");
@@ -136,7 +134,7 @@ std::string render_html(const std::vector<Report>& reports, const std::vector<st
 }
 
 int write_html_report(const std::vector<std::string>& inputs, const std::string& out,
-                      const HtmlAssets& assets) {
+                      const HtmlAssets& assets, bool follow_symlink) {
   if (inputs.empty()) throw InputError("report: no input report given");
   if (out.empty()) throw InputError("report: no output file given (-o report.html)");
   std::vector<Report> reports;
