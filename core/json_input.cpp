@@ -45,12 +45,13 @@ void check_shape(std::string_view t, const std::string& where) {
       while (j < t.size() && (std::isdigit(static_cast<unsigned char>(t[j])) || t[j] == '-' || t[j] == '+' ||
                               t[j] == '.' || t[j] == 'e' || t[j] == 'E'))
         ++j;
-      const std::string num(t.substr(i, std::min<size_t>(j - i, 400)));
+      const std::string num(t.substr(i, j - i));
       errno = 0;
       const double d = std::strtod(num.c_str(), nullptr);
       if (errno == ERANGE && std::isinf(d))
         throw InputError(pre + (key.empty() ? std::string("a value") : "field '" + std::string(key) + "'") +
-                         ": number " + num + " is beyond the range of a double");
+                         ": number " + (num.size() > 40 ? num.substr(0, 40) + "..." : num) +
+                         " is beyond the range of a double");
       i = j - 1;
     }
   }
