@@ -27,10 +27,10 @@ export -f one
 export out bin filter
 start=$(date +%s)
 seq 1 "$n" | xargs -P "$jobs" -I{} bash -c 'one {}'
-seeds=$(cat "$out"/seeds_*.txt 2>/dev/null | wc -l)
-failed=$(ls "$out"/run_*.log 2>/dev/null | wc -l)
+seeds=$(find "$out" -name 'seeds_*.txt' -exec cat {} + | wc -l)
+failed=$(find "$out" -name 'run_*.log' | wc -l)
 echo "fresh-seeds: $n runs of '$filter' ($seeds seeded test runs passed) in $(( $(date +%s) - start )) s: $failed failed"
 if [ "$failed" -gt 0 ]; then
-  grep -h -m1 -E '^\[ seed|Failure' "$out"/run_*.log | head -20 >&2
+  find "$out" -name 'run_*.log' -exec grep -h -E '^\[ (seed|minimal)|Failure' {} + | head -20 >&2
   exit 1
 fi
