@@ -73,6 +73,11 @@ struct Case {
   int64_t page_stride() const { return int64_t(num_kv_heads) * block_size * head_size + page_pad; }
 };
 
+/// Limits validate() enforces beyond the shape rules (docs/cli.md, "Input limits").
+inline constexpr size_t kMaxCaseName = 4096;         // bytes of a case's name label
+inline constexpr int32_t kMaxSeqs = 1 << 20;         // sequences in one case
+inline constexpr int64_t kMaxPagePad = int64_t(1) << 24;  // elements between pages
+
 /// Every problem with the case, one message per bad field naming the field and its value.
 /// Empty means valid. These are the generic rules; a path's capabilities are stricter.
 std::vector<std::string> validate(const Case& c);

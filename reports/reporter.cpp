@@ -133,7 +133,7 @@ void ConsoleReporter::end(const Summary& s) {
   out_.flush();
 }
 
-void JsonReporter::begin(const Context& c, int64_t) { writer_ = std::make_unique<ReportWriter>(path_, c); }
+void JsonReporter::begin(const Context& c, int64_t) { writer_ = std::make_unique<ReportWriter>(path_, c, follow_symlink_); }
 
 void JsonReporter::on_case(const std::vector<Record>& records) {
   for (const Record& r : records) writer_->add(r);

@@ -52,7 +52,8 @@ class ConsoleReporter : public Reporter {
 /// Streams records through a ReportWriter and writes the final report at end().
 class JsonReporter : public Reporter {
  public:
-  explicit JsonReporter(std::string path) : path_(std::move(path)) {}
+  explicit JsonReporter(std::string path, bool follow_symlink = false)
+      : path_(std::move(path)), follow_symlink_(follow_symlink) {}
   void begin(const Context& context, int64_t total_cases) override;
   void on_case(const std::vector<Record>& records) override;
   void end(const Summary& summary) override;
@@ -60,6 +61,7 @@ class JsonReporter : public Reporter {
 
  private:
   std::string path_;
+  bool follow_symlink_;
   std::unique_ptr<ReportWriter> writer_;
 };
 

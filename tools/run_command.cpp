@@ -366,7 +366,8 @@ int cmd_run(int argc, char** argv, int begin) {
              {"case", "FILE", "a JSON case file (one case or an array)", true},
              {"regression", "DIR", "every *.json under DIR (regression corpus)", true},
              {"seed", "N", "re-seeds the suite (with --case/--regression: overrides each case's seed)"},
-             {"report", "FILE", "JSON report to write (default pacheck-report.json)"},
+             {"report", "FILE", "JSON report to write (default pacheck-report.json); a previous one is removed first"},
+             {"follow-symlinks", "", "write through a symbolic link at the output path (refused otherwise)"},
              {"quiet", "", "print only failures and the summary"},
              {"shard", "i/n", "run only cases with index % n == i (deterministic; `pacheck merge` joins the shards)"},
              kInputsFlag,
@@ -422,7 +423,7 @@ int cmd_run(int argc, char** argv, int begin) {
   const report::Context ctx = run_context(a, t, o, seed, source, inputs_reason);
 
   report::ConsoleReporter console(std::cout, {a.has("quiet"), bool(::isatty(STDOUT_FILENO))});
-  report::JsonReporter json(a.get("report", "pacheck-report.json"));
+  report::JsonReporter json(a.get("report", "pacheck-report.json"), a.has("follow-symlinks"));
   std::vector<report::Reporter*> reporters = {&json, &console};  // the file first: it can fail (exit 2)
   for (auto* r : reporters) r->begin(ctx, int64_t(indices.size()));
 
