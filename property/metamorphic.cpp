@@ -100,12 +100,7 @@ PropertySpec kv_scale_property(const PropertyContext& ctx) {
       if (a.out.size() != b.out.size()) return tag(k) + " metric=shape (K*2 with k_scale/2): output sizes differ";
       return std::nullopt;
     }
-    const ReferenceResult ref = reference(scaled);
-    const Tolerance tol = tolerance_for(k.error_model(c), ref.stats);
-    if (b.out.size() != ref.out.size()) return tag(k) + " metric=shape (K/2 with k_scale*2): wrong output size";
-    const Verdict v = verdict(compare(b.out, ref.out, tol), tol, output_shape(c));
-    if (v.status != Status::Ok) return tag(k) + " metric=" + v.metric + " (K/2 with k_scale*2): " + v.message;
-    return std::nullopt;
+    return judged(k, c, b, reference(scaled), "K/2 with k_scale*2");
   };
   return p;
 }
