@@ -14,7 +14,7 @@
 #include "core/inputs_device.hpp"
 #include "regression/corpus.hpp"
 #include "regression/testbed.hpp"
-#include "testing/entry_sample.hpp"
+#include "testing/entry_sample_test.hpp"
 
 namespace pa {
 namespace {

@@ -10,7 +10,7 @@
 #include "reports/diff.hpp"
 #include "reports/report.hpp"
 #include "reports/reporter.hpp"
-#include "reports/schema_validator.hpp"
+#include "reports/testing/schema_validator.hpp"
 
 namespace pa::report {
 namespace {
