@@ -17,18 +17,14 @@
 #include "kernels/kernel.hpp"
 #include "reference/attention.hpp"
 #include "regression/testbed.hpp"
+#include "testing/input_error.hpp"
 
 namespace pa {
 namespace {
 
 // The InputError message of loading `spec`, or "" when it loaded.
 std::string load_error(const std::string& spec) {
-  try {
-    load_plugin(spec);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return test::input_error([&] { load_plugin(spec); });
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
