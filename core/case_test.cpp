@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/case.hpp"
+#include "testing/input_error.hpp"
 
 namespace pa {
 namespace {
@@ -244,12 +245,7 @@ TEST(CaseVars, Fnv1aKnownAnswers) {
 // ---- JSON errors -----------------------------------------------------------------------------------
 
 std::string input_error_of(const nlohmann::json& j) {
-  try {
-    case_from_json(j);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return test::input_error([&] { case_from_json(j); });
 }
 
 TEST(CaseJson, UnknownFieldNamed) {

@@ -6,21 +6,12 @@
 
 #include "core/case.hpp"
 #include "inputs/inputs.hpp"
+#include "testing/case_shape.hpp"
+#include "testing/llama_bench.hpp"
 
 namespace {
 
-pa::Case llama70b_case(int32_t seqs, int32_t ctx) {
-  pa::Case c;
-  c.name = "llama-3.3-70b-tp1";
-  c.num_seqs = seqs;
-  c.num_q_heads = 64;
-  c.num_kv_heads = 8;
-  c.head_size = 128;
-  c.block_size = 16;
-  c.context_lens.assign(size_t(seqs), ctx);
-  c.kv_dtype = pa::DType::bf16;
-  return c;
-}
+using pa::test::llama70b_case;
 
 void BM_MakeInputsPack(benchmark::State& state) {
   const pa::Case c = llama70b_case(int32_t(state.range(0)), int32_t(state.range(1)));
@@ -32,12 +23,7 @@ void BM_MakeInputsPack(benchmark::State& state) {
   }
   pa::set_input_threads(0);
 }
-BENCHMARK(BM_MakeInputsPack)
-    ->ArgNames({"seqs", "ctx", "threads"})
-    ->ArgsProduct({{8}, {4096}, {1, 2}})
-    ->ArgsProduct({{1}, {131072}, {1, 2}})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(BM_MakeInputsPack)->Apply(pa::test::llama70b_args);
 
 }  // namespace
 

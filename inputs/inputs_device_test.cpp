@@ -20,6 +20,7 @@
 #include "inputs/inputs_device.hpp"
 #include "inputs/inputs_parts.hpp"
 #include "core/prng.hpp"
+#include "testing/case_shape.hpp"
 
 namespace pa {
 namespace {
@@ -174,14 +175,7 @@ TEST(DeviceInputs, EveryDtypeAndScaleMode) {
 // Large single sequences: many rows per warp and the grid caps, the amax atomics over 40000 tokens.
 TEST(DeviceInputs, LargeCasesMatchTheHost) {
   PA_SKIP_WITHOUT_GPU();
-  Case c;
-  c.num_seqs = 1;
-  c.context_lens = {40000};
-  c.num_q_heads = 64;
-  c.num_kv_heads = 8;
-  c.head_size = 128;
-  c.block_size = 16;
-  c.seed = 40000;
+  Case c = test::shaped_case(40000, {40000}, 64, 8, 128);
   EXPECT_TRUE(device_matches_host(c));
   c.kv_dtype = DType::fp8_e4m3fn;
   c.kv_scale = ScaleMode::per_head;

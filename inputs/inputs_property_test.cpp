@@ -10,6 +10,8 @@
 #include <rapidcheck/gtest.h>
 
 #include "inputs/inputs.hpp"
+#include "testing/case_shape.hpp"
+#include "testing/arbitrary_formats.hpp"
 
 namespace pa {
 namespace {
@@ -19,11 +21,7 @@ namespace {
 rc::Gen<Case> gen_small_case() {
   return rc::gen::exec([] {
     Case c;
-    c.seed = *rc::gen::arbitrary<uint64_t>();
-    c.kv_layout = *rc::gen::element(KvLayout::nhd, KvLayout::hnd, KvLayout::vllm, KvLayout::shuffled);
-    c.kv_dtype = *rc::gen::element(DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz,
-                                   DType::fp8_e5m2, DType::int8);
-    c.q_dtype = *rc::gen::element(DType::bf16, DType::fp16);
+    test::draw_formats(c);
     c.kv_scale = c.kv_dtype == DType::int8
                      ? *rc::gen::element(ScaleMode::per_tensor, ScaleMode::per_head,
                                          ScaleMode::per_token_block_major, ScaleMode::per_token_head_major)
@@ -243,14 +241,7 @@ RC_GTEST_PROP(InputsScales, EightBitCodesReachNearSaturation, ()) {
 // Values::outliers makes logits of hundreds (a kernel that skips the running-max subtraction
 // overflows exp in fp32 past 88.7) and, with 8-bit K, codes in the subnormal range.
 TEST(InputsOutliers, LogitsReachHundredsAndEightBitCodesGoSubnormal) {
-  Case c;
-  c.seed = 77;
-  c.num_q_heads = 8;
-  c.num_kv_heads = 2;
-  c.head_size = 128;
-  c.context_lens = {96};
-  c.kv_dtype = DType::fp8_e4m3fn;
-  c.kv_scale = ScaleMode::per_tensor;
+  Case c = test::shaped_case(77, {96}, 8, 2, 128, 16, DType::fp8_e4m3fn, ScaleMode::per_tensor);
   c.values = Values::outliers;
   const Inputs in = make_inputs(c);
   const double sm = c.effective_softmax_scale();

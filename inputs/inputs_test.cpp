@@ -9,23 +9,12 @@
 #include <gtest/gtest.h>
 
 #include "inputs/inputs.hpp"
+#include "testing/case_shape.hpp"
 
 namespace pa {
 namespace {
 
-Case medium_case(DType kv, ScaleMode scale) {
-  Case c;
-  c.seed = 2024;
-  c.num_seqs = 2;
-  c.num_q_heads = 8;
-  c.num_kv_heads = 2;
-  c.head_size = 128;
-  c.block_size = 16;
-  c.context_lens = {512, 300};
-  c.kv_dtype = kv;
-  c.kv_scale = scale;
-  return c;
-}
+Case medium_case(DType kv, ScaleMode scale) { return test::shaped_case(2024, {512, 300}, 8, 2, 128, 16, kv, scale); }
 
 // Std of all logits scale * q.k over every visible key (q_len = 1: all keys of the sequence),
 // computed from the logical values the reference sees.
@@ -134,13 +123,7 @@ TEST(InputsStats, PerHeadScalesDifferBetweenHeadsAndTensors) {
 // A pool of more than 65536 pages: the sequences' pages get ids > 65535 (16-bit truncation bugs),
 // and pack/gather still round-trip.
 TEST(InputsPool, PageIdsAbove65535) {
-  Case c;
-  c.seed = 5;
-  c.num_q_heads = 1;
-  c.num_kv_heads = 1;
-  c.head_size = 16;
-  c.block_size = 1;
-  c.context_lens = {256};
+  Case c = test::shaped_case(5, {256}, 1, 1, 16, 1);
   c.num_blocks = 200000;
   const Inputs in = make_inputs(c);
   EXPECT_EQ(in.num_blocks, 200000);
@@ -159,12 +142,7 @@ TEST(InputsPool, PageIdsAbove65535) {
 // Exactly 8 used pages (the smallest case the brief names): over 50 seeds, the sequence's pages
 // are never placed at 0..7 in order. Deterministic: the seeds are fixed.
 TEST(InputsPool, PlacementNotIdentityWithEightPages) {
-  Case c;
-  c.num_q_heads = 1;
-  c.num_kv_heads = 1;
-  c.head_size = 16;
-  c.block_size = 4;
-  c.context_lens = {32};
+  Case c = test::shaped_case(Case{}.seed, {32}, 1, 1, 16, 4);
   for (uint64_t seed = 1; seed <= 50; ++seed) {
     c.seed = seed;
     const Inputs in = make_inputs(c);
@@ -183,12 +161,7 @@ TEST(InputsPool, AutomaticPoolHasFreePages) {
 }
 
 TEST(InputsPool, PagePadIsPoisoned) {
-  Case c;
-  c.num_kv_heads = 1;
-  c.num_q_heads = 1;
-  c.head_size = 16;
-  c.block_size = 2;
-  c.context_lens = {4};
+  Case c = test::shaped_case(Case{}.seed, {4}, 1, 1, 16, 2);
   c.num_blocks = 2;  // both pages used
   c.page_pad = 5;
   const Inputs in = make_inputs(c);

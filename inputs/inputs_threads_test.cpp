@@ -19,6 +19,8 @@
 
 #include "inputs/inputs.hpp"
 #include "core/prng.hpp"
+#include "testing/case_shape.hpp"
+#include "testing/arbitrary_formats.hpp"
 
 namespace pa {
 namespace {
@@ -295,11 +297,7 @@ struct ThreadsGuard {
 // enough for many parallel items (and 8-bit per-tensor / per-head amax over several items).
 Case gen_case() {
   Case c;
-  c.seed = *rc::gen::arbitrary<uint64_t>();
-  c.kv_layout = *rc::gen::element(KvLayout::nhd, KvLayout::hnd, KvLayout::vllm, KvLayout::shuffled);
-  c.kv_dtype = *rc::gen::element(DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz,
-                                 DType::fp8_e5m2, DType::int8);
-  c.q_dtype = *rc::gen::element(DType::bf16, DType::fp16);
+  test::draw_formats(c);
   c.kv_scale = *rc::gen::element(ScaleMode::none, ScaleMode::per_tensor, ScaleMode::per_head,
                                  ScaleMode::per_token_block_major, ScaleMode::per_token_head_major);
   if (c.kv_dtype == DType::int8 && c.kv_scale == ScaleMode::none)
@@ -343,16 +341,8 @@ RC_GTEST_PROP(InputsThreads, SameBytesAsSequentialGeneratorOnOneAndThreeThreads,
 // (later tokens win) must not depend on the thread count either.
 TEST(InputsThreads, LargerCaseAndSharedPagesSameBytesOnOneTwoAndThreeThreads) {
   ThreadsGuard guard;
-  Case c;
-  c.seed = 99;
-  c.num_seqs = 2;
-  c.num_q_heads = 16;
-  c.num_kv_heads = 4;
-  c.head_size = 128;
-  c.context_lens = {3000, 1234};
-  c.kv_dtype = DType::fp8_e4m3fnuz;
-  c.kv_scale = ScaleMode::per_head;
-  c.kv_layout = KvLayout::vllm;
+  const Case c = test::shaped_case(99, {3000, 1234}, 16, 4, 128, 16, DType::fp8_e4m3fnuz, ScaleMode::per_head,
+                                   KvLayout::vllm);
   const Inputs seq = sequential_make_inputs(c);
   const PhysicalKv seq_phys = sequential_pack(seq);
   Inputs shared = seq;
@@ -369,9 +359,11 @@ TEST(InputsThreads, LargerCaseAndSharedPagesSameBytesOnOneTwoAndThreeThreads) {
 
 TEST(InputsThreads, SetterControlsTheCount) {
   ThreadsGuard guard;
-  set_input_threads(3);
-  EXPECT_EQ(input_threads(), 3);
-  set_input_threads(0);
+  for (int n : {3, 1}) {
+    set_input_threads(n);
+    EXPECT_EQ(input_threads(), n);
+  }
+  set_input_threads(0);  // back to the machine's default
   EXPECT_EQ(input_threads(), default_threads());
   EXPECT_GE(input_threads(), 1);
 }

@@ -10,8 +10,8 @@
 #include "reports/diff.hpp"
 #include "reports/report.hpp"
 #include "reports/reporter.hpp"
-#include "reports/schema_validator.hpp"
 #include "reports/testing/sample_report.hpp"
+#include "reports/testing/schema_validator.hpp"
 
 namespace pa::report {
 namespace {

@@ -14,7 +14,7 @@
 #include "inputs/inputs_device.hpp"
 #include "regression/corpus.hpp"
 #include "testbed/testbed.hpp"
-#include "testing/entry_sample.hpp"
+#include "testing/entry_sample_test.hpp"
 
 namespace pa {
 namespace {

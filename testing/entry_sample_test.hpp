@@ -13,6 +13,7 @@
 #include "core/prng.hpp"
 #include "kernels/kernel.hpp"
 #include "property/generators.hpp"
+#include "reference/attention.hpp"
 
 namespace pa::test {
 
@@ -53,6 +54,33 @@ inline Sampled sample_case(Rng& rng, const Device* fixed = nullptr) {
       // a draw the kernel declines: draw again (deterministic in rng)
     }
   }
+}
+
+/// A sampled case with its inputs, packed cache and CPU reference.
+struct SampledRun {
+  Sampled s;
+  Inputs in;
+  PhysicalKv kv;
+  ReferenceResult ref;
+};
+
+/// Calls f(run) for each of `n` draws of sample_case that pass the generic Case rules; returns how
+/// many did.
+template <class F>
+int64_t for_each_sample(Rng& rng, int n, const Device* fixed, F f) {
+  int64_t valid = 0;
+  for (int i = 0; i < n; ++i) {
+    Sampled s = sample_case(rng, fixed);
+    if (!validate(s.c).empty()) continue;
+    ++valid;
+    SampledRun run;
+    run.s = std::move(s);
+    run.in = make_inputs(run.s.c);
+    run.kv = pack(run.in);
+    run.ref = reference_attention(run.in);
+    f(run);
+  }
+  return valid;
 }
 
 }  // namespace pa::test

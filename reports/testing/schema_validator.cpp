@@ -1,4 +1,4 @@
-#include "reports/schema_validator.hpp"
+#include "reports/testing/schema_validator.hpp"
 
 #include <cmath>
 
