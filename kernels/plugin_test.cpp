@@ -111,7 +111,7 @@ TEST(Plugin, LoadedKernelRunsAndDeclines) {
 
 // ---- the examples' CPU kernel ------------------------------------------------------------------
 
-// "" when `k` passes `c` through the one judge (regression/testbed.hpp: output within its declared
+// "" when `k` passes `c` through the one judge (testbed/testbed.hpp: output within its declared
 // tolerance, aggregate checks, and the LSE it declares within its derived bound).
 std::string judge(const Kernel& k, const Case& c) {
   const Inputs in = make_inputs(c);
