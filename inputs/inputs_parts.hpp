@@ -1,8 +1,8 @@
 #pragma once
-// make_inputs in parts, for core's own use (inputs/inputs.cpp and inputs/inputs_device.hip): the GPU
+// make_inputs in parts, for inputs/' own use (inputs.cpp, pack.cpp and inputs_device.hip): the GPU
 // generator makes the bulk of K and V itself but takes everything else from the host code that
 // make_inputs runs, so the small inputs and the scale rules have one implementation. Not part of
-// core's interface: nothing outside core/ includes this header.
+// the folder's interface: nothing outside inputs/ includes this header.
 #include <cstdint>
 #include <vector>
 
@@ -10,6 +10,19 @@
 #include "inputs/inputs.hpp"
 
 namespace pa::detail {
+
+/// Elements one parallel item of generation or packing handles: large enough that handing it out
+/// costs nothing, small enough that two threads stay balanced. A case of one item runs inline.
+inline constexpr int64_t kItemElements = 1 << 15;
+
+/// a.resize(n) and b.resize(n), on two threads when there are two: the zero fill of a fresh
+/// buffer is mostly page faults, which would otherwise run serially before the parallel work.
+template <class Vec>
+void alloc_two(Vec& a, Vec& b, size_t n) {
+  const int threads = n * sizeof(a[0]) < (size_t(1) << 20) ? 1 : input_threads();
+  parallel_for(2, threads, [&](int64_t i, int) { (i == 0 ? a : b).resize(n); });
+}
+
 
 /// What make_inputs derives from a case's seed before it draws the K/V rows.
 struct InputParts {
