@@ -8,6 +8,7 @@
 
 #include "core/dtype.hpp"
 #include "core/layout.hpp"
+#include "core/problem.hpp"
 #include "kernels/builtin_capability.hpp"
 #include "kernels/common/logits.hpp"
 #include "kernels/common/partial.hpp"
@@ -162,13 +163,11 @@ const char* bad_last_error(const pacheck_kernel*) { return t_error.c_str(); }
 int bad_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pacheck_buffers* b, void*) {
   const Bug bug = *static_cast<const Bug*>(self->user_data);
   const pacheck_problem& pp = *pr;
-  const KvLayout kind = KvLayout(pp.kv_layout);
-  const int32_t eb = dtype_bytes(DType(pp.kv_dtype));
   if (pp.head_size > kMaxHead || (pp.q_dtype != PACHECK_DTYPE_BF16 && pp.q_dtype != PACHECK_DTYPE_FP16)) {
     t_error = "known-bad kernel: head_size <= 256 and a 16-bit q dtype only";
     return PACHECK_NOT_SUPPORTED;
   }
-  if (auto e = layout_error(kind, pp.num_kv_heads, pp.block_size, pp.head_size, eb)) {
+  if (auto e = kv_layouts_error(pp)) {
     t_error = *e;
     return PACHECK_NOT_SUPPORTED;
   }
@@ -181,12 +180,11 @@ int bad_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
   p.k_scales = b->k_scales;
   p.v_scales = b->v_scales;
   p.sinks = b->sinks;
-  p.K = {make_page_layout(kind, KvTensor::key, pp.num_kv_heads, pp.block_size, pp.head_size, eb, pp.page_stride),
-         b->block_tables, pp.max_blocks_per_seq};
-  p.V = {make_page_layout(kind, KvTensor::value, pp.num_kv_heads, pp.block_size, pp.head_size, eb, pp.page_stride),
-         b->block_tables, pp.max_blocks_per_seq};
+  const KvLayouts L = kv_layouts(pp);
+  p.K = {L.k, b->block_tables, pp.max_blocks_per_seq};
+  p.V = {L.v, b->block_tables, pp.max_blocks_per_seq};
   p.context_lens = b->context_lens;
-  p.sl = {ScaleMode(pp.scale_mode), pp.num_kv_heads, pp.block_size, pp.num_blocks};
+  p.sl = L.scale;
   p.lt = make_logit_transform(pp.softmax_scale, pp.logit_softcap, pp.sliding_window, b->alibi_slopes);
   p.qt = DType(pp.q_dtype);
   p.kv = DType(pp.kv_dtype);

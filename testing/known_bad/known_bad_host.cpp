@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/capability.hpp"
+#include "core/problem.hpp"
 #include "kernels/builtin_capability.hpp"
 #include "kernels/common/logits.hpp"
 #include "kernels/common/partial.hpp"
@@ -38,12 +39,10 @@ struct Plain {
   Plain(const pacheck_problem& pr, const pacheck_buffers& bu)
       : p(pr), b(bu), qt(DType(pr.q_dtype)), kv(DType(pr.kv_dtype)), eb(dtype_bytes(kv)),
         G(pr.num_q_heads / pr.num_kv_heads) {
-    const KvLayout kind = KvLayout(p.kv_layout);
-    K = {make_page_layout(kind, KvTensor::key, p.num_kv_heads, p.block_size, p.head_size, eb, p.page_stride),
-         b.block_tables, p.max_blocks_per_seq};
-    V = {make_page_layout(kind, KvTensor::value, p.num_kv_heads, p.block_size, p.head_size, eb, p.page_stride),
-         b.block_tables, p.max_blocks_per_seq};
-    sl = {ScaleMode(p.scale_mode), p.num_kv_heads, p.block_size, p.num_blocks};
+    const KvLayouts L = kv_layouts(p);
+    K = {L.k, b.block_tables, p.max_blocks_per_seq};
+    V = {L.v, b.block_tables, p.max_blocks_per_seq};
+    sl = L.scale;
     lt = make_logit_transform(p.softmax_scale, p.logit_softcap, p.sliding_window, b.alibi_slopes);
   }
   int64_t row(int32_t s, int32_t i, int32_t h) const { return (int64_t(s) * p.q_len + i) * p.num_q_heads + h; }
