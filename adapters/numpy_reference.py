@@ -27,18 +27,7 @@ PROVENANCE = "pacheck adapters/numpy_reference.py (numpy %s)" % np.__version__
 if PLANT_BUG:
     PROVENANCE += " WITH A PLANTED BUG (%s)" % PLANT_BUG
 MEMORY = "host"
-CAPABILITY = pa.capability(
-    q_dtypes=["bf16", "fp16"],
-    kv_dtypes=["bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz", "int8"],
-    kv_layouts=list(pa.LAYOUTS),
-    scale_modes=list(pa.SCALE_MODES),
-    head_sizes=list(range(16, 257, 16)),
-    block_sizes=[1 << i for i in range(9)],
-    max_gqa=64,
-    max_q_len=8,
-    strided_pages=True, custom_scale=True, sliding_window=True, logit_softcap=True, alibi=True,
-    sinks=True, lse=True,
-)
+CAPABILITY = pa.broad_capability()
 # Logits, softmax and P.V in fp64; only the output is rounded (to the q dtype).
 NUMERICS = pa.numerics("fp32", "fp32", "fp32")
 

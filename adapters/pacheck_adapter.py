@@ -82,6 +82,27 @@ def capability(**kw):
     return cap
 
 
+def broad_capability(**overrides):
+    """The declaration of a general kernel -- every dtype the suites draw on both vendors, every
+    layout and scale mode, head sizes 16..256 in steps of 16, power-of-two pages up to 256,
+    G <= 64, q_len <= 8 and every option -- with `overrides` for what a kernel lacks. One home
+    for the shape that the reference and torch adapters share."""
+    base = dict(
+        q_dtypes=["bf16", "fp16"],
+        kv_dtypes=["bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz", "int8"],
+        kv_layouts=list(LAYOUTS),
+        scale_modes=list(SCALE_MODES),
+        head_sizes=list(range(16, 257, 16)),
+        block_sizes=[1 << i for i in range(9)],
+        max_gqa=64,
+        max_q_len=8,
+        strided_pages=True, custom_scale=True, sliding_window=True, logit_softcap=True, alibi=True,
+        sinks=True, lse=True,
+    )
+    base.update(overrides)
+    return capability(**base)
+
+
 def numerics(p_round="fp32", qk_round="fp32", partial_round="fp32", v_round="fp32", pv_round="fp32",
              by_kv=None):
     """What the kernel rounds: "fp32" (not rounded), "as_q" (the case's q dtype) or a dtype.

@@ -25,18 +25,7 @@ import pacheck_adapter as pa
 NAME = "torch_sdpa"
 VERSION = "1"
 MEMORY = "host"  # buffers arrive in host shared memory; run() copies them to its device
-CAPABILITY = pa.capability(
-    q_dtypes=["bf16", "fp16"],
-    kv_dtypes=["bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz", "int8"],
-    kv_layouts=list(pa.LAYOUTS),
-    scale_modes=list(pa.SCALE_MODES),
-    head_sizes=list(range(16, 257, 16)),
-    block_sizes=[1 << i for i in range(9)],
-    max_gqa=64,
-    max_q_len=8,
-    strided_pages=True, custom_scale=True, sliding_window=True, alibi=True, sinks=True,
-    lse=True, logit_softcap=False,
-)
+CAPABILITY = pa.broad_capability(logit_softcap=False)
 NUMERICS = pa.numerics(p_round="as_q", qk_round="as_q", partial_round="fp32")
 
 try:
