@@ -178,12 +178,25 @@ struct HeadRows {
 template <DType KV>
 void run_single_pass(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V, DType round_p) {
   const pacheck_problem& p = tw.p;
+  // A GPU sums a row's keys in many partial sums at once; one fp32 sum over millions of keys in a
+  // row loses several percent (the last keys add less than an ulp). Past kChunk keys the twin sums
+  // chunks of kChunk and merges them, as the GPU's partials are merged; below it, one pass.
+  constexpr int32_t kChunk = 1 << 16;
   for_each_block(p, [&](int32_t s, int32_t hk) {
-    std::vector<HostPartial> parts(size_t(tw.G));
+    std::vector<HostPartial> parts(size_t(tw.G)), chunk(size_t(tw.G));
     for (int32_t i = 0; i < p.q_len; ++i) {
       const HeadRows hr(tw, s, hk, i);
-      const int32_t pos = query_position(tw.ctx(s), p.q_len, i);
-      attend(tw, K, V, hr.q.data(), hr.heads.data(), tw.G, s, hk, pos, 0, tw.ctx(s), round_p, parts.data());
+      const int32_t ctx = tw.ctx(s), pos = query_position(ctx, p.q_len, i);
+      if (ctx <= kChunk) {
+        attend(tw, K, V, hr.q.data(), hr.heads.data(), tw.G, s, hk, pos, 0, ctx, round_p, parts.data());
+      } else {
+        for (HostPartial& part : parts) part = HostPartial::empty();
+        for (int32_t t0 = 0; t0 < ctx; t0 += kChunk) {
+          attend(tw, K, V, hr.q.data(), hr.heads.data(), tw.G, s, hk, pos, t0, std::min(ctx, t0 + kChunk), round_p,
+                 chunk.data());
+          for (int32_t g = 0; g < tw.G; ++g) parts[size_t(g)].merge(chunk[size_t(g)]);
+        }
+      }
       for (int32_t g = 0; g < tw.G; ++g) tw.write(hr.rows[size_t(g)], tw.with_sink(hr.heads[size_t(g)], parts[size_t(g)]));
     }
   });
