@@ -304,6 +304,7 @@ def serve(adapter_path, mem_fd=MEM_FD, req_fd=REQ_FD, resp_fd=RESP_FD):
         return 1
     _send(resp, hello_of(kernels))
     worker = Worker(kernels, mem_fd)
+    me = os.getpid()
     requests = io.open(req_fd, "rb", closefd=False)
     while True:
         line = requests.readline()
@@ -323,6 +324,10 @@ def serve(adapter_path, mem_fd=MEM_FD, req_fd=REQ_FD, resp_fd=RESP_FD):
             traceback.print_exc()
             msg = {"ok": False, "error": _error_text(e)}
         msg = dict({"type": req.get("type") if isinstance(req, dict) else None}, **msg)
+        if isinstance(req, dict) and "id" in req:
+            msg["id"] = req["id"]  # the parent drops a line that answers another request
+        if os.getpid() != me:
+            os._exit(0)  # an adapter forked and its copy came back here: it must not answer
         _send(resp, msg)
 
 

@@ -1,6 +1,7 @@
 #include "kernels/kernel.hpp"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -226,6 +227,9 @@ std::vector<KernelPtr> load_plugin(const std::string& spec) {
     path = spec.substr(0, colon);
     only = spec.substr(colon + 1);
   }
+  // dlopen reads a bare name as "search the system's library path": a library named as a file in
+  // the current directory is what the user meant (the README writes --kernel libmykernel.so).
+  if (path.find('/') == std::string::npos && ::access(path.c_str(), F_OK) == 0) path = "./" + path;
   void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib) throw InputError("--kernel " + spec + ": cannot load the library: " + cstr(dlerror()));
   // The library stays loaded for the life of the process: descriptors point into it.
@@ -235,6 +239,11 @@ std::vector<KernelPtr> load_plugin(const std::string& spec) {
                      PACHECK_KERNELS_SYMBOL + "' (extern \"C\" PACHECK_EXPORT)");
   uint32_t count = 0;
   const pacheck_kernel* const* list = entry(PACHECK_KERNEL_ABI_VERSION, &count);
+  // The count is the plug-in's word: bounded before anything reads the list.
+  constexpr uint32_t kMaxKernels = 4096;
+  if (list && count > kMaxKernels)
+    throw InputError("--kernel " + spec + ": " + path + " says it has " + std::to_string(count) +
+                     " kernels; at most " + std::to_string(kMaxKernels) + " are read");
   if (!list || count == 0)
     throw InputError("--kernel " + spec + ": " + path + " returned no kernels for ABI version " +
                      std::to_string(PACHECK_KERNEL_ABI_VERSION));

@@ -126,6 +126,10 @@ CheckReport check_kernel(const KernelPtr& k, const std::vector<KernelPtr>& all_k
   s.capture_dir = o.capture_dir;
   s.device_of = [ctx](const Case& c) { return ctx.device_for(c); };
   for (const Entry* e : which) {
+    if (o.stop && o.stop()) {
+      rep.interrupted = true;
+      break;
+    }
     const PropertySpec spec = e->make(ctx);
     PropertyResult r;
     if (cannot_run || spec.not_applicable) {

@@ -17,6 +17,7 @@
 //   dispatcher  the dispatcher never selects a kernel whose capability excludes the case, and
 //               whatever it routes to this kernel passes (kernels the routing rule names)
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -46,6 +47,9 @@ struct CheckOptions {
   gen::Limits limits;
   /// Check this one case instead of generated ones (a replay line of a failed property).
   std::optional<Case> only;
+  /// Polled between properties: true stops the check there (a Ctrl-C, a CI time limit); the
+  /// report then holds the properties that ran and says it was interrupted.
+  std::function<bool()> stop;
 };
 
 struct CheckReport {
@@ -54,6 +58,7 @@ struct CheckReport {
   uint64_t seed = 0;                     // the seed used: --seed SEED reproduces the whole run
   int cases = 0;                         // per property, as asked
   std::vector<PropertyResult> results;
+  bool interrupted = false;              // CheckOptions::stop ended it before every property ran
   /// Every applicable property passed (and at least one applied).
   bool passed() const;
 };

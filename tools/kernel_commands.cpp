@@ -1,5 +1,6 @@
 // `pacheck worker`, `pacheck mutate` and `pacheck report`: the commands that serve, probe and
 // present kernels beyond running suites.
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -40,6 +41,14 @@ int cmd_worker(int argc, char** argv, int begin) {
   return worker::serve(kernels);
 }
 
+namespace {
+volatile std::sig_atomic_t g_check_stop = 0;
+void on_check_signal(int sig) {
+  g_check_stop = sig;
+  std::signal(sig, SIG_DFL);  // a second Ctrl-C (or SIGTERM) kills at once
+}
+}  // namespace
+
 int cmd_check(int argc, char** argv, int begin) {
   Args a("pacheck check",
          "Runs the property suite against registered kernels: generated cases drawn inside each kernel's\n"
@@ -71,6 +80,7 @@ int cmd_check(int argc, char** argv, int begin) {
     o.cases = 3;  // the case is fixed; a property's own draws (a split size) get a few tries
   }
   if (a.has("cases")) o.cases = int(parse_i64("cases", a.get("cases")));
+  if (a.has("seed")) o.seed = parse_u64("seed", a.get("seed"));  // before the shard derives its own from it
   if (a.has("shard")) {
     if (!a.has("seed")) throw InputError("--shard needs --seed: the shards of one check share its seed");
     const auto [i, n] = report::parse_shard(a.get("shard"));
@@ -80,20 +90,35 @@ int cmd_check(int argc, char** argv, int begin) {
     std::cout << "shard " << a.get("shard") << " of check seed " << a.get("seed") << ": " << o.cases
               << " cases per property, seed " << o.seed << "\n";
   }
-  if (a.has("seed")) o.seed = parse_u64("seed", a.get("seed"));
   if (a.has("properties")) o.properties = split_list(a.get("properties"));
   o.device = t.device;
   o.every_device_model = !a.has("device") && t.backend == Backend::host;
   o.capture = !a.has("no-capture");
   o.limits = gen::limits_from_env();
+  // Ctrl-C or SIGTERM (a CI time limit) stops the check after the property in flight: what ran is
+  // printed and the exit is 130. A second signal kills at once.
+  g_check_stop = 0;
+  std::signal(SIGINT, on_check_signal);
+  std::signal(SIGTERM, on_check_signal);
+  o.stop = [] { return g_check_stop != 0; };
   bool passed = true;
+  size_t done = 0;
   for (const KernelPtr& k : t.registry.all()) {
+    if (g_check_stop) break;
     const auto spec = t.specs.find(k->name());
     o.kernel_spec = spec == t.specs.end() ? "" : "--kernel " + spec->second;
     const prop::CheckReport rep = prop::check_kernel(k, t.registry.all(), o);
     prop::print_check_report(std::cout, rep);
     std::cout.flush();  // a long check cut off by a time limit keeps the kernels it finished
     passed = passed && rep.passed();
+    done += rep.interrupted ? 0 : 1;
+  }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (g_check_stop) {
+    std::cout << "check interrupted by signal " << int(g_check_stop) << ": " << done << " of " << t.registry.all().size()
+              << " kernels checked completely" << (passed ? "" : "; a property failed") << "\n";
+    return kExitInterrupted;
   }
   return passed ? kExitOk : kExitFail;
 }

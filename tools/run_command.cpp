@@ -115,6 +115,10 @@ Target resolve_target(const Args& a) {
   iso.python = std::getenv("PACHECK_PYTHON") && *std::getenv("PACHECK_PYTHON") ? std::getenv("PACHECK_PYTHON") : "python3";
   iso.adapters_dir = source_dir(PACHECK_SOURCE_DIR) + "/adapters";
   iso.timeout_s = a.has("kernel-timeout") ? parse_seconds("kernel-timeout", a.get("kernel-timeout")) : 60.0;
+  // In process nothing can stop a launch that hangs: a timeout that would be ignored is refused.
+  if (a.has("kernel-timeout") && isolate == "never")
+    throw InputError("--kernel-timeout " + a.get("kernel-timeout") + " needs a worker to stop a launch; it cannot "
+                     "apply with --isolate never (use --isolate external)");
   Registry builtin = builtin_kernels(t.backend);
   if (isolate == "always") {  // pacheck's own kernels in a worker too
     Registry isolated;
@@ -126,6 +130,12 @@ Target resolve_target(const Args& a) {
     const std::vector<KernelPtr> loaded =
         py || isolate != "never" ? worker::isolated_kernels(spec, iso) : load_plugin(spec);
     for (const KernelPtr& k : loaded) {
+      // Records, replay lines and merged shards are keyed by kernel name: a plug-in may not take a
+      // built-in kernel's name (it would stand in for it silently) nor the dispatcher's "auto".
+      if (k->name() == "auto" || builtin.find(k->name()))
+        throw InputError("--kernel " + spec + ": kernel '" + k->name() + "' takes the name of " +
+                         (k->name() == "auto" ? std::string("the dispatcher's records") : "a built-in kernel") +
+                         "; give it another name");
       t.registry.add(k);
       t.specs[k->name()] = py || spec.find(':') != std::string::npos ? spec : spec + ":" + k->name();
     }
@@ -453,8 +463,10 @@ int cmd_run(int argc, char** argv, int begin) {
                 "cases cross-checked (limit %.0e)\n", s.oracle_max_disagreement, (long long)s.oracle_cross_checked,
                 kOracleAgreement);
   std::cout << "report: " << json.path() << "\n";
-  if (s.fail) return kExitFail;
-  return s.interrupted ? kExitInterrupted : kExitOk;
+  // An interrupted run is unfinished whatever it found so far: 130, so that a CI cancellation is
+  // never read as a verdict (the report says which records failed).
+  if (s.interrupted) return kExitInterrupted;
+  return s.fail ? kExitFail : kExitOk;
 }
 
 int cmd_replay(int argc, char** argv, int begin) {

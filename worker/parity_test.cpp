@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 
+#include "kernels/kernel.hpp"
 #include "reports/report.hpp"
 
 namespace pa {
@@ -22,21 +23,37 @@ std::map<std::string, const report::Record*> by_path(const report::Report& r) {
   return m;
 }
 
-report::Report run(const std::string& isolate) {
-  const auto dir = std::filesystem::temp_directory_path() / ("pacheck_parity_" + isolate);
+// The binaries' paths as built, or (a binary carried to a GPU machine) from the environment.
+std::string from_env(const char* name, const char* built) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : built;
+}
+
+// `pacheck run ARGS --case <cases> --report <dir>/report.json` in a directory of its own; expects
+// exit 1 (a Fail record) and returns the report.
+report::Report run_cases(const std::string& dir_name, const std::string& args, const std::string& cases_json) {
+  const auto dir = std::filesystem::temp_directory_path() / dir_name;
   std::filesystem::create_directories(dir);
-  const std::string cases = (dir / "case.json").string(), report = (dir / "report.json").string();
-  std::ofstream(cases) << R"([{"name": "plain", "seed": 3, "num_seqs": 2, "num_q_heads": 4, "num_kv_heads": 1,
-                             "head_size": 64, "block_size": 16, "context_lens": [17, 33], "kv_layout": "nhd"}])";
-  const std::string cmd = std::string(PACHECK_BIN) + " run --backend host --kernel " + PARITY_PLUGIN + " --isolate " +
-                          isolate + " --case " + cases + " --quiet --report " + report + " > /dev/null 2>&1";
+  const std::string cases = (dir / "cases.json").string(), report = (dir / "report.json").string();
+  std::ofstream(cases) << cases_json;
+  const std::string cmd = from_env("PACHECK_BIN", PACHECK_BIN) + " run " + args + " --case " + cases +
+                          " --quiet --report " + report + " > " + (dir / "log").string() + " 2>&1";
   const int st = std::system(cmd.c_str());
   EXPECT_TRUE(WIFEXITED(st)) << cmd;
-  EXPECT_EQ(WEXITSTATUS(st), 1) << "the guard failures must give exit 1: " << cmd;
+  EXPECT_EQ(WEXITSTATUS(st), 1) << "a Fail record must give exit 1: " << cmd;
   return report::load_report(report);
 }
 
+report::Report run(const std::string& isolate) {
+  return run_cases("pacheck_parity_" + isolate, "--backend host --kernel " + std::string(PARITY_PLUGIN) + " --isolate " + isolate,
+                   R"([{"name": "plain", "seed": 3, "num_seqs": 2, "num_q_heads": 4, "num_kv_heads": 1,
+                        "head_size": 64, "block_size": 16, "context_lens": [17, 33], "kv_layout": "nhd"}])");
+}
+
 TEST(IsolationParity, TheSameFaultGetsTheSameVerdictInProcessAndInAWorker) {
+  // device_memory_kernel is host code declaring device memory: only a pacheck that cannot give it
+  // device memory may run it (a GPU build would hand it device pointers).
+  if (gpu_available()) GTEST_SKIP() << "this pacheck has a GPU: the no-GPU verdict cannot be checked here";
   for (const char* isolate : {"never", "external"}) {
     SCOPED_TRACE(std::string("--isolate ") + isolate);
     const report::Report r = run(isolate);
@@ -57,23 +74,15 @@ TEST(IsolationParity, TheSameFaultGetsTheSameVerdictInProcessAndInAWorker) {
 // A supports() that crashes or hangs is that case's failure (crash / timeout), and the run goes on.
 // It used to be answered "yes" and the launch that followed, in a fresh worker, was recorded Ok.
 TEST(IsolationParity, ASupportsThatCrashesOrHangsIsThatCasesFailure) {
-  const auto dir = std::filesystem::temp_directory_path() / "pacheck_bad_supports";
-  std::filesystem::create_directories(dir);
-  const std::string cases = (dir / "cases.json").string(), report = (dir / "report.json").string();
-  std::ofstream(cases) << R"([
+  const report::Report r = run_cases("pacheck_bad_supports", "--backend host --kernel " + std::string(BAD_SUPPORTS_PLUGIN) +
+                                                                 " --kernel-timeout 2", R"([
     {"name": "long", "seed": 3, "num_q_heads": 4, "num_kv_heads": 1, "head_size": 64, "block_size": 16,
      "context_lens": [40], "kv_layout": "nhd"},
     {"name": "mtp", "seed": 4, "q_len": 2, "num_q_heads": 4, "num_kv_heads": 1, "head_size": 64, "block_size": 16,
      "context_lens": [20], "kv_layout": "nhd"},
     {"name": "short", "seed": 5, "num_q_heads": 4, "num_kv_heads": 1, "head_size": 64, "block_size": 16,
-     "context_lens": [20], "kv_layout": "nhd"}])";
-  const std::string cmd = std::string(PACHECK_BIN) + " run --backend host --kernel " + BAD_SUPPORTS_PLUGIN +
-                          " --kernel-timeout 2 --case " + cases + " --quiet --report " + report + " > /dev/null 2>&1";
-  const int st = std::system(cmd.c_str());
-  ASSERT_TRUE(WIFEXITED(st)) << cmd;
-  EXPECT_EQ(WEXITSTATUS(st), 1) << cmd;
+     "context_lens": [20], "kv_layout": "nhd"}])");
   std::map<std::pair<std::string, std::string>, const report::Record*> by;
-  const report::Report r = report::load_report(report);
   for (const auto& rec : r.cases) by[{rec.path, rec.name}] = &rec;
   const auto expect = [&](const char* kernel, const char* name, const char* status, const char* metric) {
     const auto it = by.find({kernel, name});
@@ -89,6 +98,37 @@ TEST(IsolationParity, ASupportsThatCrashesOrHangsIsThatCasesFailure) {
   expect("supports_hangs", "long", "Ok", "");
   expect("supports_hangs", "short", "Ok", "");
 }
+
+// A sticky device fault ends the worker, not the run: the faulting case is a crash naming the
+// fault, and the cases after it run in a fresh worker and pass. Before, the fault poisoned the
+// worker's context and every later case in it failed. Built with a GPU backend; needs a GPU.
+#if defined(STICKY_PLUGIN)
+TEST(StickyFault, EndsTheWorkerNotTheRun) {
+  std::string why;
+  if (!gpu_available(&why)) GTEST_SKIP() << why;
+  const report::Report r = run_cases("pacheck_sticky", "--backend gpu --kernel " + from_env("PACHECK_STICKY_PLUGIN", STICKY_PLUGIN), R"([
+    {"name": "faults", "seed": 1, "num_q_heads": 8, "num_kv_heads": 1, "head_size": 128, "block_size": 16,
+     "context_lens": [777], "kv_layout": "nhd"},
+    {"name": "after_1", "seed": 2, "num_q_heads": 8, "num_kv_heads": 1, "head_size": 128, "block_size": 16,
+     "context_lens": [40], "kv_layout": "nhd"},
+    {"name": "after_2", "seed": 3, "num_seqs": 2, "num_q_heads": 8, "num_kv_heads": 1, "head_size": 128,
+     "block_size": 16, "context_lens": [33, 65], "kv_layout": "nhd"}])");
+  int checked = 0;
+  for (const auto& rec : r.cases) {
+    if (rec.path != "sticky_fault_at_777") continue;
+    ++checked;
+    if (rec.name == "faults") {
+      EXPECT_EQ(to_string(rec.status), std::string("Fail"));
+      EXPECT_EQ(rec.metric, "crash") << rec.message;
+      EXPECT_NE(rec.message.find("sticky"), std::string::npos) << rec.message;
+    } else {
+      EXPECT_EQ(to_string(rec.status), std::string("Ok")) << rec.name << ": " << rec.metric << " " << rec.message;
+    }
+  }
+  EXPECT_EQ(checked, 3);
+}
+
+#endif
 
 }  // namespace
 }  // namespace pa

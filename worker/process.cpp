@@ -97,6 +97,10 @@ void Process::start() {
   if (pid == 0) {
     // Child: fds 3 (shared memory), 4 (requests), 5 (responses); stdout joins stderr so a kernel's
     // prints cannot corrupt the protocol.
+    // Its own process group: a Ctrl-C or a CI cancellation signals the terminal's foreground group,
+    // and pacheck, not the signal, decides what happens to the case in flight; and stopping the
+    // worker stops whatever helpers its kernel started.
+    ::setpgid(0, 0);
     const int mem = ::dup(memfd_), in = ::dup(req[0]), out = ::dup(resp[1]);
     ::dup2(mem, 3);
     ::dup2(in, 4);
@@ -110,6 +114,7 @@ void Process::start() {
     std::fprintf(stderr, "pacheck worker: cannot execute %s: %s\n", args[0], std::strerror(errno));
     ::_exit(127);
   }
+  ::setpgid(pid, pid);  // also here: whichever of parent and child runs first, the group exists
   ::close(req[0]);
   ::close(resp[1]);
   pid_ = pid;
@@ -161,9 +166,17 @@ std::optional<std::string> Process::read_line(double timeout_s, bool* timed_out)
       return std::nullopt;
     }
     pollfd p{from_worker_, POLLIN, 0};
-    const int r = ::poll(&p, 1, int(std::min(left * 1000.0, 1000.0)) + 1);
+    const int r = ::poll(&p, 1, int(std::min(left * 1000.0, 100.0)) + 1);
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
+    if (r <= 0) {
+      // A worker that died while a child of its kernel still holds the response pipe never
+      // gives EOF: ask for its status instead of waiting for the timeout.
+      if (pid_ > 0 && reaped_ < 0 && ::waitpid(pid_, &reaped_status_, WNOHANG) == pid_) {
+        reaped_ = pid_;
+        return std::nullopt;
+      }
+      continue;
+    }
     char buf[65536];
     const ssize_t n = ::read(from_worker_, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
@@ -175,8 +188,13 @@ std::optional<std::string> Process::read_line(double timeout_s, bool* timed_out)
 void Process::stop_and_reap(Failure* failure, bool timed_out) {
   if (pid_ <= 0) return;
   int status = 0;
-  if (timed_out) {
-    ::kill(pid_, SIGKILL);
+  if (reaped_ == pid_) {  // read_line saw it die
+    status = reaped_status_;
+    ::kill(-pid_, SIGKILL);  // and whatever its kernel left running in its group
+    failure->metric = "crash";
+    failure->message = "the worker was " + describe_status(status);
+  } else if (timed_out) {
+    ::kill(-pid_, SIGKILL);
     ::waitpid(pid_, &status, 0);
     failure->metric = "timeout";
     failure->message = "no answer within " + std::to_string(int(timeout_s_)) + " s (--kernel-timeout); the worker was killed";
@@ -184,12 +202,14 @@ void Process::stop_and_reap(Failure* failure, bool timed_out) {
     // The pipe closed: the worker is exiting; give it a moment, then make sure.
     for (int i = 0; i < 200 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i) ::usleep(5000);
     if (::waitpid(pid_, &status, WNOHANG) == 0) {
-      ::kill(pid_, SIGKILL);
+      ::kill(-pid_, SIGKILL);
       ::waitpid(pid_, &status, 0);
     }
+    ::kill(-pid_, SIGKILL);  // helpers its kernel started die with it
     failure->metric = "crash";
     failure->message = "the worker was " + describe_status(status);
   }
+  reaped_ = -1;
   if (to_worker_ >= 0) ::close(to_worker_);
   if (from_worker_ >= 0) ::close(from_worker_);
   to_worker_ = from_worker_ = -1;
@@ -204,21 +224,31 @@ void Process::end() {
 
 std::optional<nlohmann::json> Process::request(const nlohmann::json& req, Failure* failure) {
   if (pid_ <= 0) start();
-  write_all(to_worker_, req.dump() + "\n");
-  bool timed_out = false;
-  const auto line = read_line(timeout_s_, &timed_out);
-  if (!line) {
-    stop_and_reap(failure, timed_out);
-    return std::nullopt;
-  }
-  try {
-    return nlohmann::json::parse(*line);
-  } catch (const nlohmann::json::exception& e) {
-    failure->metric = "crash";
-    failure->message = std::string("the worker answered with malformed JSON: ") + e.what();
-    Failure ignored;
-    stop_and_reap(&ignored, true);
-    return std::nullopt;
+  // Every request carries an id that the answer echoes: a line that answers something else (a
+  // kernel that forked, and a copy of the worker that answered too) is dropped, never taken for
+  // this request's answer.
+  nlohmann::json r = req;
+  const int64_t id = ++next_id_;
+  r["id"] = id;
+  write_all(to_worker_, r.dump() + "\n");
+  for (;;) {
+    bool timed_out = false;
+    const auto line = read_line(timeout_s_, &timed_out);
+    if (!line) {
+      stop_and_reap(failure, timed_out);
+      return std::nullopt;
+    }
+    try {
+      nlohmann::json resp = nlohmann::json::parse(*line);
+      if (resp.is_object() && resp.contains("id") && resp["id"] != id) continue;
+      return resp;
+    } catch (const nlohmann::json::exception& e) {
+      failure->metric = "crash";
+      failure->message = std::string("the worker answered with malformed JSON: ") + e.what();
+      Failure ignored;
+      stop_and_reap(&ignored, true);
+      return std::nullopt;
+    }
   }
 }
 

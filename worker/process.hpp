@@ -55,11 +55,13 @@ class Process {
   std::vector<std::string> argv_;
   double timeout_s_;
   int pid_ = -1, to_worker_ = -1, from_worker_ = -1, memfd_ = -1;
+  int reaped_ = -1, reaped_status_ = 0;  // a worker read_line found dead (its status is kept here)
   uint8_t* map_ = nullptr;
   size_t capacity_ = 0;
   std::string pending_;  // bytes read past the last newline
   nlohmann::json hello_;
   int starts_ = 0;
+  int64_t next_id_ = 0;  // the id of the last request
 };
 
 }  // namespace pa::worker

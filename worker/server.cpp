@@ -17,7 +17,8 @@ namespace {
 constexpr int kMemFd = 3, kInFd = 4, kOutFd = 5;
 
 void send(const nlohmann::json& j) {
-  const std::string s = j.dump() + "\n";
+  // Names and messages come from the kernel: invalid UTF-8 is replaced, never a throw.
+  const std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   size_t done = 0;
   while (done < s.size()) {
     const ssize_t n = ::write(kOutFd, s.data() + done, s.size() - done);
@@ -109,6 +110,7 @@ nlohmann::json handle(const std::vector<KernelPtr>& kernels, Mapping& mem, const
 }  // namespace
 
 int serve(const std::vector<KernelPtr>& kernels) {
+  const pid_t self = ::getpid();
   nlohmann::json hello = {{"type", "hello"}, {"protocol", kProtocolVersion}, {"ok", true}};
   nlohmann::json list = nlohmann::json::array();
   for (const KernelPtr& k : kernels) {
@@ -128,13 +130,17 @@ int serve(const std::vector<KernelPtr>& kernels) {
     for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
       const std::string line = pending.substr(0, nl);
       pending.erase(0, nl + 1);
-      nlohmann::json resp;
+      nlohmann::json resp, id;
       bool fatal = false;
       try {
-        resp = handle(kernels, mem, nlohmann::json::parse(line), &fatal);
+        const nlohmann::json req = nlohmann::json::parse(line);
+        if (req.is_object() && req.contains("id")) id = req["id"];
+        resp = handle(kernels, mem, req, &fatal);
       } catch (const std::exception& e) {
         resp = {{"ok", false}, {"error", std::string("malformed request: ") + e.what()}};
       }
+      if (::getpid() != self) ::_exit(0);  // a kernel forked and its copy came back here: it must not answer
+      if (!id.is_null()) resp["id"] = id;
       send(resp);
       if (fatal) ::_exit(4);  // the client records the sticky fault; the next request starts a fresh worker
     }
