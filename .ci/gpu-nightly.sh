@@ -19,8 +19,8 @@
 #           and the GPU plug-in
 # bench:    `pacheck bench` over the built-in kernels and the GPU example plug-in
 # BIN_DIR holds pacheck, gpu_test, entry_gpu_test, mutation_gpu_test, core_inputs_device_test,
-# reference_attention_device_test, testbed_gpu_test and the plug-ins
-# libgpu_decode_plugin.so / libgpu_decode_plugin_bug.so. OUT_DIR receives run.log and the reports.
+# reference_attention_device_test, testbed_gpu_test, isolation_parity_test and the plug-ins
+# libgpu_decode_plugin.so / libgpu_decode_plugin_bug.so / libpacheck_sticky_fault_plugin.so. OUT_DIR receives run.log and the reports.
 # Exit status: 0 when every step passed, 1 otherwise.
 set -u
 BIN=${1:?usage: bash .ci/gpu-nightly.sh BIN_DIR OUT_DIR [part]}
@@ -59,6 +59,10 @@ if want tests; then
   step goldens_gpu 0 240 "$P" fixtures verify --gpu
   step pacheck_ci 0 180 "$P" run --suite ci --backend gpu --quiet --report "$OUT/ci.json"
   step mutate_gpu 0 240 "$P" mutate --backend gpu --cases 40
+  # A sticky device fault ends its worker, not the run.
+  [ -x "$BIN/isolation_parity_test" ] && step sticky_fault 0 120 env PACHECK_BIN="$P" \
+    PACHECK_STICKY_PLUGIN="$BIN/libpacheck_sticky_fault_plugin.so" "$BIN/isolation_parity_test" --gtest_filter='StickyFault.*'
+
 fi
 if want plugins; then
   G="$BIN/libgpu_decode_plugin.so"
@@ -102,7 +106,10 @@ if want sanitize && command -v compute-sanitizer > /dev/null; then
   step racecheck 0 240 compute-sanitizer --tool racecheck --error-exitcode 9 --log-file "$OUT/racecheck.log" \
     "$BIN/gpu_test" --gtest_filter=-*CapabilitySweep*
   step memcheck_plugin 0 240 compute-sanitizer --tool memcheck --error-exitcode 9 --log-file "$OUT/memcheck_plugin.log" \
-    "$P" run --kernel "$BIN/libgpu_decode_plugin.so" --isolate never --suite smoke --quiet --report "$OUT/memcheck_plugin.json"
+    "$P" run --kernel "$BIN/libgpu_decode_plugin.so" --isolate never --suite ci --quiet --report "$OUT/memcheck_plugin.json"
+  # The built-in kernels through the one crossing (guarded device buffers, the explicit stream).
+  step memcheck_builtin_ci 0 300 compute-sanitizer --tool memcheck --error-exitcode 9 --log-file "$OUT/memcheck_builtin.log" \
+    "$P" run --suite ci --backend gpu --quiet --report "$OUT/memcheck_builtin.json"
 fi
 if want bench; then
   step bench 0 500 "$P" bench --backend gpu --kernel "$BIN/libgpu_decode_plugin.so" --isolate never --paths v1,hip,asm \

@@ -289,6 +289,9 @@ int gpu_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_bu
   // pacheck makes buffers.device_id current and created `stream` on it; a mismatch would launch
   // on a device whose memory the pointers do not address.
   if (PACHECK_HAS_FIELD(b, pacheck_buffers, device_id) && b->device_id >= 0) {
+    // A 1.1 pacheck always names the stream; NULL would be the legacy stream, which pacheck's
+    // copies and events are not queued on.
+    if (!stream) return fail(PACHECK_ERROR, "pacheck 1.1 passes an explicit stream, but stream is NULL");
     int current = -1;
     if (hipGetDevice(&current) != hipSuccess || current != b->device_id)
       return fail(PACHECK_ERROR, "buffers.device_id=" + std::to_string(b->device_id) + " but device " +
