@@ -202,11 +202,11 @@ Inputs sequential_make_inputs(const Case& c) {
 
 PhysicalKv sequential_pack(const Inputs& in) {
   const Case& c = in.c;
+  const int32_t eb = dtype_bytes(c.kv_dtype), B = c.block_size;
   PhysicalKv p;
   p.k_layout = key_layout(c);
   p.v_layout = value_layout(c);
   p.scale_layout = scale_layout(c);
-  const int32_t eb = dtype_bytes(c.kv_dtype);
   const int64_t elems = p.k_layout.cosize(in.num_blocks);
   const uint16_t poison = uint16_t(codec::poison_code(c.kv_dtype));
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -217,7 +217,6 @@ PhysicalKv sequential_pack(const Inputs& in) {
   }
   p.k_scales.assign(size_t(p.scale_layout.size()), token_scales ? nan : 1.0f);
   p.v_scales = p.k_scales;
-  const int32_t B = c.block_size;
   for (int32_t s = 0; s < c.num_seqs; ++s) {
     for (int32_t t = 0; t < in.context_lens[size_t(s)]; ++t) {
       const int32_t blk = in.page_of(s, t), tok = t % B;
