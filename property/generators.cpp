@@ -157,19 +157,16 @@ void draw_tail(Case& c, const Limits& lim, const Weights& w, const Options& o, b
     if (max_context > 0) ctx = std::max(c.q_len, std::min(ctx, max_context));
     c.context_lens.push_back(ctx);
   }
-  if (w.padded_pages < 0) c.page_pad = strided ? pick<int64_t>({0, 0, 16, 40}) : 0;
-  else c.page_pad = strided && chance(w.padded_pages) ? pick<int64_t>({16, 40, 8, 64}) : 0;
+  c.page_pad = strided && chance(w.padded_pages) ? pick<int64_t>({16, 40, 8, 64}) : 0;
   if (strided && stride_align > 1) c.page_pad = aligned_page_pad(c.page_stride() - c.page_pad, c.page_pad, stride_align);
   c.seed = *rc::gen::inRange<uint64_t>(1, 1u << 30);
-  const auto option = [&w]() { return w.options < 0 ? pick({false, true}) : chance(w.options); };
-  if (o.scale && option()) c.softmax_scale = pick({0.0883883476483184, 0.0771516749810460, 0.03125, 0.2});
-  if (o.window && option()) c.sliding_window = pick<int32_t>({1, 2, 16, 127, 128, 1024});
-  if (o.softcap && option()) c.logit_softcap = pick({50.0, 30.0, 5.0, 1.0});
-  if (o.alibi) c.alibi = option();
-  if (o.sinks) c.sinks = option();
-  // LLM-like values (Case::values), one draw in four by default; shrinking goes back to normal.
-  const bool llm = w.llm_values < 0 ? pick_weighted<bool>({{3, false}, {1, true}}) : chance(w.llm_values);
-  c.values = llm ? Values::outliers : Values::normal;
+  if (o.scale && chance(w.options)) c.softmax_scale = pick({0.0883883476483184, 0.0771516749810460, 0.03125, 0.2});
+  if (o.window && chance(w.options)) c.sliding_window = pick<int32_t>({1, 2, 16, 127, 128, 1024});
+  if (o.softcap && chance(w.options)) c.logit_softcap = pick({50.0, 30.0, 5.0, 1.0});
+  if (o.alibi) c.alibi = chance(w.options);
+  if (o.sinks) c.sinks = chance(w.options);
+  // LLM-like values (Case::values) in llm_values percent of draws; shrinking goes back to normal.
+  c.values = chance(w.llm_values) ? Values::outliers : Values::normal;
 }
 
 }  // namespace
@@ -258,15 +255,13 @@ rc::Gen<Case> case_in(const Kernel& k, const Device& dev, const Limits& lim, con
     const bool mha = std::find(groups.begin(), groups.end(), 1) != groups.end();
     int32_t g = 1;
     if (grouped.empty()) g = pick(groups, "gqa");  // MHA only (or nothing: a discard)
-    else if (w.gqa < 0) g = pick(groups, "gqa");  // uniform over the declared ratios, MHA first
     else if (!mha || chance(w.gqa)) g = pick(grouped, "gqa");
     const int32_t max_kv = std::max(1, lim.max_q_heads / g);
     c.num_kv_heads = *rc::gen::inRange<int32_t>(1, std::min(max_kv, 4) + 1);
     c.num_q_heads = c.num_kv_heads * g;
     int32_t max_q = std::min(cap.max_q_len, kMaxQLen);
     if (cap.max_q_len_x_gqa) max_q = std::min(max_q, cap.max_q_len_x_gqa / g);
-    if (w.mtp < 0) c.q_len = *rc::gen::inRange<int32_t>(1, std::min(max_q, 4) + 1);
-    else c.q_len = max_q > 1 && chance(w.mtp) ? *rc::gen::inRange<int32_t>(2, std::min(max_q, 4) + 1) : 1;
+    c.q_len = max_q > 1 && chance(w.mtp) ? *rc::gen::inRange<int32_t>(2, std::min(max_q, 4) + 1) : 1;
     if (cap.partition_multiple_of_block) c.partition_size = *partition_size(c.block_size);
     const Options opts{cap.custom_softmax_scale, cap.sliding_window, cap.logit_softcap, cap.alibi, cap.sinks};
     const int32_t split_at = cap.fixed_partition > 0 ? cap.fixed_partition : c.partition_size;
@@ -274,8 +269,7 @@ rc::Gen<Case> case_in(const Kernel& k, const Device& dev, const Limits& lim, con
               cap.page_stride_align);
     // Now and then a pool big enough for page ids > 65535, only where pages are tiny (the pool
     // is allocated and poisoned whole).
-    if (lim.big_pools && int64_t(c.num_kv_heads) * c.block_size * c.head_size <= 512 &&
-        (w.big_pool < 0 ? pick_weighted<bool>({{19, false}, {1, true}}) : chance(w.big_pool)))
+    if (lim.big_pools && int64_t(c.num_kv_heads) * c.block_size * c.head_size <= 512 && chance(w.big_pool))
       c.num_blocks = 70000;
     if (const auto errs = validate(c); !errs.empty())
       throw rc::GenerationFailure("drawn case is invalid: " + join(errs, "; "));

@@ -37,19 +37,18 @@ struct Limits {
 Limits limits_from_env();
 
 /// How a workload leans: the percent of draws (0-100) that take each feature, where the kernel
-/// declares it, or -1 for the property suite's own choice (uniform over the feature's values,
-/// LLM-like values one draw in four, a huge pool one in twenty). The property suite uses the
-/// defaults; the built-in suites (tools/suites.cpp) and `pacheck mutate` set their own. Every
-/// choice shrinks toward the feature off. (How often a context goes past max_context is
-/// Limits::long_context's: one boundary slot of the context generator.)
+/// declares it. The property suite uses the defaults; the built-in suites (tools/suites.cpp) and
+/// `pacheck mutate` set their own. Every choice still shrinks toward the feature off. (How often a
+/// context goes past max_context is Limits::long_context's: one boundary slot of the context
+/// generator.)
 struct Weights {
-  int mtp = -1;           // q_len > 1
-  int gqa = -1;           // G = Hq / Hkv > 1
-  int options = -1;       // each declared option on its own: custom scale, window, soft-cap, ALiBi, sinks
-  int eight_bit = -1;     // an 8-bit KV cache
-  int llm_values = -1;    // LLM-like values (Case::values outliers)
-  int padded_pages = -1;  // page padding, where the kernel takes strided pages
-  int big_pool = -1;      // a pool with page ids > 65535 (tiny pages, and Limits::big_pools only)
+  int mtp = 50;           // q_len > 1
+  int gqa = 80;           // G = Hq / Hkv > 1
+  int options = 50;       // each declared option on its own: custom scale, window, soft-cap, ALiBi, sinks
+  int eight_bit = -1;     // an 8-bit KV cache; -1: every declared KV dtype equally likely
+  int llm_values = 25;    // LLM-like values (Case::values outliers)
+  int padded_pages = 50;  // page padding, where the kernel takes strided pages
+  int big_pool = 5;       // a pool with page ids > 65535 (tiny pages, and Limits::big_pools only)
   int32_t max_head = 0;   // > 0: head sizes up to this when the kernel declares any (cost)
   int32_t max_block = 0;  // > 0: page sizes up to this when the kernel declares any (cost)
 

@@ -94,11 +94,7 @@ Device draw_device(DType fp8) { return device_reading(fp8); }
 // How the suites' random draws lean: options, padded pages and MTP often enough that each path's
 // variants are met within a suite, one case in five with LLM-like values, no huge pools (the one
 // page-id case of `ci` covers them).
-gen::Weights suite_weights() {
-  gen::Weights w = gen::Weights::leaning(30, 20, 50, 20);
-  w.gqa = 80;
-  return w;
-}
+gen::Weights suite_weights() { return gen::Weights::leaning(30, 20, 50, 20); }
 
 gen::Limits suite_limits(int32_t max_ctx, int32_t max_seqs) {
   gen::Limits lim;
