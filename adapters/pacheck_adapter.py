@@ -46,6 +46,9 @@ _CAP_DEFAULTS = {
     "max_context": 0, "strided_pages": False, "custom_scale": False, "sliding_window": False,
     "logit_softcap": False, "alibi": False, "sinks": False, "lse": False,
     "partition_of_pages": False, "token_scales_for_8bit": False,
+    # ABI 1.1: "scales apply to 8-bit caches only" (16-bit cases carry scale mode none), a split-K
+    # partition fixed at this many tokens (0 = none), page_stride a multiple of this many elements.
+    "scales_for_8bit_only": False, "fixed_partition": 0, "page_stride_align": 1,
 }
 _CAP_NAMES = {"q_dtypes": DTYPES, "kv_dtypes": DTYPES, "kv_layouts": LAYOUTS,
               "scale_modes": SCALE_MODES}
@@ -54,7 +57,9 @@ _CAP_NAMES = {"q_dtypes": DTYPES, "kv_dtypes": DTYPES, "kv_layouts": LAYOUTS,
 def capability(**kw):
     """A full capability dict (the hello's vocabulary): missing keys get the most conservative
     default, unknown keys and unknown names raise ValueError, so a typo cannot silently widen or
-    narrow what pacheck sends."""
+    narrow what pacheck sends. max_gqa=0 (or None) means no limit, as PACHECK_NO_LIMIT in C."""
+    if kw.get("max_gqa", 1) is None:
+        kw = dict(kw, max_gqa=0)
     unknown = sorted(set(kw) - set(_CAP_DEFAULTS))
     if unknown:
         raise ValueError("unknown capability key(s): " + ", ".join(unknown))
@@ -77,12 +82,29 @@ def capability(**kw):
     return cap
 
 
-def numerics(p_round="fp32", qk_round="fp32", partial_round="fp32"):
-    """What the kernel rounds: "fp32" (not rounded), "as_q" (the case's q dtype) or a dtype."""
-    out = {"p_round": p_round, "qk_round": qk_round, "partial_round": partial_round}
+def numerics(p_round="fp32", qk_round="fp32", partial_round="fp32", v_round="fp32", pv_round="fp32",
+             by_kv=None):
+    """What the kernel rounds: "fp32" (not rounded), "as_q" (the case's q dtype) or a dtype.
+    v_round: V after dequantization; pv_round: P.V products and their partial sums of up to 16
+    terms. by_kv: numerics for particular KV dtypes, as in the C ABI's numerics_by_kv -- a list of
+    (kv_dtypes, numerics(...)) pairs; the first naming a case's KV dtype governs it, e.g.
+    numerics(by_kv=[(["fp8_e4m3fn"], numerics(qk_round="as_q", v_round="as_q"))])."""
+    out = {"p_round": p_round, "qk_round": qk_round, "partial_round": partial_round,
+           "v_round": v_round, "pv_round": pv_round}
     for k, v in out.items():
         if v not in ROUNDINGS:
             raise ValueError("numerics %s: %r is not one of %s" % (k, v, ROUNDINGS))
+    if by_kv:
+        entries = []
+        for kv_dtypes, entry in by_kv:
+            kv_dtypes = list(kv_dtypes)
+            bad = [n for n in kv_dtypes if n not in DTYPES]
+            if bad or not kv_dtypes:
+                raise ValueError("numerics by_kv: kv_dtypes %r must be a non-empty list of %s" % (kv_dtypes, DTYPES))
+            if "by_kv" in entry:
+                raise ValueError("numerics by_kv: an entry may not have its own by_kv")
+            entries.append(dict(entry, kv_dtypes=kv_dtypes))
+        out["by_kv"] = entries
     return out
 
 

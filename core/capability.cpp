@@ -63,13 +63,27 @@ std::vector<int32_t> checked_list(const int32_t* v, uint32_t n, const char* fiel
   return out;
 }
 
-RoundTo rounding_from_abi(int32_t r, const char* field, const std::string& where) {
-  if (r == PACHECK_ROUND_NONE) return {};
+// The 1.0 fields take a bare dtype id; the fields of minor 1 read 0 as "kept in fp32" (a
+// zero-initialized struct declares nothing) and so name a dtype through PACHECK_ROUND_TO only.
+RoundTo rounding_from_abi(int32_t r, const char* field, const std::string& where, bool zero_is_none = false) {
+  if (r == PACHECK_ROUND_NONE || (zero_is_none && r == 0)) return {};
   if (r == PACHECK_ROUND_AS_Q) return {std::nullopt, true};
-  if (r < 0 || r >= int32_t(kDTypeCount))
-    throw InputError(where + ": numerics." + field + "=" + std::to_string(r) +
-                     " is not a dtype id, PACHECK_ROUND_NONE or PACHECK_ROUND_AS_Q");
-  return {DType(r), false};
+  if (r >= PACHECK_ROUND_TO(0) && r < PACHECK_ROUND_TO(kDTypeCount)) return {DType(r - PACHECK_ROUND_TO(0)), false};
+  if (!zero_is_none && r >= 0 && r < int32_t(kDTypeCount)) return {DType(r), false};
+  throw InputError(where + ": numerics." + field + "=" + std::to_string(r) + " is not " +
+                   (zero_is_none ? "0, " : "a dtype id, ") +
+                   "PACHECK_ROUND_NONE, PACHECK_ROUND_AS_Q or PACHECK_ROUND_TO(dtype)");
+}
+
+Roundings roundings_from_abi(const pacheck_numerics* n, const std::string& where) {
+  need_field(n, &pacheck_numerics::partial_round, "partial_round", where, "pacheck_numerics");
+  Roundings r{rounding_from_abi(n->p_round, "p_round", where), rounding_from_abi(n->qk_round, "qk_round", where),
+              rounding_from_abi(n->partial_round, "partial_round", where), {}, {}};
+  if (PACHECK_HAS_FIELD(n, pacheck_numerics, pv_round)) {
+    r.v = rounding_from_abi(n->v_round, "v_round", where, true);
+    r.pv = rounding_from_abi(n->pv_round, "pv_round", where, true);
+  }
+  return r;
 }
 
 double unit_of(const RoundTo& r, const Case& c) {
@@ -83,12 +97,21 @@ std::string rounding_name(const RoundTo& r) {
 
 }  // namespace
 
+const Roundings& Numerics::for_kv(DType kv) const {
+  for (const ForKv& f : by_kv)
+    if (f.kv_dtypes & bit(kv)) return f.r;
+  return base;
+}
+
 ErrorModel error_model(const Numerics& n, const Case& c) {
+  const Roundings& r = n.for_kv(c.kv_dtype);
   ErrorModel em;
   em.out = c.q_dtype;
-  em.u_p = unit_of(n.p, c);
-  em.u_q = unit_of(n.qk, c);
-  em.u_tmp = unit_of(n.partial, c);
+  em.u_p = unit_of(r.p, c);
+  em.u_q = unit_of(r.qk, c);
+  em.u_tmp = unit_of(r.partial, c);
+  em.u_v = unit_of(r.v, c);
+  em.u_pv = unit_of(r.pv, c);
   return em;
 }
 
@@ -119,6 +142,9 @@ std::optional<std::string> decline_reason(const Capability& cap, const Case& c, 
            mask_names<ScaleMode>(cap.scales, 5, to_string);
   if (cap.needs_token_scales_for_8bit && is_8bit(c.kv_dtype) && !is_per_token(c.kv_scale))
     return std::string("kv_scale=") + to_string(c.kv_scale) + " with 8-bit KV: needs per-token scales";
+  if (cap.scales_for_8bit_only && !is_8bit(c.kv_dtype) && c.kv_scale != ScaleMode::none)
+    return std::string("kv_scale=") + to_string(c.kv_scale) + " with 16-bit KV (" + to_string(c.kv_dtype) +
+           "): the kernel reads 16-bit caches without scales (ONLY_SCALES_ON_8BIT)";
   if (!has(cap.head_sizes, c.head_size))
     return "head_size=" + S(c.head_size) + " not in " + list(cap.head_sizes);
   if (!has(cap.block_sizes, c.block_size))
@@ -132,6 +158,9 @@ std::optional<std::string> decline_reason(const Capability& cap, const Case& c, 
     return "max context " + S(c.max_context()) + " above " + S(cap.max_context);
   if (c.page_pad > 0 && !cap.strided_pages)
     return "page_pad=" + S(c.page_pad) + ": strided pages (page_stride above the dense page) not supported";
+  if (cap.page_stride_align > 1 && c.page_stride() % cap.page_stride_align != 0)
+    return "page_stride=" + S(c.page_stride()) + " (page_pad=" + S(c.page_pad) +
+           ") is not a multiple of page_stride_align=" + S(cap.page_stride_align) + " elements";
   if (cap.partition_multiple_of_block &&
       (c.partition_size < c.block_size || c.partition_size % c.block_size != 0))
     return "partition_size=" + S(c.partition_size) + " is not a multiple of block_size=" + S(c.block_size);
@@ -160,14 +189,18 @@ Capability capability_from_abi(const pacheck_capability* c, const std::string& w
   cap.block_sizes = checked_list(c->block_sizes, c->num_block_sizes, "block_sizes", where, 1, 4096);
   cap.gqa_tiles = checked_list(c->gqa_tiles, c->num_gqa_tiles, "gqa_tiles", where, 1, 1 << 20);
   std::sort(cap.gqa_tiles.begin(), cap.gqa_tiles.end());
-  cap.max_gqa = c->max_gqa;
+  if (c->max_gqa < 0)
+    throw InputError(where + ": capability.max_gqa=" + std::to_string(c->max_gqa) +
+                     " is negative (PACHECK_NO_LIMIT, 0, means no limit)");
+  cap.max_gqa = c->max_gqa == PACHECK_NO_LIMIT ? kNoGqaLimit : c->max_gqa;
   cap.max_q_len = c->max_q_len;
   cap.max_q_len_x_gqa = c->max_q_len_x_gqa;
   cap.max_context = c->max_context;
   const uint32_t f = c->flags;
-  if (f >> 9)
+  constexpr uint32_t kKnown = PACHECK_CAP_ENABLING_FLAGS | PACHECK_CAP_RESTRICTING_FLAGS;
+  if (f & ~kKnown)
     throw InputError(where + ": capability.flags has unknown bits 0x" +
-                     [&] { char b[16]; std::snprintf(b, sizeof b, "%x", f >> 9 << 9); return std::string(b); }());
+                     [&] { char b[16]; std::snprintf(b, sizeof b, "%x", f & ~kKnown); return std::string(b); }());
   cap.strided_pages = f & PACHECK_CAP_STRIDED_PAGES;
   cap.custom_softmax_scale = f & PACHECK_CAP_CUSTOM_SCALE;
   cap.sliding_window = f & PACHECK_CAP_SLIDING_WINDOW;
@@ -175,8 +208,22 @@ Capability capability_from_abi(const pacheck_capability* c, const std::string& w
   cap.alibi = f & PACHECK_CAP_ALIBI;
   cap.sinks = f & PACHECK_CAP_SINKS;
   cap.lse = f & PACHECK_CAP_LSE;
-  cap.partition_multiple_of_block = f & PACHECK_CAP_PARTITION_OF_PAGES;
-  cap.needs_token_scales_for_8bit = f & PACHECK_CAP_TOKEN_SCALES_FOR_8BIT;
+  cap.partition_multiple_of_block = f & PACHECK_CAP_ONLY_PAGE_PARTITIONS;
+  cap.needs_token_scales_for_8bit = f & PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT;
+  cap.scales_for_8bit_only = f & PACHECK_CAP_ONLY_SCALES_ON_8BIT;
+  // Minor 1: a 1.0 struct ends before these, and their defaults are 1.0's behaviour.
+  if (PACHECK_HAS_FIELD(c, pacheck_capability, fixed_partition)) {
+    if (c->fixed_partition < 0 || c->fixed_partition > (1 << 24))
+      throw InputError(where + ": capability.fixed_partition=" + std::to_string(c->fixed_partition) +
+                       " is outside [0, 2^24] (0 = no fixed partition)");
+    cap.fixed_partition = c->fixed_partition;
+  }
+  if (PACHECK_HAS_FIELD(c, pacheck_capability, page_stride_align)) {
+    if (c->page_stride_align < 0 || c->page_stride_align > 4096)
+      throw InputError(where + ": capability.page_stride_align=" + std::to_string(c->page_stride_align) +
+                       " is outside [0, 4096] elements (0 or 1 = any stride)");
+    cap.page_stride_align = std::max(c->page_stride_align, 1);
+  }
   check_admits_something(cap, where);
   return cap;
 }
@@ -195,11 +242,27 @@ void check_admits_something(const Capability& cap, const std::string& where) {
   empty(cap.max_q_len < 1, "max_q_len");
 }
 
-Numerics numerics_from_abi(const pacheck_numerics* n, const std::string& where) {
-  if (!n) return {};  // no declaration: everything fp32, only the output rounds
-  need_field(n, &pacheck_numerics::partial_round, "partial_round", where, "pacheck_numerics");
-  return {rounding_from_abi(n->p_round, "p_round", where), rounding_from_abi(n->qk_round, "qk_round", where),
-          rounding_from_abi(n->partial_round, "partial_round", where)};
+Numerics numerics_from_abi(const pacheck_numerics* n, const std::string& where, const pacheck_numerics* const* by_kv,
+                           uint32_t count) {
+  Numerics out;
+  if (n) out.base = roundings_from_abi(n, where);  // no declaration: everything fp32, only the output rounds
+  if (count > 0 && !by_kv)
+    throw InputError(where + ": numerics_by_kv is NULL with num_numerics_by_kv=" + std::to_string(count));
+  if (count > 64)
+    throw InputError(where + ": num_numerics_by_kv=" + std::to_string(count) + " is more than 64 entries");
+  for (uint32_t i = 0; i < count; ++i) {
+    const std::string at = where + " numerics_by_kv[" + std::to_string(i) + "]";
+    if (!by_kv[i]) throw InputError(at + " is NULL");
+    need_field(by_kv[i], &pacheck_numerics::kv_dtypes, "kv_dtypes", at, "pacheck_numerics");
+    Numerics::ForKv f;
+    f.kv_dtypes = by_kv[i]->kv_dtypes;
+    if (!f.kv_dtypes) throw InputError(at + ": kv_dtypes is 0 (the entry would govern no KV dtype)");
+    if (f.kv_dtypes >> kDTypeCount)
+      throw InputError(at + ": kv_dtypes has unknown id(s) (known ids are 0.." + std::to_string(kDTypeCount - 1) + ")");
+    f.r = roundings_from_abi(by_kv[i], at);
+    out.by_kv.push_back(f);
+  }
+  return out;
 }
 
 pacheck_problem problem_of(const Case& c) {
@@ -237,14 +300,17 @@ std::vector<std::pair<std::string, std::string>> describe(const Capability& cap)
           {"scale_modes", mask_names<ScaleMode>(cap.scales, 5, to_string)},
           {"head_sizes", list(cap.head_sizes)},
           {"block_sizes", list(cap.block_sizes)},
-          {"max_gqa", std::to_string(cap.max_gqa)},
+          {"max_gqa", cap.max_gqa >= kNoGqaLimit ? "no limit" : std::to_string(cap.max_gqa)},
           {"gqa_tiles", cap.gqa_tiles.empty() ? "-" : list(cap.gqa_tiles)},
           {"max_q_len", std::to_string(cap.max_q_len)},
           {"max_q_len_x_gqa", cap.max_q_len_x_gqa ? std::to_string(cap.max_q_len_x_gqa) : "-"},
           {"max_context", cap.max_context ? std::to_string(cap.max_context) : "-"},
           {"strided_pages", flag(cap.strided_pages)},
-          {"partition_of_pages", flag(cap.partition_multiple_of_block)},
-          {"token_scales_for_8bit", flag(cap.needs_token_scales_for_8bit)},
+          {"fixed_partition", cap.fixed_partition ? std::to_string(cap.fixed_partition) + " tokens" : "-"},
+          {"page_stride_align", cap.page_stride_align > 1 ? std::to_string(cap.page_stride_align) + " elements" : "-"},
+          {"only_page_partitions", flag(cap.partition_multiple_of_block)},
+          {"only_token_scales_on_8bit", flag(cap.needs_token_scales_for_8bit)},
+          {"only_scales_on_8bit", flag(cap.scales_for_8bit_only)},
           {"custom_scale", flag(cap.custom_softmax_scale)},
           {"sliding_window", flag(cap.sliding_window)},
           {"logit_softcap", flag(cap.logit_softcap)},
@@ -253,9 +319,19 @@ std::vector<std::pair<std::string, std::string>> describe(const Capability& cap)
           {"lse", flag(cap.lse)}};
 }
 
+namespace {
+std::string describe(const Roundings& r) {
+  return "P rounded to " + rounding_name(r.p) + ", Q.K operands to " + rounding_name(r.qk) + ", V to " +
+         rounding_name(r.v) + ", P.V sums to " + rounding_name(r.pv) + ", split-K partials to " +
+         rounding_name(r.partial);
+}
+}  // namespace
+
 std::string describe(const Numerics& n) {
-  return "P rounded to " + rounding_name(n.p) + ", Q.K operands to " + rounding_name(n.qk) +
-         ", split-K partials to " + rounding_name(n.partial) + "; output to the q dtype";
+  std::string s = describe(n.base);
+  for (const Numerics::ForKv& f : n.by_kv)
+    s += "; for KV " + mask_names<DType>(f.kv_dtypes, kDTypeCount, to_string) + ": " + describe(f.r);
+  return s + "; output to the q dtype";
 }
 
 }  // namespace pa

@@ -26,7 +26,7 @@ struct Capability {
   uint32_t scales = 0;      // bit(ScaleMode)
   std::vector<int32_t> head_sizes;
   std::vector<int32_t> block_sizes;
-  int32_t max_gqa = 0;                 // G = Hq / Hkv
+  int32_t max_gqa = 0;                 // G = Hq / Hkv; kNoGqaLimit when the ABI says no limit
   std::vector<int32_t> gqa_tiles;      // non-empty: G is padded up to the smallest tile >= G
   int32_t max_q_len = 1;
   int32_t max_q_len_x_gqa = 0;         // 0 = no limit
@@ -43,17 +43,34 @@ struct Capability {
        alibi = false, sinks = false, lse = false;
 };
 
+/// max_gqa of a kernel declaring no GQA limit (ABI max_gqa = PACHECK_NO_LIMIT): large enough
+/// for any head count, small enough that G arithmetic never overflows.
+inline constexpr int32_t kNoGqaLimit = 1 << 30;
+
 /// What a kernel rounds, and to what (ABI pacheck_numerics): DType values, or nullopt = kept in
 /// fp32, or `as_q` = the case's q dtype.
 struct RoundTo {
   std::optional<DType> to;
   bool as_q = false;
 };
-struct Numerics {
+/// One set of roundings (one pacheck_numerics).
+struct Roundings {
   RoundTo p, qk, partial;
+  RoundTo v, pv;  // ABI minor 1: V after dequantization; P.V products and running sums
+};
+/// A kernel's numerics: `base` for every KV dtype, except those an entry of `by_kv` names (the
+/// first entry whose mask holds the case's KV dtype governs it).
+struct Numerics {
+  Roundings base;
+  struct ForKv {
+    uint32_t kv_dtypes = 0;  // bit(DType)
+    Roundings r;
+  };
+  std::vector<ForKv> by_kv;
+  const Roundings& for_kv(DType kv) const;
 };
 
-/// The tolerance model's view of a kernel's numerics on a case.
+/// The tolerance model's view of a kernel's numerics on a case (the roundings of its KV dtype).
 ErrorModel error_model(const Numerics& n, const Case& c);
 
 /// nullopt when the declaration admits `c` on `dev`, else one sentence naming the field, the value
@@ -68,7 +85,10 @@ int32_t padded_gqa(const Capability& cap, int32_t gqa);
 /// unknown dtype / layout / scale id, a struct_size too small for the fields read, or a
 /// declaration that admits nothing (no head sizes, ...).
 Capability capability_from_abi(const pacheck_capability* c, const std::string& where);
-Numerics numerics_from_abi(const pacheck_numerics* n, const std::string& where);
+/// `n` is the descriptor's numerics (NULL = everything fp32), `by_kv[0..count)` its
+/// numerics_by_kv (ABI minor 1; NULL when absent).
+Numerics numerics_from_abi(const pacheck_numerics* n, const std::string& where,
+                           const pacheck_numerics* const* by_kv = nullptr, uint32_t count = 0);
 /// Throws InputError naming `where` and the first field that admits no case at all.
 void check_admits_something(const Capability& cap, const std::string& where);
 

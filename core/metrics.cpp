@@ -9,6 +9,7 @@ namespace pa {
 namespace {
 constexpr double kSqrt3 = 1.7320508075688772;
 constexpr double kU32 = 0x1.0p-24;  // fp32 unit roundoff
+constexpr double kPvGroup = 16.0;  // terms of one rounded P.V dot (u_pv): a 16-byte V vector of 8-bit codes
 }  // namespace
 
 const char* to_string(Rounding r) { return r == Rounding::toward_zero ? "toward_zero" : "nearest_even"; }
@@ -42,8 +43,21 @@ const char* to_string(Status s) {
 //  * independent per element: the fp32 P.V sum (sqrt(n + 16) 2^-24 v_max / sqrt3, the 16 for the
 //    per-term conversions and the final division) and split-K partials stored rounded
 //    (u_tmp v_max / sqrt3).
+//    - V rounded after dequantization (u_v): o_d errs by sum_t w_t eps_{t,d} v_{t,d}, the eps
+//      independent per (t, d): RMS u_v/sqrt3 sqrt(sum_t w_t^2 v_{t,d}^2) <= u_v v_max / sqrt3.
+//    - P.V products and their short partial sums rounded (u_pv): a kernel's dot of up to 16
+//      (P_t, v_t) pairs (vLLM's V_VEC_SIZE) rounds each product and each of the <= 15 partial
+//      sums; the errors are independent, a group's partial sums are at most its weight W_g times
+//      v_max, so a group errs with RMS <= u_pv/sqrt3 sqrt(16) W_g v_max and the groups add in
+//      quadrature (sum W_g^2 <= 1): 4 u_pv v_max / sqrt3.
 // Every term is an upper bound of its RMS for the data measured in ToleranceInputs.
 namespace {
+std::string fmt3(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3g", x);
+  return b;
+}
+
 NoiseModel noise_model(const ErrorModel& em, const ToleranceInputs& ti) {
   NoiseModel nm;
   nm.enabled = true;
@@ -64,18 +78,23 @@ NoiseModel noise_model(const ErrorModel& em, const ToleranceInputs& ti) {
                           denom * denom);
   const double acc = kU32 * std::sqrt(n + 16.0) * ti.v_max / kSqrt3;
   const double tmp = em.u_tmp * ti.v_max / kSqrt3;
-  nm.independent = std::sqrt(acc * acc + tmp * tmp);
+  const double v_round = em.u_v * ti.v_max / kSqrt3;
+  const double pv_round = std::sqrt(kPvGroup) * em.u_pv * ti.v_max / kSqrt3;
+  nm.independent = std::sqrt(acc * acc + tmp * tmp + v_round * v_round + pv_round * pv_round);
   nm.row_length = ti.row_length;
-  char buf[600];
+  char buf[700];
   std::snprintf(buf, sizeof buf,
                 "1-sigma per element: output %s %s %.3g|ref| + %.3g; coherent per row %.3g (P %.3g "
                 "from pv=%.4g%s, P underflow %.3g, Q %.3g, fp32 logits %.3g, fp32 l %.3g); independent "
-                "%.3g (fp32 P.V %.3g, tmp %.3g); row_length=%lld%s. Limits: rel_rms <= 6 x expected; "
+                "%.3g (fp32 P.V %.3g, tmp %.3g%s); row_length=%lld%s. Limits: rel_rms <= 6 x expected; "
                 "|bias - expected|, |alpha - expected| <= 6.5 sigma + 14 M + u_out/8 + 2^-20",
                 to_string(em.out), to_string(em.out_rounding), nm.out_rel, nm.out_abs, nm.coherent,
                 p_round, pv, measured ? "" : " (=2v_max: not measured)", p_under, q_round, logits, denom,
-                nm.independent, acc, tmp, (long long)ti.row_length,
-                ti.row_length > 0 ? "" : " (unknown: whole output one row)");
+                nm.independent, acc, tmp,
+                em.u_v > 0 || em.u_pv > 0
+                    ? (", V " + fmt3(v_round) + ", rounded P.V " + fmt3(pv_round)).c_str()
+                    : "",
+                (long long)ti.row_length, ti.row_length > 0 ? "" : " (unknown: whole output one row)");
   nm.model = buf;
   return nm;
 }
@@ -112,6 +131,13 @@ void PvRmsAccumulator::end_row(const double* o) {
 //    uniform rounding errors add in quadrature); a logit shift delta moves o by at most
 //    2 delta v_max. Taken at 4 sigma:                                  8 u_q logit_rms v_max / sqrt(3)
 //  * split-K partials stored rounded (u_tmp), merged with weights summing to 1:  u_tmp v_max
+//  * V rounded to u_v after dequantization: o_d = sum_t w_t v_{t,d} (1 + eps), |eps| <= u_v, and
+//    the weights sum to 1:                                             u_v v_max
+//  * P.V products and their partial sums of at most kPvGroup = 16 terms kept in a u_pv type (fp16
+//    dot products of a V vector; the running sum over the context stays fp32): each product
+//    rounds by u_pv relative, each of a group's <= 15 partial sums by u_pv times at most the
+//    group's sum of |P_t v_t|; over all groups, with the weights summing to 1:
+//    (a worst case: a group is too short for a random walk to pay)    16 u_pv v_max
 //  * fp32 accumulation over n = max_context terms, random-walk bound at 4 sigma:
 //                                                                      4 sqrt(n) 2^-24 v_max
 // plus one output ulp of v_max for outputs near zero (an element of o near 0 still carries the
@@ -122,17 +148,22 @@ Tolerance tolerance_for(const ErrorModel& em, const ToleranceInputs& ti) {
   const double u_out = codec::unit_roundoff(em.out);
   const double acc = 4.0 * std::sqrt(double(std::max<int64_t>(ti.max_context, 1))) * 0x1.0p-24;
   const double qk = 8.0 * em.u_q * ti.logit_rms / std::sqrt(3.0);
-  const double rel = u_out + 2.0 * em.u_p + qk + em.u_tmp + acc;
+  const double pv = kPvGroup * em.u_pv;
+  const double rel = u_out + 2.0 * em.u_p + qk + em.u_tmp + em.u_v + pv + acc;
   Tolerance t;
   t.rtol = 2.0 * u_out;
   t.atol = 2.0 * rel * ti.v_max;
-  char buf[400];
+  // The V and P.V terms appear only when declared: other kernels keep the 1.0 text in their records.
+  const bool vpv = em.u_v > 0 || em.u_pv > 0;
+  char extra[64] = "";
+  if (vpv) std::snprintf(extra, sizeof extra, " + %.3g + %.3g", em.u_v, pv);
+  char buf[500];
   std::snprintf(buf, sizeof buf,
-                "atol = 2*v_max*(u_out + 2u_p + 8u_q*logit_rms/sqrt3 + u_tmp + 4sqrt(n)2^-24) = "
-                "2*%.4g*(%.3g + %.3g + %.3g + %.3g + %.3g) = %.4g; rtol = 2u_out = %.4g "
+                "atol = 2*v_max*(u_out + 2u_p + 8u_q*logit_rms/sqrt3 + u_tmp%s + 4sqrt(n)2^-24) = "
+                "2*%.4g*(%.3g + %.3g + %.3g + %.3g%s + %.3g) = %.4g; rtol = 2u_out = %.4g "
                 "(out=%s, n=%lld)",
-                ti.v_max, u_out, 2 * em.u_p, qk, em.u_tmp, acc, t.atol, t.rtol, to_string(em.out),
-                (long long)ti.max_context);
+                vpv ? " + u_v + 16u_pv" : "", ti.v_max, u_out, 2 * em.u_p, qk, em.u_tmp, extra, acc, t.atol,
+                t.rtol, to_string(em.out), (long long)ti.max_context);
   t.model = buf;
   t.noise = noise_model(em, ti);
   return t;

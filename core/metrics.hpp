@@ -29,6 +29,8 @@ struct ErrorModel {
   double u_p = 0;           // softmax weights P rounded before P.V (e.g. to bf16 for an MFMA)
   double u_q = 0;           // Q (or K) rounded before Q.K (e.g. fp8 Q on fp8 paths)
   double u_tmp = 0;         // split-K partial outputs stored rounded (tmp_out in a 16-bit type)
+  double u_v = 0;           // V rounded after dequantization, before P.V (e.g. fp8 V to the q dtype)
+  double u_pv = 0;          // P.V products and their partial sums of <= 16 terms kept rounded (fp16 dot)
 };
 
 /// What the tolerance depends on in the data, measured on the case's logical inputs.

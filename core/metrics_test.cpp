@@ -370,7 +370,7 @@ namespace {
 
 // Generated decode rows with their exact (double) reference and what a correct kernel holds
 // before its output rounding. V = head mean (+-U(0.5,1.5)) + f N(0,1), f ~ U(1/2, 2), logits of
-// std 2: the shape core/inputs.cpp generates. `p_type` rounds P before P.V as a path declaring
+// std 2: the shape inputs/inputs.cpp generates. `p_type` rounds P before P.V as a path declaring
 // u_p = u(p_type) does (fp32: not rounded); `partition` > 0 rounds each weight against its
 // split-K partition's maximum and merges the partitions with fp-exact rescaling, as hip does.
 struct SimAttention {

@@ -10,7 +10,7 @@
 
 #include "testing/entry_sample_test.hpp"
 #include "reference/attention.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa {
 namespace {

@@ -14,7 +14,7 @@
 #include "core/prng.hpp"
 #include "testing/entry_sample_test.hpp"
 #include "reference/attention.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 #include "testing/case_shape.hpp"
 
 namespace pa {
@@ -37,7 +37,7 @@ const Kernel& twin(const std::string& name) {
     if (k->name() == name) return *k;
   throw std::runtime_error("no twin " + name);
 }
-// The one judge of every suite (regression/testbed.hpp).
+// The one judge of every suite (testbed/testbed.hpp).
 Status judged(const std::string& kernel, const KernelOutput& out, const Case& c, const ReferenceResult& ref,
               std::string* message = nullptr) {
   const PathRecord r = judge(twin(kernel), out, c, ref);

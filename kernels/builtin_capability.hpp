@@ -15,6 +15,9 @@
 
 namespace pa::builtin {
 
+// The trailing zeros are the fields of ABI minor 1 at their defaults (no fixed partition, any
+// page stride; V and P.V kept in fp32): the built-ins declare exactly what they did under 1.0.
+
 inline constexpr uint32_t kQDtypes = PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16);
 inline constexpr uint32_t kAllKv = PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16) |
                                    PACHECK_BIT(PACHECK_DTYPE_FP8_E4M3FN) | PACHECK_BIT(PACHECK_DTYPE_FP8_E4M3FNUZ) |
@@ -37,7 +40,7 @@ inline const pacheck_capability kV1Capability = {
     PACHECK_BIT(PACHECK_LAYOUT_NHD) | PACHECK_BIT(PACHECK_LAYOUT_VLLM),
     PACHECK_BIT(PACHECK_SCALE_NONE) | PACHECK_BIT(PACHECK_SCALE_PER_TENSOR) | PACHECK_BIT(PACHECK_SCALE_PER_HEAD),
     kV1Heads, 16, kV1Blocks, 9, 1 << 30, nullptr, 0, 16, 0, 0,
-    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | kAllOptions};
+    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | kAllOptions, 0, 0};
 
 inline const pacheck_capability kHipCapability = {
     sizeof(pacheck_capability), kQDtypes, kAllKv & ~PACHECK_BIT(PACHECK_DTYPE_INT8),
@@ -45,18 +48,18 @@ inline const pacheck_capability kHipCapability = {
     PACHECK_BIT(PACHECK_SCALE_NONE) | PACHECK_BIT(PACHECK_SCALE_PER_TENSOR) |
         PACHECK_BIT(PACHECK_SCALE_PER_TOKEN_BLOCK_MAJOR) | PACHECK_BIT(PACHECK_SCALE_PER_TOKEN_HEAD_MAJOR),
     kHipHeads, 3, kHipBlocks, 2, 16, nullptr, 0, 8, 0, 0,
-    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | PACHECK_CAP_PARTITION_OF_PAGES | PACHECK_CAP_CUSTOM_SCALE};
+    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | PACHECK_CAP_PARTITION_OF_PAGES | PACHECK_CAP_CUSTOM_SCALE, 0, 0};
 
 inline const pacheck_capability kAsmCapability = {
     sizeof(pacheck_capability), kQDtypes, kAllKv,
     PACHECK_BIT(PACHECK_LAYOUT_SHUFFLED),
     PACHECK_BIT(PACHECK_SCALE_NONE) | PACHECK_BIT(PACHECK_SCALE_PER_TOKEN_BLOCK_MAJOR),
     kAsmHeads, 1, kAsmBlocks, 1, 16, kAsmTiles, 2, 16, 16, 0,
-    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | PACHECK_CAP_TOKEN_SCALES_FOR_8BIT};
+    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | PACHECK_CAP_TOKEN_SCALES_FOR_8BIT, 0, 0};
 
 inline const pacheck_numerics kV1Numerics = {sizeof(pacheck_numerics), PACHECK_ROUND_NONE, PACHECK_ROUND_NONE,
-                                             PACHECK_ROUND_NONE};
+                                             PACHECK_ROUND_NONE, 0, 0, 0};
 inline const pacheck_numerics kMfmaNumerics = {sizeof(pacheck_numerics), PACHECK_ROUND_AS_Q, PACHECK_ROUND_NONE,
-                                               PACHECK_ROUND_NONE};
+                                               PACHECK_ROUND_NONE, 0, 0, 0};
 
 }  // namespace pa::builtin

@@ -1,7 +1,7 @@
 // GPU suite (label gpu): every path x kv dtype x layout x head size x block size x GQA x q_len in
 // its capability, context boundaries, page ids > 65535 and the cache
 // writer -- each judged by the one judge against the CPU reference. Guard regions around every
-// device buffer are checked inside run_on_device (a corrupted guard is a Fail).
+// device buffer are checked inside the device crossing (kernels/crossing_device.hip) (a corrupted guard is a Fail).
 // Without a GPU every test is skipped with the reason (never counted as a pass).
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include "kernels/cache_writer.hpp"
 #include "kernels/kernel.hpp"
 #include "reference/attention.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 #include "testing/case_shape.hpp"
 
 namespace pa {

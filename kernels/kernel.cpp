@@ -2,8 +2,12 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+
+#include "kernels/crossing.hpp"
 
 namespace pa {
 
@@ -58,20 +62,6 @@ std::optional<std::string> Kernel::decline_reason(const Case& c, const Device& d
   return pa::decline_reason(info_.capability, c, dev);
 }
 
-Timing Kernel::time(const KernelCall& call, const Device& dev, const TimingOptions& o) const {
-  Timing t;
-  for (int i = 0; i < o.warmup + o.repetitions; ++i) {
-    const KernelOutput out = run(call, dev);
-    if (out.status != Status::Ok) {
-      t.error = out.reason.empty() ? std::string(to_string(out.status)) : out.reason;
-      t.samples_ms.clear();
-      return t;
-    }
-    if (i >= o.warmup) t.samples_ms.push_back(out.elapsed_ms);
-  }
-  return t;
-}
-
 namespace {
 
 std::string cstr(const char* s) { return s ? s : ""; }
@@ -84,13 +74,20 @@ void need(const pacheck_kernel* d, size_t end, const char* field, const std::str
 }
 #define PA_KERNEL_FIELD_END(f) (offsetof(pacheck_kernel, f) + sizeof(pacheck_kernel::f))
 
+// A descriptor's minor: 0 when it ends before abi_minor (built against 1.0).
+uint32_t minor_of(const pacheck_kernel* d) { return PACHECK_HAS_FIELD(d, pacheck_kernel, abi_minor) ? d->abi_minor : 0; }
+
 KernelInfo info_of(const pacheck_kernel* d, const std::string& source) {
   if (!d) throw InputError(source + ": a kernel descriptor is NULL");
   need(d, PA_KERNEL_FIELD_END(last_error), "last_error", source);
-  if (d->abi_version != PACHECK_KERNEL_ABI_VERSION)
+  // Same major: every minor up to ours loads (fields past struct_size take their defaults).
+  if (d->abi_version != PACHECK_KERNEL_ABI_VERSION || minor_of(d) > PACHECK_KERNEL_ABI_MINOR)
     throw InputError(source + ": kernel '" + cstr(d->name) + "' was built against ABI version " +
-                     std::to_string(d->abi_version) + ", pacheck speaks version " +
-                     std::to_string(PACHECK_KERNEL_ABI_VERSION));
+                     std::to_string(d->abi_version) + "." + std::to_string(minor_of(d)) +
+                     ", pacheck speaks version " + std::to_string(PACHECK_KERNEL_ABI_VERSION) + "." +
+                     std::to_string(PACHECK_KERNEL_ABI_MINOR) + " (and loads " +
+                     std::to_string(PACHECK_KERNEL_ABI_VERSION) + ".0 to " +
+                     std::to_string(PACHECK_KERNEL_ABI_VERSION) + "." + std::to_string(PACHECK_KERNEL_ABI_MINOR) + ")");
   KernelInfo i;
   i.name = cstr(d->name);
   const std::string where = source + " kernel '" + i.name + "'";
@@ -106,7 +103,9 @@ KernelInfo info_of(const pacheck_kernel* d, const std::string& source) {
   i.source = source;
   i.memory = d->memory == PACHECK_MEMORY_HOST ? Memory::host : Memory::device;
   i.capability = capability_from_abi(d->capability, where);
-  i.numerics = numerics_from_abi(d->numerics, where);
+  const bool by_kv = PACHECK_HAS_FIELD(d, pacheck_kernel, num_numerics_by_kv);
+  i.numerics = numerics_from_abi(d->numerics, where, by_kv ? d->numerics_by_kv : nullptr,
+                                 by_kv ? d->num_numerics_by_kv : 0);
   return i;
 }
 
@@ -122,17 +121,16 @@ std::optional<std::string> AbiKernel::decline_reason(const Case& c, const Device
   char why[512] = {0};
   if (desc_->supports(desc_, &p, why, sizeof why)) return std::nullopt;
   why[sizeof why - 1] = 0;
-  return std::string(why[0] ? why : "supports() declined without a reason");
+  if (why[0]) return std::string(why);
+  // One error shape: a kernel may leave `why` empty and say it through last_error.
+  const char* e = desc_->last_error ? desc_->last_error(desc_) : nullptr;
+  return std::string(e && *e ? e : "supports() declined without a reason");
 }
 
 int64_t AbiKernel::workspace_bytes(const Case& c) const {
   if (!desc_->workspace_bytes) return 0;
   const pacheck_problem p = problem_of(c);
   return int64_t(desc_->workspace_bytes(desc_, &p));
-}
-
-Timing AbiKernel::time(const KernelCall& call, const Device& dev, const TimingOptions& o) const {
-  return info().memory == Memory::device ? time_on_device(*desc_, call, o) : Kernel::time(call, dev, o);
 }
 
 bool AbiKernel::takes(Memory views) const {
@@ -148,7 +146,7 @@ KernelOutput AbiKernel::run(const KernelCall& call, const Device& dev) const {
     r.reason = "a host-memory kernel was handed device-memory inputs (pacheck's bug: run_case checks takes())";
     return r;
   }
-  return info().memory == Memory::host ? run_on_host(*desc_, call) : run_on_device(*desc_, call);
+  return info().memory == Memory::host ? cross_host(*desc_, call) : run_device(*desc_, call);
 }
 
 void Registry::add(KernelPtr k) {
@@ -179,96 +177,47 @@ Registry builtin_kernels(Backend b) {
   return r;
 }
 
-// ---- host marshalling ------------------------------------------------------------------------------
+// ---- plug-ins ------------------------------------------------------------------------------------
 
 namespace {
 
-constexpr size_t kGuardBytes = 256;
-constexpr uint8_t kCanary = 0xA5;
+// Kernels whose init succeeded and that have a destroy hook, in init order. Never freed: the
+// libraries stay loaded for the life of the process, and exit handlers read this list.
+std::vector<const pacheck_kernel*>& to_destroy() {
+  static auto* v = new std::vector<const pacheck_kernel*>;
+  return *v;
+}
 
-/// A host buffer with canary regions on both sides (ggml's guard habit): a kernel that writes
-/// past its output is caught, not silently tolerated.
-struct GuardedHost {
-  std::vector<uint8_t> bytes;
-  size_t size;
-  explicit GuardedHost(size_t n, uint8_t fill) : bytes(n + 2 * kGuardBytes, kCanary), size(n) {
-    std::memset(bytes.data() + kGuardBytes, fill, n);
-  }
-  void* data() { return bytes.data() + kGuardBytes; }
-  bool intact() const {
-    for (size_t i = 0; i < kGuardBytes; ++i)
-      if (bytes[i] != kCanary || bytes[kGuardBytes + size + i] != kCanary) return false;
-    return true;
-  }
-};
+// One exit handler per kernel, registered right after its init: exit handlers run in reverse,
+// so each pops its own kernel, and it runs before any handler its init registered (a GPU
+// runtime's teardown), so destroy may still call the runtime.
+void destroy_last() {
+  auto& v = to_destroy();
+  if (v.empty()) return;
+  const pacheck_kernel* k = v.back();
+  v.pop_back();
+  k->destroy(k);
+}
 
-std::string last_error_of(const pacheck_kernel& k) {
-  const char* e = k.last_error ? k.last_error(&k) : nullptr;
-  return e && *e ? e : "(the kernel gave no last_error)";
+// Calls a minor-1 descriptor's init once per process (a library loaded twice, by two --kernel
+// options, keeps its first init).
+void init_once(const pacheck_kernel* d, const std::string& where) {
+  if (!PACHECK_HAS_FIELD(d, pacheck_kernel, destroy)) return;
+  static std::vector<const pacheck_kernel*> inited;
+  if (std::find(inited.begin(), inited.end(), d) != inited.end()) return;
+  if (d->init) {
+    const int st = d->init(d);
+    if (st != PACHECK_OK)
+      throw InputError(where + ": init returned " + std::to_string(st) + ": " + last_error_of(*d));
+  }
+  inited.push_back(d);
+  if (d->destroy) {
+    to_destroy().push_back(d);
+    std::atexit(destroy_last);
+  }
 }
 
 }  // namespace
-
-KernelOutput run_on_host(const pacheck_kernel& k, const KernelCall& call) {
-  KernelOutput r;
-  const pacheck_problem& p = call.problem;
-  const int64_t rows = int64_t(p.num_seqs) * p.q_len * p.num_q_heads;
-  const size_t out_bytes = size_t(rows * p.head_size) * size_t(dtype_bytes(DType(p.q_dtype)));
-  GuardedHost out(out_bytes, 0xFF), lse(size_t(rows) * 4, 0xFF);  // 0xFF.. is NaN in every format
-  const uint64_t ws_bytes = k.workspace_bytes ? k.workspace_bytes(&k, &p) : 0;
-  GuardedHost ws(size_t(ws_bytes), 0xFF);
-  pacheck_buffers b{};
-  b.struct_size = sizeof b;
-  b.q = call.q.data;
-  b.out = out.data();
-  b.lse = p.want_lse ? static_cast<float*>(lse.data()) : nullptr;
-  b.k_cache = call.k_cache.data;
-  b.v_cache = call.v_cache.data;
-  b.k_scales = call.k_scales.data;
-  b.v_scales = call.v_scales.data;
-  b.block_tables = call.block_tables.data;
-  b.context_lens = call.context_lens.data;
-  b.alibi_slopes = call.alibi_slopes.empty() ? nullptr : call.alibi_slopes.data;
-  b.sinks = call.sinks.empty() ? nullptr : call.sinks.data;
-  b.workspace = ws_bytes ? ws.data() : nullptr;
-  b.workspace_bytes = ws_bytes;
-  const auto t0 = std::chrono::steady_clock::now();
-  const int status = k.launch(&k, &p, &b, nullptr);
-  r.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (status == PACHECK_NOT_SUPPORTED) {
-    r.status = Status::NotSupported;
-    r.reason = last_error_of(k);
-    return r;
-  }
-  if (status != PACHECK_OK) {
-    r.status = Status::Fail;
-    r.metric = "kernel_error";
-    r.reason = "launch returned " + std::to_string(status) + ": " + last_error_of(k);
-    return r;
-  }
-  for (const auto& [name, g] : {std::pair<const char*, const GuardedHost*>{"out", &out}, {"lse", &lse}, {"workspace", &ws}})
-    if (!g->intact()) {
-      r.status = Status::Fail;
-      r.metric = "guard";
-      r.reason = std::string("the kernel wrote outside its '") + name + "' buffer (" + std::to_string(g->size) + " bytes)";
-      return r;
-    }
-  const DType qt = DType(p.q_dtype);
-  r.out.resize(size_t(rows * p.head_size));
-  const uint8_t* ob = static_cast<const uint8_t*>(out.data());
-  for (size_t i = 0; i < r.out.size(); ++i) {
-    uint16_t code = 0;
-    std::memcpy(&code, ob + i * size_t(dtype_bytes(qt)), size_t(dtype_bytes(qt)));
-    r.out[i] = codec::decode(qt, code);
-  }
-  if (p.want_lse) {
-    r.lse.resize(size_t(rows));
-    std::memcpy(r.lse.data(), lse.data(), r.lse.size() * 4);
-  }
-  return r;
-}
-
-// ---- plug-ins ------------------------------------------------------------------------------------
 
 std::vector<KernelPtr> load_plugin(const std::string& spec) {
   std::string path = spec, only;
@@ -294,7 +243,9 @@ std::vector<KernelPtr> load_plugin(const std::string& spec) {
   for (uint32_t i = 0; i < count; ++i) {
     auto k = std::make_shared<AbiKernel>(list[i], path);
     names += (names.empty() ? "" : ", ") + k->name();
-    if (only.empty() || k->name() == only) out.push_back(std::move(k));
+    if (!only.empty() && k->name() != only) continue;
+    init_once(list[i], path + " kernel '" + k->name() + "'");
+    out.push_back(std::move(k));
   }
   if (out.empty()) throw InputError("--kernel " + spec + ": " + path + " has no kernel '" + only + "' (it has " + names + ")");
   return out;

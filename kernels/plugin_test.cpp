@@ -6,9 +6,11 @@
 // passes their paths in as PA_PLUGIN_*_SO.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 #include <cmath>
 #include <string>
@@ -16,7 +18,7 @@
 
 #include "kernels/kernel.hpp"
 #include "reference/attention.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 #include "testing/input_error.hpp"
 
 namespace pa {
@@ -81,7 +83,8 @@ TEST(Plugin, BadPluginsAreClearErrors) {
 TEST(Plugin, TruncatedStructNamesTheSizes) {
   const std::string e = load_error(PA_PLUGIN_TRUNCATED_STRUCT_SO);
   EXPECT_TRUE(contains(e, "struct_size=" + std::to_string(offsetof(pacheck_kernel, launch)))) << e;
-  EXPECT_TRUE(contains(e, "(needs " + std::to_string(sizeof(pacheck_kernel)) + ")")) << e;
+  // A descriptor needs the fields of ABI 1.0 (through last_error); later minors' fields are optional.
+  EXPECT_TRUE(contains(e, "(needs " + std::to_string(offsetof(pacheck_kernel, last_error) + sizeof(void*)) + ")")) << e;
 }
 
 // A loaded kernel runs through the same host marshalling as a built-in one, and its capability
@@ -108,7 +111,7 @@ TEST(Plugin, LoadedKernelRunsAndDeclines) {
 
 // ---- the examples' CPU kernel ------------------------------------------------------------------
 
-// "" when `k` passes `c` through the one judge (regression/testbed.hpp: output within its declared
+// "" when `k` passes `c` through the one judge (testbed/testbed.hpp: output within its declared
 // tolerance, aggregate checks, and the LSE it declares within its derived bound).
 std::string judge(const Kernel& k, const Case& c) {
   const Inputs in = make_inputs(c);
@@ -118,14 +121,17 @@ std::string judge(const Kernel& k, const Case& c) {
 }
 
 // A deterministic sweep over the example's declared capability: each option cycles with its own
-// period so the cases mix layouts, dtypes, scales, GQA, MTP, windows and page boundaries.
+// period so the cases mix layouts, dtypes (fp8 caches included), scales, GQA, MTP, windows, page
+// boundaries and the example's fixed 512-token partition (contexts of 511 to 1025).
 std::vector<Case> example_cases() {
   std::vector<Case> out;
-  for (int i = 0; i < 24; ++i) {
+  for (int i = 0; i < 30; ++i) {
     Case c;
     c.seed = 1000 + uint64_t(i);
     c.kv_layout = i % 2 ? KvLayout::hnd : KvLayout::nhd;
     c.kv_dtype = (i / 2) % 2 ? DType::fp16 : DType::bf16;
+    if (i % 7 == 3) c.kv_dtype = DType::fp8_e4m3fnuz;  // MI300X's flavour: the judging device's
+    if (i % 7 == 5) c.kv_dtype = DType::fp8_e5m2;
     c.q_dtype = (i / 3) % 2 ? DType::fp16 : DType::bf16;
     c.kv_scale = (i / 4) % 2 ? ScaleMode::per_tensor : ScaleMode::none;
     c.head_size = i % 3 ? 128 : 64;
@@ -138,7 +144,8 @@ std::vector<Case> example_cases() {
     c.context_lens.clear();
     const int32_t B = c.block_size;
     for (int32_t s = 0; s < c.num_seqs; ++s)
-      c.context_lens.push_back(std::max(c.q_len, std::vector<int32_t>{1, B - 1, B, B + 1, 3 * B + 5, 130}[size_t((i + s) % 6)]));
+      c.context_lens.push_back(std::max(
+          c.q_len, std::vector<int32_t>{1, B - 1, B, B + 1, 3 * B + 5, 130, 511, 512, 513, 1024, 1025}[size_t((i + s) % 11)]));
     c.sliding_window = std::vector<int32_t>{0, 1, 7, 40}[size_t(i % 4)];
     if (i % 5 == 2) c.softmax_scale = 0.05;
     if (i % 3 == 1) c.page_pad = 24;
@@ -152,6 +159,38 @@ TEST(ExamplePlugin, CpuKernelMatchesTheReference) {
   ASSERT_EQ(ks.size(), 1u);
   EXPECT_EQ(ks[0]->name(), "cpu_decode");
   for (const Case& c : example_cases()) EXPECT_EQ(judge(*ks[0], c), "") << vars(c);
+}
+
+// The example declares the ABI 1.1 fields a two-stage vLLM-like kernel needs: its fixed partition,
+// and looser numerics for fp8 caches only.
+TEST(ExamplePlugin, CpuKernelDeclaresItsPartitionAndNumericsPerKvDtype) {
+  const KernelPtr k = load_plugin(PA_EXAMPLE_CPU_PLUGIN_SO).at(0);
+  EXPECT_EQ(k->info().capability.fixed_partition, 512);
+  Case c;
+  c.kv_dtype = DType::bf16;
+  EXPECT_EQ(k->error_model(c).u_q, 0.0);
+  c.kv_dtype = DType::fp8_e4m3fnuz;
+  EXPECT_GT(k->error_model(c).u_q, 0.0);
+  EXPECT_GT(k->error_model(c).u_v, 0.0);
+}
+
+// Only pacheck_kernels is exported: hidden visibility alone left a std:: unique global
+// (std::__detail::__to_chars_10_impl's digit table) in the dynamic symbol table; the example's
+// version script (examples/cpu_kernel_plugin/exports.map) removes it.
+TEST(ExamplePlugin, CpuKernelExportsOnlyTheEntryPoint) {
+  const std::string cmd = std::string("nm -D --defined-only '") + PA_EXAMPLE_CPU_PLUGIN_SO + "' | c++filt";
+  FILE* f = popen(cmd.c_str(), "r");
+  ASSERT_NE(f, nullptr) << cmd;
+  std::string text;
+  char buf[512];
+  while (fgets(buf, sizeof buf, f)) text += buf;
+  ASSERT_EQ(pclose(f), 0) << cmd;
+  EXPECT_NE(text.find(" T pacheck_kernels"), std::string::npos) << text;
+  EXPECT_EQ(text.find("std::"), std::string::npos) << text;
+  std::istringstream lines(text);
+  int defined = 0;
+  for (std::string line; std::getline(lines, line);) defined += !line.empty();
+  EXPECT_EQ(defined, 1) << text;
 }
 
 // What the example does not declare is declined by the table, before any launch.

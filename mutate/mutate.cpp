@@ -9,7 +9,7 @@
 #include "dispatch/select.hpp"
 #include "property/generators.hpp"
 #include "regression/corpus_check.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa {
 

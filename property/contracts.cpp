@@ -8,12 +8,12 @@
 
 #include <cmath>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "core/prng.hpp"
 #include "kernels/cache_writer.hpp"
 #include "dispatch/select.hpp"
 #include "property/properties.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa::prop {
 

@@ -8,7 +8,7 @@
 // Every choice is an index drawn with inRange at full size, and each list of choices is ordered
 // simplest first, so a failure shrinks toward few sequences, short contexts, small heads and no
 // options (RapidCheck's element / elementOf do not shrink at all). Inputs come from the case's
-// seed (core/inputs.hpp), which makes a shrunk case a complete, replayable description.
+// seed (inputs/inputs.hpp), which makes a shrunk case a complete, replayable description.
 #include <cstdint>
 #include <optional>
 #include <string>

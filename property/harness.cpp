@@ -7,11 +7,11 @@
 #include <rapidcheck/detail/Configuration.h>
 #include <rapidcheck/detail/TestListenerAdapter.h>
 
-#include "core/inputs.hpp"
-#include "core/inputs_device.hpp"
+#include "inputs/inputs.hpp"
+#include "inputs/inputs_device.hpp"
 #include "reference/attention_device.hpp"
 #include "regression/corpus.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa::prop {
 

@@ -80,7 +80,7 @@ Backend property_backend();
 /// A GPU request without a GPU throws InputError.
 ReferenceResult reference(const Inputs& in);
 
-/// The one judge (regression/testbed.hpp judge()) of `out` against `ref` for kernel `k` on `c`, as
+/// The one judge (testbed/testbed.hpp judge()) of `out` against `ref` for kernel `k` on `c`, as
 /// a property failure: nullopt when it passes, else "kernel=K metric=M (relation): message".
 std::optional<std::string> judged(const Kernel& k, const Case& c, const KernelOutput& out, const ReferenceResult& ref,
                                   const std::string& relation);

@@ -6,10 +6,10 @@
 #include <cstring>
 
 #include "core/capability.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "core/prng.hpp"
 #include "property/properties.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa::prop {
 

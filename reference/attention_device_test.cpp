@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "core/case.hpp"
-#include "core/inputs.hpp"
-#include "core/inputs_device.hpp"
+#include "inputs/inputs.hpp"
+#include "inputs/inputs_device.hpp"
 #include "core/prng.hpp"
 #include "property/generators.hpp"
 #include "reference/attention.hpp"

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/case.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "reference/attention.hpp"
 #include "testing/case_shape.hpp"
 

@@ -6,7 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include "core/case.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "reference/attention.hpp"
 #include "testing/case_shape.hpp"
 #include "testing/llama_bench.hpp"

@@ -12,7 +12,7 @@
 
 #include "regression/corpus.hpp"
 #include "regression/corpus_check.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 #include "testing/input_error.hpp"
 
 namespace pa {

@@ -101,7 +101,9 @@ nlohmann::json capability_to_json(const Capability& c) {
           {"custom_scale", c.custom_softmax_scale}, {"sliding_window", c.sliding_window},
           {"logit_softcap", c.logit_softcap}, {"alibi", c.alibi}, {"sinks", c.sinks}, {"lse", c.lse},
           {"partition_of_pages", c.partition_multiple_of_block},
-          {"token_scales_for_8bit", c.needs_token_scales_for_8bit}};
+          {"token_scales_for_8bit", c.needs_token_scales_for_8bit},
+          {"scales_for_8bit_only", c.scales_for_8bit_only}, {"fixed_partition", c.fixed_partition},
+          {"page_stride_align", c.page_stride_align}};
 }
 
 Capability capability_from_json(const nlohmann::json& j, const std::string& where) {
@@ -113,7 +115,11 @@ Capability capability_from_json(const nlohmann::json& j, const std::string& wher
     c.scales = mask_of<ScaleMode>(j, "scale_modes", parse_scale_mode, where);
     c.head_sizes = j.at("head_sizes").get<std::vector<int32_t>>();
     c.block_sizes = j.at("block_sizes").get<std::vector<int32_t>>();
-    c.max_gqa = j.at("max_gqa").get<int32_t>();
+    // 0 (or null) = no limit, as PACHECK_NO_LIMIT in the C ABI.
+    c.max_gqa = j.at("max_gqa").is_null() ? 0 : j.at("max_gqa").get<int32_t>();
+    if (c.max_gqa < 0)
+      throw InputError(where + ": capability.max_gqa=" + std::to_string(c.max_gqa) + " is negative (0 = no limit)");
+    if (c.max_gqa == 0) c.max_gqa = kNoGqaLimit;
     c.gqa_tiles = j.value("gqa_tiles", std::vector<int32_t>{});
     std::sort(c.gqa_tiles.begin(), c.gqa_tiles.end());
     c.max_q_len = j.at("max_q_len").get<int32_t>();
@@ -128,6 +134,11 @@ Capability capability_from_json(const nlohmann::json& j, const std::string& wher
     c.lse = j.value("lse", false);
     c.partition_multiple_of_block = j.value("partition_of_pages", false);
     c.needs_token_scales_for_8bit = j.value("token_scales_for_8bit", false);
+    c.scales_for_8bit_only = j.value("scales_for_8bit_only", false);
+    c.fixed_partition = j.value("fixed_partition", 0);
+    c.page_stride_align = std::max(j.value("page_stride_align", 1), 1);
+    if (c.fixed_partition < 0)
+      throw InputError(where + ": capability.fixed_partition=" + std::to_string(c.fixed_partition) + " is negative");
   } catch (const nlohmann::json::exception& e) {
     throw InputError(where + ": capability: " + e.what());
   }
@@ -135,22 +146,97 @@ Capability capability_from_json(const nlohmann::json& j, const std::string& wher
   return c;
 }
 
+namespace {
+nlohmann::json roundings_to_json(const Roundings& r) {
+  return {{"p_round", rounding_to_name(r.p)}, {"qk_round", rounding_to_name(r.qk)},
+          {"partial_round", rounding_to_name(r.partial)}, {"v_round", rounding_to_name(r.v)},
+          {"pv_round", rounding_to_name(r.pv)}};
+}
+Roundings roundings_from_json(const nlohmann::json& j, const std::string& where) {
+  return {rounding_from_name(j, "p_round", where), rounding_from_name(j, "qk_round", where),
+          rounding_from_name(j, "partial_round", where), rounding_from_name(j, "v_round", where),
+          rounding_from_name(j, "pv_round", where)};
+}
+}  // namespace
+
+// {"p_round": .., ..., "by_kv": [{"kv_dtypes": ["fp8_e4m3fn"], "qk_round": "as_q", ...}]}: as
+// pacheck_numerics and pacheck_kernel.numerics_by_kv in the C ABI (the first entry naming the
+// case's KV dtype governs it).
 nlohmann::json numerics_to_json(const Numerics& n) {
-  return {{"p_round", rounding_to_name(n.p)}, {"qk_round", rounding_to_name(n.qk)},
-          {"partial_round", rounding_to_name(n.partial)}};
+  nlohmann::json j = roundings_to_json(n.base);
+  if (!n.by_kv.empty()) {
+    j["by_kv"] = nlohmann::json::array();
+    for (const Numerics::ForKv& f : n.by_kv) {
+      nlohmann::json e = roundings_to_json(f.r);
+      e["kv_dtypes"] = names<DType>(f.kv_dtypes, kDTypeCount, to_string);
+      j["by_kv"].push_back(e);
+    }
+  }
+  return j;
 }
 
 Numerics numerics_from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) return {};
-  return {rounding_from_name(j, "p_round", where), rounding_from_name(j, "qk_round", where),
-          rounding_from_name(j, "partial_round", where)};
+  Numerics n;
+  n.base = roundings_from_json(j, where);
+  if (j.contains("by_kv")) {
+    if (!j.at("by_kv").is_array()) throw InputError(where + ": numerics.by_kv is not a list");
+    for (const auto& e : j.at("by_kv")) {
+      const std::string at = where + " numerics.by_kv[" + std::to_string(n.by_kv.size()) + "]";
+      if (!e.is_object()) throw InputError(at + " is not an object");
+      Numerics::ForKv f;
+      try {
+        f.kv_dtypes = mask_of<DType>(e, "kv_dtypes", parse_dtype, at);
+      } catch (const nlohmann::json::exception& x) {
+        throw InputError(at + ": kv_dtypes: " + x.what());
+      }
+      if (!f.kv_dtypes) throw InputError(at + ": kv_dtypes is empty (the entry would govern no KV dtype)");
+      f.r = roundings_from_json(e, at);
+      n.by_kv.push_back(f);
+    }
+  }
+  return n;
 }
 
-nlohmann::json kernel_to_json(const Kernel& k, bool has_supports) {
+nlohmann::json kernel_to_json(const Kernel& k, bool has_supports, bool has_workspace) {
   const KernelInfo& i = k.info();
   return {{"name", i.name}, {"version", i.version}, {"provenance", i.provenance},
           {"memory", i.memory == Memory::host ? "host" : "device"}, {"has_supports", has_supports},
+          {"has_workspace", has_workspace},
           {"capability", capability_to_json(i.capability)}, {"numerics", numerics_to_json(i.numerics)}};
+}
+
+void crossed_to_json(const Crossed& x, nlohmann::json& resp) {
+  resp["status"] = !x.skipped.empty()                     ? "skipped"
+                   : x.status == PACHECK_OK               ? "ok"
+                   : x.status == PACHECK_NOT_SUPPORTED    ? "not_supported"
+                                                          : "error";
+  resp["launch_status"] = x.status;
+  resp["error"] = x.skipped.empty() ? x.error : x.skipped;
+  resp["elapsed_ms"] = x.elapsed_ms;
+  if (!x.fault.empty()) resp["fault"] = x.fault;
+  if (x.sticky) resp["sticky"] = true;
+  if (!x.overrun.empty()) resp["overrun"] = x.overrun;
+}
+
+Crossed crossed_from_json(const nlohmann::json& resp) {
+  Crossed x;
+  const std::string status = resp.value("status", std::string("error"));
+  const std::string error = resp.value("error", std::string());
+  x.elapsed_ms = resp.value("elapsed_ms", 0.0);
+  if (status == "skipped") {
+    x.skipped = error.empty() ? "the worker could not run the launch" : error;
+    return x;
+  }
+  x.status = status == "ok" ? PACHECK_OK : status == "not_supported" ? PACHECK_NOT_SUPPORTED : PACHECK_ERROR;
+  if (resp.contains("launch_status") && resp["launch_status"].is_number_integer() && status == "error")
+    x.status = resp["launch_status"].get<int>();
+  if (x.status == PACHECK_OK && status != "ok") x.status = PACHECK_ERROR;
+  x.error = x.status == PACHECK_OK ? "" : (error.empty() ? "(no error text)" : error);
+  x.fault = resp.value("fault", std::string());
+  x.sticky = resp.value("sticky", false);
+  x.overrun = resp.value("overrun", std::string());
+  return x;
 }
 
 }  // namespace pa::worker

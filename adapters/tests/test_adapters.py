@@ -73,6 +73,28 @@ def problems():
     return out
 
 
+class DeclarationTest(unittest.TestCase):
+    def test_abi_1_1_capability_keys_default_to_the_1_0_behaviour(self):
+        cap = pa.capability(q_dtypes=["bf16"], kv_dtypes=["bf16"], kv_layouts=["nhd"], scale_modes=["none"],
+                            head_sizes=[64], block_sizes=[16])
+        self.assertEqual((cap["scales_for_8bit_only"], cap["fixed_partition"], cap["page_stride_align"]),
+                         (False, 0, 1))
+        self.assertEqual(pa.capability(max_gqa=None)["max_gqa"], 0)  # no limit
+        cap = pa.capability(fixed_partition=512, page_stride_align=16, scales_for_8bit_only=True)
+        self.assertEqual((cap["fixed_partition"], cap["page_stride_align"]), (512, 16))
+
+    def test_numerics_per_kv_dtype(self):
+        n = pa.numerics(p_round="as_q", pv_round="as_q",
+                        by_kv=[(["fp8_e4m3fn", "fp8_e5m2"], pa.numerics(qk_round="as_q", v_round="as_q"))])
+        self.assertEqual(n["pv_round"], "as_q")
+        self.assertEqual(n["by_kv"][0]["kv_dtypes"], ["fp8_e4m3fn", "fp8_e5m2"])
+        self.assertEqual(n["by_kv"][0]["v_round"], "as_q")
+        with self.assertRaises(ValueError):
+            pa.numerics(by_kv=[(["fp9"], pa.numerics())])
+        with self.assertRaises(ValueError):
+            pa.numerics(v_round="fp7")
+
+
 class CodecTest(unittest.TestCase):
     def test_fp8_tables_from_bit_fields(self):
         fn, fnuz, e5 = (pa.decode_table(n) for n in ("fp8_e4m3fn", "fp8_e4m3fnuz", "fp8_e5m2"))

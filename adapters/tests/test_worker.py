@@ -113,8 +113,8 @@ class WorkerProtocolTest(unittest.TestCase):
         self.assertEqual((k["name"], k["memory"], k["has_supports"]),
                          ("numpy_reference", "host", False))
         self.assertEqual(set(k["capability"]), set(pa.capability()))
-        self.assertEqual(k["numerics"], {"p_round": "fp32", "qk_round": "fp32",
-                                         "partial_round": "fp32"})
+        self.assertEqual(k["numerics"], {"p_round": "fp32", "qk_round": "fp32", "partial_round": "fp32",
+                                         "v_round": "fp32", "pv_round": "fp32"})
         c = casegen.make_case(seed=21, layout="vllm", kv_dtype="fp8_e4m3fnuz",
                               scale_mode="per_token_block_major", L=2, page_pad=8, alibi=True,
                               sinks=True)

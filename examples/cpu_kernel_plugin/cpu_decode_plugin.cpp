@@ -4,15 +4,20 @@
 // pacheck source, no pacheck library), reads the problem and the physical cache through the
 // offset formulas documented in that header, and exports one function, pacheck_kernels().
 //
-// The kernel: for every (sequence s, query token i, query head h) row, one pass over the visible
-// keys in fp32 -- logits x_t = softmax_scale * q.(k_t * k_scale), causal (t <= p) and windowed
-// (t > p - W), softmax with the running maximum subtracted, o = sum_t p_t * (v_t * v_scale) / l --
-// then `out` rounded to nearest-even in the q dtype and lse = m + log(l) in fp32.
+// The kernel: for every (sequence s, query token i, query head h) row, logits x_t = softmax_scale *
+// q.(k_t * k_scale) over the visible keys, causal (t <= p) and windowed (t > p - W), in fp32. Like
+// vLLM's paged_attention_v2 it runs in two stages over a partition fixed at 512 tokens: stage 1
+// writes each partition's {max logit m_k, sum l_k, o_k = sum_t exp(x_t - m_k) v_t / l_k} to the
+// workspace, stage 2 merges them: o = sum_k l_k exp(m_k - m) o_k / l. Then `out` is rounded to
+// nearest-even in the q dtype and lse = m + log(l) in fp32. Like vLLM again, an fp8 cache's
+// dequantized K and V are rounded to the q dtype before use, and the kernel declares that looser
+// rounding for fp8 caches only (numerics_by_kv), keeping the tight tolerance on 16-bit caches.
 //
 // Build with -DCPU_DECODE_PLANT_BUG=1 (CMake: -DPLANT_BUG=ON) for the planted bug described in
 // README.md: pacheck must catch it and shrink the failing case to at most two sequences.
 #include <pacheck/kernel_abi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -78,10 +83,34 @@ uint16_t float_to_fp16(float f) {
   return uint16_t(sign | h);
 }
 
+// ---- 8-bit element codes ---------------------------------------------------------------------
+
+// e4m3: 1 sign, 4 exponent, 3 mantissa bits. FN (OCP): bias 7, NaN 0x7F/0xFF. FNUZ (MI300): bias
+// 8, NaN 0x80 only. Exact in fp32.
+float e4m3_to_float(uint8_t code, bool fnuz) {
+  if (fnuz ? code == 0x80u : (code & 0x7Fu) == 0x7Fu) return NAN;
+  const float sign = (code & 0x80u) ? -1.f : 1.f;
+  const int bias = fnuz ? 8 : 7, e = (code >> 3) & 0xF, m = code & 7;
+  return sign * (e == 0 ? std::ldexp(float(m), -bias - 2) : std::ldexp(float(8 + m), e - bias - 3));
+}
+
+bool is_fp8(int32_t dtype) {
+  return dtype == PACHECK_DTYPE_FP8_E4M3FN || dtype == PACHECK_DTYPE_FP8_E4M3FNUZ || dtype == PACHECK_DTYPE_FP8_E5M2;
+}
+
 float decode(int32_t dtype, const void* base, int64_t index) {
+  const uint8_t* bytes = static_cast<const uint8_t*>(base);
+  if (dtype == PACHECK_DTYPE_FP8_E4M3FN || dtype == PACHECK_DTYPE_FP8_E4M3FNUZ)
+    return e4m3_to_float(bytes[index], dtype == PACHECK_DTYPE_FP8_E4M3FNUZ);
+  if (dtype == PACHECK_DTYPE_FP8_E5M2) return fp16_to_float(uint16_t(bytes[index] << 8));  // an fp16's top byte
   uint16_t code;
-  std::memcpy(&code, static_cast<const uint8_t*>(base) + index * 2, 2);
+  std::memcpy(&code, bytes + index * 2, 2);
   return dtype == PACHECK_DTYPE_BF16 ? bf16_to_float(code) : fp16_to_float(code);
+}
+
+// A float rounded to the q dtype and back (what storing it in the compute type does).
+float as_q(int32_t q_dtype, float f) {
+  return q_dtype == PACHECK_DTYPE_BF16 ? bf16_to_float(float_to_bf16(f)) : fp16_to_float(float_to_fp16(f));
 }
 
 void encode(int32_t dtype, void* base, int64_t index, float v) {
@@ -95,10 +124,14 @@ const int32_t kHeadSizes[] = {64, 128};
 const int32_t kBlockSizes[] = {16, 32};
 constexpr int32_t kMaxHead = 128;
 
+constexpr int32_t kPartition = 512;  // the fixed split-K partition, in tokens
+constexpr uint32_t kFp8 = PACHECK_BIT(PACHECK_DTYPE_FP8_E4M3FN) | PACHECK_BIT(PACHECK_DTYPE_FP8_E4M3FNUZ) |
+                          PACHECK_BIT(PACHECK_DTYPE_FP8_E5M2);
+
 const pacheck_capability kCapability = {
-    sizeof(pacheck_capability),
-    PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16),  // q (and out)
-    PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16),  // kv codes
+    PACHECK_STRUCT_SIZE(pacheck_capability),
+    PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16),          // q (and out)
+    PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16) | kFp8,   // kv codes
     PACHECK_BIT(PACHECK_LAYOUT_NHD) | PACHECK_BIT(PACHECK_LAYOUT_HND),
     PACHECK_BIT(PACHECK_SCALE_NONE) | PACHECK_BIT(PACHECK_SCALE_PER_TENSOR),
     kHeadSizes, 2,
@@ -109,12 +142,24 @@ const pacheck_capability kCapability = {
     0,           // no q_len * G limit
     0,           // no context limit
     PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_CUSTOM_SCALE | PACHECK_CAP_SLIDING_WINDOW | PACHECK_CAP_LSE,
+    kPartition,  // fixed_partition: pacheck aims context lengths at multiples of 512
+    0,           // page_stride_align: scalar loads, any stride
 };
 
-// Honest numerics: Q.K, P and P.V all stay in fp32; only the output is rounded (to the q dtype),
-// so pacheck holds this kernel to the tightest tolerance its model derives.
-const pacheck_numerics kNumerics = {sizeof(pacheck_numerics), PACHECK_ROUND_NONE, PACHECK_ROUND_NONE,
-                                    PACHECK_ROUND_NONE};
+// Honest numerics: on 16-bit caches Q.K, P, P.V and the partials all stay in fp32; only the output
+// is rounded (to the q dtype), so pacheck holds this kernel to the tightest tolerance its model
+// derives. On fp8 caches K and V are also rounded to the q dtype after dequantization.
+const pacheck_numerics kNumerics = {PACHECK_STRUCT_SIZE(pacheck_numerics),
+                                    PACHECK_ROUND_NONE,  // p_round
+                                    PACHECK_ROUND_NONE,  // qk_round
+                                    PACHECK_ROUND_NONE,  // partial_round
+                                    PACHECK_ROUND_NONE,  // v_round
+                                    PACHECK_ROUND_NONE,  // pv_round
+                                    0};                  // kv_dtypes: unused on the base numerics
+const pacheck_numerics kFp8Numerics = {PACHECK_STRUCT_SIZE(pacheck_numerics),
+                                       PACHECK_ROUND_NONE, PACHECK_ROUND_AS_Q, PACHECK_ROUND_NONE,
+                                       PACHECK_ROUND_AS_Q, PACHECK_ROUND_NONE, kFp8};
+const pacheck_numerics* const kNumericsByKv[] = {&kFp8Numerics};
 
 thread_local std::string t_last_error;  // per calling thread, as the ABI asks
 
@@ -139,9 +184,10 @@ std::string unsupported_reason(const pacheck_problem* p) {
   if (p->head_size > kMaxHead) return "head_size=" + std::to_string(p->head_size) + " above 128";
   if (p->kv_layout != PACHECK_LAYOUT_NHD && p->kv_layout != PACHECK_LAYOUT_HND)
     return "kv_layout=" + std::to_string(p->kv_layout) + " is neither NHD (0) nor HND (1)";
-  for (int32_t dt : {p->q_dtype, p->kv_dtype})
-    if (dt != PACHECK_DTYPE_BF16 && dt != PACHECK_DTYPE_FP16)
-      return "dtype=" + std::to_string(dt) + " is neither BF16 (0) nor FP16 (1)";
+  if (p->q_dtype != PACHECK_DTYPE_BF16 && p->q_dtype != PACHECK_DTYPE_FP16)
+    return "q_dtype=" + std::to_string(p->q_dtype) + " is neither BF16 (0) nor FP16 (1)";
+  if (p->kv_dtype != PACHECK_DTYPE_BF16 && p->kv_dtype != PACHECK_DTYPE_FP16 && !is_fp8(p->kv_dtype))
+    return "kv_dtype=" + std::to_string(p->kv_dtype) + " is neither a 16-bit nor an fp8 dtype";
   if (p->scale_mode != PACHECK_SCALE_NONE && p->scale_mode != PACHECK_SCALE_PER_TENSOR)
     return "scale_mode=" + std::to_string(p->scale_mode) + " is neither NONE (0) nor PER_TENSOR (1)";
   if (p->logit_softcap > 0 || p->has_alibi || p->has_sinks)
@@ -157,6 +203,13 @@ int cpu_supports(const pacheck_kernel*, const pacheck_problem* p, char* why, siz
 }
 
 const char* cpu_last_error(const pacheck_kernel*) { return t_last_error.c_str(); }
+
+// Partitions of the longest context, and the workspace: per row and partition {m, l, o[D]} fp32.
+int64_t partitions(const pacheck_problem* p) { return (int64_t(p->max_context) + kPartition - 1) / kPartition; }
+uint64_t cpu_workspace_bytes(const pacheck_kernel*, const pacheck_problem* p) {
+  const uint64_t rows = uint64_t(p->num_seqs) * uint64_t(p->q_len) * uint64_t(p->num_q_heads);
+  return rows * uint64_t(partitions(p)) * uint64_t(2 + p->head_size) * sizeof(float);
+}
 
 // Element offset of (page blk, KV head h, slot tok, dim d) in K or V: NHD and HND lay K and V out
 // alike, so one formula serves both (kernel_abi.h, "KV layouts").
@@ -174,6 +227,8 @@ int cpu_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_bu
     return fail(PACHECK_ERROR, "pacheck_buffers.struct_size too small for ABI version 1");
   if (!b->q || !b->out || !b->k_cache || !b->v_cache || !b->block_tables || !b->context_lens)
     return fail(PACHECK_ERROR, "a required buffer (q, out, k_cache, v_cache, block_tables, context_lens) is NULL");
+  if (!b->workspace || b->workspace_bytes < cpu_workspace_bytes(nullptr, p))
+    return fail(PACHECK_ERROR, "the workspace is smaller than workspace_bytes() asked for");
 
   const int32_t S = p->num_seqs, Q = p->q_len, Hq = p->num_q_heads, D = p->head_size, B = p->block_size;
   const int32_t G = Hq / p->num_kv_heads;
@@ -182,8 +237,15 @@ int cpu_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_bu
   const float k_scale = scaled ? b->k_scales[0] : 1.0f;
   const float v_scale = scaled ? b->v_scales[0] : 1.0f;
   const float sm = float(p->softmax_scale);  // always given; 1/sqrt(D) is only pacheck's default
+  const bool fp8 = is_fp8(p->kv_dtype);
+  // A cache element as the kernel computes with it: dequantized, and on fp8 rounded to the q dtype.
+  const auto kv = [&](const void* cache, float scale, int64_t off) {
+    const float v = decode(p->kv_dtype, cache, off) * scale;
+    return fp8 ? as_q(p->q_dtype, v) : v;
+  };
+  const int64_t P = partitions(p);
 
-  float q[kMaxHead], acc[kMaxHead];
+  float q[kMaxHead];
   std::vector<float> x;  // the row's logits over its visible keys
   for (int32_t s = 0; s < S; ++s) {
     const int32_t ctx = b->context_lens[s];
@@ -212,21 +274,43 @@ int cpu_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_bu
           const int64_t blk = table[t / B];
           float dot = 0.f;
           for (int32_t d = 0; d < D; ++d)
-            dot += q[d] * (decode(p->kv_dtype, b->k_cache, cache_offset(*p, blk, hk, t % B, d)) * k_scale);
+            dot += q[d] * kv(b->k_cache, k_scale, cache_offset(*p, blk, hk, t % B, d));
           x[size_t(t - first)] = sm * dot;
           m = std::fmax(m, x[size_t(t - first)]);
         }
+        // Stage 1: partition k holds tokens [512k, 512(k+1)); those before `first` (a window)
+        // are not visible, so a partition may hold none (then l_k = 0 and stage 2 skips it).
+        float* ws = static_cast<float*>(b->workspace) + row * P * (2 + D);
+        const int32_t used = pos / kPartition + 1;  // partitions up to the one holding pos
+        for (int32_t k = 0; k < used; ++k) {
+          float* part = ws + int64_t(k) * (2 + D);
+          const int32_t lo = std::max(first, k * kPartition), hi = std::min(pos, (k + 1) * kPartition - 1);
+          float mk = -INFINITY, lk = 0.f;
+          for (int32_t t = lo; t <= hi; ++t) mk = std::fmax(mk, x[size_t(t - first)]);
+          for (int32_t d = 0; d < D; ++d) part[2 + d] = 0.f;
+          for (int32_t t = lo; t <= hi; ++t) {
+            const int64_t blk = table[t / B];
+            const float pt = std::exp(x[size_t(t - first)] - mk);
+            lk += pt;
+            for (int32_t d = 0; d < D; ++d) part[2 + d] += pt * kv(b->v_cache, v_scale, cache_offset(*p, blk, hk, t % B, d));
+          }
+          part[0] = mk;
+          part[1] = lk;
+          if (lk > 0.f)
+            for (int32_t d = 0; d < D; ++d) part[2 + d] /= lk;
+        }
+        // Stage 2: the partitions merged by their share exp(m_k - m) l_k of the denominator.
         float l = 0.f;
-        for (int32_t d = 0; d < D; ++d) acc[d] = 0.f;
-        for (int32_t t = first; t <= pos; ++t) {
-          const int64_t blk = table[t / B];
-          const float pt = std::exp(x[size_t(t - first)] - m);
-          l += pt;
-          for (int32_t d = 0; d < D; ++d)
-            acc[d] += pt * (decode(p->kv_dtype, b->v_cache, cache_offset(*p, blk, hk, t % B, d)) * v_scale);
+        float out[kMaxHead] = {};
+        for (int32_t k = 0; k < used; ++k) {
+          const float* part = ws + int64_t(k) * (2 + D);
+          if (part[1] == 0.f) continue;
+          const float w = std::exp(part[0] - m) * part[1];
+          l += w;
+          for (int32_t d = 0; d < D; ++d) out[d] += w * part[2 + d];
         }
         // pos >= first always (ctx >= q_len and W >= 1), so l >= 1 and nothing divides by zero.
-        for (int32_t d = 0; d < D; ++d) encode(p->q_dtype, b->out, row * D + d, acc[d] / l);
+        for (int32_t d = 0; d < D; ++d) encode(p->q_dtype, b->out, row * D + d, out[d] / l);
         if (b->lse) b->lse[row] = m + std::log(l);
       }
     }
@@ -241,7 +325,7 @@ constexpr const char* kVersion = "1.0";
 #endif
 
 const pacheck_kernel kKernel = {
-    sizeof(pacheck_kernel),
+    PACHECK_STRUCT_SIZE(pacheck_kernel),
     PACHECK_KERNEL_ABI_VERSION,
     "cpu_decode",  // names this kernel's records in reports; [A-Za-z0-9_.-]
     kVersion,
@@ -251,9 +335,13 @@ const pacheck_kernel kKernel = {
     &kNumerics,
     nullptr,          // user_data: unused, one kernel
     cpu_supports,
-    nullptr,          // workspace_bytes: a one-pass kernel needs no scratch
+    cpu_workspace_bytes,  // the partitions' {m, l, o} between the two stages
     cpu_launch,
     cpu_last_error,
+    PACHECK_KERNEL_ABI_MINOR,
+    kNumericsByKv, 1,     // the fp8 caches' numerics
+    nullptr,              // init: nothing to set up
+    nullptr,              // destroy
 };
 
 const pacheck_kernel* const kKernels[] = {&kKernel};

@@ -5,12 +5,22 @@
 // pacheck allocates every buffer on the GPU (with guard regions), passes device pointers and the
 // stream, and times the launch; `launch` only enqueues the kernel and returns.
 //
-// The kernel: one thread block per (sequence s, query token i, query head h) row, kThreads threads.
-// Keys are visited in chunks of blockDim.x tokens: thread j computes the logit of key t0 + j into
-// shared memory; then thread d (d < D) folds the chunk into its output element with the online
-// softmax (rescale by exp(m_old - m_new)). Only block-wide barriers and shared memory are used, so
-// the same code is right for 32-lane warps and 64-lane wavefronts. fp32 throughout; `out` rounds
-// to nearest-even in the q dtype, lse = m + log(l) in fp32.
+// The kernel runs in two stages over a split-K partition fixed at 512 tokens (as vLLM's
+// paged_attention_v2 does), declared as capability.fixed_partition so pacheck aims contexts at it.
+// Stage 1: one thread block per (row, partition k), row = (sequence s, query token i, query head
+// h), kThreads threads. Keys of the partition are visited in chunks of blockDim.x tokens: thread j
+// computes the logit of key t0 + j into shared memory; then thread d (d < D) folds the chunk into
+// its output element with the online softmax (rescale by exp(m_old - m_new)). The block writes
+// {m_k, l_k, o_k / l_k} to the workspace; a partition with no visible key writes l_k = 0.
+// Stage 2: one block per row merges the partitions by their share l_k exp(m_k - m).
+// Only block-wide barriers and shared memory are used, so the same code is right for 32-lane warps
+// and 64-lane wavefronts. fp32 throughout; `out` rounds to nearest-even in the q dtype, lse =
+// m + log(l) in fp32. fp8 caches (e4m3fn, e4m3fnuz, e5m2) are dequantized and then rounded to the
+// q dtype, as vLLM converts them to its compute type; the kernel declares that rounding for fp8
+// caches only (numerics_by_kv), so 16-bit caches keep the tight tolerance.
+//
+// Launches go on the stream pacheck passes (explicit, never the default stream), on the device
+// pacheck names in buffers.device_id.
 //
 // Build with -DGPU_DECODE_PLANT_BUG=1 (CMake: -DPLANT_BUG=ON) for the planted bug in README.md.
 #include "portability.h"
@@ -26,6 +36,7 @@ namespace {
 
 constexpr int kThreads = 128;  // one block per row; at least the largest declared head size
 constexpr int kMaxHead = 128;
+constexpr int32_t kPartition = 512;  // the fixed split-K partition, in tokens
 
 // The problem as the kernel needs it, by value (the pacheck_problem itself lives in host memory).
 struct Params {
@@ -36,6 +47,8 @@ struct Params {
 };
 
 // ---- 16-bit element codes --------------------------------------------------------------------
+
+// ---- element codes -----------------------------------------------------------------------------
 
 PA_DEVICE float decode16(int32_t dtype, uint16_t code) {
   if (dtype == PACHECK_DTYPE_BF16) return __uint_as_float(uint32_t(code) << 16);
@@ -67,6 +80,27 @@ PA_DEVICE uint16_t encode16(int32_t dtype, float f) {
   return uint16_t(sign | h);
 }
 
+// e4m3 (FN: bias 7, NaN 0x7F/0xFF; FNUZ: bias 8, NaN 0x80) and e5m2 (an fp16's top byte).
+PA_DEVICE float decode8(int32_t dtype, uint8_t code) {
+  if (dtype == PACHECK_DTYPE_FP8_E5M2) return decode16(PACHECK_DTYPE_FP16, uint16_t(code << 8));
+  const bool fnuz = dtype == PACHECK_DTYPE_FP8_E4M3FNUZ;
+  if (fnuz ? code == 0x80u : (code & 0x7Fu) == 0x7Fu) return __uint_as_float(0x7FC00000u);
+  const float sign = (code & 0x80u) ? -1.f : 1.f;
+  const int bias = fnuz ? 8 : 7, e = (code >> 3) & 0xF, m = code & 7;
+  return sign * (e == 0 ? ldexpf(float(m), -bias - 2) : ldexpf(float(8 + m), e - bias - 3));
+}
+
+PA_DEVICE bool is_fp8(int32_t dtype) {
+  return dtype == PACHECK_DTYPE_FP8_E4M3FN || dtype == PACHECK_DTYPE_FP8_E4M3FNUZ || dtype == PACHECK_DTYPE_FP8_E5M2;
+}
+
+// A cache element as the kernel computes with it: decoded, scaled, and on fp8 caches rounded to
+// the q dtype (the declared qk_round / v_round of the fp8 numerics).
+PA_DEVICE float cache_value(int32_t kv_dtype, int32_t q_dtype, const uint8_t* cache, int64_t off, float scale) {
+  if (!is_fp8(kv_dtype)) return decode16(kv_dtype, reinterpret_cast<const uint16_t*>(cache)[off]) * scale;
+  return decode16(q_dtype, encode16(q_dtype, decode8(kv_dtype, cache[off]) * scale));
+}
+
 // Element offset of (page blk, KV head h, slot tok, dim d); NHD and HND lay K and V out alike.
 PA_DEVICE int64_t cache_offset(const Params& p, int64_t blk, int32_t h, int32_t tok, int32_t d) {
   const int64_t H = p.num_kv_heads, B = p.block_size, D = p.head_size;
@@ -74,18 +108,22 @@ PA_DEVICE int64_t cache_offset(const Params& p, int64_t blk, int32_t h, int32_t 
   return blk * p.page_stride + (h * B + tok) * D + d;
 }
 
-PA_GLOBAL void decode_kernel(Params p, const uint16_t* q, uint16_t* out, float* lse, const uint16_t* k_cache,
-                             const uint16_t* v_cache, const float* k_scales, const float* v_scales,
-                             const int32_t* block_tables, const int32_t* context_lens) {
+// Stage 1: block (row, k) over the keys of partition k: [512k, 512(k+1)) within [first, pos].
+// ws[row][k] = {m_k, l_k, o_k[D] / l_k}, fp32; P partitions per row.
+PA_GLOBAL void partition_kernel(Params p, int32_t P, const uint16_t* q, const uint8_t* k_cache,
+                                const uint8_t* v_cache, const float* k_scales, const float* v_scales,
+                                const int32_t* block_tables, const int32_t* context_lens, float* ws) {
   __shared__ float q_s[kMaxHead];
   __shared__ float x_s[kThreads];
   const int64_t row = blockIdx.x;  // rows are [S, q_len, Hq] row-major, like q and out
+  const int32_t k = int32_t(blockIdx.y);
   const int32_t h = int32_t(row % p.num_q_heads);
   const int32_t i = int32_t((row / p.num_q_heads) % p.q_len);
   const int32_t s = int32_t(row / (int64_t(p.num_q_heads) * p.q_len));
   const int32_t hk = h / (p.num_q_heads / p.num_kv_heads);
   const int32_t D = p.head_size, B = p.block_size, tid = threadIdx.x, nt = blockDim.x;
   const int32_t* table = block_tables + int64_t(s) * p.max_blocks_per_seq;
+  float* part = ws + (row * P + k) * (2 + D);
 
   for (int32_t d = tid; d < D; d += nt) q_s[d] = decode16(p.q_dtype, q[row * D + d]);
   const float ks = p.per_tensor_scale ? k_scales[0] : 1.f;
@@ -100,17 +138,18 @@ PA_GLOBAL void decode_kernel(Params p, const uint16_t* q, uint16_t* out, float* 
   const int32_t pos = context_lens[s] - p.q_len + i;  // sees keys t <= pos ...
   int32_t first = 0;
   if (p.sliding_window > 0) first = max(0, pos - p.sliding_window + 1);  // ... and t > pos - W
+  const int32_t lo = max(first, k * kPartition), hi = min(pos, (k + 1) * kPartition - 1);
 
   float m = -INFINITY, l = 0.f, acc = 0.f;  // acc: output element d = tid
-  for (int32_t t0 = first; t0 <= pos; t0 += nt) {
-    const int32_t n = min(nt, pos - t0 + 1);
+  for (int32_t t0 = lo; t0 <= hi; t0 += nt) {
+    const int32_t n = min(nt, hi - t0 + 1);
     float x = -INFINITY;
     if (tid < n) {
       const int32_t t = t0 + tid;
       const int64_t blk = table[t / B];  // only visible tokens' table entries are read
       float dot = 0.f;
       for (int32_t d = 0; d < D; ++d)
-        dot += q_s[d] * (decode16(p.kv_dtype, k_cache[cache_offset(p, blk, hk, t % B, d)]) * ks);
+        dot += q_s[d] * cache_value(p.kv_dtype, p.q_dtype, k_cache, cache_offset(p, blk, hk, t % B, d), ks);
       x = p.softmax_scale * dot;
     }
     x_s[tid] = x;
@@ -126,11 +165,35 @@ PA_GLOBAL void decode_kernel(Params p, const uint16_t* q, uint16_t* out, float* 
       if (tid < D) {
         const int32_t t = t0 + j;
         const int64_t blk = table[t / B];
-        acc += pj * (decode16(p.kv_dtype, v_cache[cache_offset(p, blk, hk, t % B, tid)]) * vs);
+        acc += pj * cache_value(p.kv_dtype, p.q_dtype, v_cache, cache_offset(p, blk, hk, t % B, tid), vs);
       }
     }
     m = m_new;
     __syncthreads();  // x_s is overwritten by the next chunk
+  }
+  // A partition with no visible key (past pos, or before a window) has l = 0: stage 2 skips it.
+  if (tid == 0) {
+    part[0] = m;
+    part[1] = l;
+  }
+  if (tid < D) part[2 + tid] = l > 0.f ? acc / l : 0.f;
+}
+
+// Stage 2: block row merges its P partitions; thread d writes output element d.
+PA_GLOBAL void merge_kernel(Params p, int32_t P, const float* ws, uint16_t* out, float* lse) {
+  const int64_t row = blockIdx.x;
+  const int32_t D = p.head_size, tid = threadIdx.x;
+  const float* parts = ws + row * P * (2 + D);
+  float m = -INFINITY;
+  for (int32_t k = 0; k < P; ++k)
+    if (parts[k * (2 + D) + 1] > 0.f) m = fmaxf(m, parts[k * (2 + D)]);
+  float l = 0.f, acc = 0.f;
+  for (int32_t k = 0; k < P; ++k) {
+    const float* part = parts + k * (2 + D);
+    if (part[1] == 0.f) continue;
+    const float w = part[1] * expf(part[0] - m);
+    l += w;
+    if (tid < D) acc += w * part[2 + tid];
   }
   // pos >= first (ctx >= q_len, W >= 1): every row sees at least its own key, so l >= 1.
   if (tid < D) out[row * D + tid] = encode16(p.q_dtype, acc / l);
@@ -142,26 +205,42 @@ PA_GLOBAL void decode_kernel(Params p, const uint16_t* q, uint16_t* out, float* 
 const int32_t kHeadSizes[] = {64, 128};
 const int32_t kBlockSizes[] = {16, 32};
 
+constexpr uint32_t kFp8 = PACHECK_BIT(PACHECK_DTYPE_FP8_E4M3FN) | PACHECK_BIT(PACHECK_DTYPE_FP8_E4M3FNUZ) |
+                          PACHECK_BIT(PACHECK_DTYPE_FP8_E5M2);
+
 const pacheck_capability kCapability = {
-    sizeof(pacheck_capability),
+    PACHECK_STRUCT_SIZE(pacheck_capability),
     PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16),
-    PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16),
+    PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16) | kFp8,
     PACHECK_BIT(PACHECK_LAYOUT_NHD) | PACHECK_BIT(PACHECK_LAYOUT_HND),
     PACHECK_BIT(PACHECK_SCALE_NONE) | PACHECK_BIT(PACHECK_SCALE_PER_TENSOR),
     kHeadSizes, 2, kBlockSizes, 2,
     8, nullptr, 0,  // G up to 8, no tiles
     4, 0, 0,        // q_len up to 4; no q_len*G or context limit
     PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_CUSTOM_SCALE | PACHECK_CAP_SLIDING_WINDOW | PACHECK_CAP_LSE,
+    kPartition,  // fixed_partition: two stages split at 512 tokens, whatever partition_size says
+    0,           // page_stride_align: element-wise loads, any stride
 };
-// fp32 logits, P and accumulation; only the output rounds.
-const pacheck_numerics kNumerics = {sizeof(pacheck_numerics), PACHECK_ROUND_NONE, PACHECK_ROUND_NONE,
-                                    PACHECK_ROUND_NONE};
+// 16-bit caches: fp32 logits, P, accumulation and partials; only the output rounds.
+const pacheck_numerics kNumerics = {PACHECK_STRUCT_SIZE(pacheck_numerics), PACHECK_ROUND_NONE, PACHECK_ROUND_NONE,
+                                    PACHECK_ROUND_NONE, PACHECK_ROUND_NONE, PACHECK_ROUND_NONE, 0};
+// fp8 caches: K (a Q.K operand) and V are rounded to the q dtype after dequantization.
+const pacheck_numerics kFp8Numerics = {PACHECK_STRUCT_SIZE(pacheck_numerics), PACHECK_ROUND_NONE, PACHECK_ROUND_AS_Q,
+                                       PACHECK_ROUND_NONE, PACHECK_ROUND_AS_Q, PACHECK_ROUND_NONE, kFp8};
+const pacheck_numerics* const kNumericsByKv[] = {&kFp8Numerics};
 
 thread_local std::string t_last_error;
 
 int fail(int status, const std::string& why) {
   t_last_error = why;
   return status;
+}
+
+// Partitions of the longest context, and the workspace: per row and partition {m, l, o[D]} fp32.
+int64_t partitions(const pacheck_problem* p) { return (int64_t(p->max_context) + kPartition - 1) / kPartition; }
+uint64_t gpu_workspace_bytes(const pacheck_kernel*, const pacheck_problem* p) {
+  const uint64_t rows = uint64_t(p->num_seqs) * uint64_t(p->q_len) * uint64_t(p->num_q_heads);
+  return rows * uint64_t(partitions(p)) * uint64_t(2 + p->head_size) * sizeof(float);
 }
 
 std::string unsupported_reason(const pacheck_problem* p) {
@@ -174,14 +253,18 @@ std::string unsupported_reason(const pacheck_problem* p) {
     return "head_size=" + std::to_string(p->head_size) + " above 128";
   if (p->kv_layout != PACHECK_LAYOUT_NHD && p->kv_layout != PACHECK_LAYOUT_HND)
     return "kv_layout=" + std::to_string(p->kv_layout) + " is neither NHD (0) nor HND (1)";
-  for (int32_t dt : {p->q_dtype, p->kv_dtype})
-    if (dt != PACHECK_DTYPE_BF16 && dt != PACHECK_DTYPE_FP16)
-      return "dtype=" + std::to_string(dt) + " is neither BF16 (0) nor FP16 (1)";
+  if (p->q_dtype != PACHECK_DTYPE_BF16 && p->q_dtype != PACHECK_DTYPE_FP16)
+    return "q_dtype=" + std::to_string(p->q_dtype) + " is neither BF16 (0) nor FP16 (1)";
+  if (p->kv_dtype != PACHECK_DTYPE_BF16 && p->kv_dtype != PACHECK_DTYPE_FP16 &&
+      p->kv_dtype != PACHECK_DTYPE_FP8_E4M3FN && p->kv_dtype != PACHECK_DTYPE_FP8_E4M3FNUZ &&
+      p->kv_dtype != PACHECK_DTYPE_FP8_E5M2)
+    return "kv_dtype=" + std::to_string(p->kv_dtype) + " is neither a 16-bit nor an fp8 dtype";
   if (p->scale_mode != PACHECK_SCALE_NONE && p->scale_mode != PACHECK_SCALE_PER_TENSOR)
     return "scale_mode=" + std::to_string(p->scale_mode) + " is neither NONE (0) nor PER_TENSOR (1)";
   if (p->logit_softcap > 0 || p->has_alibi || p->has_sinks) return "soft-cap, ALiBi and sinks are not implemented";
   if (int64_t(p->num_seqs) * p->q_len * p->num_q_heads > 0x7FFFFFFF)
     return "num_seqs*q_len*num_q_heads above the grid limit 2^31-1";
+  if (partitions(p) > 65535) return "max_context=" + std::to_string(p->max_context) + " needs more than 65535 partitions";
   return "";
 }
 
@@ -201,6 +284,16 @@ int gpu_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_bu
     return fail(PACHECK_ERROR, "pacheck_buffers.struct_size too small for ABI version 1");
   const int64_t rows = int64_t(p->num_seqs) * p->q_len * p->num_q_heads;
   if (rows == 0) return PACHECK_OK;
+  if (!b->workspace || b->workspace_bytes < gpu_workspace_bytes(nullptr, p))
+    return fail(PACHECK_ERROR, "the workspace is smaller than workspace_bytes() asked for");
+  // pacheck makes buffers.device_id current and created `stream` on it; a mismatch would launch
+  // on a device whose memory the pointers do not address.
+  if (PACHECK_HAS_FIELD(b, pacheck_buffers, device_id) && b->device_id >= 0) {
+    int current = -1;
+    if (hipGetDevice(&current) != hipSuccess || current != b->device_id)
+      return fail(PACHECK_ERROR, "buffers.device_id=" + std::to_string(b->device_id) + " but device " +
+                                     std::to_string(current) + " is current");
+  }
   Params k{};
   k.q_len = p->q_len;
   k.num_q_heads = p->num_q_heads;
@@ -215,11 +308,14 @@ int gpu_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_bu
   k.per_tensor_scale = p->scale_mode == PACHECK_SCALE_PER_TENSOR;
   k.page_stride = p->page_stride;
   k.softmax_scale = float(p->softmax_scale);
-  (void)hipGetLastError();  // clear a stale error so the check below reports this launch only
-  PA_LAUNCH(decode_kernel, dim3(unsigned(rows)), dim3(kThreads), 0, static_cast<hipStream_t>(stream), k,
-            static_cast<const uint16_t*>(b->q), static_cast<uint16_t*>(b->out), b->lse,
-            static_cast<const uint16_t*>(b->k_cache), static_cast<const uint16_t*>(b->v_cache), b->k_scales,
-            b->v_scales, b->block_tables, b->context_lens);
+  const int32_t P = int32_t(partitions(p));
+  float* ws = static_cast<float*>(b->workspace);
+  const hipStream_t st = static_cast<hipStream_t>(stream);  // pacheck's explicit stream: launch only there
+  (void)hipGetLastError();  // clear a stale error so the check below reports these launches only
+  PA_LAUNCH(partition_kernel, dim3(unsigned(rows), unsigned(P)), dim3(kThreads), 0, st, k, P,
+            static_cast<const uint16_t*>(b->q), static_cast<const uint8_t*>(b->k_cache),
+            static_cast<const uint8_t*>(b->v_cache), b->k_scales, b->v_scales, b->block_tables, b->context_lens, ws);
+  PA_LAUNCH(merge_kernel, dim3(unsigned(rows)), dim3(kThreads), 0, st, k, P, ws, static_cast<uint16_t*>(b->out), b->lse);
   const hipError_t e = hipGetLastError();
   if (e != hipSuccess) return fail(PACHECK_ERROR, std::string("kernel launch failed: ") + hipGetErrorString(e));
   return PACHECK_OK;  // asynchronous: pacheck synchronises the stream and checks for faults
@@ -232,7 +328,7 @@ constexpr const char* kVersion = "1.0";
 #endif
 
 const pacheck_kernel kKernel = {
-    sizeof(pacheck_kernel),
+    PACHECK_STRUCT_SIZE(pacheck_kernel),
     PACHECK_KERNEL_ABI_VERSION,
     "gpu_decode",
     kVersion,
@@ -242,9 +338,12 @@ const pacheck_kernel kKernel = {
     &kNumerics,
     nullptr,
     gpu_supports,
-    nullptr,  // no workspace
+    gpu_workspace_bytes,  // the partitions' {m, l, o} between the two stages
     gpu_launch,
     gpu_last_error,
+    PACHECK_KERNEL_ABI_MINOR,
+    kNumericsByKv, 1,     // the fp8 caches' numerics
+    nullptr, nullptr,     // no init/destroy: nothing outlives a launch
 };
 
 const pacheck_kernel* const kKernels[] = {&kKernel};

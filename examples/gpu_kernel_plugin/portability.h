@@ -15,6 +15,7 @@ typedef cudaStream_t hipStream_t;
 #define hipSuccess cudaSuccess
 #define hipGetLastError cudaGetLastError
 #define hipGetErrorString cudaGetErrorString
+#define hipGetDevice cudaGetDevice
 #define GPU_DECODE_VENDOR "cuda"
 #elif defined(__HIPCC__) || defined(__HIP__)
 #include <hip/hip_runtime.h>

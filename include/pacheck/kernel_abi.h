@@ -10,16 +10,32 @@
  * pacheck's own kernels are registered through this same descriptor type.
  *
  * Rules of the boundary
- *  - Every struct starts with `struct_size` (sizeof the struct as the writer compiled it). Fields
- *    are only ever appended; a reader never reads a field that lies past struct_size. A struct too
- *    short for the fields of ABI version 1 is refused at load.
- *  - PACHECK_KERNEL_ABI_VERSION is bumped only when a field changes meaning or position. pacheck
- *    refuses a library whose descriptors carry another version.
+ *  - Every struct starts with `struct_size` (sizeof the struct as the writer compiled it; write it
+ *    with PACHECK_STRUCT_SIZE(T)). Fields are only ever appended; a reader never reads a field that
+ *    lies past struct_size (test with PACHECK_HAS_FIELD). A struct too short for the fields of ABI
+ *    1.0 is refused at load.
+ *  - Versions are MAJOR.MINOR. PACHECK_KERNEL_ABI_VERSION is the major: bumped only when a field
+ *    changes meaning or position; pacheck refuses a library whose descriptors carry another major.
+ *    PACHECK_KERNEL_ABI_MINOR counts the appended fields: a library built against an older minor
+ *    loads unchanged (its structs end earlier, and every field it lacks takes the default written
+ *    beside it, which is the older minor's behaviour). Every field added in a minor means "as
+ *    before" when zero, so a zero-initialized struct declares nothing new. pacheck refuses a
+ *    descriptor whose abi_minor is newer than its own (it could not honour what it cannot read).
+ *    Minor 1 added: capability fixed_partition, page_stride_align and the ONLY_SCALES_ON_8BIT flag;
+ *    numerics v_round, pv_round and kv_dtypes; buffers device_id; descriptor abi_minor,
+ *    numerics_by_kv, init and destroy; max_gqa 0 = no limit.
  *  - No C++ types, exceptions or allocations cross the boundary. Strings are NUL-terminated and
  *    owned by the side that returns them (descriptor strings live as long as the library).
- *  - "Not supported" is an answer, not a crash: `supports` returns 0 with a reason, `launch`
- *    returns PACHECK_NOT_SUPPORTED. Any other failure returns PACHECK_ERROR and `last_error`
- *    says why.
+ *  - One error shape: a call that can fail returns a status and `last_error` names why.
+ *    "Not supported" is an answer, not a crash: `launch` returns PACHECK_NOT_SUPPORTED, `supports`
+ *    returns 0, `init` returns PACHECK_NOT_SUPPORTED. Any other failure returns PACHECK_ERROR.
+ *    The reason is read from `last_error` on the calling thread right after the call. (`supports`
+ *    may also write its reason into its `why` buffer, as in 1.0; pacheck reads `why` first and
+ *    falls back to `last_error` when `why` is empty.)
+ *  - Stream (device kernels): pacheck always passes an explicit stream (never NULL) created on
+ *    device `buffers.device_id`, which is current on the calling thread; launch on it, never on
+ *    the default (legacy or per-thread) stream, and never synchronize the device. Host kernels get
+ *    a NULL stream.
  *
  * The problem (one decode step; docs/problem.md)
  *  S = num_seqs sequences, each with q_len query tokens (q_len > 1: multi-token decode, causal among
@@ -68,7 +84,18 @@
 extern "C" {
 #endif
 
-#define PACHECK_KERNEL_ABI_VERSION 1u
+#define PACHECK_KERNEL_ABI_VERSION 1u /* major */
+#define PACHECK_KERNEL_ABI_MINOR 1u
+
+/* The struct_size of a struct as this header defines it: `pacheck_capability c = {
+ * PACHECK_STRUCT_SIZE(pacheck_capability), ...}`. */
+#define PACHECK_STRUCT_SIZE(T) ((uint32_t)sizeof(T))
+/* Nonzero when the struct at `ptr` (of type T, written by the other side) reaches past `field`:
+ * read a field of a later minor only when this holds, else use its documented default. */
+#define PACHECK_HAS_FIELD(ptr, T, field) \
+  ((ptr)->struct_size >= (uint32_t)(offsetof(T, field) + sizeof(((const T*)0)->field)))
+/* A limit field that says "no limit" (max_gqa, max_q_len_x_gqa, max_context). */
+#define PACHECK_NO_LIMIT 0
 
 /* ---- vocabulary (numeric ids are part of the ABI) -------------------------------------------- */
 
@@ -115,7 +142,10 @@ typedef enum pacheck_status {
 /* Bit masks: 1u << id. */
 #define PACHECK_BIT(id) (1u << (unsigned)(id))
 
-/* Capability flags (pacheck_capability.flags). */
+/* Capability flags (pacheck_capability.flags), in two kinds:
+ *  - PACHECK_CAP_<feature> ENABLES: setting it admits more cases (a window, ALiBi, ...).
+ *  - PACHECK_CAP_ONLY_<rule> RESTRICTS: setting it admits fewer cases (it narrows what the masks
+ *    and lists above already admit). pacheck never draws a case a restriction excludes. */
 #define PACHECK_CAP_STRIDED_PAGES (1u << 0)     /* page_stride > dense page size */
 #define PACHECK_CAP_CUSTOM_SCALE (1u << 1)      /* softmax_scale other than 1/sqrt(D) */
 #define PACHECK_CAP_SLIDING_WINDOW (1u << 2)
@@ -123,8 +153,19 @@ typedef enum pacheck_status {
 #define PACHECK_CAP_ALIBI (1u << 4)
 #define PACHECK_CAP_SINKS (1u << 5)
 #define PACHECK_CAP_LSE (1u << 6)               /* writes the LSE output */
-#define PACHECK_CAP_PARTITION_OF_PAGES (1u << 7)/* split-K: partition_size a multiple of B */
-#define PACHECK_CAP_TOKEN_SCALES_FOR_8BIT (1u << 8) /* 8-bit KV only with per-token scales */
+/* Restrictions. */
+#define PACHECK_CAP_ONLY_PAGE_PARTITIONS (1u << 7)   /* split-K: partition_size a multiple of B */
+#define PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT (1u << 8) /* 8-bit KV only with per-token scales */
+#define PACHECK_CAP_ONLY_SCALES_ON_8BIT (1u << 9)    /* minor 1: 16-bit caches are read without
+                                                      * scales (vLLM's kv_cache_dtype "auto"):
+                                                      * 16-bit cases carry scale mode NONE only */
+/* The 1.0 names of the first two restrictions, kept as aliases. */
+#define PACHECK_CAP_PARTITION_OF_PAGES PACHECK_CAP_ONLY_PAGE_PARTITIONS
+#define PACHECK_CAP_TOKEN_SCALES_FOR_8BIT PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT
+#define PACHECK_CAP_ENABLING_FLAGS (PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_CUSTOM_SCALE | \
+    PACHECK_CAP_SLIDING_WINDOW | PACHECK_CAP_LOGIT_SOFTCAP | PACHECK_CAP_ALIBI | PACHECK_CAP_SINKS | PACHECK_CAP_LSE)
+#define PACHECK_CAP_RESTRICTING_FLAGS (PACHECK_CAP_ONLY_PAGE_PARTITIONS | \
+    PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT | PACHECK_CAP_ONLY_SCALES_ON_8BIT)
 
 /* ---- the static capability declaration ------------------------------------------------------ */
 
@@ -138,26 +179,51 @@ typedef struct pacheck_capability {
   uint32_t num_head_sizes;
   const int32_t* block_sizes;  /* the supported B values */
   uint32_t num_block_sizes;
-  int32_t max_gqa;          /* largest G = Hq / Hkv */
+  int32_t max_gqa;          /* largest G = Hq / Hkv; PACHECK_NO_LIMIT (0) = any (minor 1; 1.0
+                             * refused 0) */
   const int32_t* gqa_tiles; /* optional: G runs padded up to the smallest tile >= G */
   uint32_t num_gqa_tiles;
   int32_t max_q_len;        /* largest q_len (1 = plain decode only) */
   int32_t max_q_len_x_gqa;  /* 0 = no limit; else q_len * G must not exceed it */
   int32_t max_context;      /* 0 = no limit */
   uint32_t flags;           /* PACHECK_CAP_* */
+  /* ---- minor 1 ---- */
+  int32_t fixed_partition;  /* > 0: a two-stage (split-K) kernel that splits the context at this
+                             * many tokens whatever problem.partition_size says (vLLM v2: 512), so
+                             * pacheck aims context lengths at its multiples. 0 = none (a one-pass
+                             * kernel, or one that follows partition_size). */
+  int32_t page_stride_align;/* problem.page_stride must be a multiple of this, in ELEMENTS of the
+                             * cache (the unit of page_stride): a kernel loading 16-byte vectors
+                             * from an 8-bit cache declares 16 (8 would do for 16-bit only).
+                             * 0 or 1 = any stride. */
 } pacheck_capability;
 
 /* What the kernel rounds, and to what: the tolerance model derives the tolerance from this, so a
  * kernel declaring looser numerics gets a wider elementwise bound (never a blind aggregate check).
- * Each field is a pacheck_dtype, PACHECK_ROUND_NONE (kept in fp32) or PACHECK_ROUND_AS_Q (the
- * case's q dtype). The output is always rounded to the q dtype. */
+ * The output is always rounded to the q dtype. A rounding field holds
+ *   PACHECK_ROUND_NONE (kept in fp32), PACHECK_ROUND_AS_Q (the case's q dtype), or
+ *   PACHECK_ROUND_TO(dtype) (that dtype); the 1.0 fields also take a bare pacheck_dtype id.
+ * The fields of minor 1 read 0 as PACHECK_ROUND_NONE (so a zero-initialized struct declares
+ * nothing), which is why they name a dtype only through PACHECK_ROUND_TO: a bare id 0 would be
+ * BF16. Numerics may differ by KV dtype: see pacheck_kernel.numerics_by_kv. */
 #define PACHECK_ROUND_NONE 100
 #define PACHECK_ROUND_AS_Q 101
+#define PACHECK_ROUND_TO(dtype) (200 + (int32_t)(dtype))
 typedef struct pacheck_numerics {
   uint32_t struct_size;
   int32_t p_round;        /* softmax weights P before P.V (e.g. a 16-bit matrix core) */
-  int32_t qk_round;       /* Q (or K) before Q.K (e.g. fp8 Q on fp8 paths) */
+  int32_t qk_round;       /* Q (or K) before Q.K (e.g. fp8 Q on fp8 paths; K rounded to the q
+                           * dtype after fp8 dequantization) */
   int32_t partial_round;  /* split-K partial outputs as stored between stages */
+  /* ---- minor 1 (0 = PACHECK_ROUND_NONE) ---- */
+  int32_t v_round;        /* V after dequantization (code * scale), before P.V (vLLM rounds it to
+                           * the q dtype on fp8 caches) */
+  int32_t pv_round;       /* the P.V products and their partial sums, up to 16 terms each (a dot
+                           * product of a V vector in fp16, vLLM's V_VEC_SIZE), while the running
+                           * sum over the context stays fp32. (A whole-context 16-bit sum has no
+                           * useful bound at long contexts, so it is not declarable.) */
+  uint32_t kv_dtypes;     /* in numerics_by_kv: the mask of KV dtypes (PACHECK_BIT(dtype)) this
+                           * entry governs; ignored on pacheck_kernel.numerics. */
 } pacheck_numerics;
 
 /* ---- one launch ------------------------------------------------------------------------------ */
@@ -197,6 +263,11 @@ typedef struct pacheck_buffers {
   const float* sinks;          /* [Hq] or NULL */
   void* workspace;             /* workspace_bytes(problem) bytes, or NULL when 0 */
   uint64_t workspace_bytes;
+  /* ---- minor 1 ---- */
+  int32_t device_id;           /* device kernels: the device (hipSetDevice/cudaSetDevice ordinal)
+                                * whose memory the pointers live in and on which `stream` was
+                                * created; it is current on the calling thread. Host kernels: -1.
+                                * Absent (a 1.0 pacheck): read it only if PACHECK_HAS_FIELD. */
 } pacheck_buffers;
 
 /* ---- the descriptor -------------------------------------------------------------------------- */
@@ -217,17 +288,35 @@ struct pacheck_kernel {
   int (*supports)(const pacheck_kernel* self, const pacheck_problem* p, char* why, size_t len);
   /* Scratch the launch needs, in bytes. NULL = none. */
   uint64_t (*workspace_bytes)(const pacheck_kernel* self, const pacheck_problem* p);
-  /* Runs the kernel. Device kernels get device pointers and `stream` (hipStream_t/cudaStream_t,
-   * NULL = the default stream) and may return before the work completes; host kernels get host
-   * pointers and a NULL stream. Returns a pacheck_status. */
+  /* Runs the kernel. Device kernels get device pointers and `stream`, a hipStream_t/cudaStream_t
+   * that pacheck created on device buffers.device_id: never NULL, so a plug-in built with or
+   * without per-thread default streams launches where pacheck waits. Launch on it and return;
+   * the work may complete later (pacheck synchronizes the stream). Host kernels get host pointers
+   * and a NULL stream. Returns a pacheck_status. */
   int (*launch)(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_buffers* b,
                 void* stream);
   /* The reason for the last NOT_SUPPORTED or ERROR of this kernel on the calling thread. */
   const char* (*last_error)(const pacheck_kernel* self);
+  /* ---- minor 1 (a 1.0 descriptor ends here: everything below takes its default) ---- */
+  uint32_t abi_minor;          /* PACHECK_KERNEL_ABI_MINOR the kernel was built against */
+  /* Numerics per KV dtype: the first entry whose kv_dtypes mask holds the case's KV dtype
+   * governs it; a KV dtype no entry holds gets `numerics`. NULL/0 = `numerics` for all. */
+  const pacheck_numerics* const* numerics_by_kv;
+  uint32_t num_numerics_by_kv;
+  /* Optional, NULL = none. `init` is called once per process that loads the library, before any
+   * other call on this kernel (pacheck and each of its worker processes load it separately):
+   * create a context or a workspace pool here. A non-OK status refuses the kernel at load with
+   * last_error. `destroy` is called once at that process's normal exit, after init succeeded. A
+   * family sharing state between descriptors counts its own references. */
+  int (*init)(const pacheck_kernel* self);
+  void (*destroy)(const pacheck_kernel* self);
 };
 
-/* The one symbol a plug-in exports. Returns NULL (and *count = 0) when the plug-in cannot serve
- * `host_abi_version`. */
+/* The one symbol a plug-in exports. `host_abi_version` is pacheck's major version. Returns NULL
+ * (and *count = 0) when the plug-in cannot serve it. Export only this symbol: hidden visibility
+ * alone leaves template instantiations of the C++ standard library (std:: symbols) exported, and
+ * two plug-ins loaded into one process could then interpose each other's. Link with a version
+ * script (docs/plugins.md):  { global: pacheck_kernels; local: *; };  */
 typedef const pacheck_kernel* const* (*pacheck_kernels_fn)(uint32_t host_abi_version, uint32_t* count);
 #define PACHECK_KERNELS_SYMBOL "pacheck_kernels"
 

@@ -34,6 +34,7 @@ static const pacheck_capability kCap = {
     kHeads, 1, kBlocks, 1,
     1, NULL, 0, 1, 0, 0,
     PACHECK_CAP_LSE,
+    0, 0, /* minor 1: no fixed partition, any page stride */
 };
 
 static const char* zeros_last_error(const pacheck_kernel* self) {
@@ -76,10 +77,12 @@ static int zeros_launch(const pacheck_kernel* self, const pacheck_problem* p, co
 static const pacheck_kernel kZerosA = {
     PA_SIZE, PA_ABI, "zeros_a", "1", "pacheck kernels/testdata/test_plugins.c",
     PACHECK_MEMORY_HOST, &kCap, NULL, NULL, NULL, NULL, PA_LAUNCH, zeros_last_error,
+    PACHECK_KERNEL_ABI_MINOR, NULL, 0, NULL, NULL,
 };
 static const pacheck_kernel kZerosB = {
     PA_SIZE, PA_ABI, "zeros_b", "1", "pacheck kernels/testdata/test_plugins.c",
     PACHECK_MEMORY_HOST, &kCap, NULL, NULL, NULL, NULL, PA_LAUNCH, zeros_last_error,
+    PACHECK_KERNEL_ABI_MINOR, NULL, 0, NULL, NULL,
 };
 static const pacheck_kernel* const kKernels[] = {&kZerosA, &kZerosB};
 
