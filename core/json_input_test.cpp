@@ -12,17 +12,15 @@
 
 #include "core/case.hpp"
 #include "core/json_input.hpp"
+#include "testing/input_error.hpp"
 
 namespace pa {
 namespace {
 
+// The InputError message f() throws, or "(no InputError)".
 std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "(no InputError)";
+  const std::string e = test::input_error(f);
+  return e.empty() ? "(no InputError)" : e;
 }
 
 TEST(JsonInput, DeepNestingIsRefusedBeforeTheRecursiveParserSeesIt) {

@@ -15,6 +15,7 @@
 
 #include "core/case.hpp"
 #include "core/output_file.hpp"
+#include "testing/input_error.hpp"
 
 namespace pa {
 namespace {
@@ -33,13 +34,10 @@ std::string slurp(const std::string& p) {
   s << f.rdbuf();
   return s.str();
 }
+// The InputError message f() throws, or "(no InputError)".
 std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "(no InputError)";
+  const std::string e = test::input_error(f);
+  return e.empty() ? "(no InputError)" : e;
 }
 size_t entries(const std::string& dir) {
   return size_t(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));

@@ -187,48 +187,26 @@ Inputs sequential_make_inputs(const Case& c) {
   sequential_quantize(c, kx, kdraw, ks, in.k);
   sequential_quantize(c, vx, vdraw, vs, in.v);
 
-  if (c.alibi) {
-    in.alibi_slopes.resize(size_t(Hq));
-    for (int32_t h = 0; h < Hq; ++h) in.alibi_slopes[size_t(h)] = float(alibi_slope(h, Hq));
-  }
-  if (c.sinks) {
-    Rng rng(c.seed, Stream::kSinks);
-    in.sinks.resize(size_t(Hq));
-    for (auto& v : in.sinks) v = float(kLogitStd * rng.normal());
-  }
-
-  // Page placement: a random permutation of the pool; sequences take pages in order, the rest are
-  // free. Table entries past a sequence's last page point at free (poisoned) pages when any exist.
-  {
-    Rng rng(c.seed, Stream::kPlacement);
-    std::vector<int32_t> perm(size_t(in.num_blocks));
-    std::iota(perm.begin(), perm.end(), 0);
-    shuffle(perm, rng);
-    const int64_t used = c.used_blocks();
-    const int64_t nfree = in.num_blocks - used;
-    in.block_tables.assign(size_t(S) * size_t(in.max_blocks_per_seq), 0);
-    int64_t next = 0;
-    for (int32_t s = 0; s < S; ++s) {
-      const int32_t nb = c.blocks_for(c.context_lens[size_t(s)]);
-      for (int32_t b = 0; b < in.max_blocks_per_seq; ++b) {
-        int32_t id;
-        if (b < nb) id = perm[size_t(next++)];
-        else if (nfree > 0) id = perm[size_t(used + rng.uniform_int(0, nfree - 1))];
-        else id = perm[size_t(rng.uniform_int(0, in.num_blocks - 1))];
-        in.block_tables[size_t(int64_t(s) * in.max_blocks_per_seq + b)] = id;
-      }
-    }
-  }
+  // Slopes, sinks and the page placement have no threaded path in make_inputs (they are drawn on
+  // the calling thread whatever the thread count): taken from a one-thread run instead of a copy
+  // of that code; the threaded runs must still reproduce them.
+  const int threads = input_threads();
+  set_input_threads(1);
+  const Inputs one = make_inputs(c);
+  set_input_threads(threads);
+  in.alibi_slopes = one.alibi_slopes;
+  in.sinks = one.sinks;
+  in.block_tables = one.block_tables;
   return in;
 }
 
 PhysicalKv sequential_pack(const Inputs& in) {
   const Case& c = in.c;
+  const int32_t eb = dtype_bytes(c.kv_dtype), B = c.block_size;
   PhysicalKv p;
   p.k_layout = key_layout(c);
   p.v_layout = value_layout(c);
   p.scale_layout = scale_layout(c);
-  const int32_t eb = dtype_bytes(c.kv_dtype);
   const int64_t elems = p.k_layout.cosize(in.num_blocks);
   const uint16_t poison = uint16_t(codec::poison_code(c.kv_dtype));
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -239,7 +217,6 @@ PhysicalKv sequential_pack(const Inputs& in) {
   }
   p.k_scales.assign(size_t(p.scale_layout.size()), token_scales ? nan : 1.0f);
   p.v_scales = p.k_scales;
-  const int32_t B = c.block_size;
   for (int32_t s = 0; s < c.num_seqs; ++s) {
     for (int32_t t = 0; t < in.context_lens[size_t(s)]; ++t) {
       const int32_t blk = in.page_of(s, t), tok = t % B;

@@ -13,6 +13,7 @@
 #include "reports/merge.hpp"
 #include "reports/report.hpp"
 #include "reports/testing/sample_report.hpp"
+#include "testing/input_error.hpp"
 
 namespace pa::report {
 namespace {
@@ -28,13 +29,10 @@ std::string fresh_dir(const std::string& name) {
   return d;
 }
 void put(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+// The InputError message f() throws, or "(no InputError)".
 std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "(no InputError)";
+  const std::string e = test::input_error(f);
+  return e.empty() ? "(no InputError)" : e;
 }
 
 // With `--isolate never` a kernel calling exit(0) ended the run before finish(): the previous run's

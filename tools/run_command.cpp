@@ -412,8 +412,8 @@ int cmd_run(int argc, char** argv, int begin) {
     for (Case& c : suite(name, seed, t.device.native_fp8)) cases.push_back(std::move(c));
     source = name + (source.empty() ? "" : "+" + source);
     // A suite is written for pacheck's own paths, so most of it lies outside a plug-in's
-    // declaration. Each plug-in also gets cases drawn inside its own capability (the mutation
-    // score's generator: boundary lengths, every declared layout, dtype and scale mode).
+    // declaration. Each plug-in also gets cases drawn inside its own capability (generated_cases:
+    // the property generator, every declared KV dtype first, boundary lengths at its partition).
     const int per_kernel = name == "smoke" ? 20 : name == "ci" ? 100 : 500;
     for (const auto& [kernel, spec] : t.specs)
       for (const RegressionCase& r : generated_cases(*t.registry.get(kernel), per_kernel, seed)) {
