@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 HIPCC=${HIPCC:-$(command -v hipcc || echo /usr/bin/hipcc)}
-SOURCES=(kernels/attention.hip kernels/cache_writer.hip kernels/gpu_backend.hip testing/known_bad/known_bad_gpu.hip
-         core/inputs_device.hip core/device_pool.hip reference/attention_device.hip)
+SOURCES=(kernels/attention.hip kernels/cache_writer.hip kernels/crossing_device.hip kernels/builtin_gpu.hip bench/timing_device.hip
+         testing/known_bad/known_bad_gpu.hip
+         inputs/inputs_device.hip core/device_pool.hip reference/attention_device.hip)
 for tool in "$NVCC" "$HIPCC"; do
   [ -x "$tool" ] || { echo "compile-checks: $tool not found (CI installs hipcc; nvcc is /usr/local/cuda/bin/nvcc)" >&2; exit 1; }
 done

@@ -55,7 +55,7 @@ expect "the real tree passes" 0 0 "include-check: "
 t=$(fresh_copy)
 l1=$(plant "$t/kernels/planted_wrong_way.hpp" "dispatch/select.hpp")
 l2=$(plant "$t/reference/attention.cpp" "kernels/paths.hpp")
-l3=$(plant "$t/reports/planted_wrong_way.cpp" "../regression/testbed.hpp")   # relative spelling
+l3=$(plant "$t/reports/planted_wrong_way.cpp" "../testbed/testbed.hpp")   # relative spelling
 run "$t"
 expect "planted wrong-way includes fail, each named" 1 3 \
   "kernels/planted_wrong_way.hpp:$l1: folder kernels may not include folder dispatch (allowed: core, include)" \

@@ -8,11 +8,11 @@
 #include <map>
 #include <optional>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "core/models.hpp"
 #include "core/prng.hpp"
 #include "reference/attention.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa::bench {
 
@@ -218,7 +218,7 @@ std::vector<PointResult> run(const std::vector<Point>& points, const std::vector
       Timing t;
       if (device_fill) {
         if (same_form && !dcall) dcall = device_call(pt.c);
-        t = k->time(same_form ? dcall->call : device_call(c).call, dev, o.timing);
+        t = time_kernel(*k, same_form ? dcall->call : device_call(c).call, dev, o.timing);
         if (!stream_measured) {
           std::string err;
           r.stream_gbs = stream_read_gbs(size_t(r.bytes), o.timing, &err);
@@ -239,7 +239,7 @@ std::vector<PointResult> run(const std::vector<Point>& points, const std::vector
           in = make_inputs(c);
           kv = pack(*in);
         }
-        t = k->time(make_call(*in, *kv), dev, o.timing);
+        t = time_kernel(*k, make_call(*in, *kv), dev, o.timing);
       }
       kp = summarize(k->name(), t, device_fill ? "gpu" : "host");
       r.kernels.push_back(kp);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/timing.hpp"
 #include "dispatch/select.hpp"
 #include "kernels/kernel.hpp"
 #include "reports/report.hpp"

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_input.hpp"
+
 namespace pa {
 
 namespace {
@@ -101,8 +103,31 @@ std::optional<std::string> read_json(const nlohmann::json& v, T& out) {
     const auto p = parse_enum(v.get<std::string>(), static_cast<T*>(nullptr));
     if (!p) return std::string("unknown value");
     out = *p;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) return std::string("expected true or false");
+    out = v.get<bool>();
+  } else if constexpr (std::is_integral_v<T>) {
+    // A float, a value out of range or a negative seed is refused, never cast (1e10, 64.7, -1).
+    const auto n = json_integer<T>(v);
+    if (!n) return "expected an integer in " + integer_range<T>();
+    out = *n;
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (!v.is_number()) return std::string("expected a number");
+    out = v.get<double>();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) return std::string("expected a string");
+    out = v.get<std::string>();
   } else {
-    out = v.get<T>();
+    static_assert(std::is_same_v<T, std::vector<int32_t>>, "a reader per field type");
+    if (!v.is_array()) return std::string("expected an array of integers");
+    if (v.size() > size_t(kMaxSeqs)) return "more than " + std::to_string(kMaxSeqs) + " entries";
+    std::vector<int32_t> xs;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const auto n = json_integer<int32_t>(v[i]);
+      if (!n) return "[" + std::to_string(i) + "]=" + v[i].dump() + ": expected an integer in " + integer_range<int32_t>();
+      xs.push_back(*n);
+    }
+    out = std::move(xs);
   }
   return std::nullopt;
 }
@@ -120,7 +145,9 @@ std::vector<std::string> validate(const Case& c) {
     });
   };
   auto S = [](auto v) { return std::to_string(v); };
-  if (c.num_seqs < 1) bad(c.num_seqs, "must be >= 1");
+  if (c.name.size() > kMaxCaseName)
+    e.push_back("name=[" + S(c.name.size()) + " bytes]: a case name is at most " + S(kMaxCaseName) + " bytes");
+  if (c.num_seqs < 1 || c.num_seqs > kMaxSeqs) bad(c.num_seqs, "must be in [1, " + S(kMaxSeqs) + "]");
   if (c.q_len < 1 || c.q_len > 16) bad(c.q_len, "must be in [1, 16]");
   if (c.num_q_heads < 1) bad(c.num_q_heads, "must be >= 1");
   if (c.num_kv_heads < 1) bad(c.num_kv_heads, "must be >= 1");
@@ -154,7 +181,8 @@ std::vector<std::string> validate(const Case& c) {
   if (!(c.logit_softcap >= 0) || !std::isfinite(c.logit_softcap))
     bad(c.logit_softcap, "must be finite and >= 0 (0 = off)");
   if (c.partition_size < 1) bad(c.partition_size, "must be >= 1");
-  if (c.page_pad < 0) bad(c.page_pad, "must be >= 0");
+  // Bounded so that a page's stride, times a pool of 2^31 pages, stays far inside int64 byte counts.
+  if (c.page_pad < 0 || c.page_pad > kMaxPagePad) bad(c.page_pad, "must be in [0, 2^24]");
   return e;
 }
 
@@ -164,6 +192,18 @@ void check_valid(const Case& c) {
   std::string msg = "invalid case" + (c.name.empty() ? std::string() : " '" + c.name + "'") + ":";
   for (const auto& m : errs) msg += "\n  " + m;
   throw InputError(msg);
+}
+
+std::optional<ValidCase> ValidCase::of(const Case& c, std::vector<std::string>* errs) {
+  std::vector<std::string> e = validate(c);
+  if (e.empty()) return ValidCase(c);
+  if (errs) *errs = std::move(e);
+  return std::nullopt;
+}
+
+ValidCase ValidCase::checked(const Case& c) {
+  check_valid(c);
+  return ValidCase(c);
 }
 
 std::string vars(const Case& c) {

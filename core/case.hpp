@@ -73,11 +73,34 @@ struct Case {
   int64_t page_stride() const { return int64_t(num_kv_heads) * block_size * head_size + page_pad; }
 };
 
+/// Limits validate() enforces beyond the shape rules (docs/cli.md, "Input limits").
+inline constexpr size_t kMaxCaseName = 4096;         // bytes of a case's name label
+inline constexpr int32_t kMaxSeqs = 1 << 20;         // sequences in one case
+inline constexpr int64_t kMaxPagePad = int64_t(1) << 24;  // elements between pages
+
 /// Every problem with the case, one message per bad field naming the field and its value.
 /// Empty means valid. These are the generic rules; a path's capabilities are stricter.
 std::vector<std::string> validate(const Case& c);
 /// Throws InputError listing every problem when the case is invalid.
 void check_valid(const Case& c);
+
+/// A case that passed validate(): made once at the edge (a file, a flag, a generator) and trusted
+/// by every stage below it, so the testbed, the dispatcher and input generation never validate
+/// the same case again. Converts to the Case it holds.
+class ValidCase {
+ public:
+  /// The case when valid; else nullopt and, when `errs` is given, every problem with it.
+  static std::optional<ValidCase> of(const Case& c, std::vector<std::string>* errs = nullptr);
+  /// The case, or InputError listing every problem (check_valid's message).
+  static ValidCase checked(const Case& c);
+  const Case& get() const { return c_; }
+  operator const Case&() const { return c_; }  // NOLINT: a ValidCase is a Case
+  const Case* operator->() const { return &c_; }
+
+ private:
+  explicit ValidCase(Case c) : c_(std::move(c)) {}
+  Case c_;
+};
 
 /// Canonical "key=value ..." identity string (fixed key order, defaults included): two cases are
 /// the same problem iff their vars() are equal. The seed is part of it.

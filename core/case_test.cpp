@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/case.hpp"
+#include "testing/input_error.hpp"
 
 namespace pa {
 namespace {
@@ -54,6 +55,10 @@ const std::vector<BadCase>& bad_cases() {
       {"negative softcap", [](Case& c) { c.logit_softcap = -2.5; }, "logit_softcap", "-2.5"},
       {"zero partition", [](Case& c) { c.partition_size = 0; }, "partition_size", "0"},
       {"negative pad", [](Case& c) { c.page_pad = -3; }, "page_pad", "-3"},
+      // A pad this large overflowed the memory estimate, and every kernel then failed `exception`.
+      {"huge pad", [](Case& c) { c.page_pad = int64_t(1) << 60; }, "page_pad", "1152921504606846976"},
+      {"too many sequences", [](Case& c) { c.num_seqs = kMaxSeqs + 1; c.context_lens.assign(size_t(kMaxSeqs) + 1, 64); },
+       "num_seqs", "1048577"},
   };
   return k;
 }
@@ -240,12 +245,7 @@ TEST(CaseVars, Fnv1aKnownAnswers) {
 // ---- JSON errors -----------------------------------------------------------------------------------
 
 std::string input_error_of(const nlohmann::json& j) {
-  try {
-    case_from_json(j);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return test::input_error([&] { case_from_json(j); });
 }
 
 TEST(CaseJson, UnknownFieldNamed) {
@@ -291,6 +291,40 @@ TEST(CaseJson, NotAnObject) {
 TEST(CaseJson, MissingContextLensWithNumSeqs) {
   const std::string msg = input_error_of(nlohmann::json{{"num_seqs", 2}});
   EXPECT_NE(msg.find("context_lens"), std::string::npos) << msg;
+}
+
+// Numbers that do not fit the field were cast: 4294967297 ran as 1 sequence, seed -1 as 2^64-1,
+// head_size 64.7 as 64, and 1e10 or 1e19 into an integer is undefined behaviour.
+TEST(CaseJson, NumbersThatDoNotFitTheFieldAreRefusedWithFieldAndValue) {
+  const std::pair<const char*, nlohmann::json> bad[] = {
+      {"num_seqs", 4294967297LL}, {"num_seqs", 1e10},     {"num_blocks", 1e19}, {"seed", -1},
+      {"head_size", 64.7},        {"block_size", "16"},   {"alibi", 1},         {"softmax_scale", "0.1"},
+      {"page_pad", 1e300},        {"context_lens", {64.5}}, {"context_lens", 64}};
+  for (const auto& [key, value] : bad) {
+    nlohmann::json j = to_json(Case{});
+    j[key] = value;
+    const std::string msg = input_error_of(j);
+    const std::string shown = value.is_string() ? value.get<std::string>() : value.dump();
+    EXPECT_NE(msg.find(std::string(key) + "=" + shown + ": "), std::string::npos) << key << ": " << msg;
+  }
+  EXPECT_NE(input_error_of(nlohmann::json{{"seed", -1}}).find("expected an integer in [0, 18446744073709551615]"),
+            std::string::npos);
+  nlohmann::json j = to_json(Case{});
+  j["head_size"] = 64.0;  // an integral float is that integer
+  j["seed"] = 18446744073709551615ULL;
+  const Case c = case_from_json(j);
+  EXPECT_EQ(c.head_size, 64);
+  EXPECT_EQ(c.seed, UINT64_MAX);
+}
+
+TEST(CaseValidate, ANameLongerThanTheLimitIsRefusedWithoutEchoingIt) {
+  Case c;
+  c.name.assign(kMaxCaseName + 1, 'n');
+  const auto errs = validate(c);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0], "name=[4097 bytes]: a case name is at most 4096 bytes");
+  c.name.resize(kMaxCaseName);
+  EXPECT_TRUE(validate(c).empty());
 }
 
 TEST(CaseJson, MissingFieldsTakeDefaults) {

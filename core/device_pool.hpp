@@ -3,7 +3,7 @@
 // kernel's guarded buffers thousands of times; hipMalloc per buffer, and hipFree (which waits for
 // the whole device) after it, cost more than most of the kernels under test. Blocks given back
 // are cached and handed out again; the cache is bounded. Thread-safe (`run -j` threads share it).
-// Only device code's libraries call it (core/inputs_device.hip, kernels/gpu_backend.hip).
+// Only device code's libraries call it (inputs/inputs_device.hip, kernels/crossing_device.hip).
 #include <cstddef>
 
 namespace pa {

@@ -145,12 +145,9 @@ const DType kAll[] = {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4
 
 // ---- decode, exhaustive -------------------------------------------------------------------------
 
-TEST(DTypeDecode, E4M3FnAll256Codes) { expect_decode_exhaustive(DType::fp8_e4m3fn); }
-TEST(DTypeDecode, E4M3FnuzAll256Codes) { expect_decode_exhaustive(DType::fp8_e4m3fnuz); }
-TEST(DTypeDecode, E5M2All256Codes) { expect_decode_exhaustive(DType::fp8_e5m2); }
-TEST(DTypeDecode, Int8All256Codes) { expect_decode_exhaustive(DType::int8); }
-TEST(DTypeDecode, Bf16All65536Patterns) { expect_decode_exhaustive(DType::bf16); }
-TEST(DTypeDecode, Fp16All65536Patterns) { expect_decode_exhaustive(DType::fp16); }
+// Every code of every dtype (256 for the 8-bit ones, 65536 for bf16 and fp16).
+class EveryDType : public ::testing::TestWithParam<DType> {};
+TEST_P(EveryDType, DecodesEveryCode) { expect_decode_exhaustive(GetParam()); }
 
 TEST(DTypeDecode, E4M3FnSpecialCodes) {
   EXPECT_TRUE(std::isnan(codec::E4M3FN::decode(0x7F)));
@@ -282,12 +279,9 @@ TEST(DTypeRoundTrip, BothZerosKeptWhereTheFormatHasThem) {
 
 // ---- round to nearest even -------------------------------------------------------------------
 
-TEST(DTypeRounding, E4M3FnAllAdjacentPairs) { expect_rne_exhaustive(DType::fp8_e4m3fn); }
-TEST(DTypeRounding, E4M3FnuzAllAdjacentPairs) { expect_rne_exhaustive(DType::fp8_e4m3fnuz); }
-TEST(DTypeRounding, E5M2AllAdjacentPairs) { expect_rne_exhaustive(DType::fp8_e5m2); }
-TEST(DTypeRounding, Int8AllAdjacentPairs) { expect_rne_exhaustive(DType::int8); }
-TEST(DTypeRounding, Bf16AllAdjacentPairs) { expect_rne_exhaustive(DType::bf16); }
-TEST(DTypeRounding, Fp16AllAdjacentPairs) { expect_rne_exhaustive(DType::fp16); }
+TEST_P(EveryDType, RoundsEveryAdjacentPairToNearestEven) { expect_rne_exhaustive(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Codecs, EveryDType, ::testing::ValuesIn(kAll),
+                         [](const ::testing::TestParamInfo<DType>& i) { return std::string(to_string(i.param)); });
 
 TEST(DTypeRounding, Int8TiesToEven) {
   const struct { float x; int q; } cases[] = {

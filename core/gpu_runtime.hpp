@@ -1,12 +1,16 @@
 #pragma once
 // The one portability header (ggml's habit, reversed): kernels, launchers and the harness's own
-// device code (core/inputs_device.hip, reference/attention_device.hip) are written in our HIP
+// device code (inputs/inputs_device.hip, reference/attention_device.hip) are written in our HIP
 // vocabulary, which maps onto HIP under hipcc and onto the CUDA runtime under nvcc. Nothing else
 // spells a vendor API. Under nvcc no HIP header is included at all (Debian's
 // HIP headers do not compile under CUDA 13).
 //
 // Warp size is never assumed to be 32: device code uses kWarpSize (compile-time, 64 on CDNA,
 // 32 on NVIDIA and RDNA) and host code asks gpu_warp_size() (run time, from the device).
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
 #include "core/host_device.hpp"
 
 #if defined(__CUDACC__)
@@ -27,6 +31,7 @@ using hipDeviceProp_t = cudaDeviceProp;
 #define hipDriverGetVersion cudaDriverGetVersion
 #define hipDeviceSynchronize cudaDeviceSynchronize
 #define hipStreamSynchronize cudaStreamSynchronize
+#define hipStreamPerThread cudaStreamPerThread
 #define hipMemGetInfo cudaMemGetInfo
 #define hipMalloc cudaMalloc
 #define hipFree cudaFree
@@ -76,7 +81,7 @@ __device__ inline T shfl_xor(T v, int lane_mask, int width = kWarpSize) {
 }
 }  // namespace pa::gpu
 #else
-#error "kernels/gpu_runtime.hpp is for GPU compilers (nvcc or hipcc) only"
+#error "core/gpu_runtime.hpp is for GPU compilers (nvcc or hipcc) only"
 #endif
 
 namespace pa::gpu {
@@ -97,3 +102,24 @@ __device__ inline T warp_max(T v) {
 }
 
 }  // namespace pa::gpu
+
+namespace pa::gpu {
+
+/// A failed runtime call, named: thrown by PA_GPU_CHECK, caught at each entry point of the harness's
+/// device code and turned into that entry's error.
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+inline void check(hipError_t e, const char* call) {
+  if (e != hipSuccess) throw Error(std::string(call) + " failed: " + hipGetErrorString(e));
+}
+/// Release calls in destructors and after a result is read cannot throw; a failure is still
+/// reported, on stderr, naming the call.
+inline void release(hipError_t e, const char* call) {
+  if (e != hipSuccess) std::fprintf(stderr, "pacheck: %s failed: %s\n", call, hipGetErrorString(e));
+}
+
+}  // namespace pa::gpu
+
+#define PA_GPU_CHECK(call) ::pa::gpu::check((call), #call)
+#define PA_GPU_RELEASE(call) ::pa::gpu::release((call), #call)

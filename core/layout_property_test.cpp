@@ -120,18 +120,11 @@ void law_matches_design(KvLayout kind) {
   });
 }
 
-RC_GTEST_PROP(LayoutLaws, NhdInBounds, ()) { law_in_bounds(KvLayout::nhd); }
-RC_GTEST_PROP(LayoutLaws, HndInBounds, ()) { law_in_bounds(KvLayout::hnd); }
-RC_GTEST_PROP(LayoutLaws, VllmInBounds, ()) { law_in_bounds(KvLayout::vllm); }
-RC_GTEST_PROP(LayoutLaws, ShuffledInBounds, ()) { law_in_bounds(KvLayout::shuffled); }
-RC_GTEST_PROP(LayoutLaws, NhdInjective, ()) { law_injective(KvLayout::nhd); }
-RC_GTEST_PROP(LayoutLaws, HndInjective, ()) { law_injective(KvLayout::hnd); }
-RC_GTEST_PROP(LayoutLaws, VllmInjective, ()) { law_injective(KvLayout::vllm); }
-RC_GTEST_PROP(LayoutLaws, ShuffledInjective, ()) { law_injective(KvLayout::shuffled); }
-RC_GTEST_PROP(LayoutLaws, NhdMatchesDesignFormula, ()) { law_matches_design(KvLayout::nhd); }
-RC_GTEST_PROP(LayoutLaws, HndMatchesDesignFormula, ()) { law_matches_design(KvLayout::hnd); }
-RC_GTEST_PROP(LayoutLaws, VllmMatchesDesignFormula, ()) { law_matches_design(KvLayout::vllm); }
-RC_GTEST_PROP(LayoutLaws, ShuffledMatchesDesignFormula, ()) { law_matches_design(KvLayout::shuffled); }
+// Each law on every layout, the same generated sizes for all four in one case.
+constexpr KvLayout kLayouts[] = {KvLayout::nhd, KvLayout::hnd, KvLayout::vllm, KvLayout::shuffled};
+RC_GTEST_PROP(LayoutLaws, InBoundsOnEveryLayout, ()) { for (KvLayout l : kLayouts) law_in_bounds(l); }
+RC_GTEST_PROP(LayoutLaws, InjectiveOnEveryLayout, ()) { for (KvLayout l : kLayouts) law_injective(l); }
+RC_GTEST_PROP(LayoutLaws, MatchesDesignFormulaOnEveryLayout, ()) { for (KvLayout l : kLayouts) law_matches_design(l); }
 
 // contiguous_d() is a real vector unit: the run of that length starting at any multiple of it
 // along d has consecutive offsets.

@@ -370,7 +370,7 @@ namespace {
 
 // Generated decode rows with their exact (double) reference and what a correct kernel holds
 // before its output rounding. V = head mean (+-U(0.5,1.5)) + f N(0,1), f ~ U(1/2, 2), logits of
-// std 2: the shape core/inputs.cpp generates. `p_type` rounds P before P.V as a path declaring
+// std 2: the shape inputs/inputs.cpp generates. `p_type` rounds P before P.V as a path declaring
 // u_p = u(p_type) does (fp32: not rounded); `partition` > 0 rounds each weight against its
 // split-K partition's maximum and merges the partitions with fp-exact rescaling, as hip does.
 struct SimAttention {
@@ -515,30 +515,42 @@ struct Worst {
   }
 };
 
+// Every (output dtype, P rounded or not, size) the aggregate tests sweep.
+struct Sweep {
+  DType out;
+  bool p_rounded;
+  Size z;
+};
+std::vector<Sweep> sweep() {
+  std::vector<Sweep> v;
+  for (DType out : {DType::bf16, DType::fp16})
+    for (bool p_rounded : {false, true})
+      for (const Size& z : kSizes) v.push_back({out, p_rounded, z});
+  return v;
+}
+
 TEST(Aggregate, CorrectKernelsNeverFail) {
   int64_t cases = 0;
   uint64_t seed = 1;
-  for (DType out : {DType::bf16, DType::fp16})
-    for (bool p_rounded : {false, true})
-      for (const Size& z : kSizes) {
-        Worst measured, fallback;
-        for (int trial = 0; trial < scaled(z.trials); ++trial) {
-          const SimAttention a = simulate(++seed, z.rows, z.D, z.keys, p_rounded ? out : DType::fp32);
-          const std::vector<float> o = rounded(out, a.pre);
-          const Judged jm = judge(o, a.ref, model(out, p_rounded), a.measured, z.D);
-          const Judged jf = judge(o, a.ref, model(out, p_rounded), a.fallback, z.D);
-          ASSERT_EQ(jm.v.status, Status::Ok) << "seed " << seed << ": " << jm.v.message;
-          ASSERT_EQ(jf.v.status, Status::Ok) << "seed " << seed << ": " << jf.v.message;
-          ASSERT_TRUE(jm.m.aggregate_checked);
-          measured.add(jm.m);
-          fallback.add(jf.m);
-          cases += 2;
-        }
-        std::cout << "[ worst    ] out=" << to_string(out) << (p_rounded ? " P rounded" : " P fp32")
-                  << " n=" << z.rows * z.D << " rms/bias/scale of limit: measured " << measured.rms << " "
-                  << measured.bias << " " << measured.scale << ", fallback " << fallback.rms << " "
-                  << fallback.bias << " " << fallback.scale << "\n";
-      }
+  for (const auto& [out, p_rounded, z] : sweep()) {
+    Worst measured, fallback;
+    for (int trial = 0; trial < scaled(z.trials); ++trial) {
+      const SimAttention a = simulate(++seed, z.rows, z.D, z.keys, p_rounded ? out : DType::fp32);
+      const std::vector<float> o = rounded(out, a.pre);
+      const Judged jm = judge(o, a.ref, model(out, p_rounded), a.measured, z.D);
+      const Judged jf = judge(o, a.ref, model(out, p_rounded), a.fallback, z.D);
+      ASSERT_EQ(jm.v.status, Status::Ok) << "seed " << seed << ": " << jm.v.message;
+      ASSERT_EQ(jf.v.status, Status::Ok) << "seed " << seed << ": " << jf.v.message;
+      ASSERT_TRUE(jm.m.aggregate_checked);
+      measured.add(jm.m);
+      fallback.add(jf.m);
+      cases += 2;
+    }
+    std::cout << "[ worst    ] out=" << to_string(out) << (p_rounded ? " P rounded" : " P fp32")
+              << " n=" << z.rows * z.D << " rms/bias/scale of limit: measured " << measured.rms << " "
+              << measured.bias << " " << measured.scale << ", fallback " << fallback.rms << " "
+              << fallback.bias << " " << fallback.scale << "\n";
+  }
   std::cout << "[ cases    ] " << cases << "\n";
 }
 
@@ -548,25 +560,23 @@ TEST(Aggregate, CorrectKernelsNeverFail) {
 TEST(Aggregate, ScaledOutputFailsTheScaleCheck) {
   uint64_t seed = 1000;
   int hidden = 0;
-  for (DType out : {DType::bf16, DType::fp16})
-    for (bool p_rounded : {false, true})
-      for (const Size& z : kSizes) {
-        if (p_rounded && z.rows < 8) continue;
-        for (int trial = 0; trial < std::min(z.trials, 100); ++trial) {
-          const SimAttention a = simulate(++seed, z.rows, z.D, z.keys, p_rounded ? out : DType::fp32);
-          for (double k : {1.03, 0.97}) {
-            const Judged j = judge(rounded(out, a.pre, k), a.ref, model(out, p_rounded), a.measured, z.D);
-            ASSERT_EQ(j.v.status, Status::Fail) << "seed " << seed;
-            EXPECT_GT(j.m.scale_fraction, 1.0) << "seed " << seed;
-            EXPECT_NEAR(j.m.alpha / j.m.alpha_expected, k, 0.01);
-            if (j.m.outside == 0) {
-              ++hidden;
-              EXPECT_EQ(j.v.metric, "scale") << j.v.message;
-              EXPECT_NE(j.v.message.find("alpha"), std::string::npos) << j.v.message;
-            }
-          }
+  for (const auto& [out, p_rounded, z] : sweep()) {
+    if (p_rounded && z.rows < 8) continue;
+    for (int trial = 0; trial < std::min(z.trials, 100); ++trial) {
+      const SimAttention a = simulate(++seed, z.rows, z.D, z.keys, p_rounded ? out : DType::fp32);
+      for (double k : {1.03, 0.97}) {
+        const Judged j = judge(rounded(out, a.pre, k), a.ref, model(out, p_rounded), a.measured, z.D);
+        ASSERT_EQ(j.v.status, Status::Fail) << "seed " << seed;
+        EXPECT_GT(j.m.scale_fraction, 1.0) << "seed " << seed;
+        EXPECT_NEAR(j.m.alpha / j.m.alpha_expected, k, 0.01);
+        if (j.m.outside == 0) {
+          ++hidden;
+          EXPECT_EQ(j.v.metric, "scale") << j.v.message;
+          EXPECT_NE(j.v.message.find("alpha"), std::string::npos) << j.v.message;
         }
       }
+    }
+  }
   EXPECT_GT(hidden, 100);  // most of them were inside the elementwise bound
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Where this checkout's data lives (regression/cases, fixtures/golden). Binaries carry the source
+// Where this checkout's data lives (regression/cases, goldens/cases). Binaries carry the source
 // directory they were configured in, but they also run elsewhere (a GPU machine with a copy of
 // the tree): PACHECK_SOURCE_DIR overrides, then the compiled-in directory if it still exists,
 // then the current directory.

@@ -5,7 +5,7 @@
 #include <optional>
 #include <vector>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "dispatch/select.hpp"
 #include "kernels/kernel.hpp"
 

@@ -8,9 +8,9 @@
 
 #include <gtest/gtest.h>
 
-#include "testing/entry_sample.hpp"
+#include "testing/entry_sample_test.hpp"
 #include "reference/attention.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa {
 namespace {
@@ -23,29 +23,22 @@ TEST(EntryGpu, RoutedResultMatchesReferenceOnTheGpu) {
   const std::vector<KernelPtr> gpu_kernels = reg.all();
   Rng rng(20261122, Stream::kSuite);
   std::map<std::string, int64_t> taken;
-  int64_t cases = 0, wrong = 0;
-  for (int n = 0; n < 400; ++n) {
-    const test::Sampled s = test::sample_case(rng, &gpu);
-    const Case& c = s.c;
-    if (!validate(c).empty()) continue;
-    ++cases;
-    const Inputs in = make_inputs(c);
-    const PhysicalKv kv = pack(in);
-    const ReferenceResult ref = reference_attention(in);
+  int64_t wrong = 0;
+  const int64_t cases = test::for_each_sample(rng, 400, &gpu, [&](const test::SampledRun& x) {
     Decision d;
-    const KernelOutput out = paged_attention_common(s.dev, in, kv, common_scales(kv), gpu_kernels, std::nullopt, nullptr, &d);
+    const KernelOutput out =
+        paged_attention_common(x.s.dev, x.in, x.kv, common_scales(x.kv), gpu_kernels, std::nullopt, nullptr, &d);
     taken[d.path ? *d.path : "refused"]++;
-    const std::string label = s.dev.name + " " + vars(c);
+    const std::string label = x.s.dev.name + " " + vars(x.s.c);
     if (!d.path) {
       EXPECT_EQ(out.status, Status::NotSupported) << label;
       wrong += out.status != Status::NotSupported;
-      continue;
+      return;
     }
-    ASSERT_EQ(out.status, Status::Ok) << label << ": " << out.reason;
-    const PathRecord v = judge(*reg.get(*d.path), out, c, ref);  // the one judge
+    const PathRecord v = judge(*reg.get(*d.path), out, x.s.c, x.ref);  // the one judge
     EXPECT_EQ(v.status, Status::Ok) << label << " via " << *d.path << ": " << v.message;
     wrong += v.status != Status::Ok;
-  }
+  });
   std::printf("entry gpu sample on %s: %lld cases, %lld wrong\n", gpu.name.c_str(), (long long)cases,
               (long long)wrong);
   for (const auto& [name, k] : taken) std::printf("  %-8s %lld\n", name.c_str(), (long long)k);

@@ -60,19 +60,36 @@ std::string Decision::error() const {
   return "no path supports this case: " + join(parts, "; ");
 }
 
+Declines ask_kernels(const Device& dev, const Case& c, const std::vector<KernelPtr>& kernels) {
+  Declines d;
+  for (const KernelPtr& k : kernels) d[k->name()] = k->decline_reason(c, dev);
+  return d;
+}
+
 Decision select_path(const Device& dev, const Case& c, const std::vector<KernelPtr>& kernels,
                      std::optional<std::string> forced, const Routing& routing) {
-  Decision d;
-  d.forced = forced;
-  d.invalid = validate(c);
-  if (!d.invalid.empty()) {
+  std::vector<std::string> invalid;
+  const std::optional<ValidCase> v = ValidCase::of(c, &invalid);
+  if (!v) {
+    Decision d;
+    d.forced = forced;
+    d.invalid = invalid;
     d.why = "refused: the case is invalid (" + join(d.invalid, "; ") + ")";
     return d;
   }
+  return select_path(dev, *v, kernels, ask_kernels(dev, c, routable(kernels, routing)), forced, routing);
+}
+
+Decision select_path(const Device& dev, const ValidCase& vc, const std::vector<KernelPtr>& kernels,
+                     const Declines& declines, std::optional<std::string> forced, const Routing& routing) {
+  const Case& c = vc;
+  Decision d;
+  d.forced = forced;
   const std::vector<KernelPtr> candidates = routable(kernels, routing);
   std::vector<std::optional<std::string>> reason;
   for (const KernelPtr& k : candidates) {
-    reason.push_back(k->decline_reason(c, dev));
+    const auto it = declines.find(k->name());
+    reason.push_back(it != declines.end() ? it->second : k->decline_reason(c, dev));
     if (reason.back()) d.declined.emplace_back(k->name(), *reason.back());
   }
   const auto index_of = [&](const std::string& name) -> int {

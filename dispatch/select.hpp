@@ -3,6 +3,7 @@
 // workspace sizing and "is this supported" all call select_path, so they cannot disagree (ggml's
 // habit). The preference it applies is data (Routing), so the same function models aiter's rule
 // over whatever kernels are registered under the names the rule uses.
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -42,9 +43,20 @@ struct Decision {
 /// does not name are not routed to).
 std::vector<KernelPtr> routable(const std::vector<KernelPtr>& kernels, const Routing& routing);
 
-/// Pure: filter the routable kernels by decline_reason, then apply the routing preference.
-/// `forced` (API argument or PACHECK_FORCE_PATH, read by the caller) picks that kernel if it
-/// supports the case, else the decision is a refusal naming the forced kernel's reason.
+/// What each kernel says of a case (its decline_reason, nullopt = takes it), keyed by name: asked
+/// once per case and kernel and shared by the dispatcher and the testbed.
+using Declines = std::map<std::string, std::optional<std::string>>;
+Declines ask_kernels(const Device& dev, const Case& c, const std::vector<KernelPtr>& kernels);
+
+/// Pure: filter the routable kernels by their answers in `declines` (every routable kernel must
+/// have one), then apply the routing preference. `forced` (API argument or PACHECK_FORCE_PATH,
+/// read by the caller) picks that kernel if it supports the case, else the decision is a refusal
+/// naming the forced kernel's reason.
+Decision select_path(const Device& dev, const ValidCase& c, const std::vector<KernelPtr>& kernels,
+                     const Declines& declines, std::optional<std::string> forced = std::nullopt,
+                     const Routing& routing = aiter_routing());
+/// The same for a case not yet validated: an invalid case is refused naming its problems; the
+/// kernels are asked here.
 Decision select_path(const Device& dev, const Case& c, const std::vector<KernelPtr>& kernels,
                      std::optional<std::string> forced = std::nullopt, const Routing& routing = aiter_routing());
 

@@ -1,6 +1,7 @@
 // The dispatcher's tests: an exhaustive sweep of the capability cross-product, the dispatcher
 // incidents as named tests, the forced-path override and the workspace formula.
 #include "dispatch/select.hpp"
+#include "testing/case_shape.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -32,17 +33,7 @@ const char* kPaths[] = {"v1", "hip", "asm"};
 
 Case shaped(int32_t S, int32_t hq, int32_t hkv, int32_t D, int32_t B, DType kv, KvLayout layout,
             ScaleMode scale, int32_t ctx = 1000) {
-  Case c;
-  c.num_seqs = S;
-  c.num_q_heads = hq;
-  c.num_kv_heads = hkv;
-  c.head_size = D;
-  c.block_size = B;
-  c.kv_dtype = kv;
-  c.kv_layout = layout;
-  c.kv_scale = scale;
-  c.context_lens.assign(size_t(S), ctx);
-  return c;
+  return test::shaped_case(Case{}.seed, std::vector<int32_t>(size_t(S), ctx), hq, hkv, D, B, kv, scale, layout);
 }
 
 // A second, independent statement of each path's limits: the facts of the three modelled aiter /
@@ -150,16 +141,8 @@ TEST(SelectExhaustive, EveryDecisionIsSupportedAndFollowsTheHeuristic) {
                       // (not above: the rule is strict) versus one sequence more.
                       const int32_t hq = G * kHkv;
                       const int32_t S = std::max(1, 2 * dev.cu_count / hq) + (high ? 1 : 0);
-                      c.num_seqs = S;
+                      c = shaped(S, hq, kHkv, D, B, kv, layout, scale, 300 + q_len);
                       c.q_len = q_len;
-                      c.num_q_heads = hq;
-                      c.num_kv_heads = kHkv;
-                      c.head_size = D;
-                      c.block_size = B;
-                      c.kv_dtype = kv;
-                      c.kv_layout = layout;
-                      c.kv_scale = scale;
-                      c.context_lens.assign(size_t(S), 300 + q_len);
                       set_option(c, o);
                       ++cases;
                       const Decision d = select(dev, c);

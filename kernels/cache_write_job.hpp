@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 
 namespace pa {
 

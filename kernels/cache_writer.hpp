@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 
 namespace pa {
 

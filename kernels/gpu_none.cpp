@@ -3,7 +3,7 @@
 #include <stdexcept>
 
 #include "kernels/cache_writer.hpp"
-#include "kernels/kernel.hpp"
+#include "kernels/crossing.hpp"
 
 namespace pa {
 
@@ -19,24 +19,11 @@ Device gpu_device() { throw std::runtime_error(kWhy); }
 std::string gpu_runtime_version() { return "n/a"; }
 std::string gpu_driver_version() { return "n/a"; }
 std::vector<const pacheck_kernel*> gpu_kernel_descriptors() { return {}; }
-KernelOutput run_on_device(const pacheck_kernel&, const KernelCall&) {
-  KernelOutput r;
-  r.status = Status::Skipped;
-  r.reason = kWhy;
-  return r;
+Crossed cross_device(const pacheck_kernel&, const KernelCall&, void*, float*) {
+  Crossed x;
+  x.skipped = kWhy;
+  return x;
 }
 std::string gpu_write_cache(const Inputs&, const std::vector<bool>&, PhysicalKv&) { return kWhy; }
 
-}  // namespace pa
-
-namespace pa {
-Timing time_on_device(const pacheck_kernel&, const KernelCall&, const TimingOptions&) {
-  Timing t;
-  t.error = "pacheck was built without a GPU toolchain (PACHECK_GPU=off or no nvcc/hipcc found)";
-  return t;
-}
-double stream_read_gbs(size_t, const TimingOptions&, std::string* error) {
-  if (error) *error = "pacheck was built without a GPU toolchain (PACHECK_GPU=off or no nvcc/hipcc found)";
-  return 0;
-}
 }  // namespace pa

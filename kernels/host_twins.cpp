@@ -4,6 +4,7 @@
 // a kernel sees (the pacheck_problem and the buffers), so a layout, scale or block-table bug shows
 // here exactly as it would on the GPU, and CI without a GPU runs every path end to end.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -11,7 +12,8 @@
 #include <vector>
 
 #include "core/capability.hpp"
-#include "kernels/builtin_capability.hpp"
+#include "core/problem.hpp"
+#include "kernels/builtin.hpp"
 #include "kernels/common/dispatch.hpp"
 #include "kernels/common/logits.hpp"
 #include "kernels/common/partial.hpp"
@@ -226,49 +228,32 @@ void run_hip(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V) {
 
 // ---- the descriptors ----------------------------------------------------------------------------
 
-enum class Path { v1, hip, asm_ };
-
-struct TwinState {
-  Path path;
-  const pacheck_capability* cap;
-};
-
 thread_local std::string t_last_error;
 
 const char* twin_last_error(const pacheck_kernel*) { return t_last_error.c_str(); }
 
-uint64_t twin_workspace(const pacheck_kernel* self, const pacheck_problem* p) {
-  const auto* st = static_cast<const TwinState*>(self->user_data);
-  return st->path == Path::hip ? uint64_t(split_plan(*p).bytes()) : 0;
-}
-
 int twin_launch(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_buffers* b, void*) {
-  const auto* st = static_cast<const TwinState*>(self->user_data);
   if (p->head_size > kMaxHead) {
     t_last_error = "head_size=" + std::to_string(p->head_size) + " above the twin's " + std::to_string(kMaxHead);
     return PACHECK_NOT_SUPPORTED;
   }
   const DType kv = DType(p->kv_dtype);
-  const int32_t eb = dtype_bytes(kv);
-  const KvLayout kind = KvLayout(p->kv_layout);
-  if (auto e = layout_error(kind, p->num_kv_heads, p->block_size, p->head_size, eb)) {
+  if (auto e = kv_layouts_error(*p)) {
     t_last_error = *e;
     return PACHECK_NOT_SUPPORTED;
   }
-  const PageLayout kl = make_page_layout(kind, KvTensor::key, p->num_kv_heads, p->block_size, p->head_size, eb, p->page_stride);
-  const PageLayout vl = make_page_layout(kind, KvTensor::value, p->num_kv_heads, p->block_size, p->head_size, eb, p->page_stride);
-  const ScaleLayout sl{ScaleMode(p->scale_mode), p->num_kv_heads, p->block_size, p->num_blocks};
+  const KvLayouts L = kv_layouts(*p);
   const Twin tw(*p, *b);
   bool ok = true;
   PA_DISPATCH_KV_DTYPE(kv, KV, { ok = false; },
-    const CacheView<KV> K(static_cast<const uint8_t*>(b->k_cache), {kl, b->block_tables, p->max_blocks_per_seq}, b->k_scales,
-                          sl, p->head_size);
-    const CacheView<KV> V(static_cast<const uint8_t*>(b->v_cache), {vl, b->block_tables, p->max_blocks_per_seq}, b->v_scales,
-                          sl, p->head_size);
-    switch (st->path) {
-      case Path::v1: run_single_pass<KV>(tw, K, V, DType::fp32); break;
-      case Path::hip: run_hip<KV>(tw, K, V); break;
-      case Path::asm_: run_single_pass<KV>(tw, K, V, DType(p->q_dtype)); break;
+    const CacheView<KV> K(static_cast<const uint8_t*>(b->k_cache), {L.k, b->block_tables, p->max_blocks_per_seq}, b->k_scales,
+                          L.scale, p->head_size);
+    const CacheView<KV> V(static_cast<const uint8_t*>(b->v_cache), {L.v, b->block_tables, p->max_blocks_per_seq}, b->v_scales,
+                          L.scale, p->head_size);
+    switch (builtin_path(self)) {
+      case BuiltinPath::v1: run_single_pass<KV>(tw, K, V, DType::fp32); break;
+      case BuiltinPath::hip: run_hip<KV>(tw, K, V); break;
+      case BuiltinPath::asm_: run_single_pass<KV>(tw, K, V, DType(p->q_dtype)); break;
     })
   if (!ok) {
     t_last_error = std::string("kv_dtype=") + to_string(kv) + " has no host twin instantiation";
@@ -277,37 +262,17 @@ int twin_launch(const pacheck_kernel* self, const pacheck_problem* p, const pach
   return PACHECK_OK;
 }
 
-constexpr const char* kProvenance = "pacheck host twin: plain C++ over the physical layout (kernels/host_twins.cpp)";
-
-const TwinState kV1State{Path::v1, &builtin::kV1Capability};
-const TwinState kHipState{Path::hip, &builtin::kHipCapability};
-const TwinState kAsmState{Path::asm_, &builtin::kAsmCapability};
-
-pacheck_kernel make_twin(const char* name, const TwinState& st, const pacheck_numerics* num) {
-  pacheck_kernel k{};
-  k.struct_size = sizeof k;
-  k.abi_version = PACHECK_KERNEL_ABI_VERSION;
-  k.name = name;
-  k.version = "1";
-  k.provenance = kProvenance;
-  k.memory = PACHECK_MEMORY_HOST;
-  k.capability = st.cap;
-  k.numerics = num;
-  k.user_data = const_cast<TwinState*>(&st);
-  k.supports = nullptr;
-  k.workspace_bytes = twin_workspace;
-  k.launch = twin_launch;
-  k.last_error = twin_last_error;
-  return k;
-}
-
 }  // namespace
 
 std::vector<const pacheck_kernel*> host_twin_descriptors() {
-  static const pacheck_kernel kV1 = make_twin("v1", kV1State, &builtin::kV1Numerics);
-  static const pacheck_kernel kHip = make_twin("hip", kHipState, &builtin::kMfmaNumerics);
-  static const pacheck_kernel kAsm = make_twin("asm", kAsmState, &builtin::kMfmaNumerics);
-  return {&kV1, &kHip, &kAsm};
+  static const auto kTwins = [] {
+    constexpr const char* kProvenance = "pacheck host twin: plain C++ over the physical layout (kernels/host_twins.cpp)";
+    std::array<pacheck_kernel, 3> k{};
+    for (size_t i = 0; i < k.size(); ++i)
+      k[i] = builtin_descriptor(builtin_specs()[i], PACHECK_MEMORY_HOST, twin_launch, twin_last_error, kProvenance);
+    return k;
+  }();
+  return {&kTwins[0], &kTwins[1], &kTwins[2]};
 }
 
 }  // namespace pa

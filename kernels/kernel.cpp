@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/crossing.hpp"
+
 namespace pa {
 
 const char* to_string(Memory m) { return m == Memory::host ? "host" : "device"; }
@@ -58,20 +60,6 @@ KernelCall make_call(const DeviceInputs& in) {
 
 std::optional<std::string> Kernel::decline_reason(const Case& c, const Device& dev) const {
   return pa::decline_reason(info_.capability, c, dev);
-}
-
-Timing Kernel::time(const KernelCall& call, const Device& dev, const TimingOptions& o) const {
-  Timing t;
-  for (int i = 0; i < o.warmup + o.repetitions; ++i) {
-    const KernelOutput out = run(call, dev);
-    if (out.status != Status::Ok) {
-      t.error = out.reason.empty() ? std::string(to_string(out.status)) : out.reason;
-      t.samples_ms.clear();
-      return t;
-    }
-    if (i >= o.warmup) t.samples_ms.push_back(out.elapsed_ms);
-  }
-  return t;
 }
 
 namespace {
@@ -145,10 +133,6 @@ int64_t AbiKernel::workspace_bytes(const Case& c) const {
   return int64_t(desc_->workspace_bytes(desc_, &p));
 }
 
-Timing AbiKernel::time(const KernelCall& call, const Device& dev, const TimingOptions& o) const {
-  return info().memory == Memory::device ? time_on_device(*desc_, call, o) : Kernel::time(call, dev, o);
-}
-
 bool AbiKernel::takes(Memory views) const {
   return views == Memory::host || info().memory == Memory::device;
 }
@@ -162,7 +146,7 @@ KernelOutput AbiKernel::run(const KernelCall& call, const Device& dev) const {
     r.reason = "a host-memory kernel was handed device-memory inputs (pacheck's bug: run_case checks takes())";
     return r;
   }
-  return info().memory == Memory::host ? run_on_host(*desc_, call) : run_on_device(*desc_, call);
+  return info().memory == Memory::host ? cross_host(*desc_, call) : run_device(*desc_, call);
 }
 
 void Registry::add(KernelPtr k) {
@@ -190,95 +174,6 @@ Registry builtin_kernels(Backend b) {
   Registry r;
   for (const pacheck_kernel* d : b == Backend::host ? host_twin_descriptors() : gpu_kernel_descriptors())
     r.add(std::make_shared<AbiKernel>(d, "built-in"));
-  return r;
-}
-
-// ---- host marshalling ------------------------------------------------------------------------------
-
-namespace {
-
-constexpr size_t kGuardBytes = 256;
-constexpr uint8_t kCanary = 0xA5;
-
-/// A host buffer with canary regions on both sides (ggml's guard habit): a kernel that writes
-/// past its output is caught, not silently tolerated.
-struct GuardedHost {
-  std::vector<uint8_t> bytes;
-  size_t size;
-  explicit GuardedHost(size_t n, uint8_t fill) : bytes(n + 2 * kGuardBytes, kCanary), size(n) {
-    std::memset(bytes.data() + kGuardBytes, fill, n);
-  }
-  void* data() { return bytes.data() + kGuardBytes; }
-  bool intact() const {
-    for (size_t i = 0; i < kGuardBytes; ++i)
-      if (bytes[i] != kCanary || bytes[kGuardBytes + size + i] != kCanary) return false;
-    return true;
-  }
-};
-
-std::string last_error_of(const pacheck_kernel& k) {
-  const char* e = k.last_error ? k.last_error(&k) : nullptr;
-  return e && *e ? e : "(the kernel gave no last_error)";
-}
-
-}  // namespace
-
-KernelOutput run_on_host(const pacheck_kernel& k, const KernelCall& call) {
-  KernelOutput r;
-  const pacheck_problem& p = call.problem;
-  const int64_t rows = int64_t(p.num_seqs) * p.q_len * p.num_q_heads;
-  const size_t out_bytes = size_t(rows * p.head_size) * size_t(dtype_bytes(DType(p.q_dtype)));
-  GuardedHost out(out_bytes, 0xFF), lse(size_t(rows) * 4, 0xFF);  // 0xFF.. is NaN in every format
-  const uint64_t ws_bytes = k.workspace_bytes ? k.workspace_bytes(&k, &p) : 0;
-  GuardedHost ws(size_t(ws_bytes), 0xFF);
-  pacheck_buffers b{};
-  b.struct_size = sizeof b;
-  b.q = call.q.data;
-  b.out = out.data();
-  b.lse = p.want_lse ? static_cast<float*>(lse.data()) : nullptr;
-  b.k_cache = call.k_cache.data;
-  b.v_cache = call.v_cache.data;
-  b.k_scales = call.k_scales.data;
-  b.v_scales = call.v_scales.data;
-  b.block_tables = call.block_tables.data;
-  b.context_lens = call.context_lens.data;
-  b.alibi_slopes = call.alibi_slopes.empty() ? nullptr : call.alibi_slopes.data;
-  b.sinks = call.sinks.empty() ? nullptr : call.sinks.data;
-  b.workspace = ws_bytes ? ws.data() : nullptr;
-  b.workspace_bytes = ws_bytes;
-  const auto t0 = std::chrono::steady_clock::now();
-  const int status = k.launch(&k, &p, &b, nullptr);
-  r.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (status == PACHECK_NOT_SUPPORTED) {
-    r.status = Status::NotSupported;
-    r.reason = last_error_of(k);
-    return r;
-  }
-  if (status != PACHECK_OK) {
-    r.status = Status::Fail;
-    r.metric = "kernel_error";
-    r.reason = "launch returned " + std::to_string(status) + ": " + last_error_of(k);
-    return r;
-  }
-  for (const auto& [name, g] : {std::pair<const char*, const GuardedHost*>{"out", &out}, {"lse", &lse}, {"workspace", &ws}})
-    if (!g->intact()) {
-      r.status = Status::Fail;
-      r.metric = "guard";
-      r.reason = std::string("the kernel wrote outside its '") + name + "' buffer (" + std::to_string(g->size) + " bytes)";
-      return r;
-    }
-  const DType qt = DType(p.q_dtype);
-  r.out.resize(size_t(rows * p.head_size));
-  const uint8_t* ob = static_cast<const uint8_t*>(out.data());
-  for (size_t i = 0; i < r.out.size(); ++i) {
-    uint16_t code = 0;
-    std::memcpy(&code, ob + i * size_t(dtype_bytes(qt)), size_t(dtype_bytes(qt)));
-    r.out[i] = codec::decode(qt, code);
-  }
-  if (p.want_lse) {
-    r.lse.resize(size_t(rows));
-    std::memcpy(r.lse.data(), lse.data(), r.lse.size() * 4);
-  }
   return r;
 }
 

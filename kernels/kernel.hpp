@@ -2,9 +2,9 @@
 // A kernel under test, as the rest of pacheck sees it: one C ABI descriptor
 // (include/pacheck/kernel_abi.h) -- pacheck's own paths and every plug-in alike -- parsed once
 // into a Capability and Numerics, and run on a case's physical inputs. Buffers are marshalled by
-// the kernel's memory kind: host kernels get host copies with guard regions, device kernels get
-// guarded device buffers (kernels/gpu_backend.hip). Outputs start as NaN so an element the kernel
-// forgets to write fails.
+// the kernel's memory kind through the one crossing (kernels/crossing.hpp): host kernels get
+// guarded host outputs, device kernels guarded device buffers, worker-served kernels the worker's
+// shared memory. Outputs start as NaN so an element the kernel forgets to write fails.
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "core/capability.hpp"
-#include "core/inputs.hpp"
-#include "core/inputs_device.hpp"
+#include "inputs/inputs.hpp"
+#include "inputs/inputs_device.hpp"
 #include "core/metrics.hpp"
 #include "pacheck/kernel_abi.h"
 
@@ -45,7 +45,7 @@ struct View {
 };
 
 /// One launch as pacheck hands it to a kernel: the ABI problem and views of every input, in host
-/// memory or, for inputs generated on the GPU (core/inputs_device.hpp), in device memory.
+/// memory or, for inputs generated on the GPU (inputs/inputs_device.hpp), in device memory.
 struct KernelCall {
   pacheck_problem problem{};
   Memory memory = Memory::host;     // where the views point
@@ -60,20 +60,6 @@ KernelCall make_call(const Inputs& in, const PhysicalKv& kv);
 /// The call of inputs generated on the GPU: device views into `in`, which must outlive it.
 KernelCall make_call(const DeviceInputs& in);
 
-/// How a kernel is timed (pacheck bench): warm-up launches, then `repetitions` timed launches, each
-/// on the next of several input sets that together span `rotate_bytes`, so every launch reads
-/// from a cold L2 (the same rotation for the streaming-read roofline).
-struct TimingOptions {
-  int warmup = 3;
-  int repetitions = 20;
-  size_t rotate_bytes = size_t(256) << 20;  // a few times the largest L2 of the devices in use
-};
-/// Per-launch times, or why there are none.
-struct Timing {
-  std::string error;               // empty = timed
-  std::vector<double> samples_ms;  // one per timed launch
-  int input_sets = 1;
-};
 struct KernelInfo {
   std::string name, version, provenance;
   std::string source;    // "built-in" or the library / adapter it was loaded from
@@ -101,12 +87,8 @@ class Kernel {
   virtual bool takes(Memory views) const { return views == Memory::host; }
   /// Scratch bytes a launch on `c` needs (0 = none).
   virtual int64_t workspace_bytes(const Case& c) const { (void)c; return 0; }
-  /// Runs the kernel on the call. A refusal (declined case) is NotSupported without a launch.
+  /// Runs the kernel on the call through the one crossing (kernels/crossing.hpp).
   virtual KernelOutput run(const KernelCall& call, const Device& dev) const = 0;
-  /// Times launches on the call (pacheck bench). By default: the launch time each run() reports
-  /// (host wall clock, or device events inside a worker); device kernels override it with
-  /// cold-L2 device timing on device-filled inputs.
-  virtual Timing time(const KernelCall& call, const Device& dev, const TimingOptions& o) const;
 
  private:
   KernelInfo info_;
@@ -122,7 +104,6 @@ class AbiKernel : public Kernel {
   bool takes(Memory views) const override;
   KernelOutput run(const KernelCall& call, const Device& dev) const override;
   int64_t workspace_bytes(const Case& c) const override;
-  Timing time(const KernelCall& call, const Device& dev, const TimingOptions& o) const override;
   const pacheck_kernel& descriptor() const { return *desc_; }
 
  private:
@@ -159,7 +140,7 @@ std::vector<const pacheck_kernel*> gpu_kernel_descriptors();  // empty without a
 /// mismatch, malformed descriptor).
 std::vector<KernelPtr> load_plugin(const std::string& spec);
 
-// ---- the GPU backend (kernels/gpu_backend.hip; kernels/gpu_none.cpp without a toolchain) -------
+// ---- the GPU backend (kernels/crossing_device.hip; kernels/gpu_none.cpp without a toolchain) ----
 /// True when pacheck was built with a GPU toolchain and a GPU is present; else `why` says which.
 bool gpu_available(std::string* why = nullptr);
 /// The present GPU (name, arch, CU/SM count, native fp8, warp size). @pre gpu_available()
@@ -167,18 +148,4 @@ Device gpu_device();
 /// "CUDA runtime 13000" / "HIP runtime ..." / "n/a", for the report's context block.
 std::string gpu_runtime_version();
 std::string gpu_driver_version();
-/// Runs a device-memory descriptor: guarded device buffers (filled from the call's host or device
-/// views; allocations are pooled across calls), launch, event timing, guard check.
-KernelOutput run_on_device(const pacheck_kernel& k, const KernelCall& call);
-
-/// Times a device-memory descriptor with device events. Cache views left empty (k_cache,
-/// v_cache, q) are filled on the device with finite values of the dtype, so shapes far beyond
-/// host memory can be timed; correctness is checked separately, on a reduced case.
-Timing time_on_device(const pacheck_kernel& k, const KernelCall& call, const TimingOptions& o);
-/// Read bandwidth (GB/s, median) of a plain streaming-read kernel over `bytes`, timed like a kernel.
-double stream_read_gbs(size_t bytes, const TimingOptions& o, std::string* error);
-
-/// Runs a host-memory descriptor with guard regions around every buffer it writes.
-KernelOutput run_on_host(const pacheck_kernel& k, const KernelCall& call);
-
 }  // namespace pa

@@ -18,18 +18,15 @@
 
 #include "kernels/kernel.hpp"
 #include "reference/attention.hpp"
+#include "testbed/testbed.hpp"
+#include "testing/input_error.hpp"
 
 namespace pa {
 namespace {
 
 // The InputError message of loading `spec`, or "" when it loaded.
 std::string load_error(const std::string& spec) {
-  try {
-    load_plugin(spec);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return test::input_error([&] { load_plugin(spec); });
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
@@ -114,27 +111,13 @@ TEST(Plugin, LoadedKernelRunsAndDeclines) {
 
 // ---- the examples' CPU kernel ------------------------------------------------------------------
 
-// |lse - ref| bound: the kernel's lse is fp32 (a few ulps of the largest logit plus the fp32 sum);
-// 1e-3 is far above that and far below what a wrong key set moves it by.
-constexpr double kLseAtol = 1e-3;
-
-// "" when `k` matches the reference on `c` (output within its declared tolerance, lse close).
+// "" when `k` passes `c` through the one judge (testbed/testbed.hpp: output within its declared
+// tolerance, aggregate checks, and the LSE it declares within its derived bound).
 std::string judge(const Kernel& k, const Case& c) {
-  const Device dev = device_mi300x();
-  if (auto why = k.decline_reason(c, dev)) return "declined: " + *why;
   const Inputs in = make_inputs(c);
-  const PhysicalKv kv = pack(in);
-  const KernelOutput got = k.run(make_call(in, kv), dev);
-  if (got.status != Status::Ok) return std::string(to_string(got.status)) + ": " + got.reason;
-  const ReferenceResult ref = reference_attention(in);
-  const Tolerance tol = tolerance_for(k.error_model(c), ref.stats);
-  const Verdict v = verdict(compare(got.out, ref.out, tol, ref.uniform), tol, output_shape(c));
-  if (v.status != Status::Ok) return v.message;
-  if (got.lse.size() != ref.lse.size()) return "lse has " + std::to_string(got.lse.size()) + " rows";
-  for (size_t r = 0; r < ref.lse.size(); ++r)
-    if (!(std::fabs(got.lse[r] - ref.lse[r]) <= kLseAtol * (1 + std::fabs(ref.lse[r]))))
-      return "lse row " + std::to_string(r) + ": " + std::to_string(got.lse[r]) + " vs " + std::to_string(ref.lse[r]);
-  return "";
+  const PathRecord r = run_and_judge(k, c, make_call(in, pack(in)), reference_attention(in), device_mi300x());
+  if (r.status == Status::Ok) return "";
+  return std::string(to_string(r.status)) + " " + r.metric + ": " + r.message;
 }
 
 // A deterministic sweep over the example's declared capability: each option cycles with its own

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "mutate/contract_mutants.hpp"
+#include "testing/case_shape.hpp"
 
 namespace pa {
 namespace {
@@ -23,16 +24,15 @@ std::unique_ptr<Prepared> prepare(const Case& c) { return std::make_unique<Prepa
 
 KernelPtr host(const char* name) { return builtin_kernels(Backend::host).get(name); }
 
-Case shuffled_case() {
-  Case c;
-  c.num_seqs = 2;
-  c.num_q_heads = 8;
-  c.num_kv_heads = 2;
-  c.head_size = 128;
-  c.block_size = 16;
-  c.context_lens = {40, 17};
-  c.kv_layout = KvLayout::shuffled;
-  return c;
+// `m` planted into hip's call of `p` on MI300X; the test fails where it does not plant.
+MutatedCall plant_in_hip(ContractMutant m, const Prepared& p) {
+  MutatedCall out = mutate_call(m, p.call, *host("hip"), device_mi300x());
+  EXPECT_TRUE(out.planted) << "not planted";
+  return out;
+}
+
+Case shuffled_case(DType kv = DType::bf16, ScaleMode scale = ScaleMode::none) {
+  return test::shaped_case(Case{}.seed, {40, 17}, 8, 2, 128, 16, kv, scale, KvLayout::shuffled);
 }
 
 uint16_t code_at(const View<uint8_t>& v, int32_t eb, int64_t i) {
@@ -51,20 +51,20 @@ TEST(ContractMutants, CatalogueNamesAreUniqueAndParse) {
 }
 
 TEST(ContractMutants, ApplyToTheDeclarationsTheyCanTouch) {
-  const Capability v1 = host("v1")->info().capability, hip = host("hip")->info().capability,
-                   as = host("asm")->info().capability;
-  EXPECT_TRUE(applies(ContractMutant::drop_softcap, v1));
-  EXPECT_FALSE(applies(ContractMutant::drop_softcap, hip));
-  EXPECT_TRUE(applies(ContractMutant::drop_custom_scale, hip));
-  EXPECT_FALSE(applies(ContractMutant::drop_custom_scale, as));
-  EXPECT_TRUE(applies(ContractMutant::token_scale_logical_index, as));
-  EXPECT_FALSE(applies(ContractMutant::token_scale_logical_index, v1));
-  EXPECT_TRUE(applies(ContractMutant::per_tensor_scale_ignored, v1));
-  EXPECT_FALSE(applies(ContractMutant::per_tensor_scale_ignored, as));
-  EXPECT_TRUE(applies(ContractMutant::head_size_routing, as));
-  EXPECT_FALSE(applies(ContractMutant::head_size_routing, hip));
-  EXPECT_TRUE(applies(ContractMutant::block_size_routing, as));
-  EXPECT_FALSE(applies(ContractMutant::block_size_routing, v1));
+  // (mutant, a twin it applies to, one it does not)
+  const struct {
+    ContractMutant m;
+    const char *to, *not_to;
+  } table[] = {{ContractMutant::drop_softcap, "v1", "hip"},
+               {ContractMutant::drop_custom_scale, "hip", "asm"},
+               {ContractMutant::token_scale_logical_index, "asm", "v1"},
+               {ContractMutant::per_tensor_scale_ignored, "v1", "asm"},
+               {ContractMutant::head_size_routing, "asm", "hip"},
+               {ContractMutant::block_size_routing, "asm", "v1"}};
+  for (const auto& t : table) {
+    EXPECT_TRUE(applies(t.m, host(t.to)->info().capability)) << int(t.m) << " to " << t.to;
+    EXPECT_FALSE(applies(t.m, host(t.not_to)->info().capability)) << int(t.m) << " to " << t.not_to;
+  }
 }
 
 TEST(ContractMutants, WrapperKeepsTheInnerNameAndNeverWritesTheCallersBuffers) {
@@ -81,8 +81,7 @@ TEST(ContractMutants, WrapperKeepsTheInnerNameAndNeverWritesTheCallersBuffers) {
 
 TEST(ContractMutants, VLayoutIndexMovesVIntoTheWrongFamilysOrder) {
   const auto p = prepare(shuffled_case());
-  const MutatedCall m = mutate_call(ContractMutant::v_layout_index, p->call, *host("hip"), device_mi300x());
-  ASSERT_TRUE(m.planted);
+  const MutatedCall m = plant_in_hip(ContractMutant::v_layout_index, *p);
   EXPECT_EQ(m.call.k_cache.data, p->call.k_cache.data);  // K untouched
   const PageLayout own = p->kv.v_layout;
   const PageLayout wrong = make_page_layout(KvLayout::vllm, KvTensor::value, 2, 16, 128, 2, own.page_stride);
@@ -104,8 +103,7 @@ TEST(ContractMutants, DensePageStrideReadsTheDensePoolAtTheTrueStride) {
   Case c = shuffled_case();
   c.page_pad = 40;
   const auto p = prepare(c);
-  const MutatedCall m = mutate_call(ContractMutant::dense_page_stride, p->call, *host("hip"), device_mi300x());
-  ASSERT_TRUE(m.planted);
+  const MutatedCall m = plant_in_hip(ContractMutant::dense_page_stride, *p);
   const PageLayout dense = make_page_layout(KvLayout::shuffled, KvTensor::key, 2, 16, 128, 2, 0);
   for (int64_t blk = 0; blk < p->call.problem.num_blocks; ++blk)
     for (int32_t d = 0; d < 128; d += 7)
@@ -115,12 +113,9 @@ TEST(ContractMutants, DensePageStrideReadsTheDensePoolAtTheTrueStride) {
 }
 
 TEST(ContractMutants, TokenScalesFollowTheLogicalPage) {
-  Case c = shuffled_case();
-  c.kv_dtype = DType::fp8_e4m3fnuz;
-  c.kv_scale = ScaleMode::per_token_head_major;
+  Case c = shuffled_case(DType::fp8_e4m3fnuz, ScaleMode::per_token_head_major);
   const auto p = prepare(c);
-  const MutatedCall m = mutate_call(ContractMutant::token_scale_logical_index, p->call, *host("hip"), device_mi300x());
-  ASSERT_TRUE(m.planted);
+  const MutatedCall m = plant_in_hip(ContractMutant::token_scale_logical_index, *p);
   const ScaleLayout& sl = p->kv.scale_layout;
   for (int32_t s = 0; s < 2; ++s)
     for (int32_t j = 0; j < c.blocks_for(c.context_lens[size_t(s)]); ++j) {
@@ -132,12 +127,9 @@ TEST(ContractMutants, TokenScalesFollowTheLogicalPage) {
 }
 
 TEST(ContractMutants, ScaleMutantsReplaceTheScales) {
-  Case c = shuffled_case();
-  c.kv_dtype = DType::fp8_e4m3fnuz;
-  c.kv_scale = ScaleMode::per_token_block_major;
+  Case c = shuffled_case(DType::fp8_e4m3fnuz, ScaleMode::per_token_block_major);
   const auto tok = prepare(c);
-  const MutatedCall m = mutate_call(ContractMutant::per_token_scale_as_per_tensor, tok->call, *host("hip"), device_mi300x());
-  ASSERT_TRUE(m.planted);
+  const MutatedCall m = plant_in_hip(ContractMutant::per_token_scale_as_per_tensor, *tok);
   for (size_t i = 0; i < m.call.k_scales.size; ++i) {
     const float a = m.call.k_scales.data[i], b = tok->kv.k_scales[0];
     ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b)));
@@ -145,20 +137,16 @@ TEST(ContractMutants, ScaleMutantsReplaceTheScales) {
   c.kv_scale = ScaleMode::per_tensor;
   const auto tensor = prepare(c);
   ASSERT_NE(tensor->kv.k_scales[0], 1.0f);
-  const MutatedCall t = mutate_call(ContractMutant::per_tensor_scale_ignored, tensor->call, *host("hip"), device_mi300x());
-  ASSERT_TRUE(t.planted);
+  const MutatedCall t = plant_in_hip(ContractMutant::per_tensor_scale_ignored, *tensor);
   EXPECT_EQ(t.call.k_scales.data[0], 1.0f);
   EXPECT_EQ(t.call.v_scales.data[0], 1.0f);
   EXPECT_FALSE(mutate_call(ContractMutant::per_tensor_scale_ignored, tok->call, *host("hip"), device_mi300x()).planted);
 }
 
 TEST(ContractMutants, Fp8WrongFlavourTranscodesEveryByte) {
-  Case c = shuffled_case();
-  c.kv_dtype = DType::fp8_e4m3fnuz;
-  c.kv_scale = ScaleMode::per_tensor;
+  Case c = shuffled_case(DType::fp8_e4m3fnuz, ScaleMode::per_tensor);
   const auto p = prepare(c);
-  const MutatedCall m = mutate_call(ContractMutant::fp8_wrong_flavour, p->call, *host("hip"), device_mi300x());
-  ASSERT_TRUE(m.planted);
+  const MutatedCall m = plant_in_hip(ContractMutant::fp8_wrong_flavour, *p);
   int64_t changed = 0;
   for (size_t i = 0; i < m.call.k_cache.size; ++i) {
     const uint8_t want = uint8_t(codec::encode(DType::fp8_e4m3fnuz, codec::decode(DType::fp8_e4m3fn, p->kv.k_cache[i])));

@@ -7,8 +7,9 @@
 
 #include "core/prng.hpp"
 #include "dispatch/select.hpp"
+#include "property/generators.hpp"
 #include "regression/corpus_check.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa {
 
@@ -22,86 +23,6 @@ std::string field(const std::string& s, const std::string& key, const char* stop
   const size_t to = s.find_first_of(stops, from);
   if (end) *end = to;
   return s.substr(from, to == std::string::npos ? std::string::npos : to - from);
-}
-
-// ---- the case generator -------------------------------------------------------------------------
-
-template <class E>
-std::vector<E> declared(uint32_t mask, std::initializer_list<E> candidates) {
-  std::vector<E> v;
-  for (E e : candidates)
-    if (mask & bit(e)) v.push_back(e);
-  return v;
-}
-template <class T>
-T pick(Rng& rng, const std::vector<T>& v) {
-  return v[size_t(rng.uniform_int(0, int64_t(v.size()) - 1))];
-}
-bool chance(Rng& rng, double p) { return rng.uniform() < p; }
-
-/// The smaller values of a declared list when it has any (a case of head 512 or page 256 costs
-/// much and finds nothing a smaller one does not), else the list itself.
-std::vector<int32_t> modest(const std::vector<int32_t>& v, int32_t limit) {
-  std::vector<int32_t> out;
-  for (int32_t x : v)
-    if (x <= limit) out.push_back(x);
-  return out.empty() ? v : out;
-}
-
-// One draw inside the declaration. Options are on often (about a third of the draws each) so a
-// dropped option is met within a few dozen cases; context lengths sit on page boundaries.
-Case draw_case(const Capability& cap, Rng& rng) {
-  Case c;
-  const auto q = declared<DType>(cap.q_dtypes, {DType::bf16, DType::fp16});
-  const auto kv = declared<DType>(cap.kv_dtypes, {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz, DType::int8});
-  const auto layouts = declared<KvLayout>(cap.layouts, {KvLayout::nhd, KvLayout::hnd, KvLayout::vllm, KvLayout::shuffled});
-  auto scales = declared<ScaleMode>(cap.scales, {ScaleMode::none, ScaleMode::per_tensor, ScaleMode::per_head,
-                                                 ScaleMode::per_token_block_major, ScaleMode::per_token_head_major});
-  if (q.empty() || kv.empty() || layouts.empty() || scales.empty()) return c;  // declined below
-  c.q_dtype = pick(rng, q);
-  c.kv_dtype = pick(rng, kv);
-  c.kv_layout = pick(rng, layouts);
-  if (c.kv_dtype == DType::int8 || (cap.needs_token_scales_for_8bit && is_8bit(c.kv_dtype))) {
-    const bool token_only = cap.needs_token_scales_for_8bit && is_8bit(c.kv_dtype);
-    scales.erase(std::remove_if(scales.begin(), scales.end(),
-                                [&](ScaleMode m) { return m == ScaleMode::none || (token_only && !is_per_token(m)); }),
-                 scales.end());
-    if (scales.empty()) return c;
-  }
-  c.kv_scale = pick(rng, scales);
-  c.head_size = pick(rng, modest(cap.head_sizes, 128));
-  c.block_size = pick(rng, modest(cap.block_sizes, 32));
-  std::vector<int32_t> groups;
-  for (int32_t g : {1, 2, 3, 4, 8})
-    if (g <= cap.max_gqa) groups.push_back(g);
-  const int32_t G = groups.empty() ? 1 : pick(rng, groups);
-  c.num_kv_heads = int32_t(rng.uniform_int(1, 2));
-  c.num_q_heads = c.num_kv_heads * G;
-  c.q_len = 1;
-  if (cap.max_q_len > 1 && chance(rng, 0.25)) {
-    int32_t top = std::min(cap.max_q_len, 4);
-    if (cap.max_q_len_x_gqa) top = std::min(top, std::max(1, cap.max_q_len_x_gqa / G));
-    c.q_len = int32_t(rng.uniform_int(1, top));
-  }
-  const int32_t B = c.block_size;
-  c.num_seqs = int32_t(rng.uniform_int(1, 3));
-  c.context_lens.clear();
-  for (int32_t s = 0; s < c.num_seqs; ++s) {
-    const int32_t boundary[] = {1, B - 1, B, B + 1, 2 * B, 2 * B + 1, 3 * B - 1, 3 * B + 1};
-    int32_t ctx = chance(rng, 0.75) ? boundary[rng.uniform_int(0, 7)] : int32_t(rng.uniform_int(1, 4 * B + 7));
-    if (chance(rng, 0.05)) ctx = 8 * B + 3;  // several split-K partitions
-    c.context_lens.push_back(std::max({ctx, c.q_len, 1}));
-  }
-  // Split-K over one or two pages makes every case a multi-partition case.
-  c.partition_size = cap.partition_multiple_of_block ? pick(rng, std::vector<int32_t>{B, 2 * B, std::max(B, 256 / B * B)})
-                                                     : 256;
-  if (cap.strided_pages && chance(rng, 0.3)) c.page_pad = pick(rng, std::vector<int64_t>{8, 16, 40});
-  if (cap.custom_softmax_scale && chance(rng, 0.3)) c.softmax_scale = rng.uniform(0.5, 1.5) / std::sqrt(double(c.head_size));
-  if (cap.sliding_window && chance(rng, 0.3)) c.sliding_window = pick(rng, std::vector<int32_t>{1, 2, B, B + 3});
-  if (cap.logit_softcap && chance(rng, 0.3)) c.logit_softcap = pick(rng, std::vector<double>{2.0, 5.0});
-  c.alibi = cap.alibi && chance(rng, 0.25);
-  c.sinks = cap.sinks && chance(rng, 0.3);
-  return c;
 }
 
 // The file part of a corpus path from "regression/" on (the table stays readable).
@@ -161,14 +82,37 @@ std::vector<KernelPtr> with_replaced(const std::vector<KernelPtr>& set, const Ke
 std::vector<RegressionCase> generated_cases(const Kernel& k, int count, uint64_t seed) {
   std::vector<RegressionCase> out;
   Rng rng(seed, Stream::kMutant);
-  // Most draws fit a broad declaration; a narrow one (asm's q_len*G, 8-bit-needs-token-scales)
-  // refuses many, so the loop gives up only after many empty draws.
+  // The property suite's generator, leaning the way a mutant is found fastest: options on often
+  // (a dropped option shows within a few dozen cases), short contexts on page and partition
+  // boundaries, modest heads and pages (a head of 512 costs much and finds nothing a smaller one
+  // does not), and one device model per e4m3 flavour so every declared fp8 cache is drawn.
+  gen::Limits lim;
+  lim.max_seqs = 3;
+  lim.max_context = 100;
+  lim.long_context = 300;
+  lim.big_pools = false;
+  gen::Weights w = gen::Weights::leaning(30, 30, 25, 0);
+  w.max_head = 128;
+  w.max_block = 32;
+  const std::vector<Device> devices = {device_reading(DType::bf16), device_reading(DType::fp8_e4m3fn)};
+  // The first draws cover every KV dtype the kernel declares (on a device that decodes it), the
+  // rest are free.
+  std::vector<std::pair<DType, Device>> cover;
+  for (const Device& dev : devices)
+    for (DType t : gen::drawable_kv_dtypes(k.info().capability, dev))
+      if (std::none_of(cover.begin(), cover.end(), [&](const auto& p) { return p.first == t; })) cover.push_back({t, dev});
   for (int attempt = 0; int(out.size()) < count && attempt < 100 * std::max(count, 1); ++attempt) {
-    Case c = draw_case(k.info().capability, rng);
+    const size_t n = out.size();
+    const Device dev = n < cover.size() ? cover[n].second : devices[size_t(rng.uniform_int(0, 1))];
+    const std::optional<DType> kv = n < cover.size() ? std::optional<DType>(cover[n].first) : std::nullopt;
+    Case c;
+    try {
+      c = gen::sample(gen::case_in(k, dev, lim, w, kv), rng.next_u64(), "generated case of " + k.name());
+    } catch (const InputError&) {
+      if (kv) cover.erase(cover.begin() + long(n));  // the declared dtype admits no case: move on
+      continue;
+    }
     c.seed = seed * 1000003u + uint64_t(out.size());
-    if (!validate(c).empty()) continue;
-    const Device dev = device_reading(c.kv_dtype);
-    if (k.decline_reason(c, dev)) continue;
     RegressionCase r;
     r.name = "generated:" + k.name() + "#" + std::to_string(out.size());
     r.file = r.name;

@@ -41,11 +41,11 @@ std::optional<Finding> first_finding(const std::vector<KernelPtr>& kernels, cons
 /// `set` with the kernel of `k`'s name replaced by `k` (appended when the set has none).
 std::vector<KernelPtr> with_replaced(const std::vector<KernelPtr>& set, const KernelPtr& k);
 
-/// `count` cases inside `k`'s declaration, drawn by a seeded loop (the same seed gives the same
-/// cases everywhere): boundary context lengths (1, B-1, B, B+1, 2B+1, ...), 1-3 sequences, every
-/// declared dtype, layout and scale mode, GQA groups, MTP, strided pages, split-K partitions of
-/// one or two pages and each declared option. Kept only when k.decline_reason() admits them on
-/// the device model that decodes their fp8 flavour. Each is a RegressionCase named
+/// `count` cases inside `k`'s declaration, drawn by the property suite's generator (gen::case_in)
+/// from `seed` (the same seed gives the same cases everywhere): boundary context lengths (1, B-1,
+/// B, B+1, 2B+1, partition +-1, ...), 1-3 sequences, GQA groups, MTP, strided pages, split-K
+/// partitions and each declared option; the first draws cover every KV dtype `k` declares
+/// (fp8_e5m2 included), each on the device model that decodes it. Each is a RegressionCase named
 /// "generated:<kernel>#<n>" that `k` must pass and that makes no dispatcher claim.
 std::vector<RegressionCase> generated_cases(const Kernel& k, int count, uint64_t seed = 1);
 

@@ -55,6 +55,23 @@ TEST(GeneratedCases, StayInsideTheDeclarationAndRepeat) {
   }
 }
 
+// Every KV dtype a kernel declares is drawn, each on a device model that decodes it: fp8_e5m2
+// (v1 declares it) and both e4m3 flavours (on MI300X's and MI355X's models).
+TEST(GeneratedCases, DrawEveryDeclaredKvDtype) {
+  const Registry builtin = builtin_kernels(Backend::host);
+  for (const KernelPtr& k : builtin.all()) {
+    std::set<DType> declared, drawn;
+    for (int t = 0; t < kDTypeCount; ++t)
+      if (DType(t) != DType::fp32 && (k->info().capability.kv_dtypes & bit(DType(t)))) declared.insert(DType(t));
+    for (const RegressionCase& r : generated_cases(*k, 20, 3)) {
+      drawn.insert(r.c.kv_dtype);
+      EXPECT_FALSE(k->decline_reason(r.c, r.device)) << r.file << " on " << r.device.name;
+    }
+    EXPECT_EQ(drawn, declared) << k->name();
+  }
+  EXPECT_TRUE(builtin.get("v1")->info().capability.kv_dtypes & bit(DType::fp8_e5m2));
+}
+
 TEST(Findings, SplitIntoTheirFields) {
   const Finding f = parse_finding(
       "/x/regression/cases/a.json: path=hip backend=host metric=outside_tolerance: 3/8 elements outside"

@@ -2,7 +2,7 @@
 // `pacheck check`: the property suite against any registered kernel, built-in or plug-in.
 // Each property is drawn inside (or, for refusals, outside) what the kernel declares, applied
 // only where its precondition holds (otherwise reported as not applicable, never as passed),
-// and judged through the one judge (regression/testbed.hpp). A failure is shrunk by RapidCheck,
+// and judged through the one judge (testbed/testbed.hpp). A failure is shrunk by RapidCheck,
 // saved under regression/captured/ and printed with a replay line that reproduces it.
 //
 // Properties (property_names(), in this order):

@@ -76,6 +76,59 @@ TEST(CheckKernel, APropertyWhosePreconditionFailsIsNotApplicableNotPassed) {
   EXPECT_NE(os.str().find("nothing checked"), std::string::npos) << os.str();
 }
 
+// A property that never saw a case has shown nothing: when every draw is discarded -- by the
+// generator (it cannot make a case) or by the body's precondition (RC_PRE) -- it fails, naming
+// the last reason, and is neither passed nor skipped as not applicable.
+prop::RunSettings settings(int cases) {
+  prop::RunSettings s;
+  s.cases = cases;
+  s.seed = 11;
+  s.capture = false;
+  return s;
+}
+
+TEST(CheckCases, EveryDrawDiscardedByTheGeneratorFails) {
+  const rc::Gen<Case> never = rc::gen::exec([]() -> Case { throw rc::GenerationFailure("nothing drawable here"); });
+  const prop::PropertyResult r =
+      prop::check_cases("never", never, [](const Case&) { return std::optional<std::string>(); }, settings(50));
+  EXPECT_TRUE(r.applicable) << "an empty generator is a failure of the check, not a skip";
+  EXPECT_FALSE(r.passed);
+  EXPECT_EQ(r.cases, 0);
+  EXPECT_GT(r.discarded, 0);
+  EXPECT_NE(r.message.find("every one of"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("nothing drawable here"), std::string::npos) << r.message;
+}
+
+TEST(CheckCases, EveryDrawDiscardedByThePreconditionFails) {
+  const prop::PropertyResult r = prop::check_cases(
+      "pre", rc::gen::just(Case{}),
+      [](const Case&) -> std::optional<std::string> {
+        RC_PRE(false);
+        return std::nullopt;
+      },
+      settings(50));
+  EXPECT_TRUE(r.applicable);
+  EXPECT_FALSE(r.passed);
+  EXPECT_NE(r.message.find("every one of"), std::string::npos) << r.message;
+}
+
+TEST(CheckCases, OnePassingCaseOutOfThreeHundredIsNotAPass) {
+  int calls = 0;
+  const prop::PropertyResult r = prop::check_cases(
+      "one", rc::gen::just(Case{}),
+      [&calls](const Case&) -> std::optional<std::string> {
+        RC_PRE(++calls == 1);  // only the first draw is kept
+        return std::nullopt;
+      },
+      settings(300));
+  EXPECT_EQ(r.cases, 1);
+  EXPECT_FALSE(r.passed) << r.message;
+  EXPECT_NE(r.message.find("only 1 of 300"), std::string::npos) << r.message;
+  prop::CheckReport rep;
+  rep.results = {r};
+  EXPECT_FALSE(rep.passed());
+}
+
 TEST(CheckKernel, AKernelTheRoutingRuleDoesNotNameIsRefusedCleanlyAndNotDispatched) {
   const KernelPtr mine = renamed_twin("hip", "mine");
   const Registry reg = builtin_kernels(Backend::host);

@@ -8,12 +8,12 @@
 
 #include <cmath>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "core/prng.hpp"
 #include "kernels/cache_writer.hpp"
 #include "dispatch/select.hpp"
 #include "property/properties.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa::prop {
 
@@ -145,14 +145,10 @@ PropertySpec refusal_property(const PropertyContext& ctx) {
 // The cache writer fills the layouts, dtypes and scale modes this kernel reads: what it writes
 // gathers back to the inputs (within one quantisation step) and it never writes skipped slots.
 PropertySpec writer_property(const PropertyContext& ctx) {
-  PropertySpec p;
-  p.name = "writer";
-  p.cases = ctx.inside();
-  p.holds = [ctx](const Case& c) -> std::optional<std::string> {
+  return inside_spec(ctx, "writer", [ctx](const Case& c) -> std::optional<std::string> {
     if (auto why = writer_then_gather(c)) return "writer=host_cache_writer for kernel=" + ctx.kernel->name() + " " + *why;
     return std::nullopt;
-  };
-  return p;
+  });
 }
 
 PropertySpec dispatcher_property(const PropertyContext& ctx) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/capability.hpp"
+#include "core/prng.hpp"
 
 namespace pa::gen {
 
@@ -42,6 +43,13 @@ T pick_weighted(std::initializer_list<std::pair<int, T>> v) {
   return v.begin()->second;
 }
 
+// True in `percent` of draws; shrinks toward false.
+bool chance(int percent) {
+  if (percent <= 0) return false;
+  if (percent >= 100) return true;
+  return pick_weighted<bool>({{100 - percent, false}, {percent, true}});
+}
+
 // Real GQA ratios first (shrinks toward MHA), then odd ones.
 const std::vector<int32_t> kGqa = {1, 2, 4, 8, 5, 16, 3, 6, 7, 12, 32};
 
@@ -69,6 +77,16 @@ std::vector<ScaleMode> scales_for(const Capability& cap, DType kv) {
     out.push_back(m);
   }
   return out;
+}
+
+// The entries of `v` up to `limit` when there are any (limit > 0), else `v`: a workload's cost cap
+// that never empties a declaration.
+std::vector<int32_t> modest(std::vector<int32_t> v, int32_t limit) {
+  if (limit <= 0) return v;
+  std::vector<int32_t> out;
+  for (int32_t x : v)
+    if (x <= limit) out.push_back(x);
+  return out.empty() ? v : out;
 }
 
 std::vector<int32_t> heads_for(const Capability& cap, KvLayout l, DType kv) {
@@ -102,10 +120,17 @@ std::vector<int32_t> blocks_for(const Capability& cap, KvLayout l, DType kv, int
 // KV dtypes of the declaration this device can decode that have a scale mode and a shape.
 std::vector<DType> kv_dtypes_for(const Capability& cap, KvLayout l, const Device& dev) {
   std::vector<DType> out;
-  for (DType t : mask_values<DType>(cap.kv_dtypes, int(DType::fp32)))  // fp32 is no cache dtype
-    if ((!is_fp8(t) || t == dev.native_fp8) && !scales_for(cap, t).empty() && !heads_for(cap, l, t).empty())
-      out.push_back(t);
+  for (DType t : drawable_kv_dtypes(cap, dev))
+    if (!scales_for(cap, t).empty() && !heads_for(cap, l, t).empty()) out.push_back(t);
   return out;
+}
+
+// The KV dtype: uniform over the declared ones, or an 8-bit cache in `eight_bit` percent of draws.
+DType pick_kv(const std::vector<DType>& kvs, int eight_bit) {
+  std::vector<DType> wide, narrow;
+  for (DType t : kvs) (is_8bit(t) ? narrow : wide).push_back(t);
+  if (eight_bit < 0 || wide.empty() || narrow.empty()) return pick(kvs, "kv_dtype");
+  return chance(eight_bit) ? pick(narrow, "kv_dtype") : pick(wide, "kv_dtype");
 }
 
 std::vector<int32_t> gqa_for(const Capability& cap, const Limits& lim) {
@@ -121,24 +146,31 @@ struct Options {
   bool scale = false, window = false, softcap = false, alibi = false, sinks = false;
 };
 
-// Shared tail of both generators: contexts, pool padding, seed, options.
-void draw_tail(Case& c, const Limits& lim, const Options& o, bool strided, int32_t max_context) {
+// Shared tail of both generators: contexts, pool padding, seed, options. `partition` is where the
+// kernel splits: its declared fixed partition (`fixed_partition`), else the case's.
+void draw_tail(Case& c, const Limits& lim, const Weights& w, const Options& o, bool strided, int32_t max_context,
+               int32_t partition, bool fixed_partition, int32_t stride_align) {
+  // The inputs' seed first: it places the pages, and whether a bug shows at a short context can
+  // depend on where the pages went. RapidCheck shrinks a draw only before the draws after it, so
+  // the seed settles first and the contexts then shrink under it (drawn after the contexts, the
+  // seed shrank too late: a context that hid the bug under the first seed was never retried).
+  c.seed = *rc::gen::inRange<uint64_t>(1, 1u << 30);
   c.num_seqs = *rc::gen::inRange<int32_t>(1, lim.max_seqs + 1);
   c.context_lens.clear();
   for (int32_t s = 0; s < c.num_seqs; ++s) {
-    int32_t ctx = *context_len(c.block_size, c.partition_size, c.q_len, lim);
+    int32_t ctx = *context_len(c.block_size, partition, c.q_len, lim, fixed_partition);
     if (max_context > 0) ctx = std::max(c.q_len, std::min(ctx, max_context));
     c.context_lens.push_back(ctx);
   }
-  c.page_pad = strided ? pick<int64_t>({0, 0, 16, 40}) : 0;
-  c.seed = *rc::gen::inRange<uint64_t>(1, 1u << 30);
-  if (o.scale && pick({false, true})) c.softmax_scale = pick({0.0883883476483184, 0.0771516749810460, 0.03125, 0.2});
-  if (o.window && pick({false, true})) c.sliding_window = pick<int32_t>({1, 2, 16, 127, 128, 1024});
-  if (o.softcap && pick({false, true})) c.logit_softcap = pick({50.0, 30.0, 5.0, 1.0});
-  if (o.alibi) c.alibi = pick({false, true});
-  if (o.sinks) c.sinks = pick({false, true});
-  // One draw in four has LLM-like values (Case::values); shrinking goes back to normal values.
-  c.values = pick_weighted<Values>({{3, Values::normal}, {1, Values::outliers}});
+  c.page_pad = strided && chance(w.padded_pages) ? pick<int64_t>({16, 40, 8, 64}) : 0;
+  if (strided && stride_align > 1) c.page_pad = aligned_page_pad(c.page_stride() - c.page_pad, c.page_pad, stride_align);
+  if (o.scale && chance(w.options)) c.softmax_scale = pick({0.0883883476483184, 0.0771516749810460, 0.03125, 0.2});
+  if (o.window && chance(w.options)) c.sliding_window = pick<int32_t>({1, 2, 16, 127, 128, 1024});
+  if (o.softcap && chance(w.options)) c.logit_softcap = pick({50.0, 30.0, 5.0, 1.0});
+  if (o.alibi) c.alibi = chance(w.options);
+  if (o.sinks) c.sinks = chance(w.options);
+  // LLM-like values (Case::values) in llm_values percent of draws; shrinking goes back to normal.
+  c.values = chance(w.llm_values) ? Values::outliers : Values::normal;
 }
 
 }  // namespace
@@ -158,11 +190,14 @@ Limits limits_from_env() {
   throw InputError(std::string("PACHECK_PROPERTY_LEVEL=") + level + ": expected ci or nightly");
 }
 
-rc::Gen<int32_t> context_len(int32_t block, int32_t partition, int32_t q_len, const Limits& lim) {
+rc::Gen<int32_t> context_len(int32_t block, int32_t partition, int32_t q_len, const Limits& lim, bool fixed_partition) {
   return rc::gen::exec([=]() {
     const int32_t B = block, P = partition;
-    const std::vector<int32_t> boundary = {1,         2,     B - 1, B,     B + 1,           2 * B - 1,       2 * B, 2 * B + 1,
-                                           3 * B + 1, P - 1, P,     P + 1, 2 * P + 1, lim.max_context, lim.long_context};
+    std::vector<int32_t> boundary = {1,         2,     B - 1, B,     B + 1,           2 * B - 1,       2 * B, 2 * B + 1,
+                                     3 * B + 1, P - 1, P,     P + 1, 2 * P + 1, lim.max_context, lim.long_context};
+    // A fixed split (vLLM v2's 512 tokens) is a kernel's own edge whatever the case says: its
+    // second multiple and that one's lower neighbour too.
+    if (fixed_partition) boundary.insert(boundary.begin() + 12, {2 * P - 1, 2 * P});
     // Ten uniform slots past the list: 40% of draws are uniform, as many as all short boundaries.
     constexpr size_t kUniformSlots = 10;
     const size_t i = pick_index(boundary.size() + kUniformSlots);
@@ -188,34 +223,57 @@ rc::Gen<int32_t> partition_size(int32_t block) {
   });
 }
 
-rc::Gen<Case> case_in(const Kernel& k, const Device& dev, const Limits& lim) {
+std::vector<DType> drawable_kv_dtypes(const Capability& cap, const Device& dev) {
+  std::vector<DType> out;
+  for (DType t : mask_values<DType>(cap.kv_dtypes, kDTypeCount))
+    if (t != DType::fp32 && (!is_e4m3(t) || t == dev.native_fp8)) out.push_back(t);  // fp32 is no cache dtype
+  return out;
+}
+
+int64_t aligned_page_pad(int64_t dense_stride, int64_t pad, int32_t align) {
+  if (align <= 1) return pad;
+  const int64_t rem = (dense_stride + pad) % align;
+  return rem ? pad + (align - rem) : pad;
+}
+
+rc::Gen<Case> case_in(const Kernel& k, const Device& dev, const Limits& lim, const Weights& w, std::optional<DType> kv) {
   const Kernel* kp = &k;
   return rc::gen::exec([=]() {
     const Capability& cap = kp->info().capability;
     Case c;
     std::vector<KvLayout> layouts;
-    for (KvLayout l : mask_values<KvLayout>(cap.layouts, 4))
-      if (!kv_dtypes_for(cap, l, dev).empty()) layouts.push_back(l);
+    for (KvLayout l : mask_values<KvLayout>(cap.layouts, 4)) {
+      const std::vector<DType> kvs = kv_dtypes_for(cap, l, dev);
+      if (kv ? std::find(kvs.begin(), kvs.end(), *kv) != kvs.end() : !kvs.empty()) layouts.push_back(l);
+    }
     c.kv_layout = pick(layouts, "kv_layout (no declared layout has a dtype, scale and shape this device takes)");
-    c.kv_dtype = pick(kv_dtypes_for(cap, c.kv_layout, dev), "kv_dtype");
+    c.kv_dtype = kv ? *kv : pick_kv(kv_dtypes_for(cap, c.kv_layout, dev), w.eight_bit);
     c.q_dtype = pick(mask_values<DType>(cap.q_dtypes & (bit(DType::bf16) | bit(DType::fp16)), 2), "q_dtype");
     c.kv_scale = pick(scales_for(cap, c.kv_dtype), "kv_scale");
-    c.head_size = pick(heads_for(cap, c.kv_layout, c.kv_dtype), "head_size");
-    c.block_size = pick(blocks_for(cap, c.kv_layout, c.kv_dtype, c.head_size), "block_size");
-    const int32_t g = pick(gqa_for(cap, lim), "gqa");
+    c.head_size = pick(modest(heads_for(cap, c.kv_layout, c.kv_dtype), w.max_head), "head_size");
+    c.block_size = pick(modest(blocks_for(cap, c.kv_layout, c.kv_dtype, c.head_size), w.max_block), "block_size");
+    const std::vector<int32_t> groups = gqa_for(cap, lim);
+    std::vector<int32_t> grouped;  // G > 1
+    for (int32_t g : groups)
+      if (g > 1) grouped.push_back(g);
+    const bool mha = std::find(groups.begin(), groups.end(), 1) != groups.end();
+    int32_t g = 1;
+    if (grouped.empty()) g = pick(groups, "gqa");  // MHA only (or nothing: a discard)
+    else if (!mha || chance(w.gqa)) g = pick(grouped, "gqa");
     const int32_t max_kv = std::max(1, lim.max_q_heads / g);
     c.num_kv_heads = *rc::gen::inRange<int32_t>(1, std::min(max_kv, 4) + 1);
     c.num_q_heads = c.num_kv_heads * g;
     int32_t max_q = std::min(cap.max_q_len, kMaxQLen);
     if (cap.max_q_len_x_gqa) max_q = std::min(max_q, cap.max_q_len_x_gqa / g);
-    c.q_len = *rc::gen::inRange<int32_t>(1, std::min(max_q, 4) + 1);
+    c.q_len = max_q > 1 && chance(w.mtp) ? *rc::gen::inRange<int32_t>(2, std::min(max_q, 4) + 1) : 1;
     if (cap.partition_multiple_of_block) c.partition_size = *partition_size(c.block_size);
     const Options opts{cap.custom_softmax_scale, cap.sliding_window, cap.logit_softcap, cap.alibi, cap.sinks};
-    draw_tail(c, lim, opts, cap.strided_pages, cap.max_context);
+    const int32_t split_at = cap.fixed_partition > 0 ? cap.fixed_partition : c.partition_size;
+    draw_tail(c, lim, w, opts, cap.strided_pages, cap.max_context, split_at, cap.fixed_partition > 0,
+              cap.page_stride_align);
     // Now and then a pool big enough for page ids > 65535, only where pages are tiny (the pool
     // is allocated and poisoned whole).
-    if (lim.big_pools && int64_t(c.num_kv_heads) * c.block_size * c.head_size <= 512 &&
-        pick_weighted<bool>({{19, false}, {1, true}}))
+    if (lim.big_pools && int64_t(c.num_kv_heads) * c.block_size * c.head_size <= 512 && chance(w.big_pool))
       c.num_blocks = 70000;
     if (const auto errs = validate(c); !errs.empty())
       throw rc::GenerationFailure("drawn case is invalid: " + join(errs, "; "));
@@ -228,7 +286,7 @@ rc::Gen<Case> any_case(const Limits& lim) {
   return rc::gen::exec([=]() {
     Case c;
     c.kv_layout = pick({KvLayout::nhd, KvLayout::shuffled, KvLayout::vllm, KvLayout::hnd});
-    c.kv_dtype = pick({DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz, DType::int8});
+    c.kv_dtype = pick({DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz, DType::int8, DType::fp8_e5m2});
     c.q_dtype = pick({DType::bf16, DType::fp16});
     c.kv_scale = pick({ScaleMode::none, ScaleMode::per_tensor, ScaleMode::per_head, ScaleMode::per_token_block_major,
                        ScaleMode::per_token_head_major});
@@ -245,7 +303,7 @@ rc::Gen<Case> any_case(const Limits& lim) {
     c.num_q_heads = c.num_kv_heads * g;
     c.q_len = pick<int32_t>({1, 2, 4, 8, 16});
     c.partition_size = pick<int32_t>({256, 512, 128, 100});
-    draw_tail(c, lim, Options{true, true, true, true, true}, true, 0);
+    draw_tail(c, lim, Weights{}, Options{true, true, true, true, true}, true, 0, c.partition_size, false, 1);
     return c;
   });
 }
@@ -259,6 +317,19 @@ rc::Gen<Case> declined_case(const Kernel& k, const std::vector<Device>& devs, co
       if (kp->decline_reason(c, dev)) return c;
     throw rc::GenerationFailure(kp->name() + " takes the draw (not a refusal case)");
   });
+}
+
+Case sample(const rc::Gen<Case>& g, uint64_t seed, const std::string& what) {
+  constexpr int kMaxDiscards = 10000;
+  std::string last;
+  for (uint64_t i = 0; i < kMaxDiscards; ++i) {
+    try {
+      return g(rc::Random(mix64(seed + i)), kFullSize).value();
+    } catch (const rc::GenerationFailure& e) {
+      last = e.what();  // a draw the generator discards: the next seed of the sequence
+    }
+  }
+  throw InputError(what + ": " + std::to_string(kMaxDiscards) + " draws in a row were discarded; last: " + last);
 }
 
 }  // namespace pa::gen

@@ -52,8 +52,11 @@ struct RunSettings {
 };
 
 /// Runs `prop` on `settings.cases` draws of `gen`, shrinking any failure. Draws the generator
-/// cannot make (rc::GenerationFailure) and RC_PRE rejections are discards; when every draw is
-/// discarded the property is not applicable (the message names the last reason).
+/// cannot make (rc::GenerationFailure) and RC_PRE rejections are discards. The property passes
+/// only when all `settings.cases` cases ran and held: when RapidCheck gives up on too many
+/// discards -- every draw discarded, or a single case out of hundreds -- the result is a failure
+/// naming how many ran and the last discard reason. (A property whose precondition cannot hold for
+/// a kernel says so before any draw, as PropertySpec::not_applicable.)
 PropertyResult check_cases(const std::string& name, const rc::Gen<Case>& gen, const CaseProperty& prop,
                            const RunSettings& settings);
 
@@ -76,6 +79,11 @@ Backend property_backend();
 /// kOracleAgreement of the CPU one), for nightly sizes where the CPU oracle dominates the run.
 /// A GPU request without a GPU throws InputError.
 ReferenceResult reference(const Inputs& in);
+
+/// The one judge (testbed/testbed.hpp judge()) of `out` against `ref` for kernel `k` on `c`, as
+/// a property failure: nullopt when it passes, else "kernel=K metric=M (relation): message".
+std::optional<std::string> judged(const Kernel& k, const Case& c, const KernelOutput& out, const ReferenceResult& ref,
+                                  const std::string& relation);
 
 /// `got` against `base` (two runs of one kernel that must agree) within the kernel's tolerance
 /// on `in`'s case. Bitwise-equal outputs agree without computing the reference; otherwise the

@@ -6,10 +6,10 @@
 #include <cstring>
 
 #include "core/capability.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "core/prng.hpp"
 #include "property/properties.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa::prop {
 
@@ -27,10 +27,7 @@ constexpr int64_t kMaxTwinPoolElements = int64_t(1) << 26;
 }  // namespace
 
 PropertySpec reference_property(const PropertyContext& ctx) {
-  PropertySpec p;
-  p.name = "reference";
-  p.cases = ctx.inside();
-  p.holds = [ctx](const Case& c) -> std::optional<std::string> {
+  return inside_spec(ctx, "reference", [ctx](const Case& c) -> std::optional<std::string> {
     const Kernel& k = *ctx.kernel;
     const Inputs in = make_inputs(c);
     const PhysicalKv kv = pack(in);
@@ -38,17 +35,13 @@ PropertySpec reference_property(const PropertyContext& ctx) {
     if (r.status == Status::Ok) return std::nullopt;
     return tag(k) + " status=" + to_string(r.status) + (r.metric.empty() ? "" : " metric=" + r.metric) + ": " +
            r.message;
-  };
-  return p;
+  });
 }
 
 // Moving pages to other physical ids (and the block table with them) changes nothing: a kernel
 // that indexes anything per page by the logical page, or assumes pages in order, fails.
 PropertySpec relocation_property(const PropertyContext& ctx) {
-  PropertySpec p;
-  p.name = "relocation";
-  p.cases = ctx.inside();
-  p.holds = [ctx](const Case& c) -> std::optional<std::string> {
+  return inside_spec(ctx, "relocation", [ctx](const Case& c) -> std::optional<std::string> {
     const Kernel& k = *ctx.kernel;
     const Device dev = ctx.device_for(c);
     const Inputs in = make_inputs(c);
@@ -63,8 +56,7 @@ PropertySpec relocation_property(const PropertyContext& ctx) {
     const KernelOutput a = run(k, in, pack(in), dev), b = run(k, moved, pack(moved), dev);
     if (auto e = did_not_run(k, a, b)) return e;
     return agree(k, in, b, a, "pages relocated");
-  };
-  return p;
+  });
 }
 
 // K*s with k_scale/s is the same logical K. s is a power of two, so for 16-bit KV the codes stay
@@ -100,12 +92,7 @@ PropertySpec kv_scale_property(const PropertyContext& ctx) {
       if (a.out.size() != b.out.size()) return tag(k) + " metric=shape (K*2 with k_scale/2): output sizes differ";
       return std::nullopt;
     }
-    const ReferenceResult ref = reference(scaled);
-    const Tolerance tol = tolerance_for(k.error_model(c), ref.stats);
-    if (b.out.size() != ref.out.size()) return tag(k) + " metric=shape (K/2 with k_scale*2): wrong output size";
-    const Verdict v = verdict(compare(b.out, ref.out, tol), tol, output_shape(c));
-    if (v.status != Status::Ok) return tag(k) + " metric=" + v.metric + " (K/2 with k_scale*2): " + v.message;
-    return std::nullopt;
+    return judged(k, c, b, reference(scaled), "K/2 with k_scale*2");
   };
   return p;
 }
@@ -181,10 +168,7 @@ PropertySpec gqa_property(const PropertyContext& ctx) {
 // unused per-token scales hold NaN), and replacing the poison by finite junk changes nothing
 // (a kernel may read poison and lose it in a fmax; the junk then shows).
 PropertySpec poison_property(const PropertyContext& ctx) {
-  PropertySpec p;
-  p.name = "poison";
-  p.cases = ctx.inside();
-  p.holds = [ctx](const Case& c) -> std::optional<std::string> {
+  return inside_spec(ctx, "poison", [ctx](const Case& c) -> std::optional<std::string> {
     const Kernel& k = *ctx.kernel;
     const Device dev = ctx.device_for(c);
     const Inputs in = make_inputs(c);
@@ -209,8 +193,7 @@ PropertySpec poison_property(const PropertyContext& ctx) {
         return tag(k) + " metric=nan: NaN at " + coordinates(int64_t(i), output_shape(c)) +
                " (poison leaked into the output)";
     return agree(k, in, b, a, "finite junk in place of poison");
-  };
-  return p;
+  });
 }
 
 }  // namespace pa::prop

@@ -3,6 +3,7 @@
 // its precondition, its case generator and its body. Internal to pacheck::check.
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <rapidcheck.h>
@@ -40,6 +41,15 @@ struct PropertySpec {
   rc::Gen<Case> cases = rc::gen::just(Case{});
   CaseProperty holds;
 };
+
+/// A property drawn inside the kernel's capability (ctx.inside()) that holds when `holds` says so.
+inline PropertySpec inside_spec(const PropertyContext& ctx, const char* name, CaseProperty holds) {
+  PropertySpec p;
+  p.name = name;
+  p.cases = ctx.inside();
+  p.holds = std::move(holds);
+  return p;
+}
 
 // property/metamorphic.cpp
 PropertySpec reference_property(const PropertyContext& ctx);

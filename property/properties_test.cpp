@@ -12,7 +12,7 @@
 
 #include <rapidcheck/detail/Configuration.h>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "core/prng.hpp"
 #include "property/check.hpp"
 

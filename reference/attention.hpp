@@ -5,7 +5,7 @@
 // byte-stable across compilers (see attention.cpp).
 #include <vector>
 
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "core/metrics.hpp"
 
 namespace pa {

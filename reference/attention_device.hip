@@ -435,12 +435,6 @@ __global__ void __launch_bounds__(kThreads) vmax_prefix_kernel(const Params P, d
   if (threadIdx.x == 0) part[int64_t(s) * gridDim.x + blockIdx.x] = m;
 }
 
-void check(hipError_t e, const char* call) {
-  if (e != hipSuccess)
-    throw std::runtime_error(std::string("reference_attention_device: ") + call + " failed: " + hipGetErrorString(e));
-}
-#define PA_ORACLE_CHECK(call) check((call), #call)
-
 template <class T>
 T* scratch(DeviceBuffer& b, size_t count) {
   b = DeviceBuffer(std::max<size_t>(count, 1) * sizeof(T));
@@ -556,7 +550,7 @@ ReferenceResult reference_attention_device(const DeviceInputs& in) {
   double* prefix_part = scratch<double>(prefix_buf, size_t(S) * kPrefixBlocks);
 
   hipLaunchKernelGGL(logits_kernel, grid1, dim3(kThreads), 0, 0, P);
-  PA_ORACLE_CHECK(hipGetLastError());
+  PA_GPU_CHECK(hipGetLastError());
   switch (KD) {
     case 2: launch_pv<2>(grid2, P); break;
     case 4: launch_pv<4>(grid2, P); break;
@@ -564,14 +558,14 @@ ReferenceResult reference_attention_device(const DeviceInputs& in) {
     case 16: launch_pv<16>(grid2, P); break;
     default: launch_pv<32>(grid2, P); break;
   }
-  PA_ORACLE_CHECK(hipGetLastError());
+  PA_GPU_CHECK(hipGetLastError());
   hipLaunchKernelGGL(combine_kernel, dim3(unsigned(rows2)), dim3(kCombineThreads), 0, 0, P);
-  PA_ORACLE_CHECK(hipGetLastError());
+  PA_GPU_CHECK(hipGetLastError());
   if (prefix_tokens > 0) {
     hipLaunchKernelGGL(vmax_prefix_kernel, dim3(kPrefixBlocks, unsigned(S)), dim3(kThreads), 0, 0, P, prefix_part);
-    PA_ORACLE_CHECK(hipGetLastError());
+    PA_GPU_CHECK(hipGetLastError());
   }
-  PA_ORACLE_CHECK(hipStreamSynchronize(0));
+  PA_GPU_CHECK(hipStreamSynchronize(0));
 
   ReferenceResult r;
   r.out = download<double>(out_buf, rows * D);

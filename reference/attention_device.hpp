@@ -7,7 +7,7 @@
 // `pacheck run` re-checks on a sample of every run's cases, stating the largest value in the report.
 #include <string>
 
-#include "core/inputs_device.hpp"
+#include "inputs/inputs_device.hpp"
 #include "reference/attention.hpp"
 
 namespace pa {

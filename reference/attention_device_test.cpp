@@ -15,12 +15,13 @@
 #include <vector>
 
 #include "core/case.hpp"
-#include "core/inputs.hpp"
-#include "core/inputs_device.hpp"
+#include "inputs/inputs.hpp"
+#include "inputs/inputs_device.hpp"
 #include "core/prng.hpp"
 #include "property/generators.hpp"
 #include "reference/attention.hpp"
 #include "reference/attention_device.hpp"
+#include "testing/case_shape.hpp"
 
 namespace pa {
 namespace {
@@ -158,14 +159,8 @@ TEST_F(DeviceOracle, AgreesAtTheEdgesOfTheLaunch) {
     cases.push_back(c);
   }
   {
-    Case c;  // 16 tokens x 32 heads on one KV head: many P.V row blocks
-    c.seed = 6;
-    c.num_q_heads = 64;
-    c.num_kv_heads = 2;
+    Case c = test::shaped_case(6, {16, 2049}, 64, 2, 128);  // 16 tokens x 32 heads on one KV head: many P.V row blocks
     c.q_len = 16;
-    c.head_size = 128;
-    c.context_lens = {16, 2049};
-    c.num_seqs = 2;
     c.sinks = true;
     c.values = Values::outliers;
     cases.push_back(c);
@@ -178,15 +173,8 @@ TEST_F(DeviceOracle, AgreesAtTheEdgesOfTheLaunch) {
 
 // One long sequence: many chunks of one row group, combined.
 TEST_F(DeviceOracle, AgreesOnALongContext) {
-  Case c;
-  c.seed = 60000;
-  c.num_q_heads = 8;
-  c.num_kv_heads = 1;
-  c.head_size = 128;
+  Case c = test::shaped_case(60000, {60000}, 8, 1, 128, 16, DType::fp8_e4m3fn, ScaleMode::per_token_head_major);
   c.q_len = 2;
-  c.context_lens = {60000};
-  c.kv_dtype = DType::fp8_e4m3fn;
-  c.kv_scale = ScaleMode::per_token_head_major;
   c.values = Values::outliers;
   c.sinks = true;
   ASSERT_TRUE(validate(c).empty()) << to_json(c).dump();

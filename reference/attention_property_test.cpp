@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/case.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "core/metrics.hpp"
 #include "reference/attention.hpp"
 

@@ -9,8 +9,9 @@
 #include <vector>
 
 #include "core/case.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "reference/attention.hpp"
+#include "testing/case_shape.hpp"
 
 namespace pa {
 namespace {
@@ -20,16 +21,8 @@ size_t row_of(const Case& c, int32_t s, int32_t i, int32_t h) {
 }
 
 Case small_case(DType kv, ScaleMode scale) {
-  Case c;
-  c.seed = 7;
-  c.num_seqs = 2;
+  Case c = test::shaped_case(7, {37, 5}, 4, 2, 16, 16, kv, scale);
   c.q_len = 3;
-  c.num_q_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_size = 16;
-  c.context_lens = {37, 5};
-  c.kv_dtype = kv;
-  c.kv_scale = scale;
   return c;
 }
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/case.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "reference/attention.hpp"
 
 namespace pa {

@@ -6,23 +6,14 @@
 #include <benchmark/benchmark.h>
 
 #include "core/case.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "reference/attention.hpp"
+#include "testing/case_shape.hpp"
+#include "testing/llama_bench.hpp"
 
 namespace {
 
-pa::Case llama70b_case(int32_t seqs, int32_t ctx) {
-  pa::Case c;
-  c.name = "llama-3.3-70b-tp1";
-  c.num_seqs = seqs;
-  c.num_q_heads = 64;
-  c.num_kv_heads = 8;
-  c.head_size = 128;
-  c.block_size = 16;
-  c.context_lens.assign(size_t(seqs), ctx);
-  c.kv_dtype = pa::DType::bf16;
-  return c;
-}
+using pa::test::llama70b_case;
 
 void BM_ReferenceLlama70b(benchmark::State& state) {
   const pa::Inputs in =
@@ -41,12 +32,7 @@ void BM_ReferenceLlama70b(benchmark::State& state) {
   state.counters["q_tok_heads/s"] =
       benchmark::Counter(iters * double(tokens) * in.c.num_q_heads, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_ReferenceLlama70b)
-    ->ArgNames({"seqs", "ctx", "threads"})
-    ->ArgsProduct({{8}, {4096}, {1, 2}})
-    ->ArgsProduct({{1}, {131072}, {1, 2}})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(BM_ReferenceLlama70b)->Apply(pa::test::llama70b_args);
 
 }  // namespace
 

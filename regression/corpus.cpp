@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_input.hpp"
 #include "core/source_dir.hpp"
 
 #ifndef PACHECK_SOURCE_DIR
@@ -22,14 +23,7 @@ std::string corpus_dir() { return source_dir(PACHECK_SOURCE_DIR) + "/regression/
 std::string captured_dir() { return source_dir(PACHECK_SOURCE_DIR) + "/regression/captured"; }
 
 RegressionCase load_regression_case(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw InputError(path + ": cannot open regression case file");
-  nlohmann::json j;
-  try {
-    f >> j;
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path + ": not valid JSON: " + e.what());
-  }
+  const nlohmann::json j = read_json_file(path);
   auto fail = [&](const std::string& what) { throw InputError(path + ": " + what); };
   if (!j.is_object()) fail("expected a JSON object");
   RegressionCase r;

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "dispatch/select.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa {
 
@@ -18,8 +18,14 @@ std::vector<std::string> corpus_findings(const RegressionCase& r, const std::vec
   const std::string at = r.file + ": ";
   const Routing routing = aiter_routing();
   const bool routes = routable(kernels, routing).size() == routing.busy_order.size();
+  RunOptions o;
+  o.kernels = kernels;
+  o.device = r.device;
+  o.dispatcher = routes;
+  o.routing = routing;
+  const CaseRecord rec = run_case(r.c, o);
   if (routes) {
-    const Decision d = select_path(r.device, r.c, kernels, std::nullopt, routing);
+    const Decision& d = rec.decision;  // the one routing decision of this case, made by run_case
     if (r.expect_path) {
       if (!d.path)
         f.push_back(at + "path=auto metric=decision: expected " + *r.expect_path + ", the dispatcher refused: " +
@@ -35,11 +41,6 @@ std::vector<std::string> corpus_findings(const RegressionCase& r, const std::vec
                     "': " + d.error());
     }
   }
-  RunOptions o;
-  o.kernels = kernels;
-  o.device = r.device;
-  o.dispatcher = routes;
-  const CaseRecord rec = run_case(r.c, o);
   for (const PathRecord& p : rec.paths) {
     const bool must = p.path != "auto" && p.ran &&
                       std::find(r.must_pass.begin(), r.must_pass.end(), *p.ran) != r.must_pass.end();

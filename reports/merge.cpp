@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <set>
 
 namespace pa::report {
@@ -40,7 +39,7 @@ Report merge_reports(const std::vector<Report>& shards, const std::vector<std::s
     }
     out.cases.insert(out.cases.end(), shards[k].cases.begin(), shards[k].cases.end());
     out.bench.insert(out.bench.end(), shards[k].bench.begin(), shards[k].bench.end());
-    out.complete = out.complete && shards[k].complete;
+    out.complete = out.complete && shards[k].complete && shards[k].summary.complete;
     out.summary.elapsed_ms = std::max(out.summary.elapsed_ms, shards[k].summary.elapsed_ms);
     out.summary.interrupted = out.summary.interrupted || shards[k].summary.interrupted;
   }
@@ -65,18 +64,9 @@ Report merge_reports(const std::vector<Report>& shards, const std::vector<std::s
   out.summary = summarize(out.cases);
   out.summary.elapsed_ms = elapsed;  // the slowest shard: shards run side by side
   out.summary.interrupted = interrupted;
+  out.summary.complete = out.complete && !interrupted;
+  out.complete = out.summary.complete;
   return out;
-}
-
-void write_report(const Report& r, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw InputError(tmp + ": cannot write");
-    f << to_json(r).dump(1) << "\n";
-    if (!f) throw InputError(tmp + ": write failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw InputError(path + ": cannot rename " + tmp + " over it");
 }
 
 }  // namespace pa::report

@@ -14,8 +14,9 @@ namespace pa::report {
 /// `names` are the files, for messages.
 Report merge_reports(const std::vector<Report>& shards, const std::vector<std::string>& names);
 
-/// Writes a report atomically (temporary file, then rename).
-void write_report(const Report& r, const std::string& path);
+/// Writes a report atomically (core/output_file.hpp: a new file renamed over a regular file only;
+/// a symbolic link is written through only with follow_symlink). Throws InputError with the OS's reason.
+void write_report(const Report& r, const std::string& path, bool follow_symlink = false);
 
 /// "i/n" -> {i, n} with 0 <= i < n; InputError naming the value otherwise.
 std::pair<int, int> parse_shard(const std::string& text);

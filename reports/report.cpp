@@ -2,14 +2,12 @@
 
 #include <cmath>
 #include <ctime>
-#include <fstream>
 #include <limits>
 #include <set>
-#include <sstream>
 
-#include <unistd.h>
 
 #include "core/case.hpp"
+#include "core/json_input.hpp"
 
 #ifndef PACHECK_VERSION
 #define PACHECK_VERSION "unknown"
@@ -86,6 +84,12 @@ struct Reader {
   }
   template <class T>
   T get(const char* k) const {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      // Checked: nlohmann casts a float such as 1e19 into an integer without a range check.
+      const json& v = at(k);
+      if (const auto n = json_integer<T>(v)) return *n;
+      throw InputError(where + "." + k + ": " + dump(v) + ": expected an integer in " + integer_range<T>());
+    }
     try {
       return at(k).get<T>();
     } catch (const nlohmann::json::exception& e) {
@@ -100,7 +104,7 @@ struct Reader {
   double dbl(const char* k) const {
     const json& v = at(k);
     if (v.is_null()) return std::numeric_limits<double>::quiet_NaN();
-    if (!v.is_number()) throw InputError(where + "." + k + ": expected a number, got " + v.dump());
+    if (!v.is_number()) throw InputError(where + "." + k + ": expected a number, got " + dump(v));
     return v.get<double>();
   }
   Reader sub(const char* k) const { return Reader{at(k), where + "." + k}; }
@@ -143,13 +147,14 @@ json lse_json(const LseMetrics& m) {
 LseMetrics lse_from(const json& j) {
   LseMetrics m;
   if (!j.is_object()) return m;
-  m.count = j.value("count", int64_t(0));
-  m.nan_count = j.value("nan_count", int64_t(0));
-  m.inf_mismatch = j.value("inf_mismatch", int64_t(0));
-  m.outside = j.value("outside", int64_t(0));
-  m.max_abs_err = j.value("max_abs_err", 0.0);
-  m.worst_fraction = j.value("worst_fraction", 0.0);
-  m.model = j.value("model", std::string());
+  const Reader r{j, "record.lse"};
+  m.count = r.get_or<int64_t>("count", 0);
+  m.nan_count = r.get_or<int64_t>("nan_count", 0);
+  m.inf_mismatch = r.get_or<int64_t>("inf_mismatch", 0);
+  m.outside = r.get_or<int64_t>("outside", 0);
+  m.max_abs_err = r.j.contains("max_abs_err") ? r.dbl("max_abs_err") : 0.0;
+  m.worst_fraction = r.j.contains("worst_fraction") ? r.dbl("worst_fraction") : 0.0;
+  m.model = r.get_or<std::string>("model", "");
   return m;
 }
 Metrics metrics_from(const Reader& r) {
@@ -188,6 +193,7 @@ Metrics metrics_from(const Reader& r) {
 
 json to_json(const Context& c) {
   return {{"schema_version", c.schema_version},
+          {"schema_minor", c.schema_minor},
           {"pacheck_version", c.pacheck_version},
           {"git_commit", c.git_commit},
           {"compiler", c.compiler},
@@ -261,6 +267,7 @@ json to_json(const Summary& s) {
           {"Skipped", s.skipped},
           {"elapsed_ms", s.elapsed_ms},
           {"interrupted", s.interrupted},
+          {"complete", s.complete},
           {"oracle_cross_checked", s.oracle_cross_checked},
           {"oracle_max_disagreement", s.oracle_max_disagreement}};
 }
@@ -304,9 +311,15 @@ Context context_from_json(const json& j) {
   const Reader r{j, "context"};
   Context c;
   c.schema_version = r.get<int>("schema_version");
+  if (c.schema_version < 1)
+    throw InputError("context.schema_version: " + std::to_string(c.schema_version) +
+                     " is no pacheck report version (the first is 1)");
   if (c.schema_version > kSchemaVersion)
     throw InputError("context.schema_version: " + std::to_string(c.schema_version) +
                      " is newer than this pacheck understands (" + std::to_string(kSchemaVersion) + ")");
+  // Absent before minor version 1; a newer minor only adds fields, which this reader ignores.
+  c.schema_minor = r.get_or<int>("schema_minor", 0);
+  if (c.schema_minor < 0) throw InputError("context.schema_minor: " + std::to_string(c.schema_minor) + ": must be >= 0");
   c.pacheck_version = r.get<std::string>("pacheck_version");
   c.git_commit = r.get<std::string>("git_commit");
   c.compiler = r.get<std::string>("compiler");
@@ -392,6 +405,8 @@ Summary summary_from_json(const json& j) {
   s.skipped = r.get<int64_t>("Skipped");
   s.elapsed_ms = r.dbl("elapsed_ms");
   s.interrupted = r.get_or<bool>("interrupted", false);
+  // Before schema_minor 1 a final report was complete unless the run was interrupted.
+  s.complete = r.get_or<bool>("complete", !s.interrupted);
   s.oracle_cross_checked = r.get_or<int64_t>("oracle_cross_checked", 0);
   s.oracle_max_disagreement = r.j.contains("oracle_max_disagreement") ? r.dbl("oracle_max_disagreement") : 0.0;
   return s;
@@ -436,6 +451,9 @@ std::vector<BenchRecord> bench_from(const json& report) {
 
 Report report_from_json(const json& j) {
   const Reader r{j, "report"};
+  const std::string format = r.get<std::string>("format");
+  if (format != "pacheck-report")
+    throw InputError("report.format: '" + format + "' is not a pacheck report (expected pacheck-report)");
   Report rep;
   rep.context = context_from_json(r.at("context"));
   const json& cases = r.at("cases");
@@ -448,107 +466,23 @@ Report report_from_json(const json& j) {
     }
   }
   rep.summary = summary_from_json(r.at("summary"));
+  rep.complete = rep.summary.complete;
+  // The summary is derived data: one that disagrees with the records was edited, and every
+  // reader (diff, merge, the HTML page) would show the edit instead of the run.
+  const Summary counted = summarize(rep.cases);
+  const auto agree = [&](const char* field, int64_t stored, int64_t actual) {
+    if (stored != actual)
+      throw InputError("summary." + std::string(field) + " is " + std::to_string(stored) + " but the records count " +
+                       std::to_string(actual) + ": the summary does not belong to these records");
+  };
+  agree("cases", rep.summary.cases, counted.cases);
+  agree("records", rep.summary.records, counted.records);
+  agree("Ok", rep.summary.ok, counted.ok);
+  agree("Fail", rep.summary.fail, counted.fail);
+  agree("NotSupported", rep.summary.not_supported, counted.not_supported);
+  agree("Skipped", rep.summary.skipped, counted.skipped);
   rep.bench = bench_from(j);
   return rep;
-}
-
-Report load_report(const std::string& path) {
-  const std::string text = read_file(path);
-  // A final report is one JSON document; anything else is tried as JSON Lines.
-  json whole = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  try {
-    if (!whole.is_discarded() && whole.is_object() && whole.contains("cases"))
-      return report_from_json(whole);
-    Report rep;
-    rep.complete = false;
-    std::istringstream in(text);
-    std::string line;
-    std::vector<std::string> lines;
-    while (std::getline(in, line))
-      if (line.find_first_not_of(" \t\r") != std::string::npos) lines.push_back(line);
-    if (lines.empty()) throw InputError("empty file");
-    for (size_t i = 0; i < lines.size(); ++i) {
-      json j = json::parse(lines[i], nullptr, false);
-      if (j.is_discarded()) {
-        if (i + 1 == lines.size() && i > 0) break;  // truncated by a crash mid-write
-        throw InputError("line " + std::to_string(i + 1) + ": not valid JSON");
-      }
-      if (i == 0) {
-        if (!j.is_object() || !j.contains("context"))
-          throw InputError("line 1: expected a report or a .partial header with a \"context\"");
-        rep.context = context_from_json(j.at("context"));
-        continue;
-      }
-      try {
-        if (j.is_object() && j.contains("bench") && !j.contains("case"))
-          rep.bench.push_back(bench_record_from_json(j.at("bench")));
-        else
-          rep.cases.push_back(record_from_json(j));
-      } catch (const InputError& e) {
-        throw InputError("line " + std::to_string(i + 1) + ": " + e.what());
-      }
-    }
-    rep.summary = summarize(rep.cases);
-    return rep;
-  } catch (const InputError& e) {
-    throw InputError(path + ": " + e.what());
-  }
-}
-
-// ---- writer ---------------------------------------------------------------------------------
-
-ReportWriter::ReportWriter(std::string path, const Context& context)
-    : path_(std::move(path)), context_(context) {
-  partial_ = std::fopen(partial_path().c_str(), "w");
-  if (!partial_) throw InputError(partial_path() + ": cannot open for writing");
-  const std::string head = dump(json{{"format", "pacheck-report-partial"}, {"context", to_json(context_)}});
-  std::fprintf(partial_, "%s\n", head.c_str());
-  std::fflush(partial_);
-}
-
-ReportWriter::~ReportWriter() {
-  if (partial_) std::fclose(partial_);
-}
-
-void ReportWriter::add(const Record& r) {
-  records_.push_back(r);
-  if (!partial_) return;
-  const std::string line = dump(to_json(r));
-  std::fprintf(partial_, "%s\n", line.c_str());
-  std::fflush(partial_);
-}
-
-void ReportWriter::add_bench(const BenchRecord& b) {
-  bench_.push_back(b);
-  if (!partial_) return;
-  const std::string line = dump(json{{"bench", to_json(b)}});
-  std::fprintf(partial_, "%s\n", line.c_str());
-  std::fflush(partial_);
-}
-
-void ReportWriter::finish(const Summary& summary) {
-  Report rep;
-  rep.context = context_;
-  rep.cases = records_;
-  rep.summary = summary;
-  rep.bench = bench_;
-  const std::string tmp = path_ + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw InputError(tmp + ": cannot open for writing");
-    f << dump(to_json(rep), 1) << "\n";
-    f.flush();
-    if (!f) throw InputError(tmp + ": write failed");
-  }
-  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw InputError(path_ + ": cannot rename " + tmp + " over it");
-  }
-  if (partial_) {
-    std::fclose(partial_);
-    partial_ = nullptr;
-  }
-  std::remove(partial_path().c_str());
 }
 
 }  // namespace pa::report

@@ -24,6 +24,9 @@ namespace pa::report {
 /// Bumped on any change a reader must know about (renamed/removed field, changed meaning).
 /// Adding an optional field does not bump it.
 inline constexpr int kSchemaVersion = 1;
+/// Bumped when an optional field is added that tools act on; readers of any minor read all of them.
+/// 1: `summary.complete`.
+inline constexpr int kSchemaMinor = 1;
 
 struct DeviceInfo {
   std::string name, arch;   // the device model the dispatcher routed for
@@ -39,6 +42,7 @@ struct KernelInfoRecord {
 
 struct Context {
   int schema_version = kSchemaVersion;
+  int schema_minor = kSchemaMinor;  // absent (0) in reports written before summary.complete
   std::string pacheck_version;  // project version from CMake
   std::string git_commit;       // `git rev-parse --short HEAD` at configure time, or "unknown"
   std::string compiler;         // e.g. "gcc 12.2.0"
@@ -105,6 +109,7 @@ struct Summary {
   int64_t ok = 0, fail = 0, not_supported = 0, skipped = 0;
   double elapsed_ms = 0;
   bool interrupted = false;  // SIGINT stopped the run early
+  bool complete = true;      // every case of the run has its records (false: interrupted, or cut off)
   int64_t oracle_cross_checked = 0;    // cases whose GPU oracle was cross-checked against the CPU one
   double oracle_max_disagreement = 0;  // the largest disagreement among them
 };
@@ -133,8 +138,12 @@ struct Report {
   std::vector<Record> cases;
   Summary summary;
   std::vector<BenchRecord> bench;  // empty when the run measured nothing
-  bool complete = true;  // false when read from a .partial file (no summary was written)
+  bool complete = true;  // false when read from a .partial file or the summary says so
 };
+
+/// Why `r` must not stand for a whole run (merge, diff): it is incomplete or holds no record.
+/// Empty when it may. `name` (the file) starts the message.
+std::string unusable_as_whole(const Report& r, const std::string& name);
 
 /// Counts per status and distinct case indices.
 Summary summarize(const std::vector<Record>& records);
@@ -161,12 +170,16 @@ Report report_from_json(const nlohmann::json& j);
 /// Reads a final report or a `.partial` JSON Lines file (a truncated last line, the mark of a
 /// crash mid-write, is dropped). Throws InputError naming the file and what is wrong.
 Report load_report(const std::string& path);
+/// load_report() of a file's text; messages do not name the file.
+Report parse_report_text(const std::string& text);
 
 /// Streams records to `<path>.partial` as they complete and writes the final report atomically.
 class ReportWriter {
  public:
-  /// Opens `<path>.partial` and writes the context line. Throws InputError when it cannot.
-  ReportWriter(std::string path, const Context& context);
+  /// Removes a previous report at `path` (so a run that dies leaves none standing), opens
+  /// `<path>.partial` and writes the context line. Throws InputError, with the OS's reason, when it
+  /// cannot, or when `path` is not a regular file (a link is followed only with follow_symlink).
+  ReportWriter(std::string path, const Context& context, bool follow_symlink = false);
   ~ReportWriter();
   ReportWriter(const ReportWriter&) = delete;
   ReportWriter& operator=(const ReportWriter&) = delete;
@@ -185,6 +198,7 @@ class ReportWriter {
 
  private:
   std::string path_;
+  bool follow_symlink_ = false;
   Context context_;
   std::vector<Record> records_;
   std::vector<BenchRecord> bench_;

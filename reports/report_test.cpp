@@ -10,70 +10,20 @@
 #include "reports/diff.hpp"
 #include "reports/report.hpp"
 #include "reports/reporter.hpp"
-#include "reports/schema_validator.hpp"
+#include "reports/testing/sample_report.hpp"
+#include "reports/testing/schema_validator.hpp"
 
 namespace pa::report {
 namespace {
 
 using nlohmann::json;
+using testing::sample_context;
+using testing::sample_record;
+using testing::sample_report;
 
 json load_schema() {
   std::ifstream f(PACHECK_SCHEMA_FILE);
   return json::parse(f);
-}
-
-Context sample_context() {
-  Context c;
-  c.pacheck_version = pacheck_version();
-  c.git_commit = git_commit();
-  c.compiler = compiler_id();
-  c.device = {"mi300x", "gfx942", 304, "fp8_e4m3fnuz", 64};
-  c.backend = "host";
-  c.backend_reason = "test";
-  c.seed = 7;
-  c.suite = "test";
-  c.paths = {"v1", "hip", "asm"};
-  c.started_utc = utc_now();
-  return c;
-}
-
-Record sample_record(int64_t index, const std::string& path, Status st) {
-  Case c;
-  c.seed = uint64_t(index + 1);
-  Record r;
-  r.case_index = index;
-  r.slug = slug(c);
-  r.vars = vars(c);
-  r.case_json = to_json(c);
-  r.input_hash = "00000000deadbeef";
-  r.path = path;
-  r.ran = path == "auto" ? "v1" : path;
-  r.backend = "host";
-  r.decision.chosen = "v1";
-  r.decision.why = "only v1 supports nhd";
-  r.decision.declined = {{"hip", "kv_layout=nhd not in {shuffled}"}, {"asm", "kv_layout=nhd not in {shuffled}"}};
-  r.status = st;
-  if (st == Status::Fail) {
-    r.metric = "outside_tolerance";
-    r.message = "worst at s=0 i=0 h=1 d=2";
-  }
-  r.metrics.count = 1024;
-  r.metrics.max_err_norm = st == Status::Fail ? 0.5 : 1e-4;
-  r.metrics.rel_rms = st == Status::Fail ? 0.4 : 1e-4;
-  r.tolerance = {1e-2, 7.8e-3, "atol = ..."};
-  r.replay = "pacheck replay --case '" + r.case_json.dump() + "'";
-  r.timings = {0.5, 1.5, 0.25, 2.0};
-  return r;
-}
-
-Report sample_report() {
-  Report rep;
-  rep.context = sample_context();
-  for (int64_t i = 0; i < 3; ++i)
-    for (const char* p : {"v1", "hip", "auto"})
-      rep.cases.push_back(sample_record(i, p, std::string(p) == "hip" ? Status::NotSupported : Status::Ok));
-  rep.summary = summarize(rep.cases);
-  return rep;
 }
 
 std::string temp_path(const std::string& name) {

@@ -60,6 +60,7 @@ void ConsoleReporter::on_case(const std::vector<Record>& records) {
       out_ << ":" << to_string(r.status);
     }
     out_ << "\n";
+    if (opt_.detail) out_ << "    " << first.vars << "\n";
     // The dispatcher's decision, with each declining path's reason (the facts a routing incident
     // needs), on every case line unless --quiet.
     const DecisionInfo& d = first.decision;
@@ -69,6 +70,7 @@ void ConsoleReporter::on_case(const std::vector<Record>& records) {
       if (!d.chosen.empty()) out_ << "    route: " << d.chosen << " (" << d.why << ")\n";
       else out_ << "    route: none: " << d.error << "\n";
     }
+    if (opt_.detail) detail(records);
     for (const Record& r : records) {
       if (r.status != Status::Fail) continue;
       out_ << "    FAIL " << r.path << (r.metric.empty() ? "" : " [" + r.metric + "]") << ": " << r.message << "\n";
@@ -77,6 +79,27 @@ void ConsoleReporter::on_case(const std::vector<Record>& records) {
   }
   progress(false);
   out_.flush();
+}
+
+// One line per record with what the verdict saw: the metrics against the tolerance, the kernel
+// time, and why it refused or was skipped.
+void ConsoleReporter::detail(const std::vector<Record>& records) {
+  for (const Record& r : records) {
+    char line[512];
+    std::snprintf(line, sizeof line, "    %-5s %-12s", r.path.c_str(), to_string(r.status));
+    out_ << line;
+    if (r.status == Status::Ok || (r.status == Status::Fail && r.metrics.count > 0)) {
+      const Metrics& m = r.metrics;
+      std::snprintf(line, sizeof line,
+                    " max_err_norm=%.3g rel_rms=%.3g cosine=%.6f outside=%lld/%lld nan=%lld%s%s atol=%.3g rtol=%.3g %.3f ms",
+                    m.max_err_norm, m.rel_rms, m.cosine, (long long)m.outside, (long long)m.count,
+                    (long long)m.nan_count, m.degenerate.empty() ? "" : " degenerate=", m.degenerate.c_str(),
+                    r.tolerance.atol, r.tolerance.rtol, r.timings.path_ms);
+      out_ << line;
+    }
+    out_ << "\n";
+    if (!r.message.empty() && r.status != Status::Ok && r.status != Status::Fail) out_ << "          " << r.message << "\n";
+  }
 }
 
 void ConsoleReporter::progress(bool force) {
@@ -110,7 +133,7 @@ void ConsoleReporter::end(const Summary& s) {
   out_.flush();
 }
 
-void JsonReporter::begin(const Context& c, int64_t) { writer_ = std::make_unique<ReportWriter>(path_, c); }
+void JsonReporter::begin(const Context& c, int64_t) { writer_ = std::make_unique<ReportWriter>(path_, c, follow_symlink_); }
 
 void JsonReporter::on_case(const std::vector<Record>& records) {
   for (const Record& r : records) writer_->add(r);

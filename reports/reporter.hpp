@@ -25,6 +25,8 @@ class Reporter {
 struct ConsoleOptions {
   bool quiet = false;  // only failures and the summary
   bool tty = false;    // progress as one updating line; otherwise plain lines every ~10% or 5 s
+  bool detail = false; // every record's metrics and tolerance, not only the failing ones' message
+                       // (`pacheck replay`: one case, looked at closely)
 };
 
 /// Per-case lines ("status per path, chosen path"; failures with message and replay line),
@@ -38,6 +40,7 @@ class ConsoleReporter : public Reporter {
 
  private:
   void progress(bool force);
+  void detail(const std::vector<Record>& records);
   std::ostream& out_;
   ConsoleOptions opt_;
   int64_t total_ = 0, done_ = 0, failed_cases_ = 0;
@@ -49,7 +52,8 @@ class ConsoleReporter : public Reporter {
 /// Streams records through a ReportWriter and writes the final report at end().
 class JsonReporter : public Reporter {
  public:
-  explicit JsonReporter(std::string path) : path_(std::move(path)) {}
+  explicit JsonReporter(std::string path, bool follow_symlink = false)
+      : path_(std::move(path)), follow_symlink_(follow_symlink) {}
   void begin(const Context& context, int64_t total_cases) override;
   void on_case(const std::vector<Record>& records) override;
   void end(const Summary& summary) override;
@@ -57,6 +61,7 @@ class JsonReporter : public Reporter {
 
  private:
   std::string path_;
+  bool follow_symlink_;
   std::unique_ptr<ReportWriter> writer_;
 };
 

@@ -6,7 +6,7 @@
 
 #include "kernels/kernel.hpp"
 #include "reference/attention.hpp"
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 
 namespace pa::twin_test {
 

@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+
+#include "core/json_input.hpp"
 
 namespace pa::tools {
 
@@ -33,12 +32,7 @@ Case one_case(const json& j, const std::string& where) {
 }  // namespace
 
 std::vector<Case> parse_cases(const std::string& text, const std::string& what) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw InputError(what + ": not valid JSON: " + e.what());
-  }
+  const json j = parse_json(text, what);
   std::vector<Case> out;
   if (j.is_array()) {
     if (j.empty()) throw InputError(what + ": an empty array holds no case");
@@ -50,11 +44,7 @@ std::vector<Case> parse_cases(const std::string& text, const std::string& what) 
 }
 
 std::vector<Case> load_case_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(path + ": cannot open case file");
-  std::ostringstream s;
-  s << f.rdbuf();
-  return parse_cases(s.str(), path);
+  return parse_cases(read_file(path), path);
 }
 
 std::vector<Case> load_case_dir(const std::string& dir) {

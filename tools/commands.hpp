@@ -6,7 +6,7 @@
 #include <map>
 #include <vector>
 
-#include "regression/testbed.hpp"
+#include "testbed/testbed.hpp"
 #include "reports/report.hpp"
 
 namespace pa::tools {

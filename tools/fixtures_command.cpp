@@ -1,9 +1,9 @@
-// `pacheck fixtures verify|regenerate`: the golden-fixture tools (fixtures/golden.hpp).
+// `pacheck fixtures verify|regenerate`: the golden-fixture tools (goldens/golden.hpp).
 #include <iomanip>
 #include <iostream>
 
-#include "fixtures/golden.hpp"
-#include "fixtures/golden_kernels.hpp"
+#include "goldens/golden.hpp"
+#include "goldens/golden_kernels.hpp"
 #include "tools/args.hpp"
 #include "tools/commands.hpp"
 
@@ -15,7 +15,7 @@ int cmd_fixtures(int argc, char** argv, int begin) {
          "for bit with the stored golden (input hash, output, LSE); exit 1 if any differs or is missing.\n"
          "regenerate: rewrite the golden files, printing for each whether it is new, unchanged or what\n"
          "changed (so a regeneration is never silent); review the diff before committing.",
-         with_target({{"dir", "DIR", "golden directory (default: fixtures/golden of this checkout)"},
+         with_target({{"dir", "DIR", "golden directory (default: goldens/cases of this checkout)"},
                       {"filter", "TEXT", "only canonical cases whose name contains TEXT"},
                       {"gpu", "", "verify: also run every built-in GPU kernel on each\n"
                                   "                              golden it supports, within the kernel's tolerance"}}),
@@ -46,8 +46,11 @@ int cmd_fixtures(int argc, char** argv, int begin) {
         if (!gpu_available(&why)) throw InputError("--gpu: " + why);
         kernels = builtin_kernels(Backend::gpu).all();
       }
-      if (a.has("kernel") || a.has("paths"))
-        for (const KernelPtr& k : resolve_target(a).registry.all()) kernels.push_back(k);
+      if (a.has("kernel") || a.has("paths")) {
+        // The target outlives the loop: a range over a temporary's member would dangle.
+        const Target t = resolve_target(a);
+        for (const KernelPtr& k : t.registry.all()) kernels.push_back(k);
+      }
       int ok = 0, other = 0;
       for (const auto& r : fixtures::verify_kernels(dir, kernels, filter)) {
         if (r.status == Status::Fail) ++bad;

@@ -270,14 +270,14 @@ int cmd_report(int argc, char** argv, int begin) {
          "self-contained HTML page: the summary, a pass matrix of kernel x feature, every failure with\n"
          "its replay line, error against tolerance per kernel, bench plots and the per-kernel trend.\n"
          "Chart.js is inlined from Debian's libjs-chart.js; the page makes no network access.",
-         {{"o", "FILE", "the HTML file to write (default report.html)"}}, "REPORT.json...", 1000);
+         {{"o", "FILE", "the HTML file to write (default report.html)"}, {"follow-symlinks", "", "write through a symbolic link at the output path (refused otherwise)"}}, "REPORT.json...", 1000);
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
     return kExitOk;
   }
   if (a.positional().empty()) throw InputError("report needs at least one REPORT.json (see --help)");
   const std::string out = a.get("o", "report.html");
-  const int rc = report::write_html_report(a.positional(), out);
+  const int rc = report::write_html_report(a.positional(), out, report::default_html_assets(), a.has("follow-symlinks"));
   std::cout << "report: " << out << "\n";
   return rc;
 }
@@ -287,18 +287,25 @@ int cmd_merge(int argc, char** argv, int begin) {
          "Joins the reports of a sharded run (`pacheck run --shard i/n`) into one: records sorted by\n"
          "their case index, which equals the unsharded run's report record for record (timings apart);\n"
          "`pacheck diff` and `pacheck report` read the result like any report. Reports of different\n"
-         "runs (suite, seed, commit, backend), overlapping or missing shards are an input error (exit 2).",
-         {{"o", "FILE", "the merged report to write (default merged.json)"}}, "SHARD.json...", 100000);
+         "runs (suite, seed, commit, backend), overlapping or missing shards, and an incomplete shard\n"
+         "(a .partial file, an interrupted run) or one with no record are an input error (exit 2).",
+         {{"o", "FILE", "the merged report to write (default merged.json)"},
+          {"allow-partial", "", "merge incomplete or empty shards too (the result says complete: false)"},
+          {"follow-symlinks", "", "write through a symbolic link at the output path (refused otherwise)"}}, "SHARD.json...", 100000);
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
     return kExitOk;
   }
   if (a.positional().empty()) throw InputError("merge needs the shard reports (see --help)");
   std::vector<report::Report> shards;
-  for (const std::string& f : a.positional()) shards.push_back(report::load_report(f));
+  for (const std::string& f : a.positional()) {
+    shards.push_back(report::load_report(f));
+    const std::string why = report::unusable_as_whole(shards.back(), f);
+    if (!why.empty() && !a.has("allow-partial")) throw InputError(why);
+  }
   const report::Report merged = report::merge_reports(shards, a.positional());
   const std::string out = a.get("o", "merged.json");
-  report::write_report(merged, out);
+  report::write_report(merged, out, a.has("follow-symlinks"));
   std::cout << "merged " << shards.size() << " reports: " << merged.summary.cases << " cases, " << merged.summary.records
             << " records (" << merged.summary.ok << " Ok, " << merged.summary.fail << " Fail, "
             << merged.summary.not_supported << " NotSupported, " << merged.summary.skipped << " Skipped) -> " << out << "\n";

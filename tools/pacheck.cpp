@@ -45,10 +45,13 @@ int cmd_diff(int argc, char** argv, int begin) {
          "Compares two reports keyed by (case slug, path, backend). Regressions: newly failing records,\n"
          "Ok -> NotSupported, accuracy metrics grown beyond the threshold (max_err_norm or rel_rms > 2x\n"
          "and > 1e-3), changed dispatcher decisions; with --threshold timing=on also path time > 1.5x and > 1 ms. Also lists fixed,\n"
-         "added and removed records. Exit 1 on any regression, 0 otherwise, 2 on unreadable input.",
+         "added and removed records. Exit 1 on any regression, 0 otherwise, 2 on unreadable input, on an\n"
+         "incomplete report (a .partial file, an interrupted run), one with no record, or two reports of\n"
+         "different suites (--allow-partial compares them anyway).",
          {{"threshold", "KEY=VALUE",
            "metric_ratio=2, metric_floor=1e-3, timing_ratio=1.5, timing_floor_ms=1, timing=off|on\n"
-           "                              (timing=on also gates correctness records on their path time)", true}},
+           "                              (timing=on also gates correctness records on their path time)", true},
+          {"allow-partial", "", "compare incomplete or empty reports, or reports of different suites"}},
          "BASE.json NEW.json", 2);
   if (!a.parse(argc, argv, begin)) {
     std::cout << a.help_text();
@@ -59,6 +62,17 @@ int cmd_diff(int argc, char** argv, int begin) {
   for (const std::string& kv : a.all("threshold")) report::set_threshold(t, kv);
   const report::Report base = report::load_report(a.positional()[0]);
   const report::Report next = report::load_report(a.positional()[1]);
+  if (!a.has("allow-partial")) {
+    // A diff of a cut-off run, of nothing, or of another suite says "no regressions" about records
+    // it never saw: refused unless asked for.
+    for (const auto& [rep, name] : {std::pair{&base, a.positional()[0]}, std::pair{&next, a.positional()[1]}}) {
+      const std::string why = report::unusable_as_whole(*rep, name);
+      if (!why.empty()) throw InputError(why);
+    }
+    if (base.context.suite != next.context.suite)
+      throw InputError(a.positional()[1] + ": suite '" + next.context.suite + "' but " + a.positional()[0] +
+                       " ran suite '" + base.context.suite + "': not the same cases (--allow-partial compares them anyway)");
+  }
   const report::DiffResult d = report::diff(base, next, t);
   std::cout << "base " << a.positional()[0] << " (" << base.context.git_commit << ", " << base.context.device.name
             << ", " << base.cases.size() << " records" << (base.complete ? "" : ", partial") << ")\n"

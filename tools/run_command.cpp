@@ -24,7 +24,7 @@
 #include "tools/commands.hpp"
 #include "tools/suites.hpp"
 #include "core/source_dir.hpp"
-#include "core/inputs.hpp"
+#include "inputs/inputs.hpp"
 #include "reference/attention.hpp"
 #include "worker/isolated_kernel.hpp"
 
@@ -46,6 +46,33 @@ std::string hex16(uint64_t v) {
 
 report::DeviceInfo device_info(const Device& d) {
   return {d.name, d.arch, d.cu_count, to_string(d.native_fp8), d.warp_size};
+}
+
+// The context block of a run or a replay: what ran, where, from which commit.
+report::Context run_context(const Args& a, const Target& t, const RunOptions& o, uint64_t seed, const std::string& source,
+                            const std::string& inputs_reason) {
+  report::Context ctx;
+  ctx.shard = a.has("shard") ? a.get("shard") : "";
+  ctx.pacheck_version = report::pacheck_version();
+  ctx.git_commit = report::git_commit();
+  ctx.compiler = report::compiler_id();
+  ctx.device = device_info(t.device);
+  ctx.backend = to_string(t.backend);
+  ctx.backend_reason = t.backend_reason;
+  ctx.runtime_version = gpu_runtime_version();
+  ctx.driver_version = gpu_driver_version();
+  ctx.seed = seed;
+  ctx.suite = source;
+  for (const KernelPtr& k : o.kernels) {
+    ctx.paths.push_back(k->name());
+    ctx.kernels.push_back({k->name(), k->info().version, k->info().provenance, k->info().source,
+                           to_string(k->info().memory)});
+  }
+  ctx.inputs = o.inputs == Memory::device ? "device" : "host";
+  ctx.inputs_reason = inputs_reason;
+  ctx.started_utc = report::utc_now();
+
+  return ctx;
 }
 
 }  // namespace
@@ -339,7 +366,8 @@ int cmd_run(int argc, char** argv, int begin) {
              {"case", "FILE", "a JSON case file (one case or an array)", true},
              {"regression", "DIR", "every *.json under DIR (regression corpus)", true},
              {"seed", "N", "re-seeds the suite (with --case/--regression: overrides each case's seed)"},
-             {"report", "FILE", "JSON report to write (default pacheck-report.json)"},
+             {"report", "FILE", "JSON report to write (default pacheck-report.json); a previous one is removed first"},
+             {"follow-symlinks", "", "write through a symbolic link at the output path (refused otherwise)"},
              {"quiet", "", "print only failures and the summary"},
              {"shard", "i/n", "run only cases with index % n == i (deterministic; `pacheck merge` joins the shards)"},
              kInputsFlag,
@@ -392,29 +420,10 @@ int cmd_run(int argc, char** argv, int begin) {
   for (size_t i = 0; i < cases.size(); ++i)
     if (int(i % size_t(shard.second)) == shard.first) indices.push_back(i);
 
-  report::Context ctx;
-  ctx.shard = a.has("shard") ? a.get("shard") : "";
-  ctx.pacheck_version = report::pacheck_version();
-  ctx.git_commit = report::git_commit();
-  ctx.compiler = report::compiler_id();
-  ctx.device = device_info(t.device);
-  ctx.backend = to_string(t.backend);
-  ctx.backend_reason = t.backend_reason;
-  ctx.runtime_version = gpu_runtime_version();
-  ctx.driver_version = gpu_driver_version();
-  ctx.seed = seed;
-  ctx.suite = source;
-  for (const KernelPtr& k : o.kernels) {
-    ctx.paths.push_back(k->name());
-    ctx.kernels.push_back({k->name(), k->info().version, k->info().provenance, k->info().source,
-                           to_string(k->info().memory)});
-  }
-  ctx.inputs = o.inputs == Memory::device ? "device" : "host";
-  ctx.inputs_reason = inputs_reason;
-  ctx.started_utc = report::utc_now();
+  const report::Context ctx = run_context(a, t, o, seed, source, inputs_reason);
 
   report::ConsoleReporter console(std::cout, {a.has("quiet"), bool(::isatty(STDOUT_FILENO))});
-  report::JsonReporter json(a.get("report", "pacheck-report.json"));
+  report::JsonReporter json(a.get("report", "pacheck-report.json"), a.has("follow-symlinks"));
   std::vector<report::Reporter*> reporters = {&json, &console};  // the file first: it can fail (exit 2)
   for (auto* r : reporters) r->begin(ctx, int64_t(indices.size()));
 
@@ -514,39 +523,27 @@ int cmd_replay(int argc, char** argv, int begin) {
     throw InputError("replay needs a case: --case, --report with --index/--slug, or case-field flags (see --help)");
   }
   if (a.has("seed")) c.seed = parse_u64("seed", a.get("seed"));
-  check_valid(c);
+  const ValidCase vc = ValidCase::checked(c);  // the edge: a bad case is exit 2 naming each field
   const Target t = resolve_target(a);
-  const RunOptions o = run_options(a, t);
+  std::string inputs_reason;
+  const RunOptions o = run_options(a, t, &inputs_reason);
   // Asked for explicitly, a case the host (or, for inputs made there, the GPU) cannot hold is an
   // input error, not a Skipped record.
-  const std::string too_large = o.inputs == Memory::host ? host_memory_refusal(c) : device_memory_refusal(c);
+  const std::string too_large = o.inputs == Memory::host ? host_memory_refusal(vc) : device_memory_refusal(vc);
   if (!too_large.empty()) throw InputError(too_large);
-  const CaseRecord rec = run_case(c, o);
-  std::cout << "case " << rec.slug << (c.name.empty() ? "" : " (" + c.name + ")") << "\n  " << rec.vars << "\n"
-            << "kernels " << t.registry.names() << "; built-ins from " << to_string(t.backend) << " (" << t.backend_reason
-            << "), device " << t.device.name << "\n"
-            << "dispatcher: "
-            << (rec.decision.path ? *rec.decision.path + ": " + rec.decision.why
-                : routable(o.kernels, o.routing).empty() ? std::string("(the routing rule names none of these kernels)")
-                                                         : rec.decision.error())
-            << "\n";
-  bool failed = false;
-  for (const PathRecord& p : rec.paths) {
-    failed |= p.status == Status::Fail;
-    std::printf("  %-5s %-12s", p.path.c_str(), to_string(p.status));
-    if (p.status == Status::Ok || (p.status == Status::Fail && p.metrics.count > 0)) {
-      const Metrics& m = p.metrics;
-      std::printf(" max_err_norm=%.3g rel_rms=%.3g cosine=%.6f outside=%lld/%lld nan=%lld%s%s atol=%.3g rtol=%.3g %.3f ms",
-                  m.max_err_norm, m.rel_rms, m.cosine, (long long)m.outside, (long long)m.count,
-                  (long long)m.nan_count, m.degenerate.empty() ? "" : " degenerate=", m.degenerate.c_str(),
-                  p.tolerance.atol, p.tolerance.rtol, p.elapsed_ms);
-    }
-    std::printf("\n");
-    if (!p.message.empty() && p.status != Status::Ok) std::printf("        %s\n", p.message.c_str());
-  }
-  std::printf("replay: %s%s\n", rec.replay.c_str(), t.specs.empty() ? "" : t.replay_flags(t.specs.begin()->first).c_str());
-  std::fflush(stdout);
-  return failed ? kExitFail : kExitOk;
+  const auto start = std::chrono::steady_clock::now();
+  const CaseRecord rec = run_case(vc, o);
+  // Through the reporters, like `run`, with every record's metrics shown.
+  report::ConsoleReporter console(std::cout, {false, false, true});
+  console.begin(run_context(a, t, o, c.seed, "replay", inputs_reason), 1);
+  std::vector<report::Record> recs = to_records(rec, 0);
+  for (report::Record& r : recs)
+    if (!r.ran.empty()) r.replay += t.replay_flags(r.ran);
+  console.on_case(recs);
+  report::Summary s = report::summarize(recs);
+  s.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  console.end(s);
+  return s.fail > 0 ? kExitFail : kExitOk;
 }
 
 }  // namespace pa::tools

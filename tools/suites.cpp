@@ -5,6 +5,7 @@
 
 #include "core/models.hpp"
 #include "core/prng.hpp"
+#include "kernels/kernel.hpp"
 #include "property/generators.hpp"
 
 namespace pa::tools {
@@ -80,75 +81,103 @@ void model_cases(Rng& r, const std::string& prefix, int32_t S, int32_t max_ctx, 
   }
 }
 
-// One random case aimed inside a path's capability (dispatch/capability.cpp), or anywhere.
-Case draw_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, int32_t max_seqs, DType native) {
-  const int family = int(r.uniform_int(0, 3));  // 0 v1, 1 hip, 2 asm, 3 anything (dispatcher refusals)
-  const std::string name = prefix + "r" + std::to_string(index) + "-" +
-                           (family == 0 ? "v1" : family == 1 ? "hip" : family == 2 ? "asm" : "any");
-  const DType fp8 = chance(r, 0.8) ? native : foreign_fp8(native);  // a foreign flavour must be refused
-  const int32_t S = int32_t(r.uniform_int(1, max_seqs));
-  if (family == 0) {
-    const DType kv = pick(r, {DType::bf16, DType::fp16, fp8, DType::int8});
-    const ScaleMode sc = kv == DType::int8 ? pick(r, {ScaleMode::per_tensor, ScaleMode::per_head})
-                                           : pick(r, {ScaleMode::none, ScaleMode::per_tensor, ScaleMode::per_head});
-    const int32_t hkv = pick(r, {1, 2, 4}), g = pick(r, {1, 2, 4, 5, 8});
-    Case c = make(r, name, S, hkv * g, hkv, pick(r, {64, 80, 96, 112, 128, 192, 256}), pick(r, {1, 4, 8, 16, 32, 64}),
-                  pick(r, {KvLayout::nhd, KvLayout::vllm}), kv, sc, max_ctx, pick(r, {1, 1, 2, 4}));
-    if (chance(r, 0.3)) c.sliding_window = int32_t(r.uniform_int(1, 200));
-    if (chance(r, 0.3)) c.logit_softcap = pick(r, {30.0, 50.0});
-    if (chance(r, 0.3)) c.alibi = true;
-    if (chance(r, 0.3)) c.sinks = true;
-    if (chance(r, 0.3)) c.softmax_scale = r.uniform(0.02, 0.2);
-    if (chance(r, 0.2)) c.page_pad = r.uniform_int(1, 64);
+// The declarations the random draws aim at: the built-in kernels' (kernels/builtin_capability.hpp,
+// their one home), read through the registry like any kernel's.
+const Registry& builtin_declarations() {
+  static const Registry r = builtin_kernels(Backend::host);
+  return r;
+}
+
+// The device a suite draws for: the model that decodes the suite's fp8 flavour.
+Device draw_device(DType fp8) { return device_reading(fp8); }
+
+// How the suites' random draws lean: options, padded pages and MTP often enough that each path's
+// variants are met within a suite, one case in five with LLM-like values, no huge pools (the one
+// page-id case of `ci` covers them).
+gen::Weights suite_weights() { return gen::Weights::leaning(30, 20, 50, 20); }
+
+gen::Limits suite_limits(int32_t max_ctx, int32_t max_seqs) {
+  gen::Limits lim;
+  lim.max_seqs = max_seqs;
+  lim.max_context = max_ctx;
+  lim.long_context = max_ctx;
+  lim.max_q_heads = 32;
+  lim.big_pools = false;
+  return lim;
+}
+
+// A draw anywhere that passes the generic Case rules (any_case may combine a layout with a head
+// size it cannot split); others are discarded and drawn again.
+rc::Gen<Case> valid_case(const gen::Limits& lim) {
+  const rc::Gen<Case> any = gen::any_case(lim);
+  return rc::gen::exec([any]() {
+    Case c = *any;
+    if (const auto errs = validate(c); !errs.empty()) throw rc::GenerationFailure("invalid: " + errs.front());
     return c;
+  });
+}
+
+// One random case through the property suite's generator: inside one built-in kernel's
+// declaration (three draws in four), or anywhere (the dispatcher's refusals). Every draw comes
+// from the suite's Rng.
+Case random_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, int32_t max_seqs, DType fp8) {
+  const std::vector<KernelPtr>& kernels = builtin_declarations().all();
+  const size_t family = size_t(r.uniform_int(0, int64_t(kernels.size())));  // == size: anywhere
+  const gen::Limits lim = suite_limits(max_ctx, max_seqs);
+  const bool inside = family < kernels.size();
+  const std::string name = prefix + "r" + std::to_string(index) + "-" + (inside ? kernels[family]->name() : "any");
+  Case c = gen::sample(inside ? gen::case_in(*kernels[family], draw_device(fp8), lim, suite_weights()) : valid_case(lim),
+                       r.next_u64(), "suite case " + name);
+  // Some batches cross the asm threshold (S * Hq > 2 * CUs) so the dispatcher picks asm.
+  if (inside && kernels[family]->name() == "asm" && chance(r, 0.3)) {
+    const int32_t seqs = 700 / c.num_q_heads + 1;
+    for (int32_t s = c.num_seqs; s < seqs; ++s) c.context_lens.push_back(std::min(40, c.context_lens[size_t(s % c.num_seqs)]));
+    for (int32_t& ctx : c.context_lens) ctx = std::max(c.q_len, std::min(ctx, 40));
+    c.num_seqs = seqs;
   }
-  if (family == 1) {
-    const DType kv = pick(r, {DType::bf16, DType::fp16, fp8});
-    const ScaleMode sc = pick(r, {ScaleMode::none, ScaleMode::per_tensor, ScaleMode::per_token_block_major,
-                                  ScaleMode::per_token_head_major});
-    const int32_t hkv = pick(r, {1, 2, 4}), g = pick(r, {1, 2, 4, 8, 16});
-    Case c = make(r, name, S, hkv * g, hkv, pick(r, {64, 128, 256}), pick(r, {16, 32}), KvLayout::shuffled, kv, sc,
-                  max_ctx, pick(r, {1, 1, 2, 4, 8}));
-    c.partition_size = pick(r, {256, 256, 512});
-    if (chance(r, 0.3)) c.softmax_scale = r.uniform(0.02, 0.2);
-    if (chance(r, 0.2)) c.page_pad = r.uniform_int(1, 64);
-    c.context_lens = contexts(r, c, max_ctx);
-    return c;
-  }
-  if (family == 2) {
-    const DType kv = pick(r, {DType::bf16, DType::fp16, fp8, DType::int8});
-    const ScaleMode sc = is_8bit(kv) ? ScaleMode::per_token_block_major
-                                     : pick(r, {ScaleMode::none, ScaleMode::per_token_block_major});
-    const int32_t g = pick(r, {1, 2, 4, 8, 16});
-    const int32_t q_len = g <= 8 ? pick(r, {1, 2}) : 1;  // q_len * padded G <= 16
-    const int32_t hkv = pick(r, {1, 2, 8});
-    // Some batches cross the asm threshold (S * Hq > 2 * CUs) so the dispatcher picks asm.
-    const int32_t seqs = chance(r, 0.3) ? int32_t(700 / (hkv * g)) + 1 : S;
-    return make(r, name, seqs, hkv * g, hkv, 128, 16, KvLayout::shuffled, kv, sc, chance(r, 0.3) ? 40 : max_ctx, q_len);
-  }
-  const DType kv = pick(r, {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz, DType::int8});
-  const int32_t hkv = pick(r, {1, 2, 4}), g = pick(r, {1, 3, 4, 8, 32});
-  Case c = make(r, name, S, hkv * g, hkv, pick(r, {64, 72, 128, 256}), pick(r, {8, 16, 32, 64}),
-                pick(r, {KvLayout::nhd, KvLayout::hnd, KvLayout::vllm, KvLayout::shuffled}), kv,
-                kv == DType::int8 ? ScaleMode::per_token_block_major
-                                  : pick(r, {ScaleMode::none, ScaleMode::per_tensor, ScaleMode::per_head,
-                                             ScaleMode::per_token_block_major, ScaleMode::per_token_head_major}),
-                max_ctx, pick(r, {1, 2, 8}));
-  if (c.kv_layout == KvLayout::shuffled && c.block_size < 16 && is_8bit(kv)) c.block_size = 16;  // stay valid
-  if (chance(r, 0.3)) c.logit_softcap = 30;
-  c.context_lens = contexts(r, c, max_ctx);
+  c.name = name;
   return c;
 }
 
-// Draws until the case is valid (the "anything" family can combine a layout with a head size it
-// cannot split); the loop is deterministic in the seed like every other draw.
-Case random_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, int32_t max_seqs, DType fp8) {
-  for (;;) {
-    Case c = draw_case(r, prefix, index, max_ctx, max_seqs, fp8);
-    // One case in five draws LLM-like values: outlier channels, logits in the hundreds.
-    if (chance(r, 0.2)) c.values = Values::outliers;
-    if (validate(c).empty()) return c;
-  }
+// `count` random draws from a stream of their own, so a change to the generator moves no named
+// case drawn after them.
+void random_cases(uint64_t seed, const std::string& prefix, int count, int32_t max_ctx, int32_t max_seqs, DType fp8,
+                  std::vector<Case>& out) {
+  Rng r(seed, Stream::kSuite);
+  for (int i = 0; i < count; ++i) out.push_back(random_case(r, prefix, i, max_ctx, max_seqs, fp8));
+}
+
+// One case per KV dtype each built-in kernel declares and the suite's device decodes (fp8_e5m2
+// included): a declared dtype is never left to chance.
+void kv_dtype_cases(uint64_t seed, const std::string& prefix, int32_t max_ctx, DType fp8, std::vector<Case>& out) {
+  Rng r(seed ^ 0xD7, Stream::kSuite);
+  const Device dev = draw_device(fp8);
+  for (const KernelPtr& k : builtin_declarations().all())
+    for (DType kv : gen::drawable_kv_dtypes(k->info().capability, dev)) {
+      const std::string name = prefix + "kv-" + k->name() + "-" + to_string(kv);
+      Case c = gen::sample(gen::case_in(*k, dev, suite_limits(max_ctx, 2), suite_weights(), kv), r.next_u64(),
+                           "suite case " + name);
+      c.name = name;
+      out.push_back(c);
+    }
+}
+
+// What a larger suite adds to the smaller one: the model configs at its sizes, then random draws.
+struct Growth {
+  const char* prefix;
+  int32_t model_seqs, max_ctx;
+  int draws;
+  int32_t max_seqs;
+  uint64_t salt;  // the suite's Rng; salt + 1 the stream of its random draws
+};
+constexpr Growth kCi{"ci/", 4, 1100, 150, 6, 0xC1}, kNightly{"nightly/", 8, 4097, 800, 16, 0x9E};
+
+// Appends `g`'s cases to `v`; returns the suite's Rng for named cases drawn after them.
+Rng grow(std::vector<Case>& v, uint64_t seed, const Growth& g, DType fp8) {
+  Rng r(seed ^ g.salt, Stream::kSuite);
+  model_cases(r, g.prefix, g.model_seqs, g.max_ctx, fp8, v);
+  random_cases(seed ^ (g.salt + 1), g.prefix, g.draws, g.max_ctx, g.max_seqs, fp8, v);
+  return r;
 }
 
 }  // namespace
@@ -168,8 +197,7 @@ std::vector<Case> smoke_suite(uint64_t seed, DType fp8) {
   Case opts = make(r, "smoke/v1-all-options-mtp2", 2, 8, 2, 128, 16, KvLayout::nhd, DType::bf16, ScaleMode::none, ctx, 2);
   opts.sliding_window = 37;
   opts.logit_softcap = 30;
-  opts.alibi = true;
-  opts.sinks = true;
+  opts.alibi = opts.sinks = true;
   opts.softmax_scale = 0.05;
   opts.page_pad = 24;
   v.push_back(opts);
@@ -209,14 +237,13 @@ std::vector<Case> smoke_suite(uint64_t seed, DType fp8) {
   cap.logit_softcap = 50;
   v.push_back(cap);
   model_cases(r, "smoke/", 2, 200, fp8, v);
+  kv_dtype_cases(seed, "smoke/", 200, fp8, v);
   return v;
 }
 
 std::vector<Case> ci_suite(uint64_t seed, DType fp8) {
   std::vector<Case> v = smoke_suite(seed, fp8);
-  Rng r(seed ^ 0xC1, Stream::kSuite);
-  model_cases(r, "ci/", 4, 1100, fp8, v);
-  for (int i = 0; i < 150; ++i) v.push_back(random_case(r, "ci/", i, 1100, 6, fp8));
+  Rng r = grow(v, seed, kCi, fp8);
   // Page ids past 65535 (16-bit index truncation): a big pool of tiny pages.
   Case big = make(r, "ci/page-ids-over-65535", 2, 4, 1, 16, 1, KvLayout::nhd, DType::bf16, ScaleMode::none, 100);
   big.num_blocks = 70000;
@@ -226,9 +253,7 @@ std::vector<Case> ci_suite(uint64_t seed, DType fp8) {
 
 std::vector<Case> nightly_suite(uint64_t seed, DType fp8) {
   std::vector<Case> v = ci_suite(seed, fp8);
-  Rng r(seed ^ 0x9E, Stream::kSuite);
-  model_cases(r, "nightly/", 8, 4097, fp8, v);
-  for (int i = 0; i < 800; ++i) v.push_back(random_case(r, "nightly/", i, 4097, 16, fp8));
+  grow(v, seed, kNightly, fp8);
   return v;
 }
 

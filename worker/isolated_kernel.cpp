@@ -1,18 +1,15 @@
 #include "worker/isolated_kernel.hpp"
 
+#include <algorithm>
 #include <cstring>
+
+#include "kernels/crossing.hpp"
 
 #include "worker/protocol.hpp"
 
 namespace pa::worker {
 
 namespace {
-
-constexpr size_t kAlign = 64;
-constexpr size_t kGuardBytes = 256;
-constexpr uint8_t kCanary = 0xA5;
-
-size_t aligned(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 KernelOutput failed(const std::string& metric, const std::string& reason) {
   KernelOutput r;
@@ -24,107 +21,81 @@ KernelOutput failed(const std::string& metric, const std::string& reason) {
 
 }  // namespace
 
-IsolatedKernel::IsolatedKernel(KernelInfo info, bool has_supports, std::shared_ptr<Process> process)
-    : Kernel(std::move(info)), has_supports_(has_supports), process_(std::move(process)) {}
+IsolatedKernel::IsolatedKernel(KernelInfo info, Declares declares, std::shared_ptr<Process> process)
+    : Kernel(std::move(info)), declares_(declares), process_(std::move(process)) {}
 
 std::optional<std::string> IsolatedKernel::decline_reason(const Case& c, const Device& dev) const {
   const std::lock_guard<std::mutex> lock(process_->mutex());
   if (auto r = Kernel::decline_reason(c, dev)) return r;
-  if (!has_supports_) return std::nullopt;
+  if (!declares_.supports) return std::nullopt;
+  const nlohmann::json problem = problem_to_json(problem_of(c));
   Failure f;
-  const auto resp = process_->request({{"type", "supports"}, {"kernel", name()}, {"problem", problem_to_json(problem_of(c))}}, &f);
-  // A worker that dies answering "do you support this" is a broken kernel; the launch that
-  // follows reports it as a crash, so the question is answered "yes" here.
-  if (!resp || !resp->value("ok", false)) return std::nullopt;
+  const auto resp = process_->request({{"type", "supports"}, {"kernel", name()}, {"problem", problem}}, &f);
+  // A worker that dies or hangs answering "do you support this" is a broken kernel: the question
+  // is answered "yes" so that the case is run, and the launch of this problem reports the failure
+  // of supports() instead of launching (run() below).
+  if (!resp) {
+    supports_failure_[problem.dump()] = "supports() " + f.message;
+    supports_metric_[problem.dump()] = f.metric;
+    return std::nullopt;
+  }
+  if (!resp->value("ok", false)) return std::nullopt;
   if (resp->value("supports", true)) return std::nullopt;
   return resp->value("why", std::string("supports() declined without a reason"));
 }
 
 int64_t IsolatedKernel::workspace_bytes(const Case& c) const {
   const std::lock_guard<std::mutex> lock(process_->mutex());
+  return workspace_locked(problem_of(c));
+}
+
+int64_t IsolatedKernel::workspace_locked(const pacheck_problem& p) const {
+  if (!declares_.workspace) return 0;
   Failure f;
-  const auto resp = process_->request({{"type", "workspace"}, {"kernel", name()}, {"problem", problem_to_json(problem_of(c))}}, &f);
+  const auto resp = process_->request({{"type", "workspace"}, {"kernel", name()}, {"problem", problem_to_json(p)}}, &f);
   return resp && resp->value("ok", false) ? resp->value("bytes", int64_t(0)) : 0;
 }
 
 KernelOutput IsolatedKernel::run(const KernelCall& call, const Device&) const {
   const std::lock_guard<std::mutex> lock(process_->mutex());
   const pacheck_problem& p = call.problem;
-  const int64_t rows = int64_t(p.num_seqs) * p.q_len * p.num_q_heads;
-  const size_t out_bytes = size_t(rows * p.head_size) * size_t(dtype_bytes(DType(p.q_dtype)));
-  const size_t lse_bytes = p.want_lse ? size_t(rows) * 4 : 0;
-  struct Slot {
-    const char* name;
-    const void* data;
-    size_t bytes;
-  };
-  const Slot inputs[] = {
-      {"q", call.q.data, call.q.size * 2},
-      {"k_cache", call.k_cache.data, call.k_cache.size},
-      {"v_cache", call.v_cache.data, call.v_cache.size},
-      {"k_scales", call.k_scales.data, call.k_scales.size * 4},
-      {"v_scales", call.v_scales.data, call.v_scales.size * 4},
-      {"block_tables", call.block_tables.data, call.block_tables.size * 4},
-      {"context_lens", call.context_lens.data, call.context_lens.size * 4},
-      {"alibi_slopes", call.alibi_slopes.data, call.alibi_slopes.size * 4},
-      {"sinks", call.sinks.data, call.sinks.size * 4},
-  };
-  size_t total = 0;
-  for (const Slot& s : inputs) total += aligned(s.bytes);
-  total += aligned(out_bytes + kGuardBytes) + aligned(lse_bytes + kGuardBytes);
+  const nlohmann::json problem = problem_to_json(p);
+  if (auto it = supports_failure_.find(problem.dump()); it != supports_failure_.end()) {
+    const std::string why = it->second, metric = supports_metric_[it->first];
+    supports_failure_.erase(it);
+    return failed(metric, name() + ": " + why);
+  }
+  // Every buffer in the shared memory, laid out by the one crossing: the inputs copied in, the
+  // outputs poisoned between guards that this side checks.
+  const LaunchBuffers lb = launch_buffers(call, uint64_t(std::max<int64_t>(0, workspace_locked(p))));
   uint8_t* mem = nullptr;
   try {
-    mem = process_->shared(total);
+    mem = process_->shared(HostSpace::bytes_needed(lb, true));
   } catch (const std::exception& e) {
     KernelOutput r;
     r.status = Status::Skipped;  // the harness's problem, not the kernel's
     r.reason = e.what();
     return r;
   }
+  const HostSpace space(mem, lb, true);
   nlohmann::json buffers = nlohmann::json::object();
-  size_t at = 0;
-  for (const Slot& s : inputs) {
-    if (s.bytes) std::memcpy(mem + at, s.data, s.bytes);
-    buffers[s.name] = {s.bytes ? at : 0, s.bytes};
-    at += aligned(s.bytes);
-  }
-  const size_t out_at = at, lse_at = at + aligned(out_bytes + kGuardBytes);
-  std::memset(mem + out_at, 0xFF, out_bytes);  // NaN: an element the kernel forgets to write fails
-  std::memset(mem + out_at + out_bytes, kCanary, kGuardBytes);
-  std::memset(mem + lse_at, 0xFF, lse_bytes);
-  std::memset(mem + lse_at + lse_bytes, kCanary, kGuardBytes);
-  buffers["out"] = {out_at, out_bytes};
-  buffers["lse"] = {lse_bytes ? lse_at : 0, lse_bytes};
+  for_each_buf([&](Buf b) { buffers[to_string(b)] = {lb.size(b) ? space.offset(b) : 0, lb.size(b)}; });
   Failure f;
-  const auto resp = process_->request({{"type", "run"}, {"kernel", name()}, {"problem", problem_to_json(p)},
+  const auto resp = process_->request({{"type", "run"}, {"kernel", name()}, {"problem", problem},
                                        {"capacity", process_->capacity()}, {"buffers", buffers}},
                                       &f);
   if (!resp) return failed(f.metric, name() + ": " + f.message);
   if (!resp->value("ok", false))
     return failed("kernel_error", name() + ": the worker could not serve the launch: " + resp->value("error", std::string()));
-  KernelOutput r;
-  r.elapsed_ms = resp->value("elapsed_ms", 0.0);
-  const std::string status = resp->value("status", std::string("error"));
-  if (status == "not_supported") {
-    r.status = Status::NotSupported;
-    r.reason = resp->value("error", std::string("(no reason)"));
-    return r;
+  const Crossed x = crossed_from_json(*resp);
+  if (x.sticky) process_->end();  // the worker ends itself too; the next case gets a fresh one
+  KernelOutput r = outcome(x);
+  if (r.status == Status::Ok && x.overrun.empty()) {
+    if (const std::string bad = space.overrun(); !bad.empty()) return outcome(Crossed{PACHECK_OK, "", "", false, bad, "", x.elapsed_ms});
   }
-  if (status != "ok") return failed("kernel_error", resp->value("error", std::string("(no error text)")));
-  for (size_t i = 0; i < kGuardBytes; ++i)
-    if (mem[out_at + out_bytes + i] != kCanary || (lse_bytes && mem[lse_at + lse_bytes + i] != kCanary))
-      return failed("guard", "the kernel wrote past its '" + std::string(mem[out_at + out_bytes + i] != kCanary ? "out" : "lse") +
-                                 "' buffer");
-  const DType qt = DType(p.q_dtype);
-  r.out.resize(size_t(rows * p.head_size));
-  for (size_t i = 0; i < r.out.size(); ++i) {
-    uint16_t code = 0;
-    std::memcpy(&code, mem + out_at + i * size_t(dtype_bytes(qt)), size_t(dtype_bytes(qt)));
-    r.out[i] = codec::decode(qt, code);
-  }
-  if (lse_bytes && resp->value("wrote_lse", true)) {
-    r.lse.resize(size_t(rows));
-    std::memcpy(r.lse.data(), mem + lse_at, lse_bytes);
+  if (r.status == Status::Ok) {
+    const bool lse = p.want_lse && resp->value("wrote_lse", true);
+    take_outputs(p, space.at(Buf::out), lse ? static_cast<const float*>(space.at(Buf::lse)) : nullptr, r);
   }
   return r;
 }
@@ -161,7 +132,8 @@ std::vector<KernelPtr> isolated_kernels(const std::string& spec, const Isolation
     info.numerics = numerics_from_json(k.value("numerics", nlohmann::json::object()), where);
     names += (names.empty() ? "" : ", ") + info.name;
     if (only.empty() || info.name == only)
-      out.push_back(std::make_shared<IsolatedKernel>(std::move(info), k.value("has_supports", false), process));
+      out.push_back(std::make_shared<IsolatedKernel>(
+          std::move(info), IsolatedKernel::Declares{k.value("has_supports", false), k.value("has_workspace", false)}, process));
   }
   if (out.empty())
     throw InputError("--kernel " + spec + ": " + (names.empty() ? "the worker serves no kernel" : "no kernel '" + only + "' (it has " + names + ")"));

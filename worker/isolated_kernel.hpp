@@ -3,6 +3,7 @@
 // worker's hello, every launch goes through shared memory, and a worker that crashes, aborts or
 // hangs becomes that launch's Fail (metric crash / timeout) while the run goes on with a fresh
 // worker.
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,14 +22,21 @@ struct IsolationOptions {
 
 class IsolatedKernel : public Kernel {
  public:
-  IsolatedKernel(KernelInfo info, bool has_supports, std::shared_ptr<Process> process);
+  /// Which optional entry points the kernel has (the hello's has_supports / has_workspace).
+  struct Declares {
+    bool supports = false, workspace = false;
+  };
+  IsolatedKernel(KernelInfo info, Declares declares, std::shared_ptr<Process> process);
   std::optional<std::string> decline_reason(const Case& c, const Device& dev) const override;
   int64_t workspace_bytes(const Case& c) const override;
   KernelOutput run(const KernelCall& call, const Device& dev) const override;
 
  private:
-  bool has_supports_;
+  int64_t workspace_locked(const pacheck_problem& p) const;  // @pre the process mutex is held
+  Declares declares_;
   std::shared_ptr<Process> process_;
+  // A supports() that crashed or hung, by problem: its launch reports that instead of running.
+  mutable std::map<std::string, std::string> supports_failure_, supports_metric_;
 };
 
 /// Starts one worker for `spec` and returns the kernels it serves:

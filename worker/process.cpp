@@ -196,6 +196,12 @@ void Process::stop_and_reap(Failure* failure, bool timed_out) {
   pid_ = -1;
 }
 
+void Process::end() {
+  if (pid_ <= 0) return;
+  Failure ignored;
+  stop_and_reap(&ignored, false);
+}
+
 std::optional<nlohmann::json> Process::request(const nlohmann::json& req, Failure* failure) {
   if (pid_ <= 0) start();
   write_all(to_worker_, req.dump() + "\n");

@@ -34,6 +34,9 @@ class Process {
   /// Sends one request and waits for the answer. nullopt + `failure` when the worker died or
   /// timed out (it is then reaped, and restarted by the next call).
   std::optional<nlohmann::json> request(const nlohmann::json& req, Failure* failure);
+  /// Ends the worker (it has said its process is poisoned: a sticky device fault); the next
+  /// request starts a fresh one.
+  void end();
   /// The shared memory, at least `bytes` long (grown as needed; contents are not kept on growth).
   uint8_t* shared(size_t bytes);
   size_t capacity() const { return capacity_; }

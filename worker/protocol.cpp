@@ -198,11 +198,45 @@ Numerics numerics_from_json(const nlohmann::json& j, const std::string& where) {
   return n;
 }
 
-nlohmann::json kernel_to_json(const Kernel& k, bool has_supports) {
+nlohmann::json kernel_to_json(const Kernel& k, bool has_supports, bool has_workspace) {
   const KernelInfo& i = k.info();
   return {{"name", i.name}, {"version", i.version}, {"provenance", i.provenance},
           {"memory", i.memory == Memory::host ? "host" : "device"}, {"has_supports", has_supports},
+          {"has_workspace", has_workspace},
           {"capability", capability_to_json(i.capability)}, {"numerics", numerics_to_json(i.numerics)}};
+}
+
+void crossed_to_json(const Crossed& x, nlohmann::json& resp) {
+  resp["status"] = !x.skipped.empty()                     ? "skipped"
+                   : x.status == PACHECK_OK               ? "ok"
+                   : x.status == PACHECK_NOT_SUPPORTED    ? "not_supported"
+                                                          : "error";
+  resp["launch_status"] = x.status;
+  resp["error"] = x.skipped.empty() ? x.error : x.skipped;
+  resp["elapsed_ms"] = x.elapsed_ms;
+  if (!x.fault.empty()) resp["fault"] = x.fault;
+  if (x.sticky) resp["sticky"] = true;
+  if (!x.overrun.empty()) resp["overrun"] = x.overrun;
+}
+
+Crossed crossed_from_json(const nlohmann::json& resp) {
+  Crossed x;
+  const std::string status = resp.value("status", std::string("error"));
+  const std::string error = resp.value("error", std::string());
+  x.elapsed_ms = resp.value("elapsed_ms", 0.0);
+  if (status == "skipped") {
+    x.skipped = error.empty() ? "the worker could not run the launch" : error;
+    return x;
+  }
+  x.status = status == "ok" ? PACHECK_OK : status == "not_supported" ? PACHECK_NOT_SUPPORTED : PACHECK_ERROR;
+  if (resp.contains("launch_status") && resp["launch_status"].is_number_integer() && status == "error")
+    x.status = resp["launch_status"].get<int>();
+  if (x.status == PACHECK_OK && status != "ok") x.status = PACHECK_ERROR;
+  x.error = x.status == PACHECK_OK ? "" : (error.empty() ? "(no error text)" : error);
+  x.fault = resp.value("fault", std::string());
+  x.sticky = resp.value("sticky", false);
+  x.overrun = resp.value("overrun", std::string());
+  return x;
 }
 
 }  // namespace pa::worker

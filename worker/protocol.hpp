@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/capability.hpp"
+#include "kernels/crossing.hpp"
 #include "kernels/kernel.hpp"
 
 namespace pa::worker {
@@ -23,6 +24,14 @@ nlohmann::json numerics_to_json(const Numerics& n);
 Numerics numerics_from_json(const nlohmann::json& j, const std::string& where);
 
 /// A kernel's entry of the hello message.
-nlohmann::json kernel_to_json(const Kernel& k, bool has_supports);
+nlohmann::json kernel_to_json(const Kernel& k, bool has_supports, bool has_workspace);
+
+/// What a launch in the worker came back with (kernels/crossing.hpp), as the "run" response
+/// carries it: status "ok" | "not_supported" | "error" | "skipped", the kernel's own status code,
+/// its error text, a device fault (sticky or not) and a broken guard. The client turns it into a
+/// record through the same outcome() as a launch in process, so a fault gets one verdict whatever
+/// the isolation mode. Responses of older workers (status and error only) read the same.
+void crossed_to_json(const Crossed& x, nlohmann::json& resp);
+Crossed crossed_from_json(const nlohmann::json& resp);
 
 }  // namespace pa::worker

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -39,13 +40,17 @@ struct Mapping {
   }
 };
 
-template <class T>
-View<T> view(const Mapping& m, const nlohmann::json& buffers, const char* name) {
-  if (!buffers.contains(name)) return {};
-  const size_t off = buffers.at(name).at(0).get<size_t>(), bytes = buffers.at(name).at(1).get<size_t>();
-  if (bytes == 0) return {};
-  if (off + bytes > m.size) throw std::runtime_error(std::string("buffer '") + name + "' lies outside the shared memory");
-  return {reinterpret_cast<const T*>(m.base + off), bytes / sizeof(T)};
+// Where buffer `b` lies in the shared memory: null for an absent or empty buffer. Throws when the
+// request places it outside the mapping.
+void* place(const Mapping& m, const nlohmann::json& buffers, Buf b, size_t* bytes) {
+  *bytes = 0;
+  const char* name = to_string(b);
+  if (!buffers.contains(name)) return nullptr;
+  const size_t off = buffers.at(name).at(0).get<size_t>(), n = buffers.at(name).at(1).get<size_t>();
+  if (n == 0) return nullptr;
+  if (off > m.size || n > m.size - off) throw std::runtime_error(std::string("buffer '") + name + "' lies outside the shared memory");
+  *bytes = n;
+  return m.base + off;
 }
 
 const Kernel* find(const std::vector<KernelPtr>& kernels, const std::string& name) {
@@ -54,7 +59,7 @@ const Kernel* find(const std::vector<KernelPtr>& kernels, const std::string& nam
   return nullptr;
 }
 
-nlohmann::json handle(const std::vector<KernelPtr>& kernels, Mapping& mem, const nlohmann::json& req) {
+nlohmann::json handle(const std::vector<KernelPtr>& kernels, Mapping& mem, const nlohmann::json& req, bool* fatal) {
   const std::string type = req.value("type", std::string());
   const Kernel* k = find(kernels, req.value("kernel", std::string()));
   if (!k) return {{"type", type}, {"ok", false}, {"error", "unknown kernel '" + req.value("kernel", std::string()) + "'"}};
@@ -73,41 +78,31 @@ nlohmann::json handle(const std::vector<KernelPtr>& kernels, Mapping& mem, const
   }
   if (type != "run") return {{"type", type}, {"ok", false}, {"error", "unknown request type '" + type + "'"}};
   mem.ensure(req.at("capacity").get<size_t>());
-  const nlohmann::json& b = req.at("buffers");
-  KernelCall call;
-  call.problem = p;
-  call.q = view<uint16_t>(mem, b, "q");
-  call.k_cache = view<uint8_t>(mem, b, "k_cache");
-  call.v_cache = view<uint8_t>(mem, b, "v_cache");
-  call.k_scales = view<float>(mem, b, "k_scales");
-  call.v_scales = view<float>(mem, b, "v_scales");
-  call.block_tables = view<int32_t>(mem, b, "block_tables");
-  call.context_lens = view<int32_t>(mem, b, "context_lens");
-  call.alibi_slopes = view<float>(mem, b, "alibi_slopes");
-  call.sinks = view<float>(mem, b, "sinks");
-  const KernelOutput o = k->run(call, Device{});
-  nlohmann::json resp = {{"type", type}, {"ok", true}, {"elapsed_ms", o.elapsed_ms}};
-  if (o.status == Status::NotSupported) {
-    resp["status"] = "not_supported";
-    resp["error"] = o.reason;
-    return resp;
+  // The launch crosses on the client's buffers in place: the client laid them out, poisoned the
+  // outputs and checks their guards; nothing is copied or decoded here.
+  const nlohmann::json& spec = req.at("buffers");
+  LaunchBuffers lb;
+  lb.problem = p;
+  std::array<void*, kBufCount> at{};
+  for_each_buf([&](Buf b) {
+    at[size_t(b)] = place(mem, spec, b, &lb.bytes[size_t(b)]);
+    if (!is_output(b)) lb.src[size_t(b)] = at[size_t(b)];
+  });
+  if (!abi) return {{"type", type}, {"ok", false}, {"error", "kernel '" + k->name() + "' has no descriptor"}};
+  const pacheck_kernel& desc = abi->descriptor();
+  Crossed x;
+  if (k->info().memory == Memory::host) {
+    x = launch_host(desc, p, abi_buffers(at, lb));
+  } else {
+    const KernelCall call = call_over(lb);  // host views of the shared memory; the device crossing uploads them
+    if (lb.size(Buf::out) < out_bytes(p) || lb.size(Buf::lse) < lse_bytes(p))
+      return {{"type", type}, {"ok", false}, {"error", "the out or lse buffer is smaller than the problem's"}};
+    x = cross_device(desc, call, at[size_t(Buf::out)], static_cast<float*>(at[size_t(Buf::lse)]));
   }
-  if (o.status != Status::Ok) {
-    resp["status"] = "error";
-    resp["error"] = (o.metric.empty() ? "" : o.metric + ": ") + o.reason;
-    return resp;
-  }
-  // The marshalling ran the kernel on its own guarded buffers; hand its results back as codes.
-  const DType qt = DType(p.q_dtype);
-  const size_t out_off = b.at("out").at(0).get<size_t>();
-  for (size_t i = 0; i < o.out.size(); ++i) {
-    const uint16_t code = uint16_t(codec::encode(qt, o.out[i]));
-    std::memcpy(mem.base + out_off + i * size_t(dtype_bytes(qt)), &code, size_t(dtype_bytes(qt)));
-  }
-  if (!o.lse.empty() && b.contains("lse") && b.at("lse").at(1).get<size_t>() >= o.lse.size() * 4)
-    std::memcpy(mem.base + b.at("lse").at(0).get<size_t>(), o.lse.data(), o.lse.size() * 4);
-  resp["status"] = "ok";
-  resp["wrote_lse"] = !o.lse.empty();
+  nlohmann::json resp = {{"type", type}, {"ok", true}};
+  crossed_to_json(x, resp);
+  resp["wrote_lse"] = x.status == PACHECK_OK && p.want_lse;
+  if (x.sticky) *fatal = true;  // a sticky device fault poisons this process: answer, then end
   return resp;
 }
 
@@ -118,7 +113,7 @@ int serve(const std::vector<KernelPtr>& kernels) {
   nlohmann::json list = nlohmann::json::array();
   for (const KernelPtr& k : kernels) {
     const auto* abi = dynamic_cast<const AbiKernel*>(k.get());
-    list.push_back(kernel_to_json(*k, abi && abi->descriptor().supports));
+    list.push_back(kernel_to_json(*k, abi && abi->descriptor().supports, abi && abi->descriptor().workspace_bytes));
   }
   hello["kernels"] = list;
   send(hello);
@@ -134,12 +129,14 @@ int serve(const std::vector<KernelPtr>& kernels) {
       const std::string line = pending.substr(0, nl);
       pending.erase(0, nl + 1);
       nlohmann::json resp;
+      bool fatal = false;
       try {
-        resp = handle(kernels, mem, nlohmann::json::parse(line));
+        resp = handle(kernels, mem, nlohmann::json::parse(line), &fatal);
       } catch (const std::exception& e) {
         resp = {{"ok", false}, {"error", std::string("malformed request: ") + e.what()}};
       }
       send(resp);
+      if (fatal) ::_exit(4);  // the client records the sticky fault; the next request starts a fresh worker
     }
   }
 }

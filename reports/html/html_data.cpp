@@ -163,7 +163,12 @@ json latest_json(const Report& rep, const std::string& name) {
     records.push_back(std::move(rec));
   }
   for (const BenchRecord& b : rep.bench) bench.push_back(to_json(b));
-  json summary = to_json(rep.complete ? rep.summary : summarize(rep.cases));
+  // Counted from the records: the page shows what the run recorded, whatever the file's summary says.
+  Summary counted = summarize(rep.cases);
+  counted.elapsed_ms = rep.summary.elapsed_ms;
+  counted.interrupted = rep.summary.interrupted;
+  counted.complete = rep.complete;
+  json summary = to_json(counted);
   if (!rep.complete) summary["elapsed_ms"] = nullptr;  // unknown: the run never finished
   return {{"name", name},
           {"complete", rep.complete},

@@ -6,9 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <unistd.h>
-
 #include "core/case.hpp"
+#include "core/output_file.hpp"
 
 #ifndef PACHECK_HTML_TEMPLATE
 #define PACHECK_HTML_TEMPLATE "reports/html/report.html.in"
@@ -135,28 +134,13 @@ std::string render_html(const std::vector<Report>& reports, const std::vector<st
 }
 
 int write_html_report(const std::vector<std::string>& inputs, const std::string& out,
-                      const HtmlAssets& assets) {
+                      const HtmlAssets& assets, bool follow_symlink) {
   if (inputs.empty()) throw InputError("report: no input report given");
   if (out.empty()) throw InputError("report: no output file given (-o report.html)");
   std::vector<Report> reports;
   for (const std::string& in : inputs) reports.push_back(load_report(in));  // names the bad file
   const std::string html = render_html(reports, inputs, assets);
-  // Beside the target so rename() stays on one file system and is atomic.
-  const std::string tmp = out + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw InputError(out + ": cannot open " + tmp + " for writing");
-    f << html;
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw InputError(out + ": write to " + tmp + " failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), out.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw InputError(out + ": cannot rename " + tmp + " over it");
-  }
+  write_file_atomic(out, html, follow_symlink);
   return 0;
 }
 

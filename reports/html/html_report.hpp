@@ -43,9 +43,10 @@ std::string render_html(const std::vector<Report>& reports, const std::vector<st
                         const HtmlAssets& assets = default_html_assets());
 
 /// The CLI entry: loads each input (final or .partial, see load_report), renders the page and
-/// writes `out` atomically (a temporary file beside it, then rename). Returns 0; throws InputError
-/// naming the bad input or output file.
+/// writes `out` atomically (core/output_file.hpp: a new file renamed over a regular file only; a
+/// symbolic link is written through only with follow_symlink). Returns 0; throws InputError naming
+/// the bad input or output file and, for a write, the OS's reason.
 int write_html_report(const std::vector<std::string>& inputs, const std::string& out,
-                      const HtmlAssets& assets = default_html_assets());
+                      const HtmlAssets& assets = default_html_assets(), bool follow_symlink = false);
 
 }  // namespace pa::report

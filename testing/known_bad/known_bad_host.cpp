@@ -47,6 +47,17 @@ struct Plain {
     lt = make_logit_transform(p.softmax_scale, p.logit_softcap, p.sliding_window, b.alibi_slopes);
   }
   int64_t row(int32_t s, int32_t i, int32_t h) const { return (int64_t(s) * p.q_len + i) * p.num_q_heads + h; }
+  /// f(s, h, row, ctx, pos) for every output row: sequence s, query token i (at position pos of a
+  /// context of ctx), query head h.
+  template <class F>
+  void each_row(F f) const {
+    for (int32_t s = 0; s < p.num_seqs; ++s)
+      for (int32_t i = 0; i < p.q_len; ++i)
+        for (int32_t h = 0; h < p.num_q_heads; ++h) {
+          const int32_t ctx = b.context_lens[s];
+          f(s, h, row(s, i, h), ctx, query_position(ctx, p.q_len, i));
+        }
+  }
   float code(const void* base, int64_t off) const {
     uint16_t c = 0;
     std::memcpy(&c, static_cast<const uint8_t*>(base) + off * eb, size_t(eb));
@@ -99,33 +110,24 @@ struct Plain {
 void merge_without_rescale(const Plain& k) {
   const pacheck_problem& p = k.p;
   const int32_t P = std::max(1, p.partition_size);
-  for (int32_t s = 0; s < p.num_seqs; ++s)
-    for (int32_t i = 0; i < p.q_len; ++i)
-      for (int32_t h = 0; h < p.num_q_heads; ++h) {
-        const int64_t r = k.row(s, i, h);
-        const int32_t ctx = k.b.context_lens[s], pos = query_position(ctx, p.q_len, i);
-        RowPartial total = RowPartial::empty();
-        for (int32_t t0 = 0; t0 < ctx; t0 += P) {
-          const RowPartial part = k.attend(r, false, s, h, h / k.G, pos, pos, t0, std::min(ctx, t0 + P));
-          if (part.l == 0.f) continue;
-          for (int32_t d = 0; d < p.head_size; ++d) total.o[d] += part.o[d];
-          total.l += part.l;
-          total.m = std::max(total.m, part.m);
-        }
-        k.write(r, k.with_sink(h, total));
-      }
+  k.each_row([&](int32_t s, int32_t h, int64_t r, int32_t ctx, int32_t pos) {
+    RowPartial total = RowPartial::empty();
+    for (int32_t t0 = 0; t0 < ctx; t0 += P) {
+      const RowPartial part = k.attend(r, false, s, h, h / k.G, pos, pos, t0, std::min(ctx, t0 + P));
+      if (part.l == 0.f) continue;
+      for (int32_t d = 0; d < p.head_size; ++d) total.o[d] += part.o[d];
+      total.l += part.l;
+      total.m = std::max(total.m, part.m);
+    }
+    k.write(r, k.with_sink(h, total));
+  });
 }
 
 // Single pass; every MTP query token sees the keys of the later query tokens too.
 void causal_mask_ignored(const Plain& k) {
-  const pacheck_problem& p = k.p;
-  for (int32_t s = 0; s < p.num_seqs; ++s)
-    for (int32_t i = 0; i < p.q_len; ++i)
-      for (int32_t h = 0; h < p.num_q_heads; ++h) {
-        const int64_t r = k.row(s, i, h);
-        const int32_t ctx = k.b.context_lens[s], pos = query_position(ctx, p.q_len, i);
-        k.write(r, k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, ctx - 1, 0, ctx)));
-      }
+  k.each_row([&](int32_t s, int32_t h, int64_t r, int32_t ctx, int32_t pos) {
+    k.write(r, k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, ctx - 1, 0, ctx)));
+  });
 }
 
 // asm-like: G padded to the tile; the padded rows run on zero queries and are written out to
@@ -149,23 +151,19 @@ void padded_heads_written(const Plain& k) {
 // paper and fine while logits stay below ~88, but exp overflows fp32 on the logits that outlier
 // channels of real activations produce.
 void max_not_subtracted(const Plain& k) {
-  const pacheck_problem& p = k.p;
-  for (int32_t s = 0; s < p.num_seqs; ++s)
-    for (int32_t i = 0; i < p.q_len; ++i)
-      for (int32_t h = 0; h < p.num_q_heads; ++h) {
-        const int64_t r = k.row(s, i, h);
-        const int32_t hk = h / k.G, ctx = k.b.context_lens[s], pos = query_position(ctx, p.q_len, i);
-        RowPartial part = RowPartial::empty();
-        part.m = 0.f;  // every weight taken against 0 instead of the row's maximum
-        for (int32_t t = std::max(0, k.lt.first_visible(pos)); t <= pos; ++t) {
-          const float w = std::exp(k.logit(r, false, s, h, hk, t, pos));
-          const float vs = k.scale(k.b.v_scales, s, t, hk);
-          part.l += w;
-          for (int32_t d = 0; d < p.head_size; ++d) part.o[d] += w * k.code(k.b.v_cache, k.V(s, t, hk, d)) * vs;
-        }
-        if (k.b.sinks) part.l += std::exp(k.b.sinks[h]);
-        k.write(r, part);
-      }
+  k.each_row([&](int32_t s, int32_t h, int64_t r, int32_t, int32_t pos) {
+    const int32_t hk = h / k.G;
+    RowPartial part = RowPartial::empty();
+    part.m = 0.f;  // every weight taken against 0 instead of the row's maximum
+    for (int32_t t = std::max(0, k.lt.first_visible(pos)); t <= pos; ++t) {
+      const float w = std::exp(k.logit(r, false, s, h, hk, t, pos));
+      const float vs = k.scale(k.b.v_scales, s, t, hk);
+      part.l += w;
+      for (int32_t d = 0; d < k.p.head_size; ++d) part.o[d] += w * k.code(k.b.v_cache, k.V(s, t, hk, d)) * vs;
+    }
+    if (k.b.sinks) part.l += std::exp(k.b.sinks[h]);
+    k.write(r, part);
+  });
 }
 
 int bad_launch(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_buffers* b, void*) {

@@ -1,0 +1,222 @@
+#include "kernels/crossing.hpp"
+
+#include <chrono>
+#include <cstring>
+
+namespace pa {
+
+const char* to_string(Buf b) {
+  static constexpr const char* kNames[kBufCount] = {"q", "k_cache", "v_cache", "k_scales", "v_scales",
+                                                    "block_tables", "context_lens", "alibi_slopes", "sinks",
+                                                    "workspace", "out", "lse"};
+  return kNames[size_t(b)];
+}
+
+namespace {
+template <class T>
+void set(LaunchBuffers& lb, Buf b, const View<T>& v) {
+  lb.src[size_t(b)] = v.empty() ? nullptr : v.data;
+  lb.bytes[size_t(b)] = v.empty() ? 0 : v.size * sizeof(T);
+}
+}  // namespace
+
+LaunchBuffers launch_buffers(const KernelCall& call, uint64_t workspace_bytes) {
+  LaunchBuffers lb;
+  lb.problem = call.problem;
+  lb.memory = call.memory;
+  set(lb, Buf::q, call.q);
+  set(lb, Buf::k_cache, call.k_cache);
+  set(lb, Buf::v_cache, call.v_cache);
+  set(lb, Buf::k_scales, call.k_scales);
+  set(lb, Buf::v_scales, call.v_scales);
+  set(lb, Buf::block_tables, call.block_tables);
+  set(lb, Buf::context_lens, call.context_lens);
+  set(lb, Buf::alibi_slopes, call.alibi_slopes);
+  set(lb, Buf::sinks, call.sinks);
+  lb.bytes[size_t(Buf::workspace)] = size_t(workspace_bytes);
+  lb.bytes[size_t(Buf::out)] = out_bytes(call.problem);
+  lb.bytes[size_t(Buf::lse)] = lse_bytes(call.problem);
+  return lb;
+}
+
+namespace {
+template <class T>
+View<T> view_of(const LaunchBuffers& lb, Buf b) {
+  return {static_cast<const T*>(lb.at(b)), lb.size(b) / sizeof(T)};
+}
+}  // namespace
+
+KernelCall call_over(const LaunchBuffers& lb) {
+  KernelCall call;
+  call.problem = lb.problem;
+  call.memory = lb.memory;
+  call.q = view_of<uint16_t>(lb, Buf::q);
+  call.k_cache = view_of<uint8_t>(lb, Buf::k_cache);
+  call.v_cache = view_of<uint8_t>(lb, Buf::v_cache);
+  call.k_scales = view_of<float>(lb, Buf::k_scales);
+  call.v_scales = view_of<float>(lb, Buf::v_scales);
+  call.block_tables = view_of<int32_t>(lb, Buf::block_tables);
+  call.context_lens = view_of<int32_t>(lb, Buf::context_lens);
+  call.alibi_slopes = view_of<float>(lb, Buf::alibi_slopes);
+  call.sinks = view_of<float>(lb, Buf::sinks);
+  return call;
+}
+
+pacheck_buffers abi_buffers(const std::array<void*, kBufCount>& at, const LaunchBuffers& lb) {
+  const auto p = [&](Buf b) { return lb.size(b) ? at[size_t(b)] : nullptr; };
+  pacheck_buffers b{};
+  b.struct_size = sizeof b;
+  b.q = p(Buf::q);
+  b.k_cache = p(Buf::k_cache);
+  b.v_cache = p(Buf::v_cache);
+  b.k_scales = static_cast<const float*>(p(Buf::k_scales));
+  b.v_scales = static_cast<const float*>(p(Buf::v_scales));
+  b.block_tables = static_cast<const int32_t*>(p(Buf::block_tables));
+  b.context_lens = static_cast<const int32_t*>(p(Buf::context_lens));
+  b.alibi_slopes = static_cast<const float*>(p(Buf::alibi_slopes));
+  b.sinks = static_cast<const float*>(p(Buf::sinks));
+  b.workspace = p(Buf::workspace);
+  b.workspace_bytes = lb.size(Buf::workspace);
+  b.out = p(Buf::out);
+  b.lse = static_cast<float*>(p(Buf::lse));
+  b.device_id = -1;  // host memory; the device crossing names its device
+  return b;
+}
+
+// ---- the host span -------------------------------------------------------------------------------
+
+namespace {
+constexpr size_t kAlign = 64;
+size_t aligned(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+// An output takes its body between two guards; an input copied in takes its body.
+size_t footprint(const LaunchBuffers& lb, Buf b, bool copy_inputs) {
+  if (is_output(b)) return 2 * kGuardBytes + aligned(lb.size(b));
+  return copy_inputs ? aligned(lb.size(b)) : 0;
+}
+}  // namespace
+
+size_t HostSpace::bytes_needed(const LaunchBuffers& lb, bool copy_inputs) {
+  size_t n = 0;
+  for_each_buf([&](Buf b) { n += footprint(lb, b, copy_inputs); });
+  return n;
+}
+
+HostSpace::HostSpace(uint8_t* base, const LaunchBuffers& lb, bool copy_inputs) : lb_(&lb), base_(base) {
+  size_t at = 0;
+  for_each_buf([&](Buf b) {
+    const size_t i = size_t(b), n = lb.size(b);
+    if (is_output(b)) {
+      uint8_t* head = base + at;
+      for (size_t k = 0; k < kGuardBytes; ++k) head[k] = canary(k);
+      off_[i] = at + kGuardBytes;
+      std::memset(base + off_[i], kPoison, n);
+      uint8_t* tail = base + off_[i] + n;
+      for (size_t k = 0; k < kGuardBytes; ++k) tail[k] = canary(k);
+      ptr_[i] = n ? base + off_[i] : nullptr;
+    } else if (copy_inputs) {
+      off_[i] = at;
+      if (n) std::memcpy(base + at, lb.at(b), n);
+      ptr_[i] = n ? base + at : nullptr;
+    } else {
+      ptr_[i] = const_cast<void*>(lb.at(b));
+    }
+    at += footprint(lb, b, copy_inputs);
+  });
+}
+
+std::string HostSpace::overrun() const {
+  for (Buf b : {Buf::out, Buf::lse, Buf::workspace}) {
+    const size_t n = lb_->size(b);
+    const uint8_t* body = base_ + off_[size_t(b)];
+    for (size_t k = 0; k < kGuardBytes; ++k) {
+      if (body[-ptrdiff_t(kGuardBytes) + ptrdiff_t(k)] != canary(k))
+        return std::string("the kernel wrote outside its '") + to_string(b) + "' buffer (" + std::to_string(n) +
+               " bytes), " + std::to_string(kGuardBytes - k) + " bytes before it";
+      if (body[n + k] != canary(k))
+        return std::string("the kernel wrote outside its '") + to_string(b) + "' buffer (" + std::to_string(n) +
+               " bytes), at byte " + std::to_string(n + k);
+    }
+  }
+  return "";
+}
+
+// ---- what came back -------------------------------------------------------------------------------
+
+KernelOutput outcome(const Crossed& x) {
+  KernelOutput r;
+  r.elapsed_ms = x.elapsed_ms;
+  const auto fail = [&](const char* metric, std::string reason) {
+    r.status = Status::Fail;
+    r.metric = metric;
+    r.reason = std::move(reason);
+    return r;
+  };
+  if (!x.skipped.empty()) {
+    r.status = Status::Skipped;
+    r.reason = x.skipped;
+    return r;
+  }
+  if (x.status == PACHECK_NOT_SUPPORTED) {
+    r.status = Status::NotSupported;
+    r.reason = x.error;
+    return r;
+  }
+  if (x.status != PACHECK_OK) return fail("kernel_error", "launch returned " + std::to_string(x.status) + ": " + x.error);
+  if (x.sticky) return fail("crash", "sticky device fault: " + x.fault + " (the process that ran it was ended)");
+  if (!x.fault.empty()) return fail("kernel_error", "kernel execution failed: " + x.fault);
+  if (!x.overrun.empty()) return fail("guard", x.overrun);
+  return r;
+}
+
+void take_outputs(const pacheck_problem& p, const void* out_codes, const float* lse, KernelOutput& r) {
+  const DType qt = DType(p.q_dtype);
+  const size_t eb = size_t(dtype_bytes(qt));
+  const auto* bytes = static_cast<const uint8_t*>(out_codes);
+  r.out.resize(size_t(out_rows(p) * p.head_size));
+  for (size_t i = 0; i < r.out.size(); ++i) {
+    uint16_t code = 0;
+    std::memcpy(&code, bytes + i * eb, eb);
+    r.out[i] = codec::decode(qt, code);
+  }
+  if (lse) r.lse.assign(lse, lse + out_rows(p));
+}
+
+std::string last_error_of(const pacheck_kernel& k) {
+  const char* e = k.last_error ? k.last_error(&k) : nullptr;
+  return e && *e ? e : "(the kernel gave no last_error)";
+}
+
+Crossed launch_host(const pacheck_kernel& k, const pacheck_problem& p, const pacheck_buffers& b) {
+  Crossed x;
+  const auto t0 = std::chrono::steady_clock::now();
+  x.status = k.launch(&k, &p, &b, nullptr);
+  x.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (x.status != PACHECK_OK) x.error = last_error_of(k);
+  return x;
+}
+
+KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call) {
+  const uint64_t ws = k.workspace_bytes ? k.workspace_bytes(&k, &call.problem) : 0;
+  const LaunchBuffers lb = launch_buffers(call, ws);
+  std::vector<uint8_t> span(HostSpace::bytes_needed(lb, false));
+  const HostSpace space(span.data(), lb, false);
+  std::array<void*, kBufCount> at{};
+  for_each_buf([&](Buf b) { at[size_t(b)] = space.at(b); });
+  Crossed x = launch_host(k, call.problem, abi_buffers(at, lb));
+  if (x.status == PACHECK_OK) x.overrun = space.overrun();
+  KernelOutput r = outcome(x);
+  if (r.status == Status::Ok)
+    take_outputs(call.problem, space.at(Buf::out), call.problem.want_lse ? static_cast<const float*>(space.at(Buf::lse)) : nullptr, r);
+  return r;
+}
+
+KernelOutput run_device(const pacheck_kernel& k, const KernelCall& call) {
+  std::vector<uint8_t> out(out_bytes(call.problem));
+  std::vector<float> lse(size_t(lse_bytes(call.problem) / 4));
+  const Crossed x = cross_device(k, call, out.data(), lse.data());
+  KernelOutput r = outcome(x);
+  if (r.status == Status::Ok) take_outputs(call.problem, out.data(), call.problem.want_lse ? lse.data() : nullptr, r);
+  return r;
+}
+
+}  // namespace pa

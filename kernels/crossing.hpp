@@ -1,0 +1,115 @@
+#pragma once
+// The one place a launch crosses into a kernel, whatever side of it the kernel lives on: in this
+// process on host memory, in this process on device memory (kernels/crossing_device.hip), or in a
+// worker process (worker/). Every crossing
+//   1. lays out the launch's buffers from one table (Buf), outputs poisoned and between guards,
+//   2. launches through the ABI descriptor,
+//   3. reports what came back as a Crossed -- the kernel's status, a runtime fault, a broken
+//      guard, or "could not run here" -- which outcome() turns into a KernelOutput, one mapping
+//      for every memory kind and isolation mode, and
+//   4. decodes the output codes once (take_outputs), on the side that judges them.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/problem.hpp"
+#include "kernels/kernel.hpp"
+
+namespace pa {
+
+// Guard regions (ggml's habit): canary bytes on both sides of every buffer a kernel writes. The
+// canary is not constant (a kernel that happens to write it must still be caught): it is a
+// function of the byte's position, kCanary ^ (i * 131) for byte i of the region, see canary().
+inline constexpr size_t kGuardBytes = 256;
+inline constexpr uint8_t kCanary = 0xA5;
+/// Output bodies start as 0xFF bytes: NaN in every output format, so an element the kernel does
+/// not write fails the verdict.
+inline constexpr uint8_t kPoison = 0xFF;
+/// The canary byte at position i of a guard region.
+PA_HOST_DEVICE inline uint8_t canary(uint64_t i) { return uint8_t(kCanary ^ uint8_t(i * 131u)); }
+
+/// The buffers of one launch, in pacheck_buffers' order; the last three are written by the kernel.
+enum class Buf : uint8_t {
+  q, k_cache, v_cache, k_scales, v_scales, block_tables, context_lens, alibi_slopes, sinks,
+  workspace, out, lse
+};
+inline constexpr size_t kBufCount = 12;
+const char* to_string(Buf b);
+constexpr bool is_output(Buf b) { return b >= Buf::workspace; }
+template <class F>
+void for_each_buf(F&& f) {
+  for (size_t i = 0; i < kBufCount; ++i) f(Buf(i));
+}
+
+/// The byte size of every buffer of a launch and, for inputs, where its bytes are.
+struct LaunchBuffers {
+  pacheck_problem problem{};
+  Memory memory = Memory::host;              // where the inputs' bytes are
+  std::array<const void*, kBufCount> src{};  // inputs: the call's views; outputs: null
+  std::array<size_t, kBufCount> bytes{};
+  const void* at(Buf b) const { return src[size_t(b)]; }
+  size_t size(Buf b) const { return bytes[size_t(b)]; }
+};
+LaunchBuffers launch_buffers(const KernelCall& call, uint64_t workspace_bytes);
+/// The inverse: a call whose views are lb's inputs (buffers already laid out elsewhere, such as
+/// the worker's shared memory).
+KernelCall call_over(const LaunchBuffers& lb);
+
+/// The ABI's buffers over one pointer per Buf (null where a buffer has no bytes).
+pacheck_buffers abi_buffers(const std::array<void*, kBufCount>& at, const LaunchBuffers& lb);
+
+/// Every buffer of a host launch inside one byte span: outputs poisoned between two guards;
+/// inputs copied in when `copy_inputs` (the worker's shared memory), else left where the call
+/// has them. The span is owned by the caller: a vector in process, the memory file for a worker.
+class HostSpace {
+ public:
+  static size_t bytes_needed(const LaunchBuffers& lb, bool copy_inputs);
+  /// Fills the span. @pre base holds bytes_needed(lb, copy_inputs) bytes
+  HostSpace(uint8_t* base, const LaunchBuffers& lb, bool copy_inputs);
+  /// Where a buffer lies (null when it has no bytes) and its offset inside the span.
+  void* at(Buf b) const { return ptr_[size_t(b)]; }
+  size_t offset(Buf b) const { return off_[size_t(b)]; }
+  /// "" when every guard holds its canary, else the first broken guard, named.
+  std::string overrun() const;
+
+ private:
+  const LaunchBuffers* lb_;
+  uint8_t* base_;
+  std::array<void*, kBufCount> ptr_{};
+  std::array<size_t, kBufCount> off_{};
+};
+
+/// What came back across the boundary, before anything is judged.
+struct Crossed {
+  int status = PACHECK_OK;  // as the kernel's launch returned it
+  std::string error;        // its last_error, for a status other than OK
+  std::string fault;        // a runtime fault during or after the launch (device kernels)
+  bool sticky = false;      // the fault poisons the process's device context: it must end
+  std::string overrun;      // a broken guard, named
+  std::string skipped;      // the launch cannot happen here (no GPU): pacheck's limit, not the kernel's
+  double elapsed_ms = 0;    // wall clock (host) or device events (device)
+};
+
+/// The one status vocabulary: Skipped for skipped, NotSupported for a refusal, Fail with metric
+/// kernel_error (an error status or a fault), crash (a sticky device fault) or guard, else Ok.
+KernelOutput outcome(const Crossed& x);
+/// Decodes the output codes (q dtype) into r.out and copies the LSE (when given) into r.lse.
+void take_outputs(const pacheck_problem& p, const void* out_codes, const float* lse, KernelOutput& r);
+
+/// The kernel's last_error, or a sentence saying it gave none.
+std::string last_error_of(const pacheck_kernel& k);
+/// Launches a host-memory kernel on ready buffers, wall-clock timed.
+Crossed launch_host(const pacheck_kernel& k, const pacheck_problem& p, const pacheck_buffers& b);
+
+/// In process, host memory: outputs in a guarded HostSpace, launch, guards, decode.
+KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call);
+/// Device memory (crossing_device.hip; crossing_none.cpp says "no GPU" without a toolchain):
+/// guarded device buffers filled from the call's views (host or device), launch on this thread's
+/// stream, event timing, guards; the raw output codes and LSE are copied to `out_codes` and `lse`
+/// (host memory of out_bytes(p) and lse_bytes(p) bytes).
+Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_codes, float* lse);
+/// In process, device memory: cross_device, then outcome and decode.
+KernelOutput run_device(const pacheck_kernel& k, const KernelCall& call);
+
+}  // namespace pa

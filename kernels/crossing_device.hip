@@ -1,0 +1,209 @@
+// The device side of the one crossing (kernels/crossing.hpp): device discovery, the guarded device
+// buffers, and the launch of any device-memory descriptor (built-in or plug-in, in process or in a
+// worker). Every runtime call is checked; a failure becomes an error naming the call.
+#include <algorithm>
+#include <array>
+#include <string>
+#include <vector>
+
+#include "core/gpu_runtime.hpp"
+#include "kernels/crossing.hpp"
+#include "kernels/device_buffers.hpp"
+
+namespace pa {
+
+namespace {
+
+// Guard regions, up to kRegionBatch per launch (a kernel parameter, so the list needs no copy).
+constexpr int kRegionBatch = 32;
+struct Regions {
+  uint8_t* p[kRegionBatch];
+  uint64_t n[kRegionBatch];
+  unsigned long long* first;  // [kRegionBatch]: the first byte of region r that is not the canary
+};
+// blockIdx.y = region: fills it with the canary and marks it clean (first = all ones).
+__global__ void arm_regions(Regions r) {
+  uint8_t* p = r.p[blockIdx.y];
+  const uint64_t n = r.n[blockIdx.y];
+  if (blockIdx.x == 0 && threadIdx.x == 0) r.first[blockIdx.y] = ~0ull;
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += uint64_t(gridDim.x) * blockDim.x)
+    p[i] = canary(i);
+}
+// blockIdx.y = region: the first byte that is not the canary, into first[region] (atomicMin).
+__global__ void check_regions(Regions r) {
+  const uint8_t* p = r.p[blockIdx.y];
+  const uint64_t n = r.n[blockIdx.y];
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += uint64_t(gridDim.x) * blockDim.x)
+    if (p[i] != canary(i)) atomicMin(&r.first[blockIdx.y], static_cast<unsigned long long>(i));
+}
+
+void* take(size_t bytes, const char* what) {
+  try {
+    return device_take(bytes, what);
+  } catch (const std::runtime_error& e) {
+    throw gpu::Error(e.what());
+  }
+}
+
+/// Calls f(regions, count) for the guard regions of `bufs` in batches: region 2i is buffer i's
+/// head guard, 2i + 1 its tail (the slack after the body included).
+template <class Entries, class F>
+void for_batches(const Entries& bufs, unsigned long long* first, F&& f) {
+  const size_t regions = 2 * bufs.size();
+  for (size_t r0 = 0; r0 < regions; r0 += kRegionBatch) {
+    Regions r{};
+    r.first = first + r0;
+    const unsigned count = unsigned(std::min<size_t>(kRegionBatch, regions - r0));
+    for (unsigned k = 0; k < count; ++k) {
+      const auto& b = bufs[(r0 + k) / 2];
+      const bool head = (r0 + k) % 2 == 0;
+      r.p[k] = head ? b.base : b.base + kGuardBytes + b.bytes;
+      r.n[k] = head ? kGuardBytes : b.total - kGuardBytes - b.bytes;
+    }
+    f(r, count);
+  }
+}
+
+}  // namespace
+
+GuardedBuffers::~GuardedBuffers() {
+  // A launch that failed half-way may still be running on this thread's stream: wait for it
+  // before its buffers can go to another caller.
+  PA_GPU_RELEASE(hipStreamSynchronize(0));
+  for (auto& b : bufs_) device_give(b.base, b.total);
+  if (first_) device_give(first_, first_bytes_);
+}
+
+void* GuardedBuffers::alloc(const std::string& name, size_t bytes, const void* init, int fill, Memory where) {
+  const size_t body = (bytes + kGuardBytes - 1) / kGuardBytes * kGuardBytes;
+  Entry b{name, nullptr, bytes, 2 * kGuardBytes + body};
+  b.base = static_cast<uint8_t*>(take(b.total, name.c_str()));
+  bufs_.push_back(b);
+  uint8_t* body_at = b.base + kGuardBytes;
+  if (init && bytes)
+    PA_GPU_CHECK(hipMemcpyAsync(body_at, init, bytes,
+                                where == Memory::device ? hipMemcpyDeviceToDevice : hipMemcpyHostToDevice, 0));
+  else if (!init)
+    PA_GPU_CHECK(hipMemsetAsync(body_at, fill, bytes, 0));
+  return body_at;
+}
+
+void GuardedBuffers::arm() {
+  const size_t regions = 2 * bufs_.size();
+  if (regions == 0) return;
+  first_bytes_ = regions * sizeof(unsigned long long);
+  first_ = static_cast<unsigned long long*>(take(first_bytes_, "guard check"));
+  for_batches(bufs_, first_, [&](const Regions& r, unsigned count) {
+    hipLaunchKernelGGL(arm_regions, dim3(4, count), dim3(256), 0, 0, r);
+  });
+  PA_GPU_CHECK(hipGetLastError());
+}
+
+std::string GuardedBuffers::overrun() const {
+  if (bufs_.empty()) return "";
+  for_batches(bufs_, first_, [&](const Regions& r, unsigned count) {
+    hipLaunchKernelGGL(check_regions, dim3(4, count), dim3(256), 0, 0, r);
+  });
+  PA_GPU_CHECK(hipGetLastError());
+  std::vector<unsigned long long> at(2 * bufs_.size());
+  PA_GPU_CHECK(hipMemcpy(at.data(), first_, first_bytes_, hipMemcpyDeviceToHost));
+  for (size_t i = 0; i < bufs_.size(); ++i) {
+    const Entry& b = bufs_[i];
+    if (at[2 * i] != ~0ull)
+      return "guard of buffer '" + b.name + "' corrupted at byte " + std::to_string(int64_t(at[2 * i]) - int64_t(kGuardBytes)) +
+             " (before the buffer, which is " + std::to_string(b.bytes) + " bytes)";
+    if (at[2 * i + 1] != ~0ull)
+      return "guard of buffer '" + b.name + "' corrupted at byte " + std::to_string(b.bytes + at[2 * i + 1]) +
+             " (the buffer is " + std::to_string(b.bytes) + " bytes)";
+  }
+  return "";
+}
+
+bool gpu_available(std::string* why) { return device_inputs_available(why); }
+
+std::string gpu_runtime_version() {
+  int v = 0;
+  if (hipRuntimeGetVersion(&v) != hipSuccess) return "n/a";
+  return std::string(PA_GPU_VENDOR) + " runtime " + std::to_string(v);
+}
+std::string gpu_driver_version() {
+  int v = 0;
+  if (hipDriverGetVersion(&v) != hipSuccess) return "n/a";
+  return std::string(PA_GPU_VENDOR) + " driver " + std::to_string(v);
+}
+
+Device gpu_device() {
+  hipDeviceProp_t prop;
+  int dev = 0;
+  PA_GPU_CHECK(hipGetDevice(&dev));
+  PA_GPU_CHECK(hipGetDeviceProperties(&prop, dev));
+  Device d;
+  d.name = prop.name;
+#if defined(__CUDACC__)
+  d.arch = "sm_" + std::to_string(prop.major) + std::to_string(prop.minor);
+  d.native_fp8 = DType::fp8_e4m3fn;
+#else
+  d.arch = prop.gcnArchName;
+  // MI300 (gfx94x) decodes e4m3fnuz; gfx950 and later the OCP e4m3fn.
+  d.native_fp8 = d.arch.rfind("gfx94", 0) == 0 ? DType::fp8_e4m3fnuz : DType::fp8_e4m3fn;
+#endif
+  d.cu_count = prop.multiProcessorCount;
+  d.warp_size = prop.warpSize;
+  return d;
+}
+
+Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_codes, float* lse) {
+  Crossed x;
+  if (!gpu_available(&x.skipped)) return x;
+  x.skipped.clear();
+  const pacheck_problem& p = call.problem;
+  try {
+    const LaunchBuffers lb = launch_buffers(call, k.workspace_bytes ? k.workspace_bytes(&k, &p) : 0);
+    GuardedBuffers g;
+    std::array<void*, kBufCount> at{};
+    for_each_buf([&](Buf b) {
+      if (is_output(b))  // poisoned: an element the kernel forgets to write fails
+        at[size_t(b)] = lb.size(b) ? g.alloc(to_string(b), lb.size(b), nullptr, kPoison) : nullptr;
+      else if (lb.size(b))
+        at[size_t(b)] = g.alloc(to_string(b), lb.size(b), lb.at(b), 0, lb.memory);
+    });
+    g.arm();
+    pacheck_buffers b = abi_buffers(at, lb);
+    PA_GPU_CHECK(hipGetDevice(&b.device_id));
+    hipEvent_t start, stop;
+    PA_GPU_CHECK(hipEventCreate(&start));
+    PA_GPU_CHECK(hipEventCreate(&stop));
+    PA_GPU_CHECK(hipEventRecord(start, 0));
+    // The stream is named explicitly: this thread's default stream (pacheck builds with per-thread
+    // default streams), the one every copy above is queued on. A plug-in built the ordinary way
+    // would take NULL for the legacy stream instead.
+    x.status = k.launch(&k, &p, &b, reinterpret_cast<void*>(hipStreamPerThread));
+    if (x.status != PACHECK_OK) x.error = last_error_of(k);
+    PA_GPU_CHECK(hipEventRecord(stop, 0));
+    const hipError_t se = hipEventSynchronize(stop);
+    float ms = 0;
+    if (se == hipSuccess) PA_GPU_CHECK(hipEventElapsedTime(&ms, start, stop));
+    PA_GPU_RELEASE(hipEventDestroy(start));
+    PA_GPU_RELEASE(hipEventDestroy(stop));
+    x.elapsed_ms = ms;
+    if (se != hipSuccess) {
+      x.fault = hipGetErrorString(se);
+      // A fault that a second, harmless call still reports poisons the context (an illegal
+      // address, a trap): nothing on this device can be trusted until the process ends.
+      const hipError_t pending = hipGetLastError();  // clears a non-sticky error; a sticky one stays
+      if (pending != hipSuccess && pending != se) x.fault += std::string(" (then ") + hipGetErrorString(pending) + ")";
+      x.sticky = hipDeviceSynchronize() != hipSuccess;
+      return x;
+    }
+    if (x.status != PACHECK_OK) return x;
+    x.overrun = g.overrun();
+    if (!x.overrun.empty()) return x;
+    PA_GPU_CHECK(hipMemcpy(out_codes, b.out, lb.size(Buf::out), hipMemcpyDeviceToHost));
+    if (b.lse) PA_GPU_CHECK(hipMemcpy(lse, b.lse, lb.size(Buf::lse), hipMemcpyDeviceToHost));
+  } catch (const gpu::Error& e) {
+    x.fault = e.what();
+  }
+  return x;
+}
+
+}  // namespace pa

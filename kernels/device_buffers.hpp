@@ -1,0 +1,44 @@
+#pragma once
+// Guarded device buffers (GPU compilers only): every buffer between two canary regions (the tail
+// includes the rounding slack, which no kernel may touch either), from the device pool
+// (core/device_pool.hpp). The guards of every buffer are written by one launch (arm(), before the
+// kernel runs) and checked by one launch and one copy back (overrun()), not two calls per buffer.
+// Used by the device crossing and the GPU cache writer.
+#include <string>
+#include <vector>
+
+#include "core/device_pool.hpp"
+#include "core/gpu_runtime.hpp"
+#include "kernels/kernel.hpp"
+
+namespace pa {
+
+class GuardedBuffers {
+ public:
+  GuardedBuffers() = default;
+  GuardedBuffers(const GuardedBuffers&) = delete;
+  GuardedBuffers& operator=(const GuardedBuffers&) = delete;
+  ~GuardedBuffers();
+  /// Allocates `bytes` and fills the body with `init` (host or device memory as `where` says), or
+  /// with the byte `fill` when init is null. Its guards are written by arm().
+  void* alloc(const std::string& name, size_t bytes, const void* init = nullptr, int fill = 0,
+              Memory where = Memory::host);
+  /// Writes the canary into every guard. @pre every buffer is allocated; call before the launch
+  /// (a host source of alloc() must stay alive until the stream is synchronised).
+  void arm();
+  /// "" when every guard holds its canary, else the first corrupted buffer and where.
+  /// @pre arm() was called before the launch
+  std::string overrun() const;
+
+ private:
+  struct Entry {
+    std::string name;
+    uint8_t* base;
+    size_t bytes, total;
+  };
+  std::vector<Entry> bufs_;
+  unsigned long long* first_ = nullptr;
+  size_t first_bytes_ = 0;
+};
+
+}  // namespace pa
