@@ -11,6 +11,12 @@
 namespace pa::abi_test {
 namespace {
 
+// The flags say by name which enable and which restrict; the 1.0 names stay as aliases.
+static_assert(PACHECK_CAP_PARTITION_OF_PAGES == PACHECK_CAP_ONLY_PAGE_PARTITIONS, "1.0 alias");
+static_assert(PACHECK_CAP_TOKEN_SCALES_FOR_8BIT == PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT, "1.0 alias");
+static_assert((PACHECK_CAP_ENABLING_FLAGS & PACHECK_CAP_RESTRICTING_FLAGS) == 0, "a flag is one kind");
+static_assert((PACHECK_CAP_ENABLING_FLAGS | PACHECK_CAP_RESTRICTING_FLAGS) == 0x3FFu, "every flag has a kind");
+
 std::vector<Case> sample_cases() {
   std::vector<Case> out;
   for (int i = 0; i < 6; ++i) {

@@ -1,9 +1,9 @@
-// Acceptance test of a declared fixed split-K partition (label fixed_partition): `pacheck check`
+// Acceptance test of a declared fixed split-K partition (label unit): `pacheck check`
 // (check_kernel, the property harness behind it) finds a two-stage kernel's off-by-one at its
 // fixed 512-token boundary within 1 s on the host, every time, and the case it reports has a
 // context that is a multiple of 512. The bug (testing/abi/test_kernel.cpp, TK_SPLIT512_BUG) shows
 // only there, so this holds only when the generators aim context lengths at the declared
-// fixed_partition, not at the case's own partition_size.
+// fixed_partition, not at the case's own partition_size (property/generators.cpp does).
 #include <gtest/gtest.h>
 
 #include <chrono>
