@@ -39,8 +39,9 @@ for t in "${targets[@]}"; do
   work=build/fuzz/corpus/$t findings=build/fuzz/findings/$t
   mkdir -p "$work" "$findings"
   log=build/fuzz/$t.log
-  # -max_len: the deepest seed (150 KB of brackets) would otherwise set it; 64 KB still nests 32k deep.
-  if build/fuzz/fuzz/fuzz_"$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+  # -timeout=30: a 2-core machine under load once stalled one 0.1 s input past 10 s (ASan returning
+  # memory to the OS); a real hang still fails. -max_len: the deepest seed (150 KB of brackets) would otherwise set it; 64 KB still nests 32k deep.
+  if build/fuzz/fuzz/fuzz_"$t" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 -max_len=65536 \
        -print_final_stats=1 -artifact_prefix="$findings/" "$work" $(seeds "$t") > "$log" 2>&1; then
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz: $t: $execs executions in ${secs} s, no finding"
