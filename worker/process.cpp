@@ -14,6 +14,8 @@
 #include "core/case.hpp"
 #include "worker/protocol.hpp"
 
+#include "core/json_input.hpp"
+
 namespace pa::worker {
 
 namespace {
@@ -133,8 +135,8 @@ void Process::start() {
     throw InputError("worker `" + cmd + "` did not start: " + f.message);
   }
   try {
-    hello_ = nlohmann::json::parse(*line);
-  } catch (const nlohmann::json::exception& e) {
+    hello_ = parse_json(*line, "the worker's hello");  // bounded depth and sizes: the line is the worker's word
+  } catch (const std::exception& e) {
     Failure f;
     stop_and_reap(&f, false);
     throw InputError("worker `" + cmd + "` sent a malformed hello: " + e.what());
@@ -239,10 +241,10 @@ std::optional<nlohmann::json> Process::request(const nlohmann::json& req, Failur
       return std::nullopt;
     }
     try {
-      nlohmann::json resp = nlohmann::json::parse(*line);
+      nlohmann::json resp = parse_json(*line, "the worker's answer");
       if (resp.is_object() && resp.contains("id") && resp["id"] != id) continue;
       return resp;
-    } catch (const nlohmann::json::exception& e) {
+    } catch (const std::exception& e) {
       failure->metric = "crash";
       failure->message = std::string("the worker answered with malformed JSON: ") + e.what();
       Failure ignored;

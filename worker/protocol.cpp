@@ -1,8 +1,34 @@
 #include "worker/protocol.hpp"
 
+#include "core/json_input.hpp"
+
 namespace pa::worker {
 
 namespace {
+
+// A worker is a plug-in's process: its numbers are checked, never cast (a float such as 1e10
+// read into an int32 is undefined behaviour).
+template <class T>
+T integer(const nlohmann::json& v, const std::string& what) {
+  if (const auto n = json_integer<T>(v)) return *n;
+  throw InputError(what + "=" + v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                   ": expected an integer in " + integer_range<T>());
+}
+template <class T>
+T integer_at(const nlohmann::json& j, const char* field, const std::string& where) {
+  return integer<T>(j.at(field), where + field);
+}
+template <class T>
+T integer_or(const nlohmann::json& j, const char* field, T dflt, const std::string& where) {
+  return j.contains(field) ? integer_at<T>(j, field, where) : dflt;
+}
+std::vector<int32_t> integers(const nlohmann::json& j, const char* field, const std::string& where) {
+  std::vector<int32_t> out;
+  const std::string what = where + field;
+  if (!j.at(field).is_array()) throw InputError(what + ": expected an array of integers");
+  for (const auto& v : j.at(field)) out.push_back(integer<int32_t>(v, what + "[]"));
+  return out;
+}
 
 template <class E>
 nlohmann::json names(uint32_t mask, int count, const char* (*name)(E)) {
@@ -29,6 +55,8 @@ uint32_t mask_of(const nlohmann::json& j, const char* field, std::optional<E> (*
 std::string rounding_to_name(const RoundTo& r) { return r.as_q ? "as_q" : r.to ? to_string(*r.to) : "fp32"; }
 
 RoundTo rounding_from_name(const nlohmann::json& j, const char* field, const std::string& where) {
+  if (j.contains(field) && !j.at(field).is_string())
+    throw InputError(where + ": numerics." + field + ": expected a name (fp32, as_q or a dtype)");
   const std::string s = j.value(field, std::string("fp32"));
   if (s == "fp32") return {};
   if (s == "as_q") return {std::nullopt, true};
@@ -63,27 +91,27 @@ pacheck_problem problem_from_json(const nlohmann::json& j) {
   pacheck_problem p{};
   p.struct_size = sizeof p;
   try {
-    p.num_seqs = j.at("num_seqs").get<int32_t>();
-    p.q_len = j.at("q_len").get<int32_t>();
-    p.num_q_heads = j.at("num_q_heads").get<int32_t>();
-    p.num_kv_heads = j.at("num_kv_heads").get<int32_t>();
-    p.head_size = j.at("head_size").get<int32_t>();
-    p.block_size = j.at("block_size").get<int32_t>();
-    p.max_blocks_per_seq = j.at("max_blocks_per_seq").get<int32_t>();
-    p.max_context = j.at("max_context").get<int32_t>();
-    p.num_blocks = j.at("num_blocks").get<int64_t>();
-    p.page_stride = j.at("page_stride").get<int64_t>();
+    p.num_seqs = integer_at<int32_t>(j, "num_seqs", "problem.");
+    p.q_len = integer_at<int32_t>(j, "q_len", "problem.");
+    p.num_q_heads = integer_at<int32_t>(j, "num_q_heads", "problem.");
+    p.num_kv_heads = integer_at<int32_t>(j, "num_kv_heads", "problem.");
+    p.head_size = integer_at<int32_t>(j, "head_size", "problem.");
+    p.block_size = integer_at<int32_t>(j, "block_size", "problem.");
+    p.max_blocks_per_seq = integer_at<int32_t>(j, "max_blocks_per_seq", "problem.");
+    p.max_context = integer_at<int32_t>(j, "max_context", "problem.");
+    p.num_blocks = integer_at<int64_t>(j, "num_blocks", "problem.");
+    p.page_stride = integer_at<int64_t>(j, "page_stride", "problem.");
     p.q_dtype = enum_field<DType>(j, "q_dtype", parse_dtype);
     p.kv_dtype = enum_field<DType>(j, "kv_dtype", parse_dtype);
     p.kv_layout = enum_field<KvLayout>(j, "kv_layout", parse_layout);
     p.scale_mode = enum_field<ScaleMode>(j, "scale_mode", parse_scale_mode);
     p.softmax_scale = j.at("softmax_scale").get<double>();
-    p.sliding_window = j.at("sliding_window").get<int32_t>();
+    p.sliding_window = integer_at<int32_t>(j, "sliding_window", "problem.");
     p.logit_softcap = j.at("logit_softcap").get<double>();
-    p.has_alibi = j.at("has_alibi").get<int32_t>();
-    p.has_sinks = j.at("has_sinks").get<int32_t>();
-    p.partition_size = j.at("partition_size").get<int32_t>();
-    p.want_lse = j.at("want_lse").get<int32_t>();
+    p.has_alibi = integer_at<int32_t>(j, "has_alibi", "problem.");
+    p.has_sinks = integer_at<int32_t>(j, "has_sinks", "problem.");
+    p.partition_size = integer_at<int32_t>(j, "partition_size", "problem.");
+    p.want_lse = integer_at<int32_t>(j, "want_lse", "problem.");
   } catch (const nlohmann::json::exception& e) {
     throw InputError(std::string("problem: ") + e.what());
   }
@@ -113,18 +141,19 @@ Capability capability_from_json(const nlohmann::json& j, const std::string& wher
     c.kv_dtypes = mask_of<DType>(j, "kv_dtypes", parse_dtype, where);
     c.layouts = mask_of<KvLayout>(j, "kv_layouts", parse_layout, where);
     c.scales = mask_of<ScaleMode>(j, "scale_modes", parse_scale_mode, where);
-    c.head_sizes = j.at("head_sizes").get<std::vector<int32_t>>();
-    c.block_sizes = j.at("block_sizes").get<std::vector<int32_t>>();
+    const std::string cap = where + ": capability.";
+    c.head_sizes = integers(j, "head_sizes", cap);
+    c.block_sizes = integers(j, "block_sizes", cap);
     // 0 (or null) = no limit, as PACHECK_NO_LIMIT in the C ABI.
-    c.max_gqa = j.at("max_gqa").is_null() ? 0 : j.at("max_gqa").get<int32_t>();
+    c.max_gqa = j.at("max_gqa").is_null() ? 0 : integer_at<int32_t>(j, "max_gqa", cap);
     if (c.max_gqa < 0)
       throw InputError(where + ": capability.max_gqa=" + std::to_string(c.max_gqa) + " is negative (0 = no limit)");
     if (c.max_gqa == 0) c.max_gqa = kNoGqaLimit;
-    c.gqa_tiles = j.value("gqa_tiles", std::vector<int32_t>{});
+    c.gqa_tiles = j.contains("gqa_tiles") ? integers(j, "gqa_tiles", cap) : std::vector<int32_t>{};
     std::sort(c.gqa_tiles.begin(), c.gqa_tiles.end());
-    c.max_q_len = j.at("max_q_len").get<int32_t>();
-    c.max_q_len_x_gqa = j.value("max_q_len_x_gqa", 0);
-    c.max_context = j.value("max_context", 0);
+    c.max_q_len = integer_at<int32_t>(j, "max_q_len", cap);
+    c.max_q_len_x_gqa = integer_or<int32_t>(j, "max_q_len_x_gqa", 0, cap);
+    c.max_context = integer_or<int32_t>(j, "max_context", 0, cap);
     c.strided_pages = j.value("strided_pages", false);
     c.custom_softmax_scale = j.value("custom_scale", false);
     c.sliding_window = j.value("sliding_window", false);

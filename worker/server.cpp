@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/json_input.hpp"
 #include "worker/protocol.hpp"
 
 namespace pa::worker {
@@ -133,7 +134,7 @@ int serve(const std::vector<KernelPtr>& kernels) {
       nlohmann::json resp, id;
       bool fatal = false;
       try {
-        const nlohmann::json req = nlohmann::json::parse(line);
+        const nlohmann::json req = parse_json(line, "request");
         if (req.is_object() && req.contains("id")) id = req["id"];
         resp = handle(kernels, mem, req, &fatal);
       } catch (const std::exception& e) {
