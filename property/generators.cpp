@@ -150,11 +150,6 @@ struct Options {
 // kernel splits: its declared fixed partition (`fixed_partition`), else the case's.
 void draw_tail(Case& c, const Limits& lim, const Weights& w, const Options& o, bool strided, int32_t max_context,
                int32_t partition, bool fixed_partition, int32_t stride_align) {
-  // The inputs' seed first: it places the pages, and whether a bug shows at a short context can
-  // depend on where the pages went. RapidCheck shrinks a draw only before the draws after it, so
-  // the seed settles first and the contexts then shrink under it (drawn after the contexts, the
-  // seed shrank too late: a context that hid the bug under the first seed was never retried).
-  c.seed = *rc::gen::inRange<uint64_t>(1, 1u << 30);
   c.num_seqs = *rc::gen::inRange<int32_t>(1, lim.max_seqs + 1);
   c.context_lens.clear();
   for (int32_t s = 0; s < c.num_seqs; ++s) {
@@ -164,6 +159,11 @@ void draw_tail(Case& c, const Limits& lim, const Weights& w, const Options& o, b
   }
   c.page_pad = strided && chance(w.padded_pages) ? pick<int64_t>({16, 40, 8, 64}) : 0;
   if (strided && stride_align > 1) c.page_pad = aligned_page_pad(c.page_stride() - c.page_pad, c.page_pad, stride_align);
+  // The inputs' seed after the contexts. Drawn first, it unsticks one planted-bug shrink (a seed
+  // that hid the bug at short contexts) but sticks another on a 3-page local minimum: RapidCheck
+  // shrinks each draw once, in order. Either order leaves a rare stuck shrink; this one keeps the
+  // pinned verdict classes minimal (docs/building.md, "Fresh seeds").
+  c.seed = *rc::gen::inRange<uint64_t>(1, 1u << 30);
   if (o.scale && chance(w.options)) c.softmax_scale = pick({0.0883883476483184, 0.0771516749810460, 0.03125, 0.2});
   if (o.window && chance(w.options)) c.sliding_window = pick<int32_t>({1, 2, 16, 127, 128, 1024});
   if (o.softcap && chance(w.options)) c.logit_softcap = pick({50.0, 30.0, 5.0, 1.0});

@@ -201,7 +201,7 @@ json to_json(const Context& c) {
            {{"name", c.device.name},
             {"arch", c.device.arch},
             {"cu_count", c.device.cu_count},
-            {"native_fp8", c.device.native_fp8},
+            {"native_fp8", to_string(c.device.native_fp8)},
             {"warp_size", c.device.warp_size}}},
           {"backend", c.backend},
           {"backend_reason", c.backend_reason},
@@ -327,7 +327,10 @@ Context context_from_json(const json& j) {
   c.device.name = d.get<std::string>("name");
   c.device.arch = d.get<std::string>("arch");
   c.device.cu_count = d.get<int32_t>("cu_count");
-  c.device.native_fp8 = d.get<std::string>("native_fp8");
+  const std::string fp8 = d.get<std::string>("native_fp8");
+  const std::optional<DType> native = parse_dtype(fp8);
+  if (!native || !is_fp8(*native)) throw InputError("context.device.native_fp8: '" + fp8 + "' is not an fp8 dtype");
+  c.device.native_fp8 = *native;
   c.device.warp_size = d.get_or<int32_t>("warp_size", 0);
   c.backend = r.get<std::string>("backend");
   c.backend_reason = r.get_or<std::string>("backend_reason", "");

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/device.hpp"
 #include "core/metrics.hpp"
 
 namespace pa::report {
@@ -28,12 +29,6 @@ inline constexpr int kSchemaVersion = 1;
 /// 1: `summary.complete`.
 inline constexpr int kSchemaMinor = 1;
 
-struct DeviceInfo {
-  std::string name, arch;   // the device model the dispatcher routed for
-  int32_t cu_count = 0;     // CUs (AMD) or SMs (NVIDIA)
-  std::string native_fp8;   // "fp8_e4m3fnuz" (MI300) or "fp8_e4m3fn" (MI355, NVIDIA)
-  int32_t warp_size = 0;
-};
 
 /// A kernel under test, as the context block names it (version and provenance of plug-ins).
 struct KernelInfoRecord {
@@ -46,7 +41,7 @@ struct Context {
   std::string pacheck_version;  // project version from CMake
   std::string git_commit;       // `git rev-parse --short HEAD` at configure time, or "unknown"
   std::string compiler;         // e.g. "gcc 12.2.0"
-  DeviceInfo device;
+  Device device;            // the device model the dispatcher routed for (core/device.hpp)
   std::string backend;          // "host" or "gpu"
   std::string backend_reason;   // why this backend (e.g. "auto: no GPU: built without GPU support")
   std::string runtime_version = "n/a", driver_version = "n/a";

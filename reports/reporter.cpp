@@ -37,7 +37,7 @@ void ConsoleReporter::begin(const Context& c, int64_t total_cases) {
   out_ << "pacheck " << c.pacheck_version << " (" << c.git_commit << "), suite " << c.suite << ", seed "
        << c.seed << ", " << total_cases << " cases\n"
        << "backend " << c.backend << " (" << c.backend_reason << "), routing for " << c.device.name << " ("
-       << c.device.arch << ", " << c.device.cu_count << " CUs, " << c.device.native_fp8 << ")\n";
+       << c.device.arch << ", " << c.device.cu_count << " CUs, " << to_string(c.device.native_fp8) << ")\n";
   out_.flush();
 }
 

@@ -69,7 +69,5 @@ std::vector<std::string> split_list(const std::string& list);
 void run_in_order(const std::vector<Case>& cases, const std::vector<size_t>& indices, const RunOptions& o, int jobs,
                   const std::function<void(size_t, const CaseRecord&)>& emit, const std::function<bool()>& stop);
 
-/// One report record per path record of a case.
-std::vector<report::Record> to_records(const CaseRecord& rec, int64_t case_index);
 
 }  // namespace pa::tools

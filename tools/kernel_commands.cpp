@@ -230,7 +230,7 @@ int cmd_bench(int argc, char** argv, int begin) {
   rep.context.pacheck_version = report::pacheck_version();
   rep.context.git_commit = report::git_commit();
   rep.context.compiler = report::compiler_id();
-  rep.context.device = {t.device.name, t.device.arch, t.device.cu_count, to_string(t.device.native_fp8), t.device.warp_size};
+  rep.context.device = t.device;
   rep.context.backend = to_string(t.backend);
   rep.context.backend_reason = t.backend_reason;
   rep.context.runtime_version = gpu_runtime_version();

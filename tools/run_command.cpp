@@ -19,6 +19,7 @@
 #include "mutate/mutate.hpp"
 #include "reports/merge.hpp"
 #include "reports/reporter.hpp"
+#include "testbed/records.hpp"
 #include "tools/args.hpp"
 #include "tools/case_sources.hpp"
 #include "tools/commands.hpp"
@@ -38,15 +39,7 @@ extern "C" void on_sigint(int sig) {
   std::signal(sig, SIG_DFL);  // a second Ctrl-C (or SIGTERM) kills at once
 }
 
-std::string hex16(uint64_t v) {
-  char buf[20];
-  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)v);
-  return buf;
-}
 
-report::DeviceInfo device_info(const Device& d) {
-  return {d.name, d.arch, d.cu_count, to_string(d.native_fp8), d.warp_size};
-}
 
 // The context block of a run or a replay: what ran, where, from which commit.
 report::Context run_context(const Args& a, const Target& t, const RunOptions& o, uint64_t seed, const std::string& source,
@@ -56,7 +49,7 @@ report::Context run_context(const Args& a, const Target& t, const RunOptions& o,
   ctx.pacheck_version = report::pacheck_version();
   ctx.git_commit = report::git_commit();
   ctx.compiler = report::compiler_id();
-  ctx.device = device_info(t.device);
+  ctx.device = t.device;
   ctx.backend = to_string(t.backend);
   ctx.backend_reason = t.backend_reason;
   ctx.runtime_version = gpu_runtime_version();
@@ -65,8 +58,7 @@ report::Context run_context(const Args& a, const Target& t, const RunOptions& o,
   ctx.suite = source;
   for (const KernelPtr& k : o.kernels) {
     ctx.paths.push_back(k->name());
-    ctx.kernels.push_back({k->name(), k->info().version, k->info().provenance, k->info().source,
-                           to_string(k->info().memory)});
+    ctx.kernels.push_back(kernel_record(*k));
   }
   ctx.inputs = o.inputs == Memory::device ? "device" : "host";
   ctx.inputs_reason = inputs_reason;
@@ -245,41 +237,6 @@ std::string Target::replay_flags(const std::string& kernel) const {
 }
 
 
-std::vector<report::Record> to_records(const CaseRecord& rec, int64_t case_index) {
-  std::vector<report::Record> out;
-  report::DecisionInfo d;
-  d.chosen = rec.decision.path.value_or("");
-  d.why = rec.decision.why;
-  for (const auto& [p, reason] : rec.decision.declined) d.declined.push_back({p, reason});
-  d.workspace_bytes = rec.decision.workspace_bytes;
-  d.error = rec.decision.error();
-  for (const PathRecord& p : rec.paths) {
-    report::Record r;
-    r.case_index = case_index;
-    r.slug = rec.slug;
-    r.vars = rec.vars;
-    r.name = rec.c.name;
-    r.case_json = to_json(rec.c);
-    r.input_hash = rec.input_hash ? hex16(rec.input_hash) : "";
-    r.path = p.path;
-    r.ran = p.ran ? *p.ran : "";
-    r.backend = p.backend;
-    r.decision = d;
-    r.status = p.status;
-    r.metric = p.metric;
-    r.message = p.message;
-    r.metrics = p.metrics;
-    r.lse = p.lse;
-    r.tolerance = p.tolerance;
-    r.replay = rec.replay;
-    r.timings = {rec.inputs_ms, rec.reference_ms, p.elapsed_ms, p.wall_ms};
-    r.oracle = rec.oracle;
-    r.oracle_disagreement = rec.oracle_disagreement;
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
 namespace {
 // The cases of `run -j`: workers take indices in order and put records; the reporting thread gets
 // them back in index order. A worker's exception is kept and rethrown by rethrow().
@@ -443,7 +400,7 @@ int cmd_run(int argc, char** argv, int begin) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<report::Record> all;
   auto emit = [&](size_t n, const CaseRecord& rec) {
-    std::vector<report::Record> recs = to_records(rec, int64_t(indices[n]));
+    std::vector<report::Record> recs = report_records(rec, int64_t(indices[n]));
     for (report::Record& r : recs)  // each record replays its own kernel
       if (!r.ran.empty()) r.replay += t.replay_flags(r.ran);
     all.insert(all.end(), recs.begin(), recs.end());
@@ -548,7 +505,7 @@ int cmd_replay(int argc, char** argv, int begin) {
   // Through the reporters, like `run`, with every record's metrics shown.
   report::ConsoleReporter console(std::cout, {false, false, true});
   console.begin(run_context(a, t, o, c.seed, "replay", inputs_reason), 1);
-  std::vector<report::Record> recs = to_records(rec, 0);
+  std::vector<report::Record> recs = report_records(rec, 0);
   for (report::Record& r : recs)
     if (!r.ran.empty()) r.replay += t.replay_flags(r.ran);
   console.on_case(recs);

@@ -25,7 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
+struct Shell {
   int rc = -1;
   std::string out;
 };
@@ -49,7 +49,7 @@ const char* kTwoCases = R"([
    "block_size": 16, "context_lens": [17, 33], "kv_layout": "nhd"}])";
 
 // Runs a shell command line in `cwd`, output captured.
-Run sh(const std::string& cmd, const fs::path& cwd) {
+Shell sh(const std::string& cmd, const fs::path& cwd) {
   const std::string log = (cwd / "out.log").string();
   const int st = std::system(("cd " + cwd.string() + " && " + cmd + " > " + log + " 2>&1").c_str());
   std::ifstream in(log);
@@ -140,7 +140,7 @@ TEST(Hostile, AWorkerThatDiesBehindAHelperIsACrashNotATimeout) {
   const fs::path d = dir_of("helper");
   const std::string cases = cases_file(d, kTwoCases), report = (d / "report.json").string();
   const auto t0 = std::chrono::steady_clock::now();
-  const Run r = sh(std::string(PACHECK_BIN) + " run --backend host --kernel " + kernel("helper_then_crash") +
+  const Shell r = sh(std::string(PACHECK_BIN) + " run --backend host --kernel " + kernel("helper_then_crash") +
                        " --kernel-timeout 20 --case " + cases + " --quiet --report " + report, d);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(r.rc, 1) << r.out;
@@ -156,7 +156,7 @@ TEST(Hostile, AWorkerThatDiesBehindAHelperIsACrashNotATimeout) {
 TEST(Hostile, AKernelThatForksDoesNotShiftTheAnswers) {
   const fs::path d = dir_of("fork");
   const std::string cases = cases_file(d, kTwoCases), report = (d / "report.json").string();
-  const Run r = sh(std::string(PACHECK_BIN) + " run --backend host --kernel " + kernel("forks_and_returns") +
+  const Shell r = sh(std::string(PACHECK_BIN) + " run --backend host --kernel " + kernel("forks_and_returns") +
                        " --kernel-timeout 10 --case " + cases + " --quiet --report " + report, d);
   EXPECT_EQ(r.rc, 0) << r.out;
   const auto recs = by_name(report, "forks_and_returns");
@@ -168,7 +168,7 @@ TEST(Hostile, AKernelThatForksDoesNotShiftTheAnswers) {
 TEST(Hostile, ANondeterministicFailureSaysSo) {
   const fs::path d = dir_of("flaky");
   const std::string cases = cases_file(d, kTwoCases), report = (d / "report.json").string();
-  const Run r = sh(std::string(PACHECK_BIN) + " run --backend host --kernel " + kernel("flaky") + " --isolate never --case " +
+  const Shell r = sh(std::string(PACHECK_BIN) + " run --backend host --kernel " + kernel("flaky") + " --isolate never --case " +
                        cases + " --quiet --report " + report, d);
   EXPECT_EQ(r.rc, 1) << r.out;
   int noted = 0;
@@ -181,7 +181,7 @@ TEST(Hostile, ANondeterministicFailureSaysSo) {
 TEST(Hostile, TextThatIsNotUtf8IsNoCrash) {
   const fs::path d = dir_of("utf8");
   const std::string cases = cases_file(d, kTwoCases), report = (d / "report.json").string();
-  const Run r = sh(std::string(PACHECK_BIN) + " run --backend host --kernel " + kernel("bad_utf8") + " --case " + cases +
+  const Shell r = sh(std::string(PACHECK_BIN) + " run --backend host --kernel " + kernel("bad_utf8") + " --case " + cases +
                        " --quiet --report " + report, d);
   EXPECT_EQ(r.rc, 0) << r.out;
   EXPECT_EQ(by_name(report, "bad_utf8").size(), 2u);
@@ -190,13 +190,13 @@ TEST(Hostile, TextThatIsNotUtf8IsNoCrash) {
 // Names and counts are the plug-in's word: checked, with exit 2 naming the problem.
 TEST(Hostile, APluginCannotTakeABuiltinsNameOrClaimAnyCount) {
   const fs::path d = dir_of("names");
-  const Run v1 = sh(std::string(PACHECK_BIN) + " kernels --backend host --kernel " + NAMED_V1_PLUGIN, d);
+  const Shell v1 = sh(std::string(PACHECK_BIN) + " kernels --backend host --kernel " + NAMED_V1_PLUGIN, d);
   EXPECT_EQ(v1.rc, 2) << v1.out;
   EXPECT_NE(v1.out.find("built-in"), std::string::npos) << v1.out;
-  const Run many = sh(std::string(PACHECK_BIN) + " kernels --backend host --isolate never --kernel " + MANY_PLUGIN, d);
+  const Shell many = sh(std::string(PACHECK_BIN) + " kernels --backend host --isolate never --kernel " + MANY_PLUGIN, d);
   EXPECT_EQ(many.rc, 2) << many.out;
   EXPECT_NE(many.out.find("at most"), std::string::npos) << many.out;
-  const Run timeout = sh(std::string(PACHECK_BIN) + " kernels --backend host --isolate never --kernel-timeout 3 --kernel " +
+  const Shell timeout = sh(std::string(PACHECK_BIN) + " kernels --backend host --isolate never --kernel-timeout 3 --kernel " +
                              HOSTILE_PLUGIN, d);
   EXPECT_EQ(timeout.rc, 2) << timeout.out;
   EXPECT_NE(timeout.out.find("--isolate never"), std::string::npos) << timeout.out;
@@ -207,7 +207,7 @@ TEST(Hostile, ALibraryInTheCurrentDirectoryLoadsByItsBareName) {
   const fs::path d = dir_of("cwd");
   fs::copy_file(HOSTILE_PLUGIN, d / "libmine.so", fs::copy_options::overwrite_existing);
   for (const char* isolate : {"never", "external"}) {
-    const Run r = sh(std::string(PACHECK_BIN) + " kernels --backend host --isolate " + isolate + " --kernel libmine.so", d);
+    const Shell r = sh(std::string(PACHECK_BIN) + " kernels --backend host --isolate " + isolate + " --kernel libmine.so", d);
     EXPECT_EQ(r.rc, 0) << isolate << ": " << r.out;
     EXPECT_NE(r.out.find("slow_but_right"), std::string::npos) << r.out;
   }

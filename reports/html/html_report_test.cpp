@@ -54,7 +54,7 @@ Record record(int64_t index, const std::string& path, Status st) {
 Report sample(bool with_bench) {
   Report rep;
   rep.context.git_commit = "abc1234";
-  rep.context.device = {"mi300x", "gfx942", 304, "fp8_e4m3fnuz", 64};
+  rep.context.device = device_mi300x();
   rep.context.backend = "host";
   rep.context.suite = "ci";
   rep.context.seed = 7;

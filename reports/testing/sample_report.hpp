@@ -12,7 +12,7 @@ inline Context sample_context() {
   c.pacheck_version = pacheck_version();
   c.git_commit = git_commit();
   c.compiler = compiler_id();
-  c.device = {"mi300x", "gfx942", 304, "fp8_e4m3fnuz", 64};
+  c.device = device_mi300x();
   c.backend = "host";
   c.backend_reason = "test";
   c.seed = 7;

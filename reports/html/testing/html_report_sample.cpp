@@ -202,7 +202,7 @@ Report sample_report(int night) {
   c.pacheck_version = pacheck_version();
   c.git_commit = std::string("a1b2c3") + char('d' + night);
   c.compiler = compiler_id();
-  c.device = {"mi300x", "gfx942", 304, "fp8_e4m3fnuz", 64};
+  c.device = pa::device_mi300x();
   c.backend = "host";
   c.backend_reason = "auto: no GPU (sample)";
   c.seed = 20261120 + uint64_t(night);
