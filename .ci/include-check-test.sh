@@ -58,9 +58,9 @@ l2=$(plant "$t/reference/attention.cpp" "kernels/paths.hpp")
 l3=$(plant "$t/reports/planted_wrong_way.cpp" "../testbed/testbed.hpp")   # relative spelling
 run "$t"
 expect "planted wrong-way includes fail, each named" 1 3 \
-  "kernels/planted_wrong_way.hpp:$l1: folder kernels may not include folder dispatch (allowed: core, include)" \
-  "reference/attention.cpp:$l2: folder reference may not include folder kernels (allowed: core, include)" \
-  "reports/planted_wrong_way.cpp:$l3: folder reports may not include folder regression (allowed: core, include)"
+  "kernels/planted_wrong_way.hpp:$l1: folder kernels may not include folder dispatch (allowed: core, inputs, include)" \
+  "reference/attention.cpp:$l2: folder reference may not include folder kernels (allowed: core, inputs, include)" \
+  "reports/planted_wrong_way.cpp:$l3: folder reports may not include folder testbed (allowed: core, include)"
 
 # 3. Test files may include any folder; production files may not include test files.
 t=$(fresh_copy)

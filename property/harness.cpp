@@ -1,5 +1,7 @@
 #include "property/harness.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <cstdlib>
@@ -19,7 +21,93 @@ namespace {
 
 std::string kernel_tag(const Kernel& k) { return "kernel=" + k.name(); }
 
+// Whether `prop` still fails on `c`, evaluated as RapidCheck evaluates it (a property may draw
+// inside, and RC_PRE may reject c): a few runs on c alone, no shrinking of the inner draws.
+std::optional<std::string> still_fails(const Case& c, const CaseProperty& prop, uint64_t seed) {
+  std::optional<std::string> failure;
+  const auto body = [&]() {
+    const Case d = *rc::gen::just(c);
+    std::optional<std::string> f;
+    try {
+      f = prop(d);
+    } catch (const rc::detail::CaseResult&) {
+      throw;
+    } catch (const rc::GenerationFailure&) {
+      throw;
+    } catch (const std::exception& e) {
+      f = std::string("exception: ") + e.what();
+    }
+    if (f) {
+      failure = f;
+      RC_FAIL(*f);
+    }
+  };
+  rc::detail::TestMetadata meta;
+  meta.id = meta.description = "shrink";
+  rc::detail::TestParams params;
+  params.maxSuccess = 3;
+  params.seed = seed;
+  params.disableShrinking = true;
+  rc::detail::TestListenerAdapter silent;
+  const auto result = rc::detail::checkTestable(body, meta, params, silent);
+  return result.template is<rc::detail::FailureResult>() ? failure : std::nullopt;
+}
+
+// The second shrink pass. RapidCheck shrinks each draw once, in the order drawn, so a failure can
+// stop on a local minimum (a context that was needed under the first seed, kept after the seed
+// shrank). Here the plainly simpler cases are tried directly, and any that still fails is kept,
+// until none does, or the budget (2,000 evaluations, a minute) is spent: a case that then stays
+// is still a failing one, only less small.
+void shrink_further(Case& c, std::string& message, const CaseProperty& prop, uint64_t seed) {
+  int budget = 2000;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (bool improved = true; improved && budget > 0 && std::chrono::steady_clock::now() < deadline;) {
+    improved = false;
+    for (Case d : simpler_cases(c)) {
+      if (!validate(d).empty()) continue;
+      // A simpler shape under the case's own inputs, else under the inputs of a few small seeds:
+      // whether a statistical bug (a biased rounding) shows can depend on the draw.
+      std::vector<uint64_t> seeds = {d.seed};
+      for (uint64_t k = 1; k <= 3; ++k)
+        if (k != d.seed) seeds.push_back(k);
+      for (const uint64_t input_seed : seeds) {
+        if (improved || budget-- <= 0) break;
+        d.seed = input_seed;
+        if (auto failure = still_fails(d, prop, seed)) {
+          c = d;
+          message = *failure;
+          improved = true;
+        }
+      }
+      if (improved || budget <= 0) break;
+    }
+  }
+}
+
 }  // namespace
+
+std::vector<Case> simpler_cases(const Case& c) {
+  std::vector<Case> out;
+  for (int32_t s = 0; c.num_seqs > 1 && s < c.num_seqs; ++s) {
+    Case d = c;
+    d.num_seqs -= 1;
+    d.context_lens.erase(d.context_lens.begin() + s);
+    out.push_back(std::move(d));
+  }
+  for (int32_t s = 0; s < c.num_seqs; ++s) {
+    const int32_t ctx = c.context_lens[size_t(s)], B = c.block_size;
+    std::vector<int32_t> shorter = {c.q_len, B, B + 1, 2 * B, ctx / 2, ctx - ctx / 4, ctx - B, ctx - 1};
+    std::sort(shorter.begin(), shorter.end());
+    shorter.erase(std::unique(shorter.begin(), shorter.end()), shorter.end());
+    for (int32_t n : shorter) {
+      if (n < c.q_len || n < 1 || n >= ctx) continue;
+      Case d = c;
+      d.context_lens[size_t(s)] = n;
+      out.push_back(std::move(d));
+    }
+  }
+  return out;
+}
 
 std::string replay_command(const Case& c, const std::string& kernel, const std::string& kernel_spec,
                            const Device& dev, const std::string& property) {
@@ -119,6 +207,7 @@ PropertyResult check_cases(const std::string& name, const rc::Gen<Case>& gen, co
   }
   const auto& fr = result.template get<rc::detail::FailureResult>();
   r.cases = fr.numSuccess + 1;
+  if (last_failing) shrink_further(*last_failing, last_message, prop, s.seed);
   r.minimal = last_failing;
   r.message = last_message.empty() ? fr.description : last_message;
   if (last_failing) {

@@ -60,6 +60,12 @@ struct RunSettings {
 PropertyResult check_cases(const std::string& name, const rc::Gen<Case>& gen, const CaseProperty& prop,
                            const RunSettings& settings);
 
+/// The cases plainly simpler than `c`, simplest first: one sequence fewer, then each context
+/// shorter (the sequence's new tokens, one page, two pages, half, one page less, one token less).
+/// The second shrink pass tries them (under the case's own input seed and seeds 1..3) after
+/// RapidCheck's, and keeps any that still fails, so a minimal case is a local minimum of these.
+std::vector<Case> simpler_cases(const Case& c);
+
 /// The replay line of a failing case: `pacheck replay [SPEC] --case '<json>' --paths K
 /// [--device D]` (the device only when it is a model other than the default mi300x). A property
 /// other than "reference" replays as that same check on that case: `pacheck check [SPEC] --case

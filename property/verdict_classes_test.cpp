@@ -2,7 +2,8 @@
 // 1.03, truncated instead of rounded, an LSE off by log 2 -- and the one that needs LLM-like
 // inputs to show -- a softmax without the running-max subtraction -- are each caught by
 // `pacheck check` (the "reference" property, the one judge) on every built-in host twin they
-// apply to, named by their metric, and shrunk to at most 2 sequences of at most 2 pages. The time
+// apply to, named by their metric, and shrunk to at most 2 sequences of at most 2 pages (or,
+// where no 2-page case shows the class, to a case no plainly simpler case of which fails). The time
 // each check takes is printed (a measurement, not an assertion).
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
@@ -11,8 +12,11 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "inputs/inputs.hpp"
 #include "mutate/contract_mutants.hpp"
 #include "property/check.hpp"
+#include "property/harness.hpp"
+#include "testbed/testbed.hpp"
 #include "testing/known_bad/known_bad.hpp"
 
 namespace pa {
@@ -49,6 +53,12 @@ std::vector<Planted> planted() {
   return v;
 }
 
+Status judged(const Kernel& k, const Case& c, const Device& dev) {
+  const Inputs in = make_inputs(c);
+  const PhysicalKv kv = pack(in);
+  return run_and_judge(k, c, make_call(in, kv), reference_attention(in), dev).status;
+}
+
 // The whole check of one class: plant, check, expect it caught, named and shrunk.
 void check_class(const Planted& p) {
   KernelPtr kernel;
@@ -75,7 +85,19 @@ void check_class(const Planted& p) {
   std::cout << "[ caught   ] " << kernel->name() << " after " << r.cases << " case(s), " << s << " s with shrinking: "
             << r.message.substr(0, r.message.find(':')) << "\n[ minimal  ] " << vars(*r.minimal) << "\n";
   EXPECT_LE(r.minimal->num_seqs, 2) << vars(*r.minimal);
-  EXPECT_LE(r.minimal->max_context(), 2 * r.minimal->block_size) << vars(*r.minimal);
+  if (r.minimal->max_context() > 2 * r.minimal->block_size) {
+    // Longer than two pages only where no plainly simpler case fails: a statistical class under
+    // noisy numerics (a truncation's half-ulp bias under asm's bf16 P needs a long context and
+    // thousands of elements to stand out of the declared noise) has no 2-page witness.
+    for (Case d : prop::simpler_cases(*r.minimal)) {
+      if (!validate(d).empty() || kernel->decline_reason(d, o.device).has_value()) continue;
+      for (const uint64_t seed : {r.minimal->seed, uint64_t(1), uint64_t(2), uint64_t(3)}) {
+        d.seed = seed;
+        EXPECT_EQ(judged(*kernel, d, o.device), Status::Ok)
+            << "the minimal case " << vars(*r.minimal) << " is not minimal: " << vars(d) << " fails too";
+      }
+    }
+  }
   EXPECT_NE(r.message.find("metric="), std::string::npos) << r.message;
   EXPECT_NE(r.replay.find("pacheck replay"), std::string::npos) << r.replay;
 }
