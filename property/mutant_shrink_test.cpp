@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include <unistd.h>
+
 #include <rapidcheck/detail/Configuration.h>
 
 #include <nlohmann/json.hpp>
@@ -182,7 +184,9 @@ uint64_t seed_for(Bug bug) {
 class ShrinkToMinimal : public ::testing::TestWithParam<Bug> {};
 
 void fails_shrinks_and_replays(Bug bug, uint64_t seed) {
-  const auto dir = std::filesystem::temp_directory_path() / (std::string("pacheck_planted_capture_") + to_string(bug));
+  // One folder per process: runs side by side (.ci/fresh-seeds.sh -j) must not remove each other's.
+  const auto dir = std::filesystem::temp_directory_path() /
+                   (std::string("pacheck_planted_capture_") + to_string(bug) + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   const KernelPtr hip = hip_twin();
   const KernelPtr planted = std::make_shared<PlantedBug>(hip, bug);
