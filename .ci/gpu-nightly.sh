@@ -76,7 +76,7 @@ if want plugins; then
   step torch_ci 0 240 "$P" run --kernel "py:adapters/torch_sdpa.py" --suite ci --quiet --report "$OUT/torch_ci.json"
   step torch_check 0 240 "$P" check --kernel "py:adapters/torch_sdpa.py" --cases 60 --seed 1 --no-capture
   # A copy with a planted bug: the softmax scale 5 % off (the class of a dropped custom scale).
-  sed 's/^    scale = float(p\["softmax_scale"\] or pa.default_scale(p))$/&  * 1.05/' adapters/torch_sdpa.py \
+  sed 's/^    scale = pa.softmax_scale(p)$/&  * 1.05/' adapters/torch_sdpa.py \
     > "$OUT/torch_sdpa_bug.py"
   grep -q '\* 1.05' "$OUT/torch_sdpa_bug.py" || { echo "planting the torch bug failed" | tee -a "$LOG"; failed=1; }
   step torch_bug_check 1 240 "$P" check --kernel "py:$OUT/torch_sdpa_bug.py" --properties reference --cases 60 --seed 1 --no-capture

@@ -302,13 +302,22 @@ def round_to(values, name):
 
 
 # ---- the paged map ---------------------------------------------------------------------------
+def _int64(a):
+    """int64 numpy array of `a`, or a torch tensor as int64 on its own device: the offset
+    formulas below are one text for the host gather and the device gather."""
+    if type(a).__module__.startswith("torch"):
+        return a.long()
+    return np.asarray(a, dtype=np.int64)
+
+
 def kv_offsets(p, which, blk, h, tok, d):
     """Element offset of (blk, h, tok, d) in the K (which="k") or V ("v") cache, exactly the
-    header's formulas. Arguments broadcast (numpy int64); blk is the *physical* page."""
-    blk, h, tok, d = (np.asarray(a, dtype=np.int64) for a in (blk, h, tok, d))
+    header's formulas. Arguments broadcast (numpy int64, or torch integer tensors on one device);
+    blk is the *physical* page."""
+    blk, h, tok, d = (_int64(a) for a in (blk, h, tok, d))
     H, B, D = p["num_kv_heads"], p["block_size"], p["head_size"]
     x = p.x
-    base = blk * np.int64(p["page_stride"])
+    base = blk * int(p["page_stride"])
     layout = p["kv_layout"]
     if layout == "nhd":
         return base + (tok * H + h) * D + d
@@ -354,15 +363,16 @@ def gather_offsets(p, which, blk, tok):
 
 def scale_index(p, blk, h, tok):
     """Index into k_scales / v_scales of physical slot (blk, h, tok), per the scale mode.
-    Per-token modes follow the physical page blk, never the logical token index."""
-    blk, h, tok = (np.asarray(a, dtype=np.int64) for a in (blk, h, tok))
+    Per-token modes follow the physical page blk, never the logical token index. numpy or torch
+    integer arguments, as kv_offsets."""
+    blk, h, tok = (_int64(a) for a in (blk, h, tok))
     mode = p["scale_mode"]
-    zero = np.zeros(np.broadcast(blk, h, tok).shape, dtype=np.int64)
+    zero = blk * 0 + h * 0 + tok * 0  # the broadcast shape, in the arguments' own kind
     if mode in ("none", "per_tensor"):
         return zero
     if mode == "per_head":
         return zero + h
-    H, B, NB = p["num_kv_heads"], p["block_size"], np.int64(p["num_blocks"])
+    H, B, NB = p["num_kv_heads"], p["block_size"], int(p["num_blocks"])
     if mode == "per_token_block_major":
         return (blk * H + h) * B + tok
     if mode == "per_token_head_major":
@@ -553,6 +563,35 @@ def dequantize_torch(p, codes, scales, device):
     else:
         vals = to_torch(codes, device, name).float()
     return vals * to_torch(scales, device)[..., None]
+
+
+def gather_kv_torch(p, buffers, device, seqs=None, pad_to=None):
+    """Dequantized logical K and V on a torch device, in fp32: (k, v [n, T, Hkv, D], valid
+    [n, T]), the same values as gather_kv() (pads as token_slots does).
+
+    The whole pool is copied to `device` once (one contiguous copy per buffer), and the pages
+    are gathered there with one indexed read through kv_offsets() -- no gather on the host, no
+    Python loop over sequences or pages, so a long context costs a device gather, not a host
+    one."""
+    import torch
+    blk, tok, valid = token_slots(p, buffers.block_tables, buffers.context_lens, seqs, pad_to)
+    blk_t, tok_t = to_torch(blk, device)[:, :, None], to_torch(tok, device)[:, :, None]
+    H, D = p["num_kv_heads"], p["head_size"]
+    h = torch.arange(H, device=device)[None, None, :]
+    d = torch.arange(D, device=device)[None, None, None, :]
+    name = p["kv_dtype"]
+    table = to_torch(decode_table(name).copy(), device) if DTYPE_BYTES[name] == 1 else None
+    out = []
+    for which in "kv":
+        cache, scales = kv_buffers(buffers, which)
+        flat = to_torch(cache, device, None if table is not None else name)
+        codes = flat[kv_offsets(p, which, blk_t[..., None], h[..., None], tok_t[..., None], d)]
+        vals = table[codes.long() & 0xFF] if table is not None else codes.float()
+        if p["scale_mode"] != "none":
+            sc = to_torch(np.asarray(scales, dtype=np.float32), device)
+            vals = vals * sc[scale_index(p, blk_t, h, tok_t)][..., None]
+        out.append(vals)
+    return out[0], out[1], valid
 
 
 def store_codes(out_view, tensor, dtype_name):

@@ -1,9 +1,12 @@
 """torch_sdpa: torch.nn.functional.scaled_dot_product_attention over the gathered paged cache.
 
-The pages are gathered in numpy (pacheck_adapter.gather_codes: block table and layout formula,
-the scales by physical slot), then the codes are decoded and scaled in fp32 on the adapter's
-device (pacheck_adapter.dequantize_torch; cuda when torch sees one, else cpu;
-PACHECK_ADAPTER_DEVICE overrides) into the logical [S, Hkv, T, D] keys and values.
+The pages are gathered on the adapter's device (pacheck_adapter.gather_kv_torch: the pool copied
+once, one indexed read through the layout formula, the codes decoded and scaled in fp32 there;
+cuda when torch sees one, else cpu; PACHECK_ADAPTER_DEVICE overrides) into the logical
+[S, Hkv, T, D] keys and values.
+
+SDPA runs on the memory-efficient or the math backend, never cuDNN's: cuDNN builds an execution
+plan for every new shape (0.5-2 s each on an H100), and pacheck's cases are all new shapes.
 
 What SDPA can express faithfully, and so what is declared:
     causal among the q_len new tokens, sliding window   a boolean mask, folded into a float bias
@@ -45,13 +48,14 @@ def supports(p):
 def gather_dense(p, b, dev, dtype):
     """(k, v) as [S, Hkv, T, D] tensors of `dtype` on dev, T = the longest context; positions
     past a context hold that sequence's token 0 (masked by the caller)."""
-    blk, tok, _ = pa.token_slots(p, b.block_tables, b.context_lens)
-    out = []
-    for which in "kv":
-        codes, scales = pa.gather_codes(p, b, which, blk, tok)  # [S, T, Hkv, D], [S, T, Hkv]
-        vals = pa.dequantize_torch(p, codes, scales, dev)  # float32, decoded on dev
-        out.append(vals.to(dtype).permute(0, 2, 1, 3).contiguous())
-    return out
+    k, v, _ = pa.gather_kv_torch(p, b, dev)  # float32 [S, T, Hkv, D], gathered on dev
+    return [x.to(dtype).permute(0, 2, 1, 3).contiguous() for x in (k, v)]
+
+
+def sdpa_backends():
+    """The SDPA backends to allow: all but cuDNN (see the module's text)."""
+    from torch.nn.attention import SDPBackend
+    return [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.MATH]
 
 
 def bias(p, b, T, dev):
@@ -99,7 +103,9 @@ def run(p, b):
     # Query head h reads KV head h / G: repeat_interleave, not repeat (which would be h % Hkv).
     k, v = k.repeat_interleave(G, dim=1), v.repeat_interleave(G, dim=1)
     mask = bias(p, b, T, dev)
-    o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(cdt), scale=scale)
+    from torch.nn.attention import sdpa_kernel
+    with sdpa_kernel(sdpa_backends()):
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(cdt), scale=scale)
     pa.store_codes(b.out, o.permute(0, 2, 1, 3), p["q_dtype"])
     if b.lse is not None:
         x = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scale + mask

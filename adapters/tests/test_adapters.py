@@ -452,6 +452,19 @@ class TorchAdapterTest(unittest.TestCase):
             np.testing.assert_allclose(b.lse, l, rtol=1e-2, atol=1e-2,
                                        err_msg="%s %s" % (mod.NAME, kw))
 
+    def test_device_gather_is_the_host_gather(self):
+        # gather_kv_torch (the pool copied once, gathered on the device through the same offset
+        # formula) gives the bits of gather_kv for every layout, KV dtype and scale mode.
+        dev = pa.default_device()
+        for kw in problems():
+            c = casegen.make_case(**kw)
+            b = casegen.buffers(c)
+            k, v, valid = pa.gather_kv_torch(c.problem, b, dev)
+            for which, got in (("k", k), ("v", v)):
+                want, want_valid = pa.gather_kv(c.problem, b, which)
+                np.testing.assert_array_equal(got.cpu().numpy(), want, err_msg="%s %s" % (which, kw))
+                np.testing.assert_array_equal(valid, want_valid)
+
     @unittest.skipUnless(torch is not None and hasattr(torch.nn.functional,
                                                        "scaled_dot_product_attention"),
                          "no scaled_dot_product_attention")
