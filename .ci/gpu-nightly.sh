@@ -73,7 +73,10 @@ if want plugins; then
   # The worker's per-case overhead: the same kernel and cases in process and through the worker.
   step overhead_never 0 180 "$P" run --kernel "$G" --isolate never --suite ci --quiet --report "$OUT/in_process.json"
   step overhead_worker 0 180 "$P" run --kernel "$G" --isolate external --suite ci --quiet --report "$OUT/worker.json"
+  # The torch adapter on pacheck's device buffers (IPC), and on the host-buffer fallback.
   step torch_ci 0 240 "$P" run --kernel "py:adapters/torch_sdpa.py" --suite ci --quiet --report "$OUT/torch_ci.json"
+  step torch_ci_host_buffers 0 240 env PACHECK_HOST_BUFFERS=1 "$P" run --kernel "py:adapters/torch_sdpa.py" --suite ci \
+    --quiet --report "$OUT/torch_ci_host.json"
   step torch_check 0 240 "$P" check --kernel "py:adapters/torch_sdpa.py" --cases 60 --seed 1 --no-capture
   # A copy with a planted bug: the softmax scale 5 % off (the class of a dropped custom scale).
   sed 's/^    scale = pa.softmax_scale(p)$/&  * 1.05/' adapters/torch_sdpa.py \
@@ -107,6 +110,10 @@ if want sanitize && command -v compute-sanitizer > /dev/null; then
     "$BIN/gpu_test" --gtest_filter=-*CapabilitySweep*
   step memcheck_plugin 0 240 compute-sanitizer --tool memcheck --error-exitcode 9 --log-file "$OUT/memcheck_plugin.log" \
     "$P" run --kernel "$BIN/libgpu_decode_plugin.so" --isolate never --suite ci --quiet --report "$OUT/memcheck_plugin.json"
+  # The torch adapter in its worker, on pacheck's shared device buffers.
+  step memcheck_torch 0 400 compute-sanitizer --tool memcheck --target-processes all --error-exitcode 9 \
+    --log-file "$OUT/memcheck_torch.log" "$P" run --kernel "py:adapters/torch_sdpa.py" --suite smoke --quiet \
+    --report "$OUT/memcheck_torch.json"
   # The built-in kernels through the one crossing (guarded device buffers, the explicit stream).
   step memcheck_builtin_ci 0 300 compute-sanitizer --tool memcheck --error-exitcode 9 --log-file "$OUT/memcheck_builtin.log" \
     "$P" run --suite ci --backend gpu --quiet --report "$OUT/memcheck_builtin.json"

@@ -302,10 +302,23 @@ def round_to(values, name):
 
 
 # ---- the paged map ---------------------------------------------------------------------------
+def is_torch(a):
+    """Whether `a` is a torch tensor (a device buffer of a MEMORY = "device" kernel)."""
+    return type(a).__module__.startswith("torch")
+
+
+def host(a):
+    """A numpy array of `a`: itself, or a torch tensor's copy in host memory (for the small
+    arrays, such as block tables and context lengths, that a plan is made from)."""
+    if a is None or not is_torch(a):
+        return a
+    return a.detach().cpu().numpy()
+
+
 def _int64(a):
     """int64 numpy array of `a`, or a torch tensor as int64 on its own device: the offset
     formulas below are one text for the host gather and the device gather."""
-    if type(a).__module__.startswith("torch"):
+    if is_torch(a):
         return a.long()
     return np.asarray(a, dtype=np.int64)
 
@@ -338,8 +351,8 @@ def token_slots(p, block_tables, context_lens, seqs=None, pad_to=None):
     Row r is sequence seqs[r] (default all); T = pad_to or that set's max context. Tokens past a
     sequence's context are pointed at its token 0 (valid is False there): a gather then reads
     real data, never a poisoned page, and the caller masks them."""
-    bt = np.asarray(block_tables).reshape(-1, p["max_blocks_per_seq"])
-    cl = np.asarray(context_lens).reshape(-1)
+    bt = np.asarray(host(block_tables)).reshape(-1, p["max_blocks_per_seq"])
+    cl = np.asarray(host(context_lens)).reshape(-1)
     if seqs is None:
         seqs = np.arange(cl.shape[0])
     seqs = np.atleast_1d(np.asarray(seqs))
@@ -501,8 +514,15 @@ def torch_dtype(name):
 def to_torch(array, device, dtype=None):
     """A numpy array (codes or plain values) -> torch tensor on `device`, same shape.
     dtype reinterprets the bits: to_torch(q_codes, dev, "bf16") gives a torch.bfloat16 tensor
-    (uint16 codes are viewed as int16, which torch.from_numpy takes, then .view(bfloat16))."""
+    (uint16 codes are viewed as int16, which torch.from_numpy takes, then .view(bfloat16)).
+    A torch tensor (a shared device buffer, 16-bit codes as int16) is reinterpreted the same way
+    and moved only if it lives elsewhere."""
     import torch
+    if is_torch(array):
+        t = array
+        if dtype is not None and t.dtype != torch_dtype(_TORCH_NAMES.get(dtype, dtype)):
+            t = t.view(torch_dtype(_TORCH_NAMES.get(dtype, dtype)))
+        return t.to(device)
     a = np.ascontiguousarray(array)
     tname = _TORCH_NAMES.get(dtype, dtype) if dtype else None
     if tname is None:
@@ -588,15 +608,20 @@ def gather_kv_torch(p, buffers, device, seqs=None, pad_to=None):
         codes = flat[kv_offsets(p, which, blk_t[..., None], h[..., None], tok_t[..., None], d)]
         vals = table[codes.long() & 0xFF] if table is not None else codes.float()
         if p["scale_mode"] != "none":
-            sc = to_torch(np.asarray(scales, dtype=np.float32), device)
+            sc = to_torch(scales, device)
             vals = vals * sc[scale_index(p, blk_t, h, tok_t)][..., None]
         out.append(vals)
     return out[0], out[1], valid
 
 
 def store_codes(out_view, tensor, dtype_name):
-    """Writes a torch tensor into the numpy output codes (rounded to dtype_name first)."""
+    """Writes a torch tensor into the output codes (rounded to dtype_name first): a numpy view,
+    or a shared device buffer, written in place on its device."""
     import torch
+    if is_torch(out_view):
+        t = tensor.detach().to(torch_dtype(dtype_name)).contiguous()
+        out_view.copy_(t.view(out_view.dtype).reshape(out_view.shape))
+        return
     t = tensor.detach().to(torch_dtype(dtype_name)).contiguous().cpu()
     if DTYPE_BYTES[dtype_name] == 2:
         codes = t.view(torch.int16).numpy().view(np.uint16)
@@ -608,8 +633,11 @@ def store_codes(out_view, tensor, dtype_name):
 
 
 def store_float32(view, tensor):
-    """Writes a torch tensor into a float32 numpy view (e.g. the LSE)."""
+    """Writes a torch tensor into a float32 numpy view (e.g. the LSE) or device buffer."""
     import torch
+    if is_torch(view):
+        view.copy_(tensor.detach().to(torch.float32).reshape(view.shape))
+        return
     t = tensor.detach().to(torch.float32).contiguous().cpu()
     np.copyto(view, t.numpy().reshape(view.shape))
 

@@ -96,11 +96,26 @@ def kernels_of(mod):
     return out
 
 
+def device_buffers_available(kernels):
+    """Whether this worker opens pacheck's device buffers (only asked where a kernel declares
+    device memory; PACHECK_HOST_BUFFERS=1 keeps host buffers, the fallback, for comparison)."""
+    if os.environ.get("PACHECK_HOST_BUFFERS") == "1":
+        return False
+    if not any(k["memory"] == "device" for k in kernels.values()):
+        return False
+    import pacheck_device
+    ok, why = pacheck_device.available()
+    if not ok:
+        sys.stderr.write("pacheck_worker: device kernels get host buffers: %s\n" % why)
+    return ok
+
+
 def hello_of(kernels):
-    return {"type": "hello", "protocol": PROTOCOL, "ok": True, "kernels": [
-        {"name": k["name"], "version": k["version"], "provenance": k["provenance"],
-         "memory": k["memory"], "has_supports": callable(k["supports"]),
-         "capability": k["capability"], "numerics": k["numerics"]} for k in kernels.values()]}
+    return {"type": "hello", "protocol": PROTOCOL, "ok": True,
+            "device_buffers": device_buffers_available(kernels), "kernels": [
+                {"name": k["name"], "version": k["version"], "provenance": k["provenance"],
+                 "memory": k["memory"], "has_supports": callable(k["supports"]),
+                 "capability": k["capability"], "numerics": k["numerics"]} for k in kernels.values()]}
 
 
 # ---- the shared memory file ------------------------------------------------------------------
@@ -161,27 +176,27 @@ _PROBLEM_INTS = ("num_seqs", "q_len", "num_q_heads", "num_kv_heads", "head_size"
                  "max_blocks_per_seq")
 
 
-def build_buffers(p, mem, capacity, specs):
+def build_buffers(p, view):
+    """The launch's Buffers, each made by view(name, numpy dtype, shape or None): a host view of
+    the memory file, or a torch tensor over a shared device buffer."""
     for f in _PROBLEM_INTS:
         if not isinstance(p.get(f), int) or p[f] < 1:
             raise BadRequest("problem %s: expected a positive integer, got %r" % (f, p.get(f)))
     S, L, Hq, D = p["num_seqs"], p["q_len"], p["num_q_heads"], p["head_size"]
     qdt, kvdt = pa.code_dtype(p["q_dtype"]), pa.code_dtype(p["kv_dtype"])
-    g = specs.get
     b = pa.Buffers(
-        q=_view(mem, capacity, g("q"), "q", qdt, (S, L, Hq, D)),
-        out=_view(mem, capacity, g("out"), "out", qdt, (S, L, Hq, D)),
-        lse=_view(mem, capacity, g("lse"), "lse", np.float32, (S, L, Hq)),
-        k_cache=_view(mem, capacity, g("k_cache"), "k_cache", kvdt),
-        v_cache=_view(mem, capacity, g("v_cache"), "v_cache", kvdt),
-        k_scales=_view(mem, capacity, g("k_scales"), "k_scales", np.float32),
-        v_scales=_view(mem, capacity, g("v_scales"), "v_scales", np.float32),
-        block_tables=_view(mem, capacity, g("block_tables"), "block_tables", np.int32,
-                           (S, p["max_blocks_per_seq"])),
-        context_lens=_view(mem, capacity, g("context_lens"), "context_lens", np.int32, (S,)),
-        alibi_slopes=_view(mem, capacity, g("alibi_slopes"), "alibi_slopes", np.float32, (Hq,)),
-        sinks=_view(mem, capacity, g("sinks"), "sinks", np.float32, (Hq,)),
-        workspace=_view(mem, capacity, g("workspace"), "workspace", np.uint8),
+        q=view("q", qdt, (S, L, Hq, D)),
+        out=view("out", qdt, (S, L, Hq, D)),
+        lse=view("lse", np.float32, (S, L, Hq)),
+        k_cache=view("k_cache", kvdt, None),
+        v_cache=view("v_cache", kvdt, None),
+        k_scales=view("k_scales", np.float32, None),
+        v_scales=view("v_scales", np.float32, None),
+        block_tables=view("block_tables", np.int32, (S, p["max_blocks_per_seq"])),
+        context_lens=view("context_lens", np.int32, (S,)),
+        alibi_slopes=view("alibi_slopes", np.float32, (Hq,)),
+        sinks=view("sinks", np.float32, (Hq,)),
+        workspace=view("workspace", np.uint8, None),
     )
     for need in ("q", "out", "k_cache", "v_cache", "block_tables", "context_lens"):
         if getattr(b, need) is None:
@@ -194,6 +209,7 @@ class Worker(object):
     def __init__(self, kernels, mem_fd):
         self.kernels = kernels
         self.mem = SharedMemory(mem_fd)
+        self.device = None  # pacheck_device.DeviceMemory, opened at the first device launch
 
     def kernel(self, req):
         name = req.get("kernel")
@@ -252,8 +268,27 @@ class Worker(object):
                 raise BadRequest("workspace_bytes() raised " + _error_text(e))
         return {"ok": True, "bytes": n}
 
-    def run(self, req):
-        k, p = self.kernel(req), self.problem(req)
+    def device_memory(self):
+        if self.device is None:
+            import pacheck_device
+            self.device = pacheck_device.DeviceMemory()
+        return self.device
+
+    def buffers(self, req, p):
+        """Host views of the memory file, or (memory "device") tensors over pacheck's device
+        buffers, opened by their IPC handles."""
+        if req.get("memory") == "device":
+            specs = req.get("device_buffers")
+            if not isinstance(specs, dict):
+                raise BadRequest("device_buffers must be an object")
+            dev = self.device_memory()
+
+            def view(name, dtype, shape):
+                try:
+                    return dev.tensor(specs.get(name), name, dtype, shape)
+                except ValueError as e:
+                    raise BadRequest(str(e))
+            return build_buffers(p, view)
         capacity = req.get("capacity")
         if not isinstance(capacity, int):
             raise BadRequest("run request has no integer capacity")
@@ -261,7 +296,12 @@ class Worker(object):
         if not isinstance(specs, dict):
             raise BadRequest("buffers must be an object")
         mem = self.mem.ensure(capacity)
-        b = build_buffers(p, mem, capacity, specs)
+        return build_buffers(p, lambda name, dtype, shape: _view(mem, capacity, specs.get(name), name, dtype,
+                                                                 shape))
+
+    def run(self, req):
+        k, p = self.kernel(req), self.problem(req)
+        b = self.buffers(req, p)
         if b.workspace is None and callable(k["workspace_bytes"]):
             # A parent that does not place the workspace in shared memory: give a private one.
             n = self.workspace(req)["bytes"]

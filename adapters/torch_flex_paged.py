@@ -19,7 +19,7 @@ import torch_sdpa
 
 NAME = "torch_flex_paged"
 VERSION = "1"
-MEMORY = "host"
+MEMORY = "device"  # pacheck's device buffers when it has a GPU (else host views, copied here)
 CAPABILITY = pa.broad_capability(head_sizes=[16, 32, 64, 128, 256], max_gqa=16, sinks=False)
 NUMERICS = pa.numerics(p_round="as_q", qk_round="as_q", partial_round="fp32")
 
@@ -40,10 +40,10 @@ def supports(p):
 
 def _score_mod(p, b, dev):
     L, W, cap = p["q_len"], int(p["sliding_window"]), float(p["logit_softcap"])
-    ctx = torch.from_numpy(np.asarray(b.context_lens, dtype=np.int64)).to(dev)
+    ctx = torch.from_numpy(np.asarray(pa.host(b.context_lens), dtype=np.int64)).to(dev)
     slopes = None
     if p["has_alibi"]:
-        slopes = torch.from_numpy(np.asarray(b.alibi_slopes, dtype=np.float32)).to(dev)
+        slopes = pa.to_torch(b.alibi_slopes, dev).float()
 
     def mod(score, bi, h, q_idx, kv_idx):
         pos = ctx[bi] - L + q_idx

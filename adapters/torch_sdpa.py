@@ -27,7 +27,7 @@ import pacheck_adapter as pa
 
 NAME = "torch_sdpa"
 VERSION = "1"
-MEMORY = "host"  # buffers arrive in host shared memory; run() copies them to its device
+MEMORY = "device"  # pacheck's device buffers when it has a GPU (else host views, copied here)
 CAPABILITY = pa.broad_capability(logit_softcap=False)
 NUMERICS = pa.numerics(p_round="as_q", qk_round="as_q", partial_round="fp32")
 
@@ -62,7 +62,7 @@ def bias(p, b, T, dev):
     """float32 [S, Hq, q_len, T (+1 with sinks)]: -inf where a key is not visible, ALiBi, and
     the sink column."""
     S, L, Hq = p["num_seqs"], p["q_len"], p["num_q_heads"]
-    ctx = torch.from_numpy(np.asarray(b.context_lens, dtype=np.int64)).to(dev)
+    ctx = torch.from_numpy(np.asarray(pa.host(b.context_lens), dtype=np.int64)).to(dev)
     pos = ctx[:, None] - L + torch.arange(L, device=dev)[None, :]  # [S, L]
     t = torch.arange(T, device=dev)[None, None, :]
     vis = t <= pos[..., None]
@@ -72,10 +72,10 @@ def bias(p, b, T, dev):
     m = torch.where(vis, zero, torch.full((), float("-inf"), device=dev))[:, None]  # [S,1,L,T]
     m = m.expand(S, Hq, L, T)
     if p["has_alibi"]:
-        sl = torch.from_numpy(np.asarray(b.alibi_slopes, dtype=np.float32)).to(dev)
+        sl = pa.to_torch(b.alibi_slopes, dev).float()
         m = m + sl[None, :, None, None] * (t - pos[..., None])[:, None].float()
     if p["has_sinks"]:
-        sk = torch.from_numpy(np.asarray(b.sinks, dtype=np.float32)).to(dev)
+        sk = pa.to_torch(b.sinks, dev).float()
         m = torch.cat([m, sk[None, :, None, None].expand(S, Hq, L, 1)], dim=-1)
     return m.contiguous()
 

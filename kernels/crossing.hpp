@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/problem.hpp"
@@ -109,6 +110,23 @@ KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call);
 /// stream, event timing, guards; the raw output codes and LSE are copied to `out_codes` and `lse`
 /// (host memory of out_bytes(p) and lse_bytes(p) bytes).
 Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_codes, float* lse);
+/// A device buffer as another process opens it: the IPC handle (hex of hipIpcMemHandle_t) of the
+/// allocation holding it, the buffer's byte offset in that allocation, and its size. Empty handle:
+/// the buffer has no bytes.
+struct SharedBuffer {
+  std::string handle;
+  uint64_t offset = 0, bytes = 0;
+};
+using SharedBuffers = std::array<SharedBuffer, kBufCount>;
+/// The launch half of a shared crossing: runs the kernel in another process over the shared
+/// buffers (which that process opens, writes and synchronises before it answers).
+using SharedLaunch = std::function<Crossed(const SharedBuffers&)>;
+/// Device memory, launched in another process (a worker): the guarded device buffers are laid out,
+/// filled, poisoned and armed exactly as for cross_device and the stream synchronised; `launch`
+/// gets their IPC handles; then the guards are checked and the raw outputs copied back here. The
+/// bytes never pass through host memory. Skipped without a GPU.
+Crossed cross_device_shared(const KernelCall& call, uint64_t workspace_bytes, const SharedLaunch& launch,
+                            void* out_codes, float* lse);
 /// In process, device memory: cross_device, then outcome and decode.
 KernelOutput run_device(const pacheck_kernel& k, const KernelCall& call);
 

@@ -3,6 +3,7 @@
 // worker). Every runtime call is checked; a failure becomes an error naming the call.
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -152,13 +153,21 @@ Device gpu_device() {
   return d;
 }
 
-Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_codes, float* lse) {
+namespace {
+
+// What the launch half of a crossing reports back to the common body.
+// `at` holds each Buf's body (null where it has no bytes).
+using Launch = std::function<Crossed(const pacheck_buffers& b, const GuardedBuffers& g, const std::array<void*, kBufCount>& at)>;
+
+// The one body of every device crossing: guarded buffers laid out from the one table (outputs
+// poisoned), armed, launched by `launch`, faults classified, guards checked, outputs copied back.
+Crossed cross_device_body(const KernelCall& call, uint64_t workspace_bytes, const Launch& launch, void* out_codes,
+                          float* lse) {
   Crossed x;
   if (!gpu_available(&x.skipped)) return x;
   x.skipped.clear();
-  const pacheck_problem& p = call.problem;
   try {
-    const LaunchBuffers lb = launch_buffers(call, k.workspace_bytes ? k.workspace_bytes(&k, &p) : 0);
+    const LaunchBuffers lb = launch_buffers(call, workspace_bytes);
     GuardedBuffers g;
     std::array<void*, kBufCount> at{};
     for_each_buf([&](Buf b) {
@@ -170,6 +179,47 @@ Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_
     g.arm();
     pacheck_buffers b = abi_buffers(at, lb);
     PA_GPU_CHECK(hipGetDevice(&b.device_id));
+    x = launch(b, g, at);
+    if (!x.fault.empty() || x.status != PACHECK_OK || !x.skipped.empty()) return x;
+    x.overrun = g.overrun();
+    if (!x.overrun.empty()) return x;
+    PA_GPU_CHECK(hipMemcpy(out_codes, b.out, lb.size(Buf::out), hipMemcpyDeviceToHost));
+    if (b.lse) PA_GPU_CHECK(hipMemcpy(lse, b.lse, lb.size(Buf::lse), hipMemcpyDeviceToHost));
+  } catch (const gpu::Error& e) {
+    x.fault = e.what();
+  }
+  return x;
+}
+
+std::string hex(const void* p, size_t n) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t c = static_cast<const uint8_t*>(p)[i];
+    s += kDigits[c >> 4];
+    s += kDigits[c & 15];
+  }
+  return s;
+}
+
+}  // namespace
+
+SharedBuffer GuardedBuffers::share(const void* body) const {
+  for (const Entry& e : bufs_)
+    if (body == e.base + kGuardBytes) {
+      // Each buffer is a whole allocation of the device pool (a hipMalloc block), so the handle
+      // opens at e.base in the other process and the body lies kGuardBytes into it.
+      hipIpcMemHandle_t h;
+      PA_GPU_CHECK(hipIpcGetMemHandle(&h, e.base));
+      return {hex(&h, sizeof h), kGuardBytes, e.bytes};
+    }
+  return {};
+}
+
+Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_codes, float* lse) {
+  const uint64_t ws = k.workspace_bytes ? k.workspace_bytes(&k, &call.problem) : 0;
+  return cross_device_body(call, ws, [&](const pacheck_buffers& b, const GuardedBuffers&, const std::array<void*, kBufCount>&) {
+    Crossed x;
     hipEvent_t start, stop;
     PA_GPU_CHECK(hipEventCreate(&start));
     PA_GPU_CHECK(hipEventCreate(&stop));
@@ -177,7 +227,7 @@ Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_
     // The stream is named explicitly: this thread's default stream (pacheck builds with per-thread
     // default streams), the one every copy above is queued on. A plug-in built the ordinary way
     // would take NULL for the legacy stream instead.
-    x.status = k.launch(&k, &p, &b, reinterpret_cast<void*>(hipStreamPerThread));
+    x.status = k.launch(&k, &call.problem, &b, reinterpret_cast<void*>(hipStreamPerThread));
     if (x.status != PACHECK_OK) x.error = last_error_of(k);
     PA_GPU_CHECK(hipEventRecord(stop, 0));
     const hipError_t se = hipEventSynchronize(stop);
@@ -193,17 +243,23 @@ Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_
       const hipError_t pending = hipGetLastError();  // clears a non-sticky error; a sticky one stays
       if (pending != hipSuccess && pending != se) x.fault += std::string(" (then ") + hipGetErrorString(pending) + ")";
       x.sticky = hipDeviceSynchronize() != hipSuccess;
-      return x;
     }
-    if (x.status != PACHECK_OK) return x;
-    x.overrun = g.overrun();
-    if (!x.overrun.empty()) return x;
-    PA_GPU_CHECK(hipMemcpy(out_codes, b.out, lb.size(Buf::out), hipMemcpyDeviceToHost));
-    if (b.lse) PA_GPU_CHECK(hipMemcpy(lse, b.lse, lb.size(Buf::lse), hipMemcpyDeviceToHost));
-  } catch (const gpu::Error& e) {
-    x.fault = e.what();
-  }
-  return x;
+    return x;
+  }, out_codes, lse);
+}
+
+Crossed cross_device_shared(const KernelCall& call, uint64_t workspace_bytes, const SharedLaunch& launch,
+                            void* out_codes, float* lse) {
+  return cross_device_body(call, workspace_bytes, [&](const pacheck_buffers&, const GuardedBuffers& g,
+                                                      const std::array<void*, kBufCount>& at) {
+    SharedBuffers shared;
+    for (size_t i = 0; i < kBufCount; ++i)
+      if (at[i]) shared[i] = g.share(at[i]);
+    // The other process reads the buffers as soon as it has the handles: every copy and the guards'
+    // arming must be done by then.
+    PA_GPU_CHECK(hipStreamSynchronize(0));
+    return launch(shared);
+  }, out_codes, lse);
 }
 
 }  // namespace pa

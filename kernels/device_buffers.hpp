@@ -9,6 +9,7 @@
 
 #include "core/device_pool.hpp"
 #include "core/gpu_runtime.hpp"
+#include "kernels/crossing.hpp"
 #include "kernels/kernel.hpp"
 
 namespace pa {
@@ -29,6 +30,8 @@ class GuardedBuffers {
   /// "" when every guard holds its canary, else the first corrupted buffer and where.
   /// @pre arm() was called before the launch
   std::string overrun() const;
+  /// How another process opens the buffer whose body is `body` (a pointer alloc() returned).
+  SharedBuffer share(const void* body) const;
 
  private:
   struct Entry {

@@ -24,6 +24,11 @@ Crossed cross_device(const pacheck_kernel&, const KernelCall&, void*, float*) {
   x.skipped = kWhy;
   return x;
 }
+Crossed cross_device_shared(const KernelCall&, uint64_t, const SharedLaunch&, void*, float*) {
+  Crossed x;
+  x.skipped = kWhy;
+  return x;
+}
 std::string gpu_write_cache(const Inputs&, const std::vector<bool>&, PhysicalKv&) { return kWhy; }
 
 }  // namespace pa

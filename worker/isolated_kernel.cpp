@@ -56,6 +56,53 @@ int64_t IsolatedKernel::workspace_locked(const pacheck_problem& p) const {
   return resp && resp->value("ok", false) ? resp->value("bytes", int64_t(0)) : 0;
 }
 
+bool IsolatedKernel::on_device() const {
+  return declares_.device_buffers && info().memory == Memory::device && gpu_available(nullptr);
+}
+
+bool IsolatedKernel::takes(Memory views) const { return views == Memory::host || on_device(); }
+
+KernelOutput IsolatedKernel::run_on_device(const KernelCall& call, const nlohmann::json& problem) const {
+  const pacheck_problem& p = call.problem;
+  std::vector<uint8_t> out_codes(size_t(out_bytes(p)));
+  std::vector<float> lse(size_t(lse_bytes(p) / sizeof(float)));
+  std::optional<KernelOutput> failure;
+  bool wrote_lse = true;
+  // The worker opens the guarded device buffers by their IPC handles, runs, synchronises and
+  // answers; the guards, the poison and the copy back stay on this side (kernels/crossing.hpp).
+  const Crossed x = cross_device_shared(
+      call, uint64_t(std::max<int64_t>(0, workspace_locked(p))),
+      [&](const SharedBuffers& shared) {
+        nlohmann::json buffers = nlohmann::json::object();
+        for_each_buf([&](Buf b) {
+          const SharedBuffer& s = shared[size_t(b)];
+          buffers[to_string(b)] = {s.handle, s.offset, s.bytes};
+        });
+        Failure f;
+        const auto resp = process_->request({{"type", "run"}, {"kernel", name()}, {"problem", problem},
+                                             {"memory", "device"}, {"device_buffers", buffers}},
+                                            &f);
+        Crossed c;
+        c.status = PACHECK_ERROR;  // anything but an answer ends the crossing here
+        if (!resp) {
+          failure = failed(f.metric, name() + ": " + f.message);
+        } else if (!resp->value("ok", false)) {
+          failure = failed("kernel_error", name() + ": the worker could not serve the launch: " +
+                                               resp->value("error", std::string()));
+        } else {
+          c = crossed_from_json(*resp);
+          wrote_lse = resp->value("wrote_lse", true);
+        }
+        return c;
+      },
+      out_codes.data(), lse.data());
+  if (failure) return *failure;
+  if (x.sticky) process_->end();  // the worker ends itself too; the next case gets a fresh one
+  KernelOutput r = outcome(x);
+  if (r.status == Status::Ok) take_outputs(p, out_codes.data(), p.want_lse && wrote_lse ? lse.data() : nullptr, r);
+  return r;
+}
+
 KernelOutput IsolatedKernel::run(const KernelCall& call, const Device&) const {
   const std::lock_guard<std::mutex> lock(process_->mutex());
   const pacheck_problem& p = call.problem;
@@ -65,6 +112,7 @@ KernelOutput IsolatedKernel::run(const KernelCall& call, const Device&) const {
     supports_failure_.erase(it);
     return failed(metric, name() + ": " + why);
   }
+  if (on_device()) return run_on_device(call, problem);
   // Every buffer in the shared memory, laid out by the one crossing: the inputs copied in, the
   // outputs poisoned between guards that this side checks.
   const LaunchBuffers lb = launch_buffers(call, uint64_t(std::max<int64_t>(0, workspace_locked(p))));
@@ -133,7 +181,10 @@ std::vector<KernelPtr> isolated_kernels(const std::string& spec, const Isolation
     names += (names.empty() ? "" : ", ") + info.name;
     if (only.empty() || info.name == only)
       out.push_back(std::make_shared<IsolatedKernel>(
-          std::move(info), IsolatedKernel::Declares{k.value("has_supports", false), k.value("has_workspace", false)}, process));
+          std::move(info),
+          IsolatedKernel::Declares{k.value("has_supports", false), k.value("has_workspace", false),
+                                   hello.value("device_buffers", false)},
+          process));
   }
   if (out.empty())
     throw InputError("--kernel " + spec + ": " + (names.empty() ? "the worker serves no kernel" : "no kernel '" + only + "' (it has " + names + ")"));

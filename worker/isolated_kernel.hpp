@@ -22,17 +22,24 @@ struct IsolationOptions {
 
 class IsolatedKernel : public Kernel {
  public:
-  /// Which optional entry points the kernel has (the hello's has_supports / has_workspace).
+  /// Which optional entry points the kernel has (the hello's has_supports / has_workspace), and
+  /// whether the worker opens pacheck's device buffers itself (the hello's device_buffers).
   struct Declares {
-    bool supports = false, workspace = false;
+    bool supports = false, workspace = false, device_buffers = false;
   };
   IsolatedKernel(KernelInfo info, Declares declares, std::shared_ptr<Process> process);
   std::optional<std::string> decline_reason(const Case& c, const Device& dev) const override;
   int64_t workspace_bytes(const Case& c) const override;
+  /// A device-memory kernel whose worker opens device buffers takes the call's device views too:
+  /// the inputs then go from device to device, never through host memory.
+  bool takes(Memory views) const override;
   KernelOutput run(const KernelCall& call, const Device& dev) const override;
 
  private:
   int64_t workspace_locked(const pacheck_problem& p) const;  // @pre the process mutex is held
+  bool on_device() const;                                     // launches share device buffers
+  // The launch over shared device buffers; `problem` is the request's problem. @pre mutex held
+  KernelOutput run_on_device(const KernelCall& call, const nlohmann::json& problem) const;
   Declares declares_;
   std::shared_ptr<Process> process_;
   // A supports() that crashed or hung, by problem: its launch reports that instead of running.

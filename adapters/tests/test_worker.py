@@ -242,6 +242,21 @@ class WorkerProtocolTest(unittest.TestCase):
         np.testing.assert_allclose(got.lse, l, rtol=1e-3)
         self.assertEqual(w.close(), 0)
 
+    def test_a_device_kernel_gets_host_buffers_where_device_buffers_cannot_open(self):
+        # torch_sdpa declares device memory; without torch (or with PACHECK_HOST_BUFFERS=1) the
+        # hello says the worker opens no device buffers, so pacheck sends the memory file.
+        envs = [{"PACHECK_HOST_BUFFERS": "1"}] + ([{}] if torch is None else [])
+        for env in envs:
+            w = self.start(os.path.join(ADAPTERS, "torch_sdpa.py"), env)
+            hello = w.read()
+            self.assertTrue(hello["ok"], hello)
+            self.assertEqual(hello["kernels"][0]["memory"], "device")
+            self.assertIs(hello["device_buffers"], False, env)
+            self.assertEqual(w.close(), 0)
+        w = self.start(os.path.join(ADAPTERS, "numpy_reference.py"))
+        self.assertIs(w.read()["device_buffers"], False)  # a host kernel: never asked
+        self.assertEqual(w.close(), 0)
+
     def test_engine_adapters_say_hello_without_their_engines(self):
         for name in ("aiter_paged_attention_common", "vllm_paged_attention", "torch_sdpa",
                      "torch_flex_paged"):
