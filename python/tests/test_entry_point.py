@@ -82,6 +82,19 @@ def test_check_fails_with_the_minimal_case_and_replay_line():
     assert replay(line, plant_bug=False).returncode == 1, "the printed line carries the planted bug's switch"
 
 
+def test_a_property_that_does_not_apply_is_a_skip():
+    # numpy_reference declares no split-K partition: pacheck checks nothing (and exits 1 for it).
+    with pytest.raises(pytest.skip.Exception, match="split n/a: the kernel declares no split-K partition"):
+        pp.Kernel(ADAPTER).check(properties=["split"], cases=5, seed=1)
+
+
+def test_a_declined_case_is_a_skip_naming_the_reason():
+    e5m2 = [c for c in pp.load_cases("smoke") if c.json["kv_dtype"] == "fp8_e5m2"]
+    assert e5m2, "smoke has an fp8_e5m2 case, which numpy_reference does not declare"
+    with pytest.raises(pytest.skip.Exception, match="NotSupported: .*kv_dtype=fp8_e5m2 not in"):
+        pp.Kernel(ADAPTER, batch=1).judge(e5m2[0])
+
+
 def test_a_suite_is_judged_in_batches(monkeypatch):
     calls = []
     real_run = _kernel.run
