@@ -82,9 +82,9 @@ class Kernel:
             return self._run_cases([json.loads(case) if isinstance(case, str) else case], None)[None]
         if case.slug not in self._records:
             batch = [case]
-            if case.siblings is not None:
-                later = case.siblings[case.index + 1:] if case.siblings[case.index:case.index + 1] == [case] else []
-                batch += [c for c in later if c.slug not in self._records][: self.batch - 1]
+            if case.siblings is not None:  # the cases after it in its list, not judged yet
+                pos = next(i for i, c in enumerate(case.siblings) if c is case)
+                batch += [c for c in case.siblings[pos + 1:] if c.slug not in self._records][: self.batch - 1]
             self._records.update(self._run_cases([c.json for c in batch], [c.slug for c in batch]))
         return self._records[case.slug]
 
