@@ -17,7 +17,8 @@ esac
 
 # --- 1. packages (Debian only; nothing is downloaded at configure or build time) ---------------
 pkgs=(cmake ninja-build g++ pkg-config git libgtest-dev libgmock-dev librapidcheck-dev
-      libeigen3-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev libjs-chart.js python3 python3-numpy)
+      libeigen3-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev libjs-chart.js python3 python3-numpy
+      python3-pytest)
 # The test job also checks the HTML report in a headless browser.
 [ "$mode" = test ] && pkgs+=(chromium)
 missing=()

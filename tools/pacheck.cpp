@@ -90,6 +90,7 @@ int cmd_cases(int argc, char** argv, int begin) {
           {"regression", "DIR", "list the cases under DIR instead"},
           {"seed", "N", "suite seed"},
           {"describe", "WHICH", "describe one case: its index, slug or name"},
+          {"json", "", "list the cases as one JSON array (index, slug, name, vars, case, replay) for other programs"},
           {"kernel", "PATH.so[:NAME]", "route among these plug-in kernels too (repeatable)", true},
           {"paths", "LIST", "built-in kernels to route among (default v1,hip,asm)"},
           {"backend", "B", "built-in kernels: auto|host|gpu (default auto)"},
@@ -103,6 +104,18 @@ int cmd_cases(int argc, char** argv, int begin) {
   if (!dev) throw InputError("--device " + a.get("device") + ": expected " + device_model_names());
   const std::vector<Case> cases = a.has("regression") ? load_case_dir(a.get("regression"))
                                                       : suite(a.get("suite", "smoke"), seed, dev->native_fp8);
+  if (a.has("json") && a.has("describe"))
+    throw InputError("--json lists every case and --describe " + a.get("describe") + " describes one: give one of them");
+  if (a.has("json")) {
+    // For programs that drive pacheck (the pytest entry point in python/): each case's JSON is
+    // what `run --case` and `replay --case` read back.
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t i = 0; i < cases.size(); ++i)
+      list.push_back({{"index", i}, {"slug", slug(cases[i])}, {"name", cases[i].name}, {"vars", vars(cases[i])},
+                      {"case", to_json(cases[i])}, {"replay", replay_line(cases[i])}});
+    std::cout << list.dump() << "\n";
+    return kExitOk;
+  }
   if (!a.has("describe")) {
     for (size_t i = 0; i < cases.size(); ++i)
       std::cout << i << "  " << slug(cases[i]) << "  " << cases[i].name << "\n    " << vars(cases[i]) << "\n";

@@ -439,6 +439,26 @@ TEST(Cli, CasesListsAndDescribes) {
   EXPECT_EQ(pacheck("cases --describe nosuchcase").rc, 2);
 }
 
+// `cases --json` is what programs driving pacheck read (python/pacheck_pytest): every case of the
+// suite, in order, with a JSON that parses back to the same case and the replay line.
+TEST(Cli, CasesListsAsJson) {
+  const std::string out = tmp("cases.json");
+  ASSERT_EQ(std::system((std::string(PACHECK_BIN) + " cases --suite smoke --json >" + out).c_str()), 0);
+  const json list = json::parse(slurp(out));
+  const std::vector<Case> smoke = smoke_suite(kDefaultSuiteSeed);
+  ASSERT_EQ(list.size(), smoke.size());
+  for (size_t i = 0; i < smoke.size(); ++i) {
+    EXPECT_EQ(list[i]["index"], i);
+    EXPECT_EQ(list[i]["slug"], slug(smoke[i]));
+    EXPECT_EQ(list[i]["name"], smoke[i].name);
+    EXPECT_EQ(slug(case_from_json(list[i]["case"])), slug(smoke[i]));
+    EXPECT_EQ(list[i]["replay"], replay_line(smoke[i]));
+  }
+  const Result both = pacheck("cases --json --describe 0");
+  EXPECT_EQ(both.rc, 2) << both.out;
+  EXPECT_NE(both.out.find("--describe 0"), std::string::npos) << both.out;
+}
+
 // Starts `pacheck run` on the (long) ci suite, waits until its .partial holds `lines` lines, then
 // sends `sig`. Returns the exit status.
 int interrupt_run(const std::string& report, int sig, size_t lines) {
