@@ -33,7 +33,7 @@ NAME = "aiter_paged_attention_common"
 VERSION = "1"
 PROVENANCE = "AMD aiter paged_attention_common (asm / HIP paged_attention_rocm), via adapter"
 # The worker hands host buffers; run() copies them to the GPU and the result back.
-MEMORY = "host"
+MEMORY = "device"  # pacheck's device buffers where it has a GPU, else host ones copied over
 CAPABILITY = pa.capability(
     q_dtypes=["bf16", "fp16"],
     # Both fp8 flavours are declared; supports() keeps the one the GPU reads natively.
@@ -122,7 +122,7 @@ def _scales(p, scales):
     NB, H, B = int(p["num_blocks"]), p["num_kv_heads"], p["block_size"]
     mode, eight_bit = p["scale_mode"], pa.DTYPE_BYTES[p["kv_dtype"]] == 1
     if mode in ("none", "per_tensor"):
-        s = 1.0 if mode == "none" else float(scales[0])
+        s = 1.0 if mode == "none" else float(pa.host(scales[:1])[0])
         hip = pa.TensorSpec([1], "float32", data=np.array([s], dtype=np.float32))
         asm = None
         if eight_bit:
@@ -130,7 +130,8 @@ def _scales(p, scales):
                                 data=np.full(NB * H * B, s, dtype=np.float32))
         return hip, asm
     if mode == "per_token_block_major":
-        t = pa.TensorSpec([NB, H, B], "float32", data=np.asarray(scales[:NB * H * B]))
+        head = scales[:NB * H * B]
+        t = pa.TensorSpec([NB, H, B], "float32", data=head if pa.is_torch(head) else np.asarray(head))
         return t, t
     raise pa.NotSupported("scale mode %s" % mode)
 
@@ -148,7 +149,7 @@ def plan(p, b, cus=None, fp8=None):
     kv_t = _FP8_TORCH.get(kv, pa._TORCH_NAMES[kv])
     qt = pa._TORCH_NAMES[p["q_dtype"]]
     page = NB * H * B * D
-    max_seq_len = int(p["max_context"]) or int(np.max(b.context_lens))
+    max_seq_len = int(p["max_context"]) or int(np.max(pa.host(b.context_lens)))
     parts = int(math.ceil(max_seq_len / float(PARTITION)))
     k_hip, k_asm = _scales(p, b.k_scales)
     v_hip, v_asm = _scales(p, b.v_scales)

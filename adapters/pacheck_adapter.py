@@ -547,10 +547,11 @@ class TensorSpec(object):
         self.fill = fill
 
     def numpy(self):
-        """The numpy view this spec describes (zero-copy), or None for an allocation."""
+        """The numpy view this spec describes (zero-copy; a copy for device data), or None for
+        an allocation."""
         if self.data is None:
             return None
-        flat = np.ascontiguousarray(self.data).reshape(-1)
+        flat = np.ascontiguousarray(host(self.data)).reshape(-1)
         item = flat.dtype.itemsize
         return np.lib.stride_tricks.as_strided(flat, self.shape, [s * item for s in self.strides])
 
@@ -562,7 +563,8 @@ class TensorSpec(object):
             if self.fill is not None:
                 t.fill_(self.fill)
             return t
-        flat = to_torch(np.ascontiguousarray(self.data).reshape(-1), device, self.dtype)
+        data = self.data if is_torch(self.data) else np.ascontiguousarray(self.data)
+        flat = to_torch(data.reshape(-1), device, self.dtype)
         return flat.as_strided(self.shape, self.strides)
 
 

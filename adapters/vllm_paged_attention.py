@@ -89,9 +89,9 @@ def supports(p):
 def rows(p, b):
     """(seq_lens [S*q_len], block_tables [S*q_len, MB]): one row per query token."""
     L = p["q_len"]
-    ctx = np.asarray(b.context_lens, dtype=np.int64).reshape(-1)
+    ctx = np.asarray(pa.host(b.context_lens), dtype=np.int64).reshape(-1)
     seq_lens = (ctx[:, None] - L + 1 + np.arange(L)[None, :]).reshape(-1).astype(np.int32)
-    bt = np.repeat(np.asarray(b.block_tables).reshape(-1, p["max_blocks_per_seq"]), L, axis=0)
+    bt = np.repeat(np.asarray(pa.host(b.block_tables)).reshape(-1, p["max_blocks_per_seq"]), L, axis=0)
     return seq_lens, np.ascontiguousarray(bt, dtype=np.int32)
 
 
@@ -110,8 +110,8 @@ def plan(p, b, version, fp8=None):
     seq_lens, bt = rows(p, b)
     R = S * L
     max_seq_len = int(seq_lens.max())
-    k_scale = 1.0 if p["scale_mode"] == "none" else float(b.k_scales[0])
-    v_scale = 1.0 if p["scale_mode"] == "none" else float(b.v_scales[0])
+    k_scale = 1.0 if p["scale_mode"] == "none" else float(pa.host(b.k_scales)[0])
+    v_scale = 1.0 if p["scale_mode"] == "none" else float(pa.host(b.v_scales)[0])
     args = [("out", pa.TensorSpec([R, Hq, D], qt))]
     if version == "v2":
         parts = int(math.ceil(max_seq_len / float(PARTITION_V2)))
@@ -130,7 +130,7 @@ def plan(p, b, version, fp8=None):
         ("seq_lens", pa.TensorSpec([R], "int32", data=seq_lens)),
         ("block_size", B),
         ("max_seq_len", max_seq_len),
-        ("alibi_slopes", pa.TensorSpec([Hq], "float32", data=np.asarray(b.alibi_slopes))
+        ("alibi_slopes", pa.TensorSpec([Hq], "float32", data=np.asarray(pa.host(b.alibi_slopes)))
          if p["has_alibi"] else None),
         ("kv_cache_dtype", _KV_CACHE_DTYPE[kv]),
         ("k_scale", pa.TensorSpec([1], "float32", data=np.array([k_scale], np.float32))),
@@ -184,7 +184,7 @@ def run_v2(p, b):
 
 _COMMON = dict(
     version="1",
-    memory="host",  # the worker hands host buffers; run() copies them to the GPU and back
+    memory="device",  # pacheck's device buffers where it has a GPU, else host ones copied over
     # P is rounded to the q dtype before P.V (logits converted to scalar_t), fp8 K is dequantized
     # to the q dtype before Q.K; v2 stores its partial outputs (tmp_out) in the q dtype.
     supports=supports,

@@ -429,6 +429,69 @@ class EngineStubTest(unittest.TestCase):
         self.assertEqual(stub.CALLS[-1]["tmp_out"]["shape"], (4, 8, 3, 64))
 
 
+def as_device_buffers(b, dev):
+    """The buffers as a MEMORY = "device" kernel gets them from pacheck (pacheck_device.py):
+    torch tensors on `dev`, the host views' shapes, 16-bit codes as int16."""
+    views = {}
+    for n in pa.Buffers.NAMES:
+        a = getattr(b, n)
+        if a is not None:
+            a = np.ascontiguousarray(a)
+            a = torch.from_numpy((a.view(np.int16) if a.dtype == np.uint16 else a).copy()).to(dev)
+        views[n] = a
+    return pa.Buffers(**views)
+
+
+def host_codes(t, like):
+    """A device buffer's bits back as the numpy dtype of `like`."""
+    return t.cpu().numpy().view(like.dtype).reshape(like.shape)
+
+
+@unittest.skipIf(torch is None, "torch is not installed")
+class DeviceBufferTest(unittest.TestCase):
+    """Every adapter declaring MEMORY = "device" writes the same bits on device tensors as on
+    host views (the fallback), for the engine adapters through their stubs."""
+
+    def same_bits(self, run, c):
+        host_b = casegen.buffers(c)
+        run(c.problem, host_b)
+        dev_b = as_device_buffers(casegen.buffers(c), pa.default_device())
+        run(c.problem, dev_b)
+        np.testing.assert_array_equal(host_codes(dev_b.out, host_b.out), host_b.out)
+        if host_b.lse is not None:
+            np.testing.assert_array_equal(host_codes(dev_b.lse, host_b.lse), host_b.lse)
+
+    def test_torch_sdpa(self):
+        mod = load("torch_sdpa")
+        self.assertEqual(mod.MEMORY, "device")
+        for kw in [kw for kw in problems() if not kw["softcap"]][::4]:
+            self.same_bits(mod.run, casegen.make_case(**kw))
+
+    def test_engine_adapters_through_their_stubs(self):
+        saved = {k: os.environ.get(k) for k in ("PACHECK_ADAPTER_DEVICE", "PACHECK_NATIVE_FP8",
+                                                "PACHECK_AITER_CUS")}
+        os.environ.update(PACHECK_NATIVE_FP8="fp8_e4m3fnuz", PACHECK_AITER_CUS="304")
+        sys.path.insert(0, STUBS)
+        for m in ("aiter", "vllm", "vllm._C"):
+            sys.modules.pop(m, None)
+        try:
+            ad = load("aiter_paged_attention_common")
+            self.assertEqual(ad.MEMORY, "device")
+            for sm in ("per_token_block_major", "per_tensor"):
+                self.same_bits(ad.run, aiter_case(kv_dtype="fp8_e4m3fnuz", scale_mode=sm))
+            vl = load("vllm_paged_attention")
+            for k in vl.KERNELS:
+                self.assertEqual(k["memory"], "device")
+                self.same_bits(k["run"], vllm_case(L=2))
+        finally:
+            sys.path.remove(STUBS)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
 # ---- the torch adapters ------------------------------------------------------------------------
 def _has_flex():
     try:
