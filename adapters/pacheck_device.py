@@ -82,12 +82,13 @@ _TORCH_OF = {np.dtype(np.uint16): "int16", np.dtype(np.uint8): "uint8", np.dtype
 class DeviceMemory(object):
     """Opens pacheck's device buffers by handle; keeps up to `keep` allocations mapped."""
 
-    def __init__(self, keep=256):
+    def __init__(self, keep=64):
         import torch
         self.torch = torch
         self.lib, self.prefix = _runtime(torch)
         self.keep = keep
         self.opened = collections.OrderedDict()  # handle (hex) -> base address
+        self.bytes_of = {}  # handle -> uint8 tensor over the allocation (see allocation())
 
     def _call(self, what, rc):
         if rc != 0:
@@ -95,6 +96,7 @@ class DeviceMemory(object):
             raise RuntimeError("%s%s failed: %s (%d)" % (self.prefix, what, (msg or b"?").decode(), rc))
 
     def base(self, handle):
+        """The address of the allocation `handle` in this process (opened on first use)."""
         if handle in self.opened:
             self.opened.move_to_end(handle)
             return self.opened[handle]
@@ -111,29 +113,43 @@ class DeviceMemory(object):
             ctypes.byref(ptr), h, _IPC_LAZY_ENABLE_PEER_ACCESS))
         self.opened[handle] = ptr.value
         while len(self.opened) > self.keep:  # a block pacheck's pool let go long ago
-            _, old = self.opened.popitem(last=False)
-            getattr(self.lib, self.prefix + "IpcCloseMemHandle")(ctypes.c_void_p(old))
+            old, addr = self.opened.popitem(last=False)
+            self.bytes_of.pop(old, None)
+            getattr(self.lib, self.prefix + "IpcCloseMemHandle")(ctypes.c_void_p(addr))
         return ptr.value
 
+    def allocation(self, handle, nbytes):
+        """A uint8 tensor over the first `nbytes` of the allocation: made once per allocation
+        (again only when a later buffer reaches further), so a buffer is a slice, not a new
+        tensor from an address."""
+        base = self.base(handle)
+        t = self.bytes_of.get(handle)
+        if t is None or t.numel() < nbytes:
+            t = self.torch.as_tensor(_Cai(base, nbytes), device="cuda")
+            self.bytes_of[handle] = t
+        return t
+
     def tensor(self, spec, name, dtype, shape=None):
-        """The buffer [handle, offset, bytes] as a torch tensor of numpy `dtype`'s storage type,
-        flat or of `shape`; None when not given (an empty handle)."""
+        """The buffer [handle, offset, bytes, allocation bytes] as a torch tensor of numpy
+        `dtype`'s storage type, flat or of `shape`; None when not given (an empty handle)."""
         if spec is None:
             return None
         try:
             handle, off, nbytes = str(spec[0]), int(spec[1]), int(spec[2])
+            alloc = int(spec[3]) if len(spec) > 3 else off + nbytes
         except (TypeError, ValueError, IndexError):
-            raise ValueError("device buffer %s: expected [handle, offset, bytes], got %r" % (name, spec))
+            raise ValueError("device buffer %s: expected [handle, offset, bytes, allocation], got %r"
+                             % (name, spec))
         if not handle or nbytes == 0:
             return None
         item = np.dtype(dtype).itemsize
-        if off < 0 or nbytes < 0 or (off % item):
-            raise ValueError("device buffer %s: offset %d, %d bytes" % (name, off, nbytes))
+        if off < 0 or nbytes < 0 or (off % item) or off + nbytes > alloc:
+            raise ValueError("device buffer %s: offset %d, %d bytes in an allocation of %d"
+                             % (name, off, nbytes, alloc))
         need = nbytes // item if shape is None else int(np.prod(shape, dtype=np.int64))
         if need * item > nbytes:
             raise ValueError("device buffer %s: %d bytes, shape %s needs %d" % (name, nbytes, list(shape),
                                                                               need * item))
-        torch = self.torch
-        raw = torch.as_tensor(_Cai(self.base(handle) + off, need * item), device="cuda")
-        t = raw.view(getattr(torch, _TORCH_OF[np.dtype(dtype)]))
+        raw = self.allocation(handle, alloc)[off:off + need * item]
+        t = raw.view(getattr(self.torch, _TORCH_OF[np.dtype(dtype)]))
         return t if shape is None else t.reshape(shape)

@@ -111,11 +111,12 @@ KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call);
 /// (host memory of out_bytes(p) and lse_bytes(p) bytes).
 Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_codes, float* lse);
 /// A device buffer as another process opens it: the IPC handle (hex of hipIpcMemHandle_t) of the
-/// allocation holding it, the buffer's byte offset in that allocation, and its size. Empty handle:
-/// the buffer has no bytes.
+/// allocation holding it, the buffer's byte offset in that allocation, its size, and the size of
+/// the whole allocation (the other process maps it once and slices every later buffer out of it).
+/// Empty handle: the buffer has no bytes.
 struct SharedBuffer {
   std::string handle;
-  uint64_t offset = 0, bytes = 0;
+  uint64_t offset = 0, bytes = 0, allocation = 0;
 };
 using SharedBuffers = std::array<SharedBuffer, kBufCount>;
 /// The launch half of a shared crossing: runs the kernel in another process over the shared

@@ -211,7 +211,7 @@ SharedBuffer GuardedBuffers::share(const void* body) const {
       // opens at e.base in the other process and the body lies kGuardBytes into it.
       hipIpcMemHandle_t h;
       PA_GPU_CHECK(hipIpcGetMemHandle(&h, e.base));
-      return {hex(&h, sizeof h), kGuardBytes, e.bytes};
+      return {hex(&h, sizeof h), kGuardBytes, e.bytes, e.total};
     }
   return {};
 }

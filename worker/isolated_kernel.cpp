@@ -76,7 +76,7 @@ KernelOutput IsolatedKernel::run_on_device(const KernelCall& call, const nlohman
         nlohmann::json buffers = nlohmann::json::object();
         for_each_buf([&](Buf b) {
           const SharedBuffer& s = shared[size_t(b)];
-          buffers[to_string(b)] = {s.handle, s.offset, s.bytes};
+          buffers[to_string(b)] = {s.handle, s.offset, s.bytes, s.allocation};
         });
         Failure f;
         const auto resp = process_->request({{"type", "run"}, {"kernel", name()}, {"problem", problem},
