@@ -9,7 +9,7 @@ cmake -S . -B build/asan -G Ninja -DPACHECK_GPU=off -DPACHECK_BUILD_BENCH=OFF -D
   -DCMAKE_CXX_FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" > /dev/null
 tests=(kernels/partial_test kernels/host_twins_test dispatch/entry_test
-       core/core_inputs_property_test regression/regression_corpus_test regression/mutation_test
+       inputs/core_inputs_property_test regression/regression_corpus_test regression/mutation_test
        property/property_suite_test property/property_verdict_classes_test)
 cmake --build build/asan -j2 --target "${tests[@]##*/}"
 export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1

@@ -101,7 +101,8 @@ size_t HostSpace::bytes_needed(const LaunchBuffers& lb, bool copy_inputs) {
   return n;
 }
 
-HostSpace::HostSpace(uint8_t* base, const LaunchBuffers& lb, bool copy_inputs) : lb_(&lb), base_(base) {
+HostSpace::HostSpace(uint8_t* base, const LaunchBuffers& lb, bool copy_inputs)
+    : copied_(copy_inputs), lb_(&lb), base_(base) {
   size_t at = 0;
   for_each_buf([&](Buf b) {
     const size_t i = size_t(b), n = lb.size(b);
@@ -140,6 +141,27 @@ std::string HostSpace::overrun() const {
   return "";
 }
 
+std::string input_written(Buf b, size_t bytes, size_t at) {
+  return std::string("the kernel wrote its input '") + to_string(b) + "' (" + std::to_string(bytes) +
+         " bytes) at byte " + std::to_string(at);
+}
+
+std::string HostSpace::written() const {
+  if (!copied_) return "";
+  std::string first;
+  for_each_buf([&](Buf b) {
+    const size_t n = lb_->size(b);
+    if (is_output(b) || !n || !first.empty()) return;
+    const auto* got = static_cast<const uint8_t*>(ptr_[size_t(b)]);
+    const auto* want = static_cast<const uint8_t*>(lb_->at(b));
+    if (std::memcmp(got, want, n) == 0) return;
+    size_t k = 0;
+    while (got[k] == want[k]) ++k;
+    first = input_written(b, n, k);
+  });
+  return first;
+}
+
 // ---- what came back -------------------------------------------------------------------------------
 
 KernelOutput outcome(const Crossed& x) {
@@ -165,6 +187,7 @@ KernelOutput outcome(const Crossed& x) {
   if (x.sticky) return fail("crash", "sticky device fault: " + x.fault + " (the process that ran it was ended)");
   if (!x.fault.empty()) return fail("kernel_error", "kernel execution failed: " + x.fault);
   if (!x.overrun.empty()) return fail("guard", x.overrun);
+  if (!x.written.empty()) return fail("input_written", x.written);
   return r;
 }
 
@@ -198,12 +221,17 @@ Crossed launch_host(const pacheck_kernel& k, const pacheck_problem& p, const pac
 KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call) {
   const uint64_t ws = k.workspace_bytes ? k.workspace_bytes(&k, &call.problem) : 0;
   const LaunchBuffers lb = launch_buffers(call, ws);
-  std::vector<uint8_t> span(HostSpace::bytes_needed(lb, false));
-  const HostSpace space(span.data(), lb, false);
+  // The inputs are copied in: a kernel that writes one writes its own copy (the next kernel of
+  // the case still reads the case's bytes), and the copy is compared afterwards.
+  std::vector<uint8_t> span(HostSpace::bytes_needed(lb, true));
+  const HostSpace space(span.data(), lb, true);
   std::array<void*, kBufCount> at{};
   for_each_buf([&](Buf b) { at[size_t(b)] = space.at(b); });
   Crossed x = launch_host(k, call.problem, abi_buffers(at, lb));
-  if (x.status == PACHECK_OK) x.overrun = space.overrun();
+  if (x.status == PACHECK_OK) {
+    x.overrun = space.overrun();
+    x.written = space.written();
+  }
   KernelOutput r = outcome(x);
   if (r.status == Status::Ok)
     take_outputs(call.problem, space.at(Buf::out), call.problem.want_lse ? static_cast<const float*>(space.at(Buf::lse)) : nullptr, r);

@@ -61,8 +61,9 @@ KernelCall call_over(const LaunchBuffers& lb);
 pacheck_buffers abi_buffers(const std::array<void*, kBufCount>& at, const LaunchBuffers& lb);
 
 /// Every buffer of a host launch inside one byte span: outputs poisoned between two guards;
-/// inputs copied in when `copy_inputs` (the worker's shared memory), else left where the call
-/// has them. The span is owned by the caller: a vector in process, the memory file for a worker.
+/// inputs copied in when `copy_inputs` (every launch does: the kernel writes only its own copy,
+/// and written() finds it), else left where the call has them. The span is owned by the caller:
+/// a vector in process, the memory file for a worker.
 class HostSpace {
  public:
   static size_t bytes_needed(const LaunchBuffers& lb, bool copy_inputs);
@@ -73,8 +74,12 @@ class HostSpace {
   size_t offset(Buf b) const { return off_[size_t(b)]; }
   /// "" when every guard holds its canary, else the first broken guard, named.
   std::string overrun() const;
+  /// "" when every input copied in still holds the caller's bytes, else the first input the
+  /// kernel wrote, named with the byte. (Inputs not copied in are not checked.)
+  std::string written() const;
 
  private:
+  bool copied_ = false;
   const LaunchBuffers* lb_;
   uint8_t* base_;
   std::array<void*, kBufCount> ptr_{};
@@ -90,10 +95,12 @@ struct Crossed {
   std::string overrun;      // a broken guard, named
   std::string skipped;      // the launch cannot happen here (no GPU): pacheck's limit, not the kernel's
   double elapsed_ms = 0;    // wall clock (host) or device events (device)
+  std::string written;      // an input the kernel wrote (its own copy of it: the caller's stays), named
 };
 
 /// The one status vocabulary: Skipped for skipped, NotSupported for a refusal, Fail with metric
-/// kernel_error (an error status or a fault), crash (a sticky device fault) or guard, else Ok.
+/// kernel_error (an error status or a fault), crash (a sticky device fault), guard or
+/// input_written, else Ok.
 KernelOutput outcome(const Crossed& x);
 /// Decodes the output codes (q dtype) into r.out and copies the LSE (when given) into r.lse.
 void take_outputs(const pacheck_problem& p, const void* out_codes, const float* lse, KernelOutput& r);

@@ -3,6 +3,7 @@
 // worker). Every runtime call is checked; a failure becomes an error naming the call.
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -15,12 +16,14 @@ namespace pa {
 
 namespace {
 
-// Guard regions, up to kRegionBatch per launch (a kernel parameter, so the list needs no copy).
+// Regions checked on the device, up to kRegionBatch per launch (a kernel parameter, so the list
+// needs no copy): a guard holds the canary; an input's copy holds the bytes it was copied from.
 constexpr int kRegionBatch = 32;
 struct Regions {
   uint8_t* p[kRegionBatch];
+  const uint8_t* ref[kRegionBatch];  // null: the canary
   uint64_t n[kRegionBatch];
-  unsigned long long* first;  // [kRegionBatch]: the first byte of region r that is not the canary
+  unsigned long long* first;  // [kRegionBatch]: the first byte of region r that differs
 };
 // blockIdx.y = region: fills it with the canary and marks it clean (first = all ones).
 __global__ void arm_regions(Regions r) {
@@ -30,12 +33,14 @@ __global__ void arm_regions(Regions r) {
   for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += uint64_t(gridDim.x) * blockDim.x)
     p[i] = canary(i);
 }
-// blockIdx.y = region: the first byte that is not the canary, into first[region] (atomicMin).
+// blockIdx.y = region: the first byte that differs from what it must hold, into first[region]
+// (atomicMin; first was set to all ones when the guards were armed).
 __global__ void check_regions(Regions r) {
   const uint8_t* p = r.p[blockIdx.y];
+  const uint8_t* ref = r.ref[blockIdx.y];
   const uint64_t n = r.n[blockIdx.y];
   for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += uint64_t(gridDim.x) * blockDim.x)
-    if (p[i] != canary(i)) atomicMin(&r.first[blockIdx.y], static_cast<unsigned long long>(i));
+    if (p[i] != (ref ? ref[i] : canary(i))) atomicMin(&r.first[blockIdx.y], static_cast<unsigned long long>(i));
 }
 
 void* take(size_t bytes, const char* what) {
@@ -46,20 +51,20 @@ void* take(size_t bytes, const char* what) {
   }
 }
 
-/// Calls f(regions, count) for the guard regions of `bufs` in batches: region 2i is buffer i's
-/// head guard, 2i + 1 its tail (the slack after the body included).
-template <class Entries, class F>
-void for_batches(const Entries& bufs, unsigned long long* first, F&& f) {
-  const size_t regions = 2 * bufs.size();
-  for (size_t r0 = 0; r0 < regions; r0 += kRegionBatch) {
+using Span = GuardedBuffers::Span;
+
+/// Calls f(regions, count) for `spans` in batches; region r of the whole list reports into
+/// first[r].
+template <class F>
+void for_batches(const std::vector<Span>& spans, unsigned long long* first, F&& f) {
+  for (size_t r0 = 0; r0 < spans.size(); r0 += kRegionBatch) {
     Regions r{};
     r.first = first + r0;
-    const unsigned count = unsigned(std::min<size_t>(kRegionBatch, regions - r0));
+    const unsigned count = unsigned(std::min<size_t>(kRegionBatch, spans.size() - r0));
     for (unsigned k = 0; k < count; ++k) {
-      const auto& b = bufs[(r0 + k) / 2];
-      const bool head = (r0 + k) % 2 == 0;
-      r.p[k] = head ? b.base : b.base + kGuardBytes + b.bytes;
-      r.n[k] = head ? kGuardBytes : b.total - kGuardBytes - b.bytes;
+      r.p[k] = spans[r0 + k].p;
+      r.ref[k] = spans[r0 + k].ref;
+      r.n[k] = spans[r0 + k].n;
     }
     f(r, count);
   }
@@ -77,7 +82,7 @@ GuardedBuffers::~GuardedBuffers() {
 
 void* GuardedBuffers::alloc(const std::string& name, size_t bytes, const void* init, int fill, Memory where) {
   const size_t body = (bytes + kGuardBytes - 1) / kGuardBytes * kGuardBytes;
-  Entry b{name, nullptr, bytes, 2 * kGuardBytes + body};
+  Entry b{name, nullptr, bytes, 2 * kGuardBytes + body, init && bytes ? init : nullptr, where};
   b.base = static_cast<uint8_t*>(take(b.total, name.c_str()));
   bufs_.push_back(b);
   uint8_t* body_at = b.base + kGuardBytes;
@@ -89,36 +94,77 @@ void* GuardedBuffers::alloc(const std::string& name, size_t bytes, const void* i
   return body_at;
 }
 
+std::vector<GuardedBuffers::Span> GuardedBuffers::guards() const {
+  std::vector<Span> v;  // 2i: buffer i's head guard; 2i + 1: its tail, the slack after the body included
+  for (const Entry& b : bufs_) {
+    v.push_back({b.base, nullptr, kGuardBytes});
+    v.push_back({b.base + kGuardBytes + b.bytes, nullptr, b.total - kGuardBytes - b.bytes});
+  }
+  return v;
+}
+
 void GuardedBuffers::arm() {
-  const size_t regions = 2 * bufs_.size();
-  if (regions == 0) return;
-  first_bytes_ = regions * sizeof(unsigned long long);
+  const std::vector<Span> spans = guards();
+  if (spans.empty()) return;
+  first_bytes_ = (spans.size() + bufs_.size()) * sizeof(unsigned long long);  // guards, then inputs
   first_ = static_cast<unsigned long long*>(take(first_bytes_, "guard check"));
-  for_batches(bufs_, first_, [&](const Regions& r, unsigned count) {
+  for_batches(spans, first_, [&](const Regions& r, unsigned count) {
     hipLaunchKernelGGL(arm_regions, dim3(4, count), dim3(256), 0, 0, r);
   });
+  PA_GPU_CHECK(hipMemsetAsync(first_ + spans.size(), 0xFF, bufs_.size() * sizeof(unsigned long long), 0));
   PA_GPU_CHECK(hipGetLastError());
 }
 
-std::string GuardedBuffers::overrun() const {
-  if (bufs_.empty()) return "";
-  for_batches(bufs_, first_, [&](const Regions& r, unsigned count) {
+GuardedBuffers::Breaches GuardedBuffers::check() const {
+  Breaches out;
+  if (bufs_.empty()) return out;
+  // One launch checks every guard and every input copied from device memory; one copy brings
+  // the answers back. Inputs copied from host memory come back and are compared here.
+  std::vector<Span> spans = guards();
+  const size_t guard_count = spans.size();
+  std::vector<size_t> compared;  // the buffer of each input region
+  for (size_t i = 0; i < bufs_.size(); ++i)
+    if (bufs_[i].src && bufs_[i].where == Memory::device) {
+      spans.push_back({bufs_[i].base + kGuardBytes, static_cast<const uint8_t*>(bufs_[i].src), bufs_[i].bytes});
+      compared.push_back(i);
+    }
+  for_batches(spans, first_, [&](const Regions& r, unsigned count) {
     hipLaunchKernelGGL(check_regions, dim3(4, count), dim3(256), 0, 0, r);
   });
   PA_GPU_CHECK(hipGetLastError());
-  std::vector<unsigned long long> at(2 * bufs_.size());
-  PA_GPU_CHECK(hipMemcpy(at.data(), first_, first_bytes_, hipMemcpyDeviceToHost));
-  for (size_t i = 0; i < bufs_.size(); ++i) {
+  std::vector<unsigned long long> at(spans.size());
+  PA_GPU_CHECK(hipMemcpy(at.data(), first_, at.size() * sizeof(unsigned long long), hipMemcpyDeviceToHost));
+  for (size_t i = 0; i < bufs_.size() && out.overrun.empty(); ++i) {
     const Entry& b = bufs_[i];
     if (at[2 * i] != ~0ull)
-      return "guard of buffer '" + b.name + "' corrupted at byte " + std::to_string(int64_t(at[2 * i]) - int64_t(kGuardBytes)) +
-             " (before the buffer, which is " + std::to_string(b.bytes) + " bytes)";
-    if (at[2 * i + 1] != ~0ull)
-      return "guard of buffer '" + b.name + "' corrupted at byte " + std::to_string(b.bytes + at[2 * i + 1]) +
-             " (the buffer is " + std::to_string(b.bytes) + " bytes)";
+      out.overrun = "guard of buffer '" + b.name + "' corrupted at byte " + std::to_string(int64_t(at[2 * i]) - int64_t(kGuardBytes)) +
+                    " (before the buffer, which is " + std::to_string(b.bytes) + " bytes)";
+    else if (at[2 * i + 1] != ~0ull)
+      out.overrun = "guard of buffer '" + b.name + "' corrupted at byte " + std::to_string(b.bytes + at[2 * i + 1]) +
+                    " (the buffer is " + std::to_string(b.bytes) + " bytes)";
   }
-  return "";
+  const auto written = [&](const Entry& b, uint64_t k) {
+    return "the kernel wrote its input '" + b.name + "' (" + std::to_string(b.bytes) + " bytes) at byte " + std::to_string(k);
+  };
+  for (size_t j = 0; j < compared.size() && out.written.empty(); ++j)
+    if (at[guard_count + j] != ~0ull) out.written = written(bufs_[compared[j]], at[guard_count + j]);
+  std::vector<uint8_t> back;
+  for (size_t i = 0; i < bufs_.size() && out.written.empty(); ++i) {
+    const Entry& b = bufs_[i];
+    if (!b.src || b.where != Memory::host) continue;
+    back.resize(b.bytes);
+    PA_GPU_CHECK(hipMemcpy(back.data(), b.base + kGuardBytes, b.bytes, hipMemcpyDeviceToHost));
+    const auto* want = static_cast<const uint8_t*>(b.src);
+    if (std::memcmp(back.data(), want, b.bytes) != 0) {
+      uint64_t k = 0;
+      while (back[k] == want[k]) ++k;
+      out.written = written(b, k);
+    }
+  }
+  return out;
 }
+
+std::string GuardedBuffers::overrun() const { return check().overrun; }
 
 bool gpu_available(std::string* why) { return device_inputs_available(why); }
 
@@ -181,8 +227,10 @@ Crossed cross_device_body(const KernelCall& call, uint64_t workspace_bytes, cons
     PA_GPU_CHECK(hipGetDevice(&b.device_id));
     x = launch(b, g, at);
     if (!x.fault.empty() || x.status != PACHECK_OK || !x.skipped.empty()) return x;
-    x.overrun = g.overrun();
-    if (!x.overrun.empty()) return x;
+    const GuardedBuffers::Breaches breach = g.check();
+    x.overrun = breach.overrun;
+    x.written = breach.written;
+    if (!x.overrun.empty() || !x.written.empty()) return x;
     PA_GPU_CHECK(hipMemcpy(out_codes, b.out, lb.size(Buf::out), hipMemcpyDeviceToHost));
     if (b.lse) PA_GPU_CHECK(hipMemcpy(lse, b.lse, lb.size(Buf::lse), hipMemcpyDeviceToHost));
   } catch (const gpu::Error& e) {

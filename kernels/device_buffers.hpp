@@ -27,8 +27,22 @@ class GuardedBuffers {
   /// Writes the canary into every guard. @pre every buffer is allocated; call before the launch
   /// (a host source of alloc() must stay alive until the stream is synchronised).
   void arm();
-  /// "" when every guard holds its canary, else the first corrupted buffer and where.
-  /// @pre arm() was called before the launch
+  /// What a launch broke: the first guard not holding its canary, and the first input (a buffer
+  /// alloc() filled from `init`) no longer holding the bytes it was filled from, each named with
+  /// the byte ("" when none). One launch and one copy for the guards and the inputs filled from
+  /// device memory; an input filled from host memory is copied back and compared.
+  /// @pre arm() was called before the launch, and the sources are unchanged since alloc()
+  struct Breaches {
+    std::string overrun, written;
+  };
+  /// A byte range the device checks: against `ref` (an input's source), or the canary when null.
+  struct Span {
+    uint8_t* p;
+    const uint8_t* ref;
+    uint64_t n;
+  };
+  Breaches check() const;
+  /// check().overrun
   std::string overrun() const;
   /// How another process opens the buffer whose body is `body` (a pointer alloc() returned).
   SharedBuffer share(const void* body) const;
@@ -38,7 +52,10 @@ class GuardedBuffers {
     std::string name;
     uint8_t* base;
     size_t bytes, total;
+    const void* src;  // what the body was filled from (inputs), or null
+    Memory where;     // where src lives
   };
+  std::vector<Span> guards() const;
   std::vector<Entry> bufs_;
   unsigned long long* first_ = nullptr;
   size_t first_bytes_ = 0;

@@ -138,8 +138,14 @@ KernelOutput IsolatedKernel::run(const KernelCall& call, const Device&) const {
   const Crossed x = crossed_from_json(*resp);
   if (x.sticky) process_->end();  // the worker ends itself too; the next case gets a fresh one
   KernelOutput r = outcome(x);
-  if (r.status == Status::Ok && x.overrun.empty()) {
-    if (const std::string bad = space.overrun(); !bad.empty()) return outcome(Crossed{PACHECK_OK, "", "", false, bad, "", x.elapsed_ms});
+  if (r.status == Status::Ok) {
+    // The worker's own checks (a device launch inside it) first, then the memory file's guards
+    // and inputs, checked here.
+    Crossed mine;
+    mine.elapsed_ms = x.elapsed_ms;
+    mine.overrun = space.overrun();
+    mine.written = space.written();
+    if (!mine.overrun.empty() || !mine.written.empty()) return outcome(mine);
   }
   if (r.status == Status::Ok) {
     const bool lse = p.want_lse && resp->value("wrote_lse", true);

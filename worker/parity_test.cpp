@@ -3,7 +3,7 @@
 // here is Skipped and a write past its output is a guard failure in both modes. Before the one
 // crossing, a device-memory plug-in on a pacheck built without a GPU was Skipped in process but a
 // Fail (kernel_error) in a worker, and a guard violation was `guard` in process but `kernel_error`
-// in a worker.
+// in a worker. A write into an input is `input_written` in both.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -68,6 +68,13 @@ TEST(IsolationParity, TheSameFaultGetsTheSameVerdictInProcessAndInAWorker) {
       EXPECT_EQ(g.metric, "guard") << k << ": " << g.message;
       EXPECT_NE(g.message.find("'out'"), std::string::npos) << k << ": " << g.message;
     }
+    // A kernel that writes an input writes its own copy, and is caught by comparing it after.
+    ASSERT_TRUE(recs.count("writes_k_cache"));
+    const report::Record& w = *recs.at("writes_k_cache");
+    EXPECT_EQ(to_string(w.status), std::string("Fail"));
+    EXPECT_EQ(w.metric, "input_written") << w.message;
+    EXPECT_NE(w.message.find("input 'k_cache'"), std::string::npos) << w.message;
+    EXPECT_NE(w.message.find("at byte 5"), std::string::npos) << w.message;
   }
 }
 
@@ -89,7 +96,9 @@ TEST(IsolationParity, ASupportsThatCrashesOrHangsIsThatCasesFailure) {
     ASSERT_NE(it, by.end()) << kernel << " / " << name;
     EXPECT_EQ(to_string(it->second->status), std::string(status)) << kernel << " / " << name << ": " << it->second->message;
     EXPECT_EQ(it->second->metric, metric) << kernel << " / " << name << ": " << it->second->message;
-    if (*metric) EXPECT_NE(it->second->message.find("supports()"), std::string::npos) << it->second->message;
+    if (*metric) {
+      EXPECT_NE(it->second->message.find("supports()"), std::string::npos) << it->second->message;
+    }
   };
   expect("supports_segfaults", "long", "Fail", "crash");
   expect("supports_segfaults", "mtp", "Ok", "");
@@ -106,7 +115,8 @@ TEST(IsolationParity, ASupportsThatCrashesOrHangsIsThatCasesFailure) {
 TEST(StickyFault, EndsTheWorkerNotTheRun) {
   std::string why;
   if (!gpu_available(&why)) GTEST_SKIP() << why;
-  const report::Report r = run_cases("pacheck_sticky", "--backend gpu --kernel " + from_env("PACHECK_STICKY_PLUGIN", STICKY_PLUGIN), R"([
+  const report::Report r = run_cases("pacheck_sticky", "--backend gpu --kernel " + from_env("PACHECK_STICKY_PLUGIN", STICKY_PLUGIN) +
+                                                          ":sticky_fault_at_777", R"([
     {"name": "faults", "seed": 1, "num_q_heads": 8, "num_kv_heads": 1, "head_size": 128, "block_size": 16,
      "context_lens": [777], "kv_layout": "nhd"},
     {"name": "after_1", "seed": 2, "num_q_heads": 8, "num_kv_heads": 1, "head_size": 128, "block_size": 16,
@@ -126,6 +136,29 @@ TEST(StickyFault, EndsTheWorkerNotTheRun) {
     }
   }
   EXPECT_EQ(checked, 3);
+}
+
+// A device kernel that writes its input is input_written, naming the buffer and the byte: in
+// process (inputs made on the GPU, compared by the guard check's own launch) and in a worker (the
+// inputs come from its memory file, copied back and compared there).
+TEST(DeviceIntegrity, AKernelWritingItsInputIsCaughtInProcessAndInAWorker) {
+  std::string why;
+  if (!gpu_available(&why)) GTEST_SKIP() << why;
+  for (const char* isolate : {"never", "external"}) {
+    SCOPED_TRACE(std::string("--isolate ") + isolate);
+    const report::Report r =
+        run_cases(std::string("pacheck_writes_k_") + isolate,
+                  "--backend gpu --isolate " + std::string(isolate) + " --kernel " +
+                      from_env("PACHECK_STICKY_PLUGIN", STICKY_PLUGIN) + ":writes_k_cache_on_device",
+                  R"([{"name": "plain", "seed": 5, "num_seqs": 2, "num_q_heads": 8, "num_kv_heads": 1, "head_size": 128,
+                       "block_size": 16, "context_lens": [40, 70], "kv_layout": "nhd"}])");
+    const auto recs = by_path(r);
+    ASSERT_TRUE(recs.count("writes_k_cache_on_device"));
+    const report::Record& w = *recs.at("writes_k_cache_on_device");
+    EXPECT_EQ(w.metric, "input_written") << w.message;
+    EXPECT_NE(w.message.find("input 'k_cache'"), std::string::npos) << w.message;
+    EXPECT_NE(w.message.find("at byte 5"), std::string::npos) << w.message;
+  }
 }
 
 #endif

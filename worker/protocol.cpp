@@ -246,6 +246,7 @@ void crossed_to_json(const Crossed& x, nlohmann::json& resp) {
   if (!x.fault.empty()) resp["fault"] = x.fault;
   if (x.sticky) resp["sticky"] = true;
   if (!x.overrun.empty()) resp["overrun"] = x.overrun;
+  if (!x.written.empty()) resp["written"] = x.written;
 }
 
 Crossed crossed_from_json(const nlohmann::json& resp) {
@@ -265,6 +266,7 @@ Crossed crossed_from_json(const nlohmann::json& resp) {
   x.fault = resp.value("fault", std::string());
   x.sticky = resp.value("sticky", false);
   x.overrun = resp.value("overrun", std::string());
+  x.written = resp.value("written", std::string());
   return x;
 }
 

@@ -6,6 +6,8 @@
 //   overruns_out          writes one element past the end of `out` on every launch: metric guard
 //   writes_canary_byte    writes the guard's first canary byte value just past `out` (a guard of
 //                         one constant byte would miss it): metric guard
+//   writes_k_cache        computes the right answer, then flips one bit of its K cache: metric
+//                         input_written, naming the buffer
 // and two whose supports() misbehaves, which only a worker survives: the case is that kernel's
 // Fail (crash or timeout), never an Ok launch after a "yes" nobody gave:
 //   supports_segfaults    supports() dereferences NULL for contexts above 30 tokens
@@ -30,6 +32,12 @@ int canary_launch(const pacheck_kernel* self, const pacheck_problem* p, const pa
   const int st = cpu_launch(self, p, b, s);
   unsigned char* end = static_cast<unsigned char*>(b->out) + out_bytes_of(p);
   for (int i = 0; i < 8; ++i) end[i] = 0xA5;  // the value a constant canary would hold
+  return st;
+}
+
+int k_cache_launch(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_buffers* b, void* s) {
+  const int st = cpu_launch(self, p, b, s);
+  const_cast<unsigned char*>(static_cast<const unsigned char*>(b->k_cache))[5] ^= 0x01;  // an input, written
   return st;
 }
 
@@ -59,6 +67,7 @@ pacheck_kernel variant(const char* name, int memory,
 const pacheck_kernel kDevice = variant("device_memory_kernel", PACHECK_MEMORY_DEVICE, cpu_launch);
 const pacheck_kernel kOverrun = variant("overruns_out", PACHECK_MEMORY_HOST, overrun_launch);
 const pacheck_kernel kCanary = variant("writes_canary_byte", PACHECK_MEMORY_HOST, canary_launch);
+const pacheck_kernel kWritesK = variant("writes_k_cache", PACHECK_MEMORY_HOST, k_cache_launch);
 pacheck_kernel with_supports(const char* name, int (*supports)(const pacheck_kernel*, const pacheck_problem*, char*, size_t)) {
   pacheck_kernel k = variant(name, PACHECK_MEMORY_HOST, cpu_launch);
   k.supports = supports;
@@ -66,7 +75,7 @@ pacheck_kernel with_supports(const char* name, int (*supports)(const pacheck_ker
 }
 const pacheck_kernel kSupportsSegfaults = with_supports("supports_segfaults", segfault_supports);
 const pacheck_kernel kSupportsHangs = with_supports("supports_hangs", hang_supports);
-const pacheck_kernel* const kParity[] = {&kDevice, &kOverrun, &kCanary};
+const pacheck_kernel* const kParity[] = {&kDevice, &kOverrun, &kCanary, &kWritesK};
 const pacheck_kernel* const kBadSupports[] = {&kSupportsSegfaults, &kSupportsHangs};
 
 }  // namespace
@@ -80,7 +89,7 @@ extern "C" PACHECK_EXPORT const pacheck_kernel* const* pacheck_kernels(uint32_t 
   *count = 2;
   return kBadSupports;
 #else
-  *count = 3;
+  *count = 4;
   return kParity;
 #endif
 }
