@@ -128,8 +128,13 @@ GuardedBuffers::Breaches GuardedBuffers::check() const {
       spans.push_back({bufs_[i].base + kGuardBytes, static_cast<const uint8_t*>(bufs_[i].src), bufs_[i].bytes});
       compared.push_back(i);
     }
+  // Guards are 256 bytes; an input copy can be gigabytes: the grid is sized for the largest
+  // region (about 16 bytes a thread), so the check runs at memory speed, not at 4 blocks' pace.
+  uint64_t largest = 0;
+  for (const Span& sp : spans) largest = std::max<uint64_t>(largest, sp.n);
+  const unsigned blocks = unsigned(std::min<uint64_t>(4096, std::max<uint64_t>(4, (largest + 4095) / 4096)));
   for_batches(spans, first_, [&](const Regions& r, unsigned count) {
-    hipLaunchKernelGGL(check_regions, dim3(4, count), dim3(256), 0, 0, r);
+    hipLaunchKernelGGL(check_regions, dim3(blocks, count), dim3(256), 0, 0, r);
   });
   PA_GPU_CHECK(hipGetLastError());
   std::vector<unsigned long long> at(spans.size());
