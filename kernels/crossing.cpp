@@ -141,23 +141,24 @@ std::string HostSpace::overrun() const {
   return "";
 }
 
-std::string input_written(Buf b, size_t bytes, size_t at) {
-  return std::string("the kernel wrote its input '") + to_string(b) + "' (" + std::to_string(bytes) +
-         " bytes) at byte " + std::to_string(at);
+std::string input_written_at(const std::string& name, size_t bytes, size_t at) {
+  return "the kernel wrote its input '" + name + "' (" + std::to_string(bytes) + " bytes) at byte " + std::to_string(at);
+}
+
+std::string input_written(const std::string& name, const void* got, const void* want, size_t bytes) {
+  const auto* g = static_cast<const uint8_t*>(got);
+  const auto* w = static_cast<const uint8_t*>(want);
+  if (bytes == 0 || std::memcmp(g, w, bytes) == 0) return "";
+  size_t k = 0;
+  while (g[k] == w[k]) ++k;
+  return input_written_at(name, bytes, k);
 }
 
 std::string HostSpace::written() const {
   if (!copied_) return "";
   std::string first;
   for_each_buf([&](Buf b) {
-    const size_t n = lb_->size(b);
-    if (is_output(b) || !n || !first.empty()) return;
-    const auto* got = static_cast<const uint8_t*>(ptr_[size_t(b)]);
-    const auto* want = static_cast<const uint8_t*>(lb_->at(b));
-    if (std::memcmp(got, want, n) == 0) return;
-    size_t k = 0;
-    while (got[k] == want[k]) ++k;
-    first = input_written(b, n, k);
+    if (!is_output(b) && first.empty()) first = input_written(to_string(b), ptr_[size_t(b)], lb_->at(b), lb_->size(b));
   });
   return first;
 }

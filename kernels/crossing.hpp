@@ -86,6 +86,13 @@ class HostSpace {
   std::array<size_t, kBufCount> off_{};
 };
 
+/// The input_written message for an input named `name` whose launch copy `got` no longer holds
+/// the `bytes` bytes of `want` it was filled from; "" when it still does. One text for every
+/// crossing (host span, worker memory file, device copies).
+std::string input_written(const std::string& name, const void* got, const void* want, size_t bytes);
+/// The same, where the first differing byte `at` is already known (found on the device).
+std::string input_written_at(const std::string& name, size_t bytes, size_t at);
+
 /// What came back across the boundary, before anything is judged.
 struct Crossed {
   int status = PACHECK_OK;  // as the kernel's launch returned it

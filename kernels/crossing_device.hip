@@ -3,7 +3,6 @@
 // worker). Every runtime call is checked; a failure becomes an error naming the call.
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -148,23 +147,16 @@ GuardedBuffers::Breaches GuardedBuffers::check() const {
       out.overrun = "guard of buffer '" + b.name + "' corrupted at byte " + std::to_string(b.bytes + at[2 * i + 1]) +
                     " (the buffer is " + std::to_string(b.bytes) + " bytes)";
   }
-  const auto written = [&](const Entry& b, uint64_t k) {
-    return "the kernel wrote its input '" + b.name + "' (" + std::to_string(b.bytes) + " bytes) at byte " + std::to_string(k);
-  };
   for (size_t j = 0; j < compared.size() && out.written.empty(); ++j)
-    if (at[guard_count + j] != ~0ull) out.written = written(bufs_[compared[j]], at[guard_count + j]);
+    if (at[guard_count + j] != ~0ull)
+      out.written = input_written_at(bufs_[compared[j]].name, bufs_[compared[j]].bytes, at[guard_count + j]);
   std::vector<uint8_t> back;
   for (size_t i = 0; i < bufs_.size() && out.written.empty(); ++i) {
     const Entry& b = bufs_[i];
     if (!b.src || b.where != Memory::host) continue;
     back.resize(b.bytes);
     PA_GPU_CHECK(hipMemcpy(back.data(), b.base + kGuardBytes, b.bytes, hipMemcpyDeviceToHost));
-    const auto* want = static_cast<const uint8_t*>(b.src);
-    if (std::memcmp(back.data(), want, b.bytes) != 0) {
-      uint64_t k = 0;
-      while (back[k] == want[k]) ++k;
-      out.written = written(b, k);
-    }
+    out.written = input_written(b.name, back.data(), b.src, b.bytes);
   }
   return out;
 }

@@ -19,6 +19,16 @@ KernelOutput failed(const std::string& metric, const std::string& reason) {
   return r;
 }
 
+// The Fail of a run request the worker did not answer, or answered "could not serve"; nullopt
+// for an answer to read.
+std::optional<KernelOutput> unanswered(const std::string& kernel, const std::optional<nlohmann::json>& resp,
+                                       const Failure& f) {
+  if (!resp) return failed(f.metric, kernel + ": " + f.message);
+  if (!resp->value("ok", false))
+    return failed("kernel_error", kernel + ": the worker could not serve the launch: " + resp->value("error", std::string()));
+  return std::nullopt;
+}
+
 }  // namespace
 
 IsolatedKernel::IsolatedKernel(KernelInfo info, Declares declares, std::shared_ptr<Process> process)
@@ -84,12 +94,8 @@ KernelOutput IsolatedKernel::run_on_device(const KernelCall& call, const nlohman
                                             &f);
         Crossed c;
         c.status = PACHECK_ERROR;  // anything but an answer ends the crossing here
-        if (!resp) {
-          failure = failed(f.metric, name() + ": " + f.message);
-        } else if (!resp->value("ok", false)) {
-          failure = failed("kernel_error", name() + ": the worker could not serve the launch: " +
-                                               resp->value("error", std::string()));
-        } else {
+        failure = unanswered(name(), resp, f);
+        if (!failure) {
           c = crossed_from_json(*resp);
           wrote_lse = resp->value("wrote_lse", true);
         }
@@ -132,9 +138,7 @@ KernelOutput IsolatedKernel::run(const KernelCall& call, const Device&) const {
   const auto resp = process_->request({{"type", "run"}, {"kernel", name()}, {"problem", problem},
                                        {"capacity", process_->capacity()}, {"buffers", buffers}},
                                       &f);
-  if (!resp) return failed(f.metric, name() + ": " + f.message);
-  if (!resp->value("ok", false))
-    return failed("kernel_error", name() + ": the worker could not serve the launch: " + resp->value("error", std::string()));
+  if (auto fail = unanswered(name(), resp, f)) return *fail;
   const Crossed x = crossed_from_json(*resp);
   if (x.sticky) process_->end();  // the worker ends itself too; the next case gets a fresh one
   KernelOutput r = outcome(x);
