@@ -30,7 +30,7 @@ int64_t visible_tokens(const Case& c, int32_t ctx) {
 // The timed call of a point: block tables of random page placement and full contexts; the
 // caches, q and scales are left for the device to fill (a 512 x 32k point does not fit a host).
 struct DeviceCall {
-  std::vector<int32_t> tables, lens;
+  std::vector<int32_t> tables, lens, cu_seqlens_q;
   std::vector<float> alibi, sinks;
   KernelCall call;
 };
@@ -54,6 +54,8 @@ DeviceCall device_call(const Case& c) {
   if (c.sinks) d.sinks.assign(size_t(c.num_q_heads), 1.0f);
   d.call.block_tables = d.tables;
   d.call.context_lens = d.lens;
+  for (int32_t s = 0; s <= c.num_seqs; ++s) d.cu_seqlens_q.push_back(int32_t(c.q_start(s)));
+  d.call.cu_seqlens_q = d.cu_seqlens_q;
   d.call.alibi_slopes = d.alibi;
   d.call.sinks = d.sinks;
   return d;

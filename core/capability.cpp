@@ -15,6 +15,8 @@ static_assert(PACHECK_DTYPE_BF16 == int(DType::bf16) && PACHECK_DTYPE_FP16 == in
               PACHECK_DTYPE_FP8_E5M2 == int(DType::fp8_e5m2) && PACHECK_DTYPE_COUNT_ == kDTypeCount);
 static_assert(PACHECK_LAYOUT_NHD == int(KvLayout::nhd) && PACHECK_LAYOUT_HND == int(KvLayout::hnd) &&
               PACHECK_LAYOUT_VLLM == int(KvLayout::vllm) && PACHECK_LAYOUT_SHUFFLED == int(KvLayout::shuffled));
+static_assert(PACHECK_TABLE_PADDED == int(PageTable::padded) && PACHECK_TABLE_CSR == int(PageTable::csr) &&
+              PACHECK_TABLE_COUNT_ == kPageTableCount);
 static_assert(PACHECK_SCALE_NONE == int(ScaleMode::none) && PACHECK_SCALE_PER_TENSOR == int(ScaleMode::per_tensor) &&
               PACHECK_SCALE_PER_HEAD == int(ScaleMode::per_head) &&
               PACHECK_SCALE_PER_TOKEN_BLOCK_MAJOR == int(ScaleMode::per_token_block_major) &&
@@ -147,11 +149,22 @@ std::optional<std::string> decline_reason(const Capability& cap, const Case& c, 
            "): the kernel reads 16-bit caches without scales (ONLY_SCALES_ON_8BIT)";
   if (!has(cap.head_sizes, c.head_size))
     return "head_size=" + S(c.head_size) + " not in " + list(cap.head_sizes);
+  if (c.dv() != c.head_size && !has(cap.head_sizes_v, c.dv()))
+    return "head_size_v=" + S(c.dv()) + " (with head_size=" + S(c.head_size) + ") not in " +
+           (cap.head_sizes_v.empty() ? std::string("{head_size}: the kernel takes Dv == D only") : list(cap.head_sizes_v));
+  if (c.ragged() && !cap.ragged)
+    return "q_lens=" + list(c.q_lens) + ": a ragged batch (per-sequence q_len) is not supported";
+  if (c.has_empty_rows() && !cap.empty_rows)
+    return "context_lens holds 0: empty sequences (EMPTY_ROWS) are not supported";
+  if (!(cap.page_tables & bit(c.page_table)))
+    return std::string("page_table=") + to_string(c.page_table) + " not in " +
+           mask_names<PageTable>(cap.page_tables, kPageTableCount, to_string);
   if (!has(cap.block_sizes, c.block_size))
     return "block_size=" + S(c.block_size) + " not in " + list(cap.block_sizes);
   const int32_t g = c.gqa();
   if (g > cap.max_gqa) return "gqa=" + S(g) + " above " + S(cap.max_gqa);
-  if (c.q_len > cap.max_q_len) return "q_len=" + S(c.q_len) + " above " + S(cap.max_q_len);
+  if (c.q_len > cap.max_q_len)
+    return (c.ragged() ? "max q_len=" : "q_len=") + S(c.q_len) + " above " + S(cap.max_q_len);
   if (cap.max_q_len_x_gqa && c.q_len * g > cap.max_q_len_x_gqa)
     return "q_len*gqa=" + S(c.q_len) + "*" + S(g) + " above " + S(cap.max_q_len_x_gqa);
   if (cap.max_context && c.max_context() > cap.max_context)
@@ -224,6 +237,21 @@ Capability capability_from_abi(const pacheck_capability* c, const std::string& w
                        " is outside [0, 4096] elements (0 or 1 = any stride)");
     cap.page_stride_align = std::max(c->page_stride_align, 1);
   }
+  // Minor 2.
+  cap.ragged = f & PACHECK_CAP_RAGGED;
+  cap.empty_rows = f & PACHECK_CAP_EMPTY_ROWS;
+  if (PACHECK_HAS_FIELD(c, pacheck_capability, lse_base)) {
+    if (c->page_tables)
+      cap.page_tables = checked_mask(c->page_tables, PACHECK_TABLE_COUNT_, "page_tables", where);
+    cap.head_sizes_v = checked_list(c->head_sizes_v, c->num_head_sizes_v, "head_sizes_v", where, 1, 1024);
+    if (c->lse_base != PACHECK_LSE_NATURAL && c->lse_base != PACHECK_LSE_BASE2)
+      throw InputError(where + ": capability.lse_base=" + std::to_string(c->lse_base) +
+                       " is neither PACHECK_LSE_NATURAL (0) nor PACHECK_LSE_BASE2 (2)");
+    cap.lse_base2 = c->lse_base == PACHECK_LSE_BASE2;
+  } else if (f & (PACHECK_CAP_RAGGED | PACHECK_CAP_EMPTY_ROWS)) {
+    throw InputError(where + ": capability.flags sets RAGGED or EMPTY_ROWS (ABI minor 2) in a struct of an "
+                     "earlier minor (struct_size=" + std::to_string(c->struct_size) + ")");
+  }
   check_admits_something(cap, where);
   return cap;
 }
@@ -289,6 +317,13 @@ pacheck_problem problem_of(const Case& c) {
   p.has_sinks = c.sinks;
   p.partition_size = c.partition_size;
   p.want_lse = 1;
+  p.head_size_v = c.dv();
+  p.total_q = int32_t(c.total_q());
+  p.max_q_len = c.q_len;
+  if (c.ragged()) p.q_len = 0;  // ragged: a kernel reads cu_seqlens_q
+  p.page_table = int32_t(c.page_table);
+  p.num_kv_indices = c.page_table == PageTable::csr ? int32_t(c.used_blocks()) : 0;
+  p.page_stride_v = c.page_stride_v();
   return p;
 }
 
@@ -316,7 +351,12 @@ std::vector<std::pair<std::string, std::string>> describe(const Capability& cap)
           {"logit_softcap", flag(cap.logit_softcap)},
           {"alibi", flag(cap.alibi)},
           {"sinks", flag(cap.sinks)},
-          {"lse", flag(cap.lse)}};
+          {"lse", flag(cap.lse)},
+          {"ragged", flag(cap.ragged)},
+          {"empty_rows", flag(cap.empty_rows)},
+          {"page_tables", mask_names<PageTable>(cap.page_tables, kPageTableCount, to_string)},
+          {"head_sizes_v", cap.head_sizes_v.empty() ? "-" : list(cap.head_sizes_v)},
+          {"lse_base", cap.lse_base2 ? "2" : "e"}};
 }
 
 namespace {

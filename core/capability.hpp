@@ -41,6 +41,12 @@ struct Capability {
   int32_t page_stride_align = 1;       // page_stride (elements) must be a multiple of this
   bool custom_softmax_scale = false, sliding_window = false, logit_softcap = false,
        alibi = false, sinks = false, lse = false;
+  // ABI minor 2 (the defaults are what an earlier minor could express).
+  bool ragged = false;                 // per-sequence q_len (cu_seqlens_q)
+  bool empty_rows = false;             // sequences of context 0
+  uint32_t page_tables = bit(PageTable::padded);  // bit(PageTable) the kernel reads
+  std::vector<int32_t> head_sizes_v;   // Dv != D the kernel takes (with any D it takes)
+  bool lse_base2 = false;              // writes log2-sum-exp
 };
 
 /// max_gqa of a kernel declaring no GQA limit (ABI max_gqa = PACHECK_NO_LIMIT): large enough

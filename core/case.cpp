@@ -33,10 +33,13 @@ std::optional<DType> parse_dtype(std::string_view s) {
   return std::nullopt;
 }
 
-const char* to_string(Values v) { return v == Values::outliers ? "outliers" : "normal"; }
+const char* to_string(Values v) {
+  return v == Values::outliers ? "outliers" : v == Values::extremes ? "extremes" : "normal";
+}
 std::optional<Values> parse_values(std::string_view s) {
   if (s == "normal") return Values::normal;
   if (s == "outliers") return Values::outliers;
+  if (s == "extremes") return Values::extremes;
   return std::nullopt;
 }
 
@@ -47,6 +50,15 @@ int32_t Case::max_context() const {
   int32_t m = 0;
   for (int32_t c : context_lens) m = std::max(m, c);
   return m;
+}
+int64_t Case::q_start(int32_t s) const {
+  if (q_lens.empty()) return int64_t(s) * q_len;
+  int64_t n = 0;
+  for (int32_t i = 0; i < s; ++i) n += q_lens[size_t(i)];
+  return n;
+}
+bool Case::has_empty_rows() const {
+  return std::any_of(context_lens.begin(), context_lens.end(), [](int32_t c) { return c == 0; });
 }
 int64_t Case::used_blocks() const {
   int64_t n = 0;
@@ -89,11 +101,21 @@ nlohmann::json json_of(DType v) { return to_string(v); }
 nlohmann::json json_of(KvLayout v) { return to_string(v); }
 nlohmann::json json_of(ScaleMode v) { return to_string(v); }
 nlohmann::json json_of(Values v) { return to_string(v); }
+nlohmann::json json_of(PageTable v) { return to_string(v); }
 
 std::optional<DType> parse_enum(std::string_view s, DType*) { return parse_dtype(s); }
 std::optional<KvLayout> parse_enum(std::string_view s, KvLayout*) { return parse_layout(s); }
 std::optional<ScaleMode> parse_enum(std::string_view s, ScaleMode*) { return parse_scale_mode(s); }
 std::optional<Values> parse_enum(std::string_view s, Values*) { return parse_values(s); }
+std::optional<PageTable> parse_enum(std::string_view s, PageTable*) { return parse_page_table(s); }
+
+// An optional field at its default (left out of vars() and JSON).
+template <class T>
+bool at_default(const T& v) {
+  if constexpr (std::is_same_v<T, std::vector<int32_t>>) return v.empty();
+  else if constexpr (std::is_enum_v<T>) return int(v) == 0;
+  else return v == T{};
+}
 
 // Reads one field from JSON; a wrong type or an unknown name is a message naming the key.
 template <class T>
@@ -148,7 +170,18 @@ std::vector<std::string> validate(const Case& c) {
   if (c.name.size() > kMaxCaseName)
     e.push_back("name=[" + S(c.name.size()) + " bytes]: a case name is at most " + S(kMaxCaseName) + " bytes");
   if (c.num_seqs < 1 || c.num_seqs > kMaxSeqs) bad(c.num_seqs, "must be in [1, " + S(kMaxSeqs) + "]");
-  if (c.q_len < 1 || c.q_len > 16) bad(c.q_len, "must be in [1, 16]");
+  if (c.q_len < 1 || c.q_len > kMaxQLen) bad(c.q_len, "must be in [1, " + S(kMaxQLen) + "]");
+  if (!c.q_lens.empty()) {
+    if (int64_t(c.q_lens.size()) != int64_t(c.num_seqs))
+      bad(c.q_lens, "needs one entry per sequence (num_seqs=" + S(c.num_seqs) + ") or none");
+    const auto [lo, hi] = std::minmax_element(c.q_lens.begin(), c.q_lens.end());
+    if (*lo < 1 || *hi > kMaxQLen) bad(c.q_lens, "every entry must be in [1, " + S(kMaxQLen) + "]");
+    else if (*lo == *hi) bad(c.q_lens, "all equal: write q_len=" + S(*lo) + " (one spelling per case)");
+    else if (c.q_len != *hi) bad(c.q_len, "with q_lens it is their maximum, " + S(*hi));
+  }
+  if (c.head_size_v < 0 || c.head_size_v > 1024) bad(c.head_size_v, "must be in [0, 1024] (0 = head_size)");
+  if (c.head_size_v == c.head_size && c.head_size_v != 0)
+    bad(c.head_size_v, "equals head_size: write 0 (one spelling per case)");
   if (c.num_q_heads < 1) bad(c.num_q_heads, "must be >= 1");
   if (c.num_kv_heads < 1) bad(c.num_kv_heads, "must be >= 1");
   if (c.num_q_heads >= 1 && c.num_kv_heads >= 1 && c.num_q_heads % c.num_kv_heads != 0)
@@ -159,19 +192,27 @@ std::vector<std::string> validate(const Case& c) {
   if (c.kv_dtype == DType::fp32) bad(c.kv_dtype, "KV caches are bf16, fp16, fp8 or int8");
   if (c.kv_dtype == DType::int8 && c.kv_scale == ScaleMode::none)
     bad(c.kv_scale, "int8 KV needs a scale (per_tensor, per_head or per_token)");
-  if (c.head_size >= 1 && c.block_size >= 1 && c.num_kv_heads >= 1 && c.kv_dtype != DType::fp32)
+  if (c.head_size >= 1 && c.block_size >= 1 && c.num_kv_heads >= 1 && c.kv_dtype != DType::fp32) {
     if (auto err = layout_error(c.kv_layout, c.num_kv_heads, c.block_size, c.head_size,
                                 dtype_bytes(c.kv_dtype)))
       bad(c.kv_layout, *err);
+    else if (c.dv() >= 1 && c.dv() <= 1024)
+      if (auto err_v = layout_error(c.kv_layout, c.num_kv_heads, c.block_size, c.dv(), dtype_bytes(c.kv_dtype)))
+        bad(c.kv_layout, "V: " + *err_v);
+  }
   if (int64_t(c.context_lens.size()) != int64_t(c.num_seqs))
     e.push_back("context_lens=[" + S(c.context_lens.size()) + " entries]: needs one entry per sequence (num_seqs=" +
                 S(c.num_seqs) + ")");
+  const bool q_lens_ok = c.q_lens.empty() || c.q_lens.size() == c.context_lens.size();
   for (size_t s = 0; s < c.context_lens.size(); ++s) {
     const int32_t ctx = c.context_lens[s];
-    if (ctx < std::max(1, c.q_len) || ctx > (1 << 24))
-      e.push_back("context_lens[" + S(s) + "]=" + S(ctx) + ": must be in [max(1, q_len=" + S(c.q_len) +
+    const int32_t ql = q_lens_ok ? c.q_len_of(int32_t(s)) : c.q_len;
+    if (ctx != 0 && (ctx < std::max(1, ql) || ctx > (1 << 24)))
+      e.push_back("context_lens[" + S(s) + "]=" + S(ctx) + ": must be 0 (an empty slot) or in [max(1, q_len=" + S(ql) +
                   "), 2^24] (it includes the new tokens)");
   }
+  if (!c.context_lens.empty() && c.max_context() == 0)
+    e.push_back("context_lens: every sequence is empty (at least one needs a context)");
   if (c.num_blocks < 0 || c.num_blocks > 0x7FFFFFFF) bad(c.num_blocks, "must be in [0, 2^31-1] (0 = automatic)");
   if (c.num_blocks > 0 && c.block_size >= 1 && c.num_blocks < c.used_blocks())
     bad(c.num_blocks, "pool too small: the sequences use " + S(c.used_blocks()) + " pages");
@@ -210,7 +251,7 @@ std::string vars(const Case& c) {
   std::ostringstream o;
   bool first = true;
   for_each_field(c, [&](const CaseField& f, const auto& v) {
-    if (!f.key) return;
+    if (!f.key || (f.optional && at_default(v))) return;
     o << (first ? "" : " ") << f.key << "=";
     first = false;
     // The identity names the pool actually used, so num_blocks=0 and its resolved size agree.
@@ -238,6 +279,7 @@ nlohmann::json to_json(const Case& c) {
   nlohmann::json j = nlohmann::json::object();
   for_each_field(c, [&](const CaseField& f, const auto& v) {
     if (std::string_view(f.json) == "name" && c.name.empty()) return;
+    if (f.optional && at_default(v)) return;
     j[f.json] = json_of(v);
   });
   return j;
@@ -263,6 +305,15 @@ Case case_from_json(const nlohmann::json& j) {
     if (!known.count(it.key())) errs.push_back(it.key() + ": unknown field");
   if (!j.contains("context_lens") && j.contains("num_seqs") && c.num_seqs >= 1)
     errs.push_back("context_lens: missing (one entry per sequence)");
+  // One spelling per case: q_lens all equal is the uniform q_len; with q_lens, q_len is their
+  // maximum whatever the JSON said; head_size_v equal to head_size is 0.
+  if (!c.q_lens.empty()) {
+    const int32_t hi = *std::max_element(c.q_lens.begin(), c.q_lens.end());
+    const int32_t lo = *std::min_element(c.q_lens.begin(), c.q_lens.end());
+    c.q_len = hi;
+    if (lo == hi) c.q_lens.clear();
+  }
+  if (c.head_size_v == c.head_size) c.head_size_v = 0;
   if (!errs.empty()) {
     std::string msg = "bad case JSON:";
     for (const auto& m : errs) msg += "\n  " + m;

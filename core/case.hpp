@@ -30,7 +30,12 @@ struct InputError : std::runtime_error {
 ///            rest in Q and in K (logits reach hundreds without a soft-cap, so a kernel that does
 ///            not subtract the running max overflows), and a quarter of the K and V elements are
 ///            scaled by 2^-k, k in [0, 15], so 8-bit codes reach down into the subnormal range.
-enum class Values : uint8_t { normal, outliers };
+///  extremes: the fault shapes of 2026's decode kernels (design section 10): every fourth query row
+///            is zero (uniform attention over the visible keys, a direct probe of masking and of
+///            the denominator) and the row after each such row is scaled by 2^13, so its logits
+///            spread over tens of thousands and most keys fall far below the running max (beyond
+///            -5e4, a finite "-inf" sentinel in one library). K and V are drawn as for normal.
+enum class Values : uint8_t { normal, outliers, extremes };
 const char* to_string(Values v);
 std::optional<Values> parse_values(std::string_view s);
 
@@ -38,12 +43,17 @@ struct Case {
   std::string name;                  // optional label (regression cases, suites)
   uint64_t seed = 1;                 // every input tensor is regenerated from it
   int32_t num_seqs = 1;              // S
-  int32_t q_len = 1;                 // query tokens per sequence (MTP when > 1), causal
+  int32_t q_len = 1;                 // query tokens per sequence (MTP when > 1), causal; with
+                                     // q_lens, their maximum
+  std::vector<int32_t> q_lens;       // [S] per-sequence query tokens (a ragged batch); empty = q_len
+                                     // for every sequence
   int32_t num_q_heads = 8;           // Hq
   int32_t num_kv_heads = 1;          // Hkv; query head h reads KV head h / G
-  int32_t head_size = 128;           // D
+  int32_t head_size = 128;           // D: the Q and K head size
+  int32_t head_size_v = 0;           // Dv: the V and output head size; 0 = D
   int32_t block_size = 16;           // B, tokens per page
-  std::vector<int32_t> context_lens = {64};  // [S], includes the q_len new tokens
+  std::vector<int32_t> context_lens = {64};  // [S], includes the q_len new tokens; 0 = an empty
+                                             // slot (a padded batch), whose rows see no key
   int64_t num_blocks = 0;            // pool size; 0 = used pages + a quarter more free pages
   DType q_dtype = DType::bf16;       // also the output dtype
   DType kv_dtype = DType::bf16;
@@ -57,8 +67,21 @@ struct Case {
   int32_t partition_size = 256;      // split-K partition for two-stage paths
   int64_t page_pad = 0;              // extra elements between pages (strided page views)
   Values values = Values::normal;    // how the input values are drawn
+  PageTable page_table = PageTable::padded;  // how the logical page map is handed to the kernel
 
   int32_t gqa() const { return num_kv_heads > 0 ? num_q_heads / num_kv_heads : 0; }
+  /// Query tokens of sequence s (q_lens[s], or q_len when uniform).
+  int32_t q_len_of(int32_t s) const { return q_lens.empty() ? q_len : q_lens[size_t(s)]; }
+  /// First packed query row of sequence s (cu_seqlens_q[s]): query token i of s is row
+  /// q_start(s) + i of Q [T, Hq, D], O [T, Hq, Dv] and LSE [T, Hq].
+  int64_t q_start(int32_t s) const;
+  /// T: query tokens of the whole batch (cu_seqlens_q[S]).
+  int64_t total_q() const { return q_start(num_seqs); }
+  /// A batch whose sequences have different q_lens.
+  bool ragged() const { return !q_lens.empty(); }
+  int32_t dv() const { return head_size_v > 0 ? head_size_v : head_size; }
+  /// Some sequence has context 0 (its rows are empty: O = 0, LSE = -inf).
+  bool has_empty_rows() const;
   double effective_softmax_scale() const;
   int32_t max_context() const;
   int32_t blocks_for(int32_t ctx) const { return (ctx + block_size - 1) / block_size; }
@@ -71,6 +94,7 @@ struct Case {
   /// sequence has table entries past its end that must never be read.
   int32_t max_blocks_per_seq() const { return blocks_for(max_context()) + 1; }
   int64_t page_stride() const { return int64_t(num_kv_heads) * block_size * head_size + page_pad; }
+  int64_t page_stride_v() const { return int64_t(num_kv_heads) * block_size * dv() + page_pad; }
 };
 
 /// Limits validate() enforces beyond the shape rules (docs/cli.md, "Input limits").
@@ -116,12 +140,18 @@ nlohmann::json to_json(const Case& c);
 Case case_from_json(const nlohmann::json& j);
 
 /// One field of a Case: its JSON key (also replay's flag), its key in vars() (nullptr = not part
-/// of the identity), and what it means.
+/// of the identity), and what it means. A field `optional` was added after cases were stored: at
+/// its default it is left out of vars() and JSON, so every earlier case keeps its identity, slug
+/// and bytes.
 struct CaseField {
   const char* json;
   const char* key;
   const char* help;
+  bool optional = false;
 };
+
+/// The largest q_len of one sequence (an extend row: a prefill chunk over an existing context).
+inline constexpr int32_t kMaxQLen = 1024;
 
 /// The Case's fields, described once, in vars() order: f(field, member) for each. to_json,
 /// case_from_json, vars(), validate()'s messages and replay's case-field flags are all driven by
@@ -131,9 +161,11 @@ void for_each_field(C& c, F&& f) {
   f(CaseField{"name", nullptr, "optional label (regression cases, suites)"}, c.name);
   f(CaseField{"num_seqs", "S", "sequences in the batch"}, c.num_seqs);
   f(CaseField{"q_len", "q_len", "query tokens per sequence (MTP when > 1), causal"}, c.q_len);
+  f(CaseField{"q_lens", "qls", "query tokens of each sequence, a ragged batch (1,5,300)", true}, c.q_lens);
   f(CaseField{"num_q_heads", "hq", "query heads Hq"}, c.num_q_heads);
   f(CaseField{"num_kv_heads", "hkv", "KV heads Hkv (divides Hq)"}, c.num_kv_heads);
-  f(CaseField{"head_size", "d", "head size D"}, c.head_size);
+  f(CaseField{"head_size", "d", "head size D (Q and K)"}, c.head_size);
+  f(CaseField{"head_size_v", "dv", "V and output head size Dv (0 = D)", true}, c.head_size_v);
   f(CaseField{"block_size", "b", "tokens per page"}, c.block_size);
   f(CaseField{"context_lens", "ctx", "context length per sequence, new tokens included (64,65)"}, c.context_lens);
   f(CaseField{"num_blocks", "nb", "page pool size (0 = used pages + a quarter more)"}, c.num_blocks);
@@ -148,8 +180,9 @@ void for_each_field(C& c, F&& f) {
   f(CaseField{"sinks", "sinks", "one attention-sink logit per query head"}, c.sinks);
   f(CaseField{"partition_size", "part", "split-K partition of two-stage paths"}, c.partition_size);
   f(CaseField{"page_pad", "pad", "extra elements between pages (strided page views)"}, c.page_pad);
-  f(CaseField{"values", "vals", "input values: normal|outliers (outlier channels, logits in the hundreds, fp8 subnormals)"},
+  f(CaseField{"values", "vals", "input values: normal|outliers (outlier channels, logits in the hundreds, fp8 subnormals)|extremes (zero and huge query rows)"},
     c.values);
+  f(CaseField{"page_table", "table", "page table handed to the kernel: padded|csr", true}, c.page_table);
   f(CaseField{"seed", "seed", "the seed every input is regenerated from"}, c.seed);
 }
 

@@ -25,7 +25,7 @@ const std::vector<BadCase>& bad_cases() {
   static const std::vector<BadCase> k = {
       {"no sequences", [](Case& c) { c.num_seqs = 0; c.context_lens.clear(); }, "num_seqs", "0"},
       {"q_len zero", [](Case& c) { c.q_len = 0; }, "q_len", "0"},
-      {"q_len too long", [](Case& c) { c.q_len = 17; }, "q_len", "17"},
+      {"q_len too long", [](Case& c) { c.q_len = kMaxQLen + 1; }, "q_len", "1025"},
       {"no query heads", [](Case& c) { c.num_q_heads = 0; }, "num_q_heads", "0"},
       {"no kv heads", [](Case& c) { c.num_kv_heads = 0; }, "num_kv_heads", "0"},
       {"kv heads do not divide", [](Case& c) { c.num_kv_heads = 3; }, "num_kv_heads", "3"},
@@ -42,7 +42,7 @@ const std::vector<BadCase>& bad_cases() {
       {"vllm head 72 fp8", [](Case& c) { c.kv_layout = KvLayout::vllm; c.kv_dtype = DType::fp8_e4m3fn; c.head_size = 72; },
        "kv_layout", "vllm"},
       {"context count", [](Case& c) { c.num_seqs = 2; }, "context_lens", "[1 entries]"},
-      {"context zero", [](Case& c) { c.context_lens = {0}; }, "context_lens[0]", "0"},
+      {"context negative", [](Case& c) { c.context_lens = {-1}; }, "context_lens[0]", "-1"},
       {"context below q_len", [](Case& c) { c.q_len = 4; c.context_lens = {64, 3}; c.num_seqs = 2; },
        "context_lens[1]", "3"},
       {"context huge", [](Case& c) { c.context_lens = {(1 << 24) + 1}; }, "context_lens[0]", "16777217"},
@@ -330,6 +330,70 @@ TEST(CaseValidate, ANameLongerThanTheLimitIsRefusedWithoutEchoingIt) {
 TEST(CaseJson, MissingFieldsTakeDefaults) {
   const Case c = case_from_json(nlohmann::json::object());
   EXPECT_EQ(vars(c), vars(Case{}));
+}
+
+// The ragged family's fields (issue 22): optional, so a classic case keeps its identity and JSON;
+// one spelling per case; every bad value named.
+TEST(CaseRagged, AClassicCaseHasNoneOfTheNewKeys) {
+  const Case c;
+  const nlohmann::json j = to_json(c);
+  for (const char* k : {"q_lens", "head_size_v", "page_table"}) EXPECT_FALSE(j.contains(k)) << k;
+  for (const char* k : {"qls=", "dv=", "table="}) EXPECT_EQ(vars(c).find(k), std::string::npos) << k;
+}
+
+TEST(CaseRagged, RoundTripsAndNormalises) {
+  Case c;
+  c.num_seqs = 3;
+  c.q_lens = {1, 6, 40};
+  c.q_len = 40;
+  c.context_lens = {10, 0, 300};
+  c.head_size = 192;
+  c.head_size_v = 128;
+  c.page_table = PageTable::csr;
+  ASSERT_TRUE(validate(c).empty()) << join(validate(c), "; ");
+  EXPECT_EQ(c.total_q(), 47);
+  EXPECT_EQ(c.q_start(2), 7);
+  EXPECT_TRUE(c.has_empty_rows());
+  const Case back = case_from_json(to_json(c));
+  EXPECT_EQ(vars(back), vars(c));
+  EXPECT_NE(vars(c).find("qls=[1,6,40]"), std::string::npos) << vars(c);
+  // q_lens all equal is the uniform q_len; q_len beside q_lens is their maximum; Dv == D is 0.
+  nlohmann::json j = to_json(Case{});
+  j["num_seqs"] = 2;
+  j["context_lens"] = {9, 9};
+  j["q_lens"] = {4, 4};
+  j["head_size_v"] = 128;
+  Case u = case_from_json(j);
+  EXPECT_TRUE(u.q_lens.empty());
+  EXPECT_EQ(u.q_len, 4);
+  EXPECT_EQ(u.head_size_v, 0);
+  j["q_lens"] = {2, 5};
+  u = case_from_json(j);
+  EXPECT_EQ(u.q_len, 5);
+  EXPECT_TRUE(validate(u).empty());
+}
+
+TEST(CaseRagged, BadValuesAreNamed) {
+  Case c;
+  c.num_seqs = 2;
+  c.context_lens = {8, 8};
+  c.q_lens = {1, 2, 3};
+  c.q_len = 3;
+  EXPECT_NE(join(validate(c), "\n").find("q_lens=[1,2,3]: needs one entry per sequence"), std::string::npos);
+  c.q_lens = {1, 9};
+  c.q_len = 9;
+  EXPECT_NE(join(validate(c), "\n").find("context_lens[1]=8: must be 0 (an empty slot) or in [max(1, q_len=9)"),
+            std::string::npos)
+      << join(validate(c), "\n");
+  c.q_lens = {1, 2};
+  c.q_len = 1;
+  EXPECT_NE(join(validate(c), "\n").find("q_len=1: with q_lens it is their maximum, 2"), std::string::npos);
+  c.q_lens.clear();
+  c.context_lens = {0, 0};
+  EXPECT_NE(join(validate(c), "\n").find("every sequence is empty"), std::string::npos);
+  c.context_lens = {0, 8};
+  c.head_size_v = 2000;
+  EXPECT_NE(join(validate(c), "\n").find("head_size_v=2000: must be in [0, 1024]"), std::string::npos);
 }
 
 }  // namespace

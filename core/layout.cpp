@@ -21,6 +21,16 @@ std::optional<KvLayout> parse_layout(std::string_view s) {
     if (s == kLayoutNames[i]) return KvLayout(i);
   return std::nullopt;
 }
+namespace {
+constexpr const char* kPageTableNames[] = {"padded", "csr"};
+}
+const char* to_string(PageTable t) { return kPageTableNames[int(t)]; }
+std::optional<PageTable> parse_page_table(std::string_view s) {
+  for (int i = 0; i < kPageTableCount; ++i)
+    if (s == kPageTableNames[i]) return PageTable(i);
+  return std::nullopt;
+}
+
 const char* to_string(ScaleMode m) { return kScaleNames[int(m)]; }
 std::optional<ScaleMode> parse_scale_mode(std::string_view s) {
   for (int i = 0; i < 5; ++i)

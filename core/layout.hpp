@@ -68,6 +68,34 @@ std::optional<std::string> layout_error(KvLayout kind, int32_t heads, int32_t bl
 PageLayout make_page_layout(KvLayout kind, KvTensor tensor, int32_t heads, int32_t block,
                             int32_t head_size, int32_t elem_bytes, int64_t page_stride = 0);
 
+/// How the logical page map (token t of sequence s -> physical page) is handed to a kernel
+/// (docs/layouts.md, "Page tables"): each form is a codec of the same map.
+///  padded: block_tables[S, max_blocks_per_seq], entries past a sequence's pages are garbage
+///  csr:    kv_indptr[S + 1], kv_indices[kv_indptr[S]] (page ids, sequences concatenated; entries
+///          past kv_indptr[S] are garbage) and kv_last_page_len[S] (tokens in the last page, 1..B;
+///          0 for an empty sequence), FlashInfer's and aiter's MLA/pa_ps form
+enum class PageTable : uint8_t { padded, csr };
+inline constexpr int kPageTableCount = 2;
+const char* to_string(PageTable t);
+std::optional<PageTable> parse_page_table(std::string_view s);
+
+/// The CSR page table read the one way: the page of token t of sequence s, and the context a
+/// kernel derives from the encoding (full pages plus the last page's length).
+struct CsrTable {
+  const int32_t* indptr = nullptr;         // [S + 1]
+  const int32_t* indices = nullptr;        // [indptr[S]]
+  const int32_t* last_page_len = nullptr;  // [S]
+  int32_t block = 0;
+
+  PA_HOST_DEVICE int32_t pages(int32_t s) const { return indptr[s + 1] - indptr[s]; }
+  PA_HOST_DEVICE int32_t context(int32_t s) const {
+    const int32_t n = pages(s);
+    return n == 0 ? 0 : (n - 1) * block + last_page_len[s];
+  }
+  /// @pre t < context(s)
+  PA_HOST_DEVICE int32_t block_of(int32_t s, int32_t t) const { return indices[indptr[s] + t / block]; }
+};
+
 /// Block table composed with a page layout: logical (token t of sequence s, head, d) -> element.
 struct PagedLayout {
   PageLayout page;

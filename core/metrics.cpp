@@ -408,10 +408,13 @@ Metrics compare(const std::vector<float>& out, const std::vector<double>& ref,
   return m;
 }
 
+// A ragged batch has no (s, i) grid: its rows are named by their packed index t (cu_seqlens_q).
 std::vector<std::pair<std::string, int64_t>> output_shape(const Case& c) {
-  return {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.head_size}};
+  if (c.ragged()) return {{"t", c.total_q()}, {"h", c.num_q_heads}, {"d", c.dv()}};
+  return {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.dv()}};
 }
 std::vector<std::pair<std::string, int64_t>> lse_shape(const Case& c) {
+  if (c.ragged()) return {{"t", c.total_q()}, {"h", c.num_q_heads}};
   return {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}};
 }
 

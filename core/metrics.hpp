@@ -171,10 +171,11 @@ LseMetrics compare_lse(const std::vector<float>& lse, const std::vector<double>&
 /// Ok iff no NaN, no infinity mismatch and every row within its bound (metric "lse").
 Verdict verdict(const LseMetrics& m, const std::vector<std::pair<std::string, int64_t>>& shape);
 
-/// The named dimensions of a case's LSE rows [S, q_len, Hq].
+/// The named dimensions of a case's LSE rows [S, q_len, Hq] ([T, Hq] for a ragged batch).
 std::vector<std::pair<std::string, int64_t>> lse_shape(const Case& c);
 
-/// The named dimensions of a case's output [S, q_len, Hq, D], for verdict() coordinates.
+/// The named dimensions of a case's output [S, q_len, Hq, Dv] ([T, Hq, Dv] for a ragged batch),
+/// for verdict() coordinates.
 std::vector<std::pair<std::string, int64_t>> output_shape(const Case& c);
 
 /// "s=0 i=0 h=3 d=17" for a flat index in a row-major shape.

@@ -26,6 +26,8 @@ namespace {
 // scale moves the output far beyond tolerance (q,k ~ U(+-1/sqrt D) would make it ~uniform and
 // hide exactly those bugs, as it did in aiter's and vLLM's own tests).
 constexpr double kLogitStd = 2.0;
+// Entries past kv_indptr[S] in a CSR table: free pages a kernel must never read.
+constexpr int kCsrGarbageEntries = 4;
 
 std::atomic<int> g_input_threads{0};
 
@@ -244,8 +246,8 @@ PageLayout key_layout(const Case& c) {
                           dtype_bytes(c.kv_dtype), c.page_stride());
 }
 PageLayout value_layout(const Case& c) {
-  return make_page_layout(c.kv_layout, KvTensor::value, c.num_kv_heads, c.block_size, c.head_size,
-                          dtype_bytes(c.kv_dtype), c.page_stride());
+  return make_page_layout(c.kv_layout, KvTensor::value, c.num_kv_heads, c.block_size, c.dv(),
+                          dtype_bytes(c.kv_dtype), c.page_stride_v());
 }
 ScaleLayout scale_layout(const Case& c) {
   ScaleLayout s;
@@ -263,7 +265,7 @@ draws::KvRows InputParts::rows(KvTensor which, const double* mean, const double*
   const bool key = which == KvTensor::key;
   draws::KvRows r;
   r.heads = c.num_kv_heads;
-  r.head_size = c.head_size;
+  r.head_size = key ? c.head_size : c.dv();
   if (key) {
     r.start = Rng(c.seed, Stream::kKey);
     r.gain = k_gain.empty() ? nullptr : gain ? gain : k_gain.data();
@@ -287,10 +289,12 @@ InputParts make_input_parts(const ValidCase& vc) {
   in.c = c;
   const int32_t S = c.num_seqs, Hq = c.num_q_heads, Hkv = c.num_kv_heads, D = c.head_size;
   in.context_lens = c.context_lens;
+  in.cu_seqlens_q.assign(size_t(S) + 1, 0);
+  for (int32_t s = 0; s < S; ++s) in.cu_seqlens_q[size_t(s) + 1] = in.cu_seqlens_q[size_t(s)] + c.q_len_of(s);
   in.num_blocks = c.pool_blocks();
   in.max_blocks_per_seq = c.max_blocks_per_seq();
 
-  const bool outliers = c.values == Values::outliers;
+  const bool outliers = c.values == Values::outliers, extremes = c.values == Values::extremes;
   const OutlierGains gains = outliers ? outlier_gains(c) : OutlierGains{};
 
   // Q: logits = scale * q.k with k ~ N(0, f^2), f ~ U(1/2, 2) so E f^2 = 1.75 -> sigma_q for kLogitStd.
@@ -299,7 +303,7 @@ InputParts make_input_parts(const ValidCase& vc) {
   {
     // Element e of q takes draws 4e .. 4e + 3 of its stream (one normal).
     const Rng rng0(c.seed, Stream::kQuery);
-    const int64_t n = int64_t(S) * c.q_len * Hq * D;
+    const int64_t n = c.total_q() * Hq * D;
     in.q_codes.resize(size_t(n));
     in.q.resize(size_t(n));
     const int64_t items = (n + kItemElements - 1) / kItemElements;
@@ -308,8 +312,13 @@ InputParts make_input_parts(const ValidCase& vc) {
       rng.skip(uint64_t(item * kItemElements) * 4);
       for (int64_t i = item * kItemElements; i < std::min(n, (item + 1) * kItemElements); ++i) {
         double x = sigma_q * rng.normal();
-        if (outliers)  // element i is (s, i, h, d); query head h reads KV head h / G's channels
+        if (outliers)  // element i is (row, h, d); query head h reads KV head h / G's channels
           x *= gains.q[size_t((i / D) % Hq / c.gqa()) * size_t(D) + size_t(i % D)];
+        if (extremes) {  // query row i / (Hq D): every fourth zero, the next one 2^13 times larger
+          const int64_t row = i / (int64_t(Hq) * D);
+          if (row % 4 == 3) x = 0.0;
+          else if (row % 4 == 0 && row > 0) x = std::max(-3e4, std::min(3e4, x * 8192.0));  // fp16-safe
+        }
         in.q_codes[size_t(i)] = uint16_t(codec::encode(c.q_dtype, float(x)));
         in.q[size_t(i)] = codec::decode(c.q_dtype, in.q_codes[size_t(i)]);
       }
@@ -322,7 +331,7 @@ InputParts make_input_parts(const ValidCase& vc) {
   for (LogicalKv* kv : {&in.k, &in.v}) {
     kv->dtype = c.kv_dtype;
     kv->heads = Hkv;
-    kv->head_size = D;
+    kv->head_size = kv == &in.v ? c.dv() : D;
     kv->token_base = base;
   }
   if (outliers) parts.k_gain = gains.k;
@@ -371,6 +380,22 @@ InputParts make_input_parts(const ValidCase& vc) {
         in.block_tables[size_t(int64_t(s) * in.max_blocks_per_seq + b)] = id;
       }
     }
+    // The CSR form of the same map: each sequence's pages in order, then garbage entries (free
+    // pages, drawn after every padded-table draw so those stay as they were).
+    if (c.page_table == PageTable::csr) {
+      in.kv_indptr.assign(size_t(S) + 1, 0);
+      in.kv_last_page_len.assign(size_t(S), 0);
+      for (int32_t s = 0; s < S; ++s) {
+        const int32_t ctx = c.context_lens[size_t(s)], nb = c.blocks_for(ctx);
+        in.kv_indptr[size_t(s) + 1] = in.kv_indptr[size_t(s)] + nb;
+        in.kv_last_page_len[size_t(s)] = nb == 0 ? 0 : ctx - (nb - 1) * c.block_size;
+        for (int32_t b = 0; b < nb; ++b)
+          in.kv_indices.push_back(in.block_tables[size_t(int64_t(s) * in.max_blocks_per_seq + b)]);
+      }
+      for (int k = 0; k < kCsrGarbageEntries; ++k)
+        in.kv_indices.push_back(nfree > 0 ? perm[size_t(used + rng.uniform_int(0, nfree - 1))]
+                                          : perm[size_t(rng.uniform_int(0, in.num_blocks - 1))]);
+    }
   }
   return parts;
 }
@@ -417,7 +442,12 @@ Inputs make_inputs(const ValidCase& vc) {
   const Case& c = vc;
   detail::InputParts parts = detail::make_input_parts(vc);
   Inputs& in = parts.in;
-  detail::alloc_two(in.k.codes, in.v.codes, size_t(parts.rows_count() * c.head_size));
+  if (c.dv() == c.head_size) {
+    detail::alloc_two(in.k.codes, in.v.codes, size_t(parts.rows_count() * c.head_size));
+  } else {
+    in.k.codes.resize(size_t(parts.rows_count() * c.head_size));
+    in.v.codes.resize(size_t(parts.rows_count() * c.dv()));
+  }
   const draws::KvRows ksrc = parts.rows(KvTensor::key), vsrc = parts.rows(KvTensor::value);
   std::vector<double> kshared, vshared;
   if (c.kv_scale == ScaleMode::per_tensor || c.kv_scale == ScaleMode::per_head) {
@@ -446,6 +476,11 @@ uint64_t input_hash(const Inputs& in) {
   vec(in.sinks);
   vec(in.block_tables);
   vec(in.context_lens);
+  // Only where a case has them (a uniform, padded case hashes as it always did).
+  if (in.c.ragged()) vec(in.cu_seqlens_q);
+  vec(in.kv_indptr);
+  vec(in.kv_indices);
+  vec(in.kv_last_page_len);
   return h;
 }
 

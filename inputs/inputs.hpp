@@ -37,18 +37,24 @@ struct LogicalKv {
 
 struct Inputs {
   Case c;
-  std::vector<uint16_t> q_codes;       // [S, q_len, Hq, D] in q_dtype
+  std::vector<uint16_t> q_codes;       // [T, Hq, D] in q_dtype (T = total_q: sequences packed)
   std::vector<float> q;                // decoded q_codes
   LogicalKv k, v;
   std::vector<float> alibi_slopes;     // [Hq] or empty
   std::vector<float> sinks;            // [Hq] or empty
   std::vector<int32_t> block_tables;   // [S, max_blocks_per_seq]; past-the-end entries are garbage
   std::vector<int32_t> context_lens;   // [S]
+  std::vector<int32_t> cu_seqlens_q;   // [S + 1]: query token i of sequence s is row cu[s] + i
+  // The same page map as block_tables in CSR form (PageTable::csr cases only, else empty):
+  // kv_indptr [S + 1], kv_indices [kv_indptr[S] + a few garbage entries], kv_last_page_len [S].
+  std::vector<int32_t> kv_indptr, kv_indices, kv_last_page_len;
   int32_t max_blocks_per_seq = 0;
   int64_t num_blocks = 0;
 
+  /// The packed query row of token i of sequence s.
+  int64_t q_row(int32_t s, int32_t i) const { return int64_t(cu_seqlens_q[size_t(s)]) + i; }
   float q_at(int32_t s, int32_t i, int32_t h, int32_t d) const {
-    return q[size_t(((int64_t(s) * c.q_len + i) * c.num_q_heads + h) * c.head_size + d)];
+    return q[size_t((q_row(s, i) * c.num_q_heads + h) * c.head_size + d)];
   }
   /// The block table read through PagedLayout (its one reader) with a page geometry `page`.
   PagedLayout paged(const PageLayout& page) const { return {page, block_tables.data(), max_blocks_per_seq}; }
@@ -87,6 +93,22 @@ ScaleLayout scale_layout(const Case& c);
 PhysicalKv pack(const Inputs& in);
 /// Reads the physical cache back into logical form (the inverse of pack on valid tokens).
 LogicalKv gather(const Inputs& in, const PhysicalKv& phys, KvTensor which);
+
+/// One sequence of a sub-batch: sequence `seq` of the original, its query rows
+/// [q_first, q_first + q_count) (q_count -1: to the end) with its context cut where the last kept
+/// row sees it (context -1: whole; else it must equal ctx - q_len + q_first + q_count).
+struct SequencePick {
+  int32_t seq = 0;
+  int32_t context = -1;
+  int32_t q_first = 0;
+  int32_t q_count = -1;
+};
+/// The inputs of the batch made of `picks` (in that order): every value and page id as in `in`
+/// (the same pool, the picked sequences' table rows, the CSR form rebuilt from them), so a kernel's
+/// rows on it must equal its rows on `in` for the same queries. The case keeps in's seed, but
+/// make_inputs of it would draw other values: use these inputs, not the case's.
+/// @throws std::invalid_argument for a pick that names no sequence or rows it lacks
+Inputs select_sequences(const Inputs& in, const std::vector<SequencePick>& picks);
 
 /// Raw element access in a byte buffer of 1- or 2-byte codes.
 inline uint16_t load_code(const std::vector<uint8_t>& buf, int32_t elem_bytes, int64_t i) {

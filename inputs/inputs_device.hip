@@ -177,7 +177,7 @@ struct PackArgs {
   const int64_t* token_base;  // [S + 1]
   int32_t num_seqs;
   int64_t row_count;
-  int32_t heads, head_size, elem_bytes;
+  int32_t heads, elem_bytes;  // each tensor's head size is its layout's (V's may differ from K's)
 };
 
 // A warp per logical row r = (token, head): the token's sequence by bisection of token_base, its
@@ -186,7 +186,7 @@ struct PackArgs {
 // the same element and the order of the writes does not matter.
 __global__ void __launch_bounds__(kThreads) pack_kernel(PackArgs a) {
   const PackTensor p = a.t[blockIdx.y];
-  const int32_t H = a.heads, D = a.head_size;
+  const int32_t H = a.heads, D = p.layout.head_size;
   const PagedLayout paged{p.layout, a.block_tables, a.max_blocks_per_seq};
   const ScaleMode mode = a.scale_layout.mode;
   for (int64_t r = warp_index(); r < a.row_count; r += warps_launched()) {
@@ -245,6 +245,10 @@ void upload_small_async(const Inputs& in, DeviceInputs& d) {
   d.token_base = device_copy_async(in.k.token_base);
   d.alibi_slopes = device_copy_async(in.alibi_slopes);
   d.sinks = device_copy_async(in.sinks);
+  d.cu_seqlens_q = device_copy_async(in.cu_seqlens_q);
+  d.kv_indptr = device_copy_async(in.kv_indptr);
+  d.kv_indices = device_copy_async(in.kv_indices);
+  d.kv_last_page_len = device_copy_async(in.kv_last_page_len);
 }
 
 template <DType T>
@@ -328,7 +332,7 @@ DeviceInputs make_device_inputs(const ValidCase& vc) {
   // permutation); this guards the assumption should the placement ever change.
   if (in.num_blocks > 0 && detail::page_owners(in).empty())
     throw std::logic_error("make_device_inputs: a pool page is the valid page of two table entries, or none");
-  const int32_t H = c.num_kv_heads, D = c.head_size, eb = dtype_bytes(c.kv_dtype);
+  const int32_t H = c.num_kv_heads, D = c.head_size, Dv = c.dv(), eb = dtype_bytes(c.kv_dtype);
   const int64_t rows = parts.rows_count();
   const bool per_token = is_per_token(c.kv_scale);
 
@@ -336,7 +340,7 @@ DeviceInputs make_device_inputs(const ValidCase& vc) {
   d.k_layout = key_layout(c);
   d.v_layout = value_layout(c);
   d.scale_layout = scale_layout(c);
-  const int64_t elems = d.k_layout.cosize(in.num_blocks);
+  const int64_t elems = d.k_layout.cosize(in.num_blocks), v_elems = d.v_layout.cosize(in.num_blocks);
   const int64_t scale_slots = d.scale_layout.size();
 
   // The small inputs (their host vectors live until the final synchronisation, in parts).
@@ -346,11 +350,11 @@ DeviceInputs make_device_inputs(const ValidCase& vc) {
   const draws::KvRows vrows = parts.rows(KvTensor::value, mean.as<const double>(), nullptr);
 
   d.k_codes = DeviceBuffer(size_t(rows * D) * sizeof(uint16_t));
-  d.v_codes = DeviceBuffer(size_t(rows * D) * sizeof(uint16_t));
+  d.v_codes = DeviceBuffer(size_t(rows * Dv) * sizeof(uint16_t));
   d.k_scales = DeviceBuffer(size_t(rows) * sizeof(float));
   d.v_scales = DeviceBuffer(size_t(rows) * sizeof(float));
   d.k_cache = DeviceBuffer(size_t(elems * eb));
-  d.v_cache = DeviceBuffer(size_t(elems * eb));
+  d.v_cache = DeviceBuffer(size_t(v_elems * eb));
   d.k_cache_scales = DeviceBuffer(size_t(scale_slots) * sizeof(float));
   d.v_cache_scales = DeviceBuffer(size_t(scale_slots) * sizeof(float));
 
@@ -362,13 +366,13 @@ DeviceInputs make_device_inputs(const ValidCase& vc) {
     FillArgs f{};
     uint8_t* const bufs[4] = {d.k_cache.as<uint8_t>(), d.v_cache.as<uint8_t>(), d.k_cache_scales.as<uint8_t>(),
                               d.v_cache_scales.as<uint8_t>()};
-    const int64_t bytes[4] = {elems * eb, elems * eb, scale_slots * 4, scale_slots * 4};
+    const int64_t bytes[4] = {elems * eb, v_elems * eb, scale_slots * 4, scale_slots * 4};
     for (int i = 0; i < 4; ++i) {
       f.buf[i] = bufs[i];
       f.bytes[i] = bytes[i];
       f.pattern[i] = i < 2 ? code_pattern : scale_pattern;
     }
-    const unsigned blocks = unsigned(std::min<int64_t>(kMaxBlocks, std::max<int64_t>(1, elems * eb / (16 * kThreads))));
+    const unsigned blocks = unsigned(std::min<int64_t>(kMaxBlocks, std::max<int64_t>(1, std::max(elems, v_elems) * eb / (16 * kThreads))));
     hipLaunchKernelGGL(fill_kernel, dim3(blocks, 4), dim3(kThreads), 0, 0, f);
     check_launch("fill_kernel");
   }
@@ -436,7 +440,6 @@ DeviceInputs make_device_inputs(const ValidCase& vc) {
     a.num_seqs = c.num_seqs;
     a.row_count = rows;
     a.heads = H;
-    a.head_size = D;
     a.elem_bytes = eb;
     hipLaunchKernelGGL(pack_kernel, dim3(blocks_for_warps(rows), 2), dim3(kThreads), 0, 0, a);
     check_launch("pack_kernel");
@@ -479,14 +482,17 @@ Inputs download_inputs(const DeviceInputs& d) {
   in.context_lens = download_vector<int32_t>(d.context_lens, d.host.context_lens.size());
   in.alibi_slopes = download_vector<float>(d.alibi_slopes, d.host.alibi_slopes.size());
   in.sinks = download_vector<float>(d.sinks, d.host.sinks.size());
+  in.cu_seqlens_q = download_vector<int32_t>(d.cu_seqlens_q, d.host.cu_seqlens_q.size());
+  in.kv_indptr = download_vector<int32_t>(d.kv_indptr, d.host.kv_indptr.size());
+  in.kv_indices = download_vector<int32_t>(d.kv_indices, d.host.kv_indices.size());
+  in.kv_last_page_len = download_vector<int32_t>(d.kv_last_page_len, d.host.kv_last_page_len.size());
   const std::vector<int64_t> base = download_vector<int64_t>(d.token_base, d.host.k.token_base.size());
   const int64_t rows = d.host.k.token_base.back() * d.host.k.heads;
-  const size_t elems = size_t(rows * d.host.k.head_size);
   in.k.token_base = base;
   in.v.token_base = base;
-  in.k.codes = download_vector<uint16_t>(d.k_codes, elems);
+  in.k.codes = download_vector<uint16_t>(d.k_codes, size_t(rows * d.host.k.head_size));
   in.k.scales = download_vector<float>(d.k_scales, size_t(rows));
-  in.v.codes = download_vector<uint16_t>(d.v_codes, elems);
+  in.v.codes = download_vector<uint16_t>(d.v_codes, size_t(rows * d.host.v.head_size));
   in.v.scales = download_vector<float>(d.v_scales, size_t(rows));
   return in;
 }

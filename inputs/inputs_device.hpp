@@ -61,10 +61,12 @@ struct DeviceInputs {
   DeviceBuffer k_codes, k_scales, v_codes, v_scales;
   // Physical (a kernel's view): the bytes of pack()'s k_cache, v_cache, k_scales, v_scales.
   DeviceBuffer k_cache, v_cache, k_cache_scales, v_cache_scales;
-  // The small inputs, uploaded: q codes uint16 and q float (decoded) [S, q_len, Hq, D],
+  // The small inputs, uploaded: q codes uint16 and q float (decoded) [T, Hq, D],
   // block_tables int32, context_lens int32 [S], token_base int64 [S + 1], alibi_slopes and sinks
   // float [Hq] (empty buffers when the case has none).
   DeviceBuffer q_codes, q, block_tables, context_lens, token_base, alibi_slopes, sinks;
+  // cu_seqlens_q int32 [S + 1]; the CSR page table (empty buffers unless the case's table is CSR).
+  DeviceBuffer cu_seqlens_q, kv_indptr, kv_indices, kv_last_page_len;
 };
 
 /// True when pacheck was built with a GPU toolchain and a GPU is present; else `why` says which.

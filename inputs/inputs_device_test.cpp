@@ -2,7 +2,8 @@
 // and download_physical(...) must be pack(make_inputs(c)), byte for byte, on cases drawn from a
 // seeded generator over every KV dtype, scale mode and layout, both value kinds, page padding,
 // q_len > 1, ALiBi, sinks, head sizes 32..512 (past the rows a warp keeps in registers), block
-// sizes 1..64 and several sequences, plus large single-sequence cases. Without a GPU each GPU test
+// sizes 1..64 and several sequences, plus large single-sequence cases and the ragged family
+// (per-sequence q_len, Dv != D, empty sequences, the CSR page table). Without a GPU each GPU test
 // skips with device_inputs_available's reason. One test needs no GPU: the one-element definition
 // the device draws with (draws::KvRows::element) against make_inputs' vectorised host schedule.
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "inputs/input_draws.hpp"
@@ -103,6 +105,10 @@ bool same_inputs(const Inputs& got, const Inputs& want) {
   ok &= same_bytes(got.context_lens, want.context_lens, "context_lens", c);
   ok &= same_bytes(got.alibi_slopes, want.alibi_slopes, "alibi_slopes", c);
   ok &= same_bytes(got.sinks, want.sinks, "sinks", c);
+  ok &= same_bytes(got.cu_seqlens_q, want.cu_seqlens_q, "cu_seqlens_q", c);
+  ok &= same_bytes(got.kv_indptr, want.kv_indptr, "kv_indptr", c);
+  ok &= same_bytes(got.kv_indices, want.kv_indices, "kv_indices", c);
+  ok &= same_bytes(got.kv_last_page_len, want.kv_last_page_len, "kv_last_page_len", c);
   for (const auto* kv : {&got.k, &got.v}) {
     const LogicalKv& w = kv == &got.k ? want.k : want.v;
     if (kv->dtype != w.dtype || kv->heads != w.heads || kv->head_size != w.head_size) {
@@ -187,6 +193,34 @@ TEST(DeviceInputs, LargeCasesMatchTheHost) {
   c.kv_layout = KvLayout::shuffled;
   c.values = Values::normal;
   EXPECT_TRUE(device_matches_host(c));
+}
+
+// The ragged family: a batch of decode, MTP and extend rows with an empty slot, V narrower and
+// wider than K, in both page-table forms, over every layout, KV dtype and scale mode. V's own
+// layout (Dv, its page stride) and the CSR arrays must come out as the host makes them.
+TEST(DeviceInputs, RaggedCsrAndDvCasesMatchTheHost) {
+  PA_SKIP_WITHOUT_GPU();
+  Rng rng(22, Stream::kSuite);
+  int ran = 0;
+  for (KvLayout layout : {KvLayout::nhd, KvLayout::hnd, KvLayout::vllm, KvLayout::shuffled})
+    for (DType t : {DType::bf16, DType::fp8_e4m3fn, DType::int8})
+      for (ScaleMode m : {ScaleMode::per_tensor, ScaleMode::per_head, ScaleMode::per_token_head_major})
+        for (const auto& [d, dv] : {std::pair<int32_t, int32_t>{128, 64}, std::pair<int32_t, int32_t>{64, 128},
+                                    std::pair<int32_t, int32_t>{192, 128}}) {
+          Case c = test::shaped_case(rng.next_u64(), {0, 7, 100, 300}, 8, 2, d, 16, t, m, layout);
+          c.q_lens = {2, 7, 1, 40};
+          c.q_len = 40;
+          c.head_size_v = dv;
+          c.page_table = ran % 2 ? PageTable::padded : PageTable::csr;
+          c.page_pad = ran % 3 == 0 ? 40 : 0;
+          c.values = ran % 4 == 0 ? Values::outliers : Values::normal;
+          c.sinks = ran % 5 == 0;
+          ASSERT_TRUE(validate(c).empty()) << to_json(c).dump();
+          SCOPED_TRACE(to_json(c).dump());
+          ++ran;
+          if (!device_matches_host(c)) return;
+        }
+  EXPECT_EQ(ran, 108);
 }
 
 // No GPU needed: the element-at-a-time definition the device generator uses

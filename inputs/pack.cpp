@@ -23,10 +23,8 @@ void scatter_tokens(const Inputs& in, PhysicalKv& p, bool scales) {
       const int32_t blk = K.block_of(s, t), tok = K.slot_of(t);
       for (int32_t h = 0; h < c.num_kv_heads; ++h) {
         if (!scales) {
-          for (int32_t d = 0; d < c.head_size; ++d) {
-            store_code(p.k_cache, eb, K(s, t, h, d), in.k.code(s, t, h, d));
-            store_code(p.v_cache, eb, V(s, t, h, d), in.v.code(s, t, h, d));
-          }
+          for (int32_t d = 0; d < c.head_size; ++d) store_code(p.k_cache, eb, K(s, t, h, d), in.k.code(s, t, h, d));
+          for (int32_t d = 0; d < c.dv(); ++d) store_code(p.v_cache, eb, V(s, t, h, d), in.v.code(s, t, h, d));
         } else {
           const int64_t si = p.scale_layout(blk, h, tok);
           p.k_scales[size_t(si)] = in.k.scale(s, t, h);
@@ -100,18 +98,23 @@ PhysicalKv pack(const Inputs& in) {
   p.v_layout = value_layout(c);
   p.scale_layout = scale_layout(c);
   const int32_t eb = dtype_bytes(c.kv_dtype);
-  const int64_t elems = p.k_layout.cosize(in.num_blocks);
+  const int64_t elems = p.k_layout.cosize(in.num_blocks), v_elems = p.v_layout.cosize(in.num_blocks);
   const uint16_t poison = uint16_t(codec::poison_code(c.kv_dtype));
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const bool token_scales = is_per_token(c.kv_scale);
-  detail::alloc_two(p.k_cache, p.v_cache, size_t(elems * eb));
+  if (v_elems == elems) {
+    detail::alloc_two(p.k_cache, p.v_cache, size_t(elems * eb));
+  } else {
+    p.k_cache.resize(size_t(elems * eb));
+    p.v_cache.resize(size_t(v_elems * eb));
+  }
   p.k_scales.assign(size_t(p.scale_layout.size()), token_scales ? nan : 1.0f);
   p.v_scales = p.k_scales;
   const std::vector<int64_t> owner = detail::page_owners(in);
 
   if (owner.empty() && in.num_blocks > 0) {
     for (auto* buf : {&p.k_cache, &p.v_cache})
-      for (int64_t i = 0; i < elems; ++i) store_code(*buf, eb, i, poison);
+      for (int64_t i = 0; i < int64_t(buf->size()) / eb; ++i) store_code(*buf, eb, i, poison);
     scatter_tokens(in, p, false);
     scatter_tokens(in, p, true);
     return p;
@@ -122,16 +125,18 @@ PhysicalKv pack(const Inputs& in) {
   // pages are owned by at most one table entry, so items write disjoint bytes, and each byte ends
   // up as the sequential scatter leaves it. Per-token scales follow the page too; the shared
   // scale slots of the other modes are written afterwards, sequentially, as before.
-  const int32_t B = c.block_size, H = c.num_kv_heads, D = c.head_size;
-  const int64_t stride = p.k_layout.page_stride;
+  const int32_t B = c.block_size, H = c.num_kv_heads, D = c.head_size, Dv = c.dv();
+  const int64_t stride = p.k_layout.page_stride, v_stride = p.v_layout.page_stride;
   // The layout formula is a sum of a (blk, h, tok) part and a d part, so an element's offset is
   // L(blk, h, tok, 0) + L(0, 0, 0, d): the d parts are computed once.
-  std::vector<int64_t> k_doff(static_cast<size_t>(D)), v_doff(static_cast<size_t>(D));
+  std::vector<int64_t> k_doff(static_cast<size_t>(D)), v_doff(static_cast<size_t>(Dv));
   bool k_contiguous = true, v_contiguous = true;
   for (int32_t d = 0; d < D; ++d) {
     k_doff[size_t(d)] = p.k_layout(0, 0, 0, d);
-    v_doff[size_t(d)] = p.v_layout(0, 0, 0, d);
     k_contiguous = k_contiguous && k_doff[size_t(d)] == d;
+  }
+  for (int32_t d = 0; d < Dv; ++d) {
+    v_doff[size_t(d)] = p.v_layout(0, 0, 0, d);
     v_contiguous = v_contiguous && v_doff[size_t(d)] == d;
   }
   const int threads = elems * 2 < detail::kItemElements ? 1 : input_threads();
@@ -139,7 +144,8 @@ PhysicalKv pack(const Inputs& in) {
     const int64_t lo = blk * stride;
     const int64_t hi = blk + 1 == in.num_blocks ? elems : lo + stride;
     fill_codes(p.k_cache.data(), eb, lo, hi, poison);
-    fill_codes(p.v_cache.data(), eb, lo, hi, poison);
+    const int64_t v_lo = blk * v_stride;
+    fill_codes(p.v_cache.data(), eb, v_lo, blk + 1 == in.num_blocks ? v_elems : v_lo + v_stride, poison);
     const int64_t slot = owner[size_t(blk)];
     if (slot < 0) return;
     const int32_t s = int32_t(slot / in.max_blocks_per_seq),
@@ -152,7 +158,7 @@ PhysicalKv pack(const Inputs& in) {
         scatter_codes(p.k_cache.data(), eb, p.k_layout(blk, h, tok, 0), k_doff.data(), k_contiguous,
                       in.k.codes.data() + rh * size_t(D), D);
         scatter_codes(p.v_cache.data(), eb, p.v_layout(blk, h, tok, 0), v_doff.data(), v_contiguous,
-                      in.v.codes.data() + rh * size_t(D), D);
+                      in.v.codes.data() + rh * size_t(Dv), Dv);
         if (token_scales) {
           const int64_t si = p.scale_layout(blk, h, tok);
           p.k_scales[size_t(si)] = in.k.scales[rh];
@@ -175,7 +181,7 @@ LogicalKv gather(const Inputs& in, const PhysicalKv& p, KvTensor which) {
   LogicalKv out;
   out.dtype = c.kv_dtype;
   out.heads = c.num_kv_heads;
-  out.head_size = c.head_size;
+  out.head_size = key ? c.head_size : c.dv();
   out.token_base = (key ? in.k : in.v).token_base;
   const int64_t T = out.token_base.back();
   out.codes.resize(size_t(T * out.heads * out.head_size));

@@ -4,11 +4,13 @@
 
 namespace pa {
 
-const std::array<BuiltinSpec, 3>& builtin_specs() {
-  static const std::array<BuiltinSpec, 3> kSpecs = {{
+const std::array<BuiltinSpec, kBuiltinCount>& builtin_specs() {
+  static const std::array<BuiltinSpec, kBuiltinCount> kSpecs = {{
       {BuiltinPath::v1, "v1", &builtin::kV1Capability, &builtin::kV1Numerics},
       {BuiltinPath::hip, "hip", &builtin::kHipCapability, &builtin::kMfmaNumerics},
       {BuiltinPath::asm_, "asm", &builtin::kAsmCapability, &builtin::kMfmaNumerics},
+      {BuiltinPath::unified, "unified", &builtin::kUnifiedCapability, &builtin::kV1Numerics},
+      {BuiltinPath::unified_split, "unified_split", &builtin::kUnifiedSplitCapability, &builtin::kV1Numerics},
   }};
   return kSpecs;
 }
@@ -18,7 +20,8 @@ BuiltinPath builtin_path(const pacheck_kernel* self) { return static_cast<const 
 namespace {
 // Only the two-stage path needs scratch: its split plan, the same on both sides.
 uint64_t builtin_workspace(const pacheck_kernel* self, const pacheck_problem* p) {
-  return builtin_path(self) == BuiltinPath::hip ? uint64_t(split_plan(*p).bytes()) : 0;
+  const BuiltinPath path = builtin_path(self);
+  return path == BuiltinPath::hip || path == BuiltinPath::unified_split ? uint64_t(split_plan(*p).bytes()) : 0;
 }
 }  // namespace
 

@@ -12,7 +12,8 @@
 
 namespace pa {
 
-enum class BuiltinPath : uint8_t { v1, hip, asm_ };
+enum class BuiltinPath : uint8_t { v1, hip, asm_, unified, unified_split };
+inline constexpr size_t kBuiltinCount = 5;
 
 struct BuiltinSpec {
   BuiltinPath path;
@@ -20,8 +21,9 @@ struct BuiltinSpec {
   const pacheck_capability* capability;
   const pacheck_numerics* numerics;
 };
-/// v1, hip and asm, in registration order.
-const std::array<BuiltinSpec, 3>& builtin_specs();
+/// v1, hip, asm (the classic call) and unified, unified_split (the ragged family), in
+/// registration order.
+const std::array<BuiltinSpec, kBuiltinCount>& builtin_specs();
 /// The path of a descriptor made by builtin_descriptor().
 BuiltinPath builtin_path(const pacheck_kernel* self);
 

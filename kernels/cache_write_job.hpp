@@ -1,6 +1,6 @@
 #pragma once
 // What both reshape_and_cache implementations (host twin and GPU kernel) start from: the case's
-// logical K/V as [T, Hkv, D] fp32 rows, a slot mapping (slot = page * B + token-in-page, -1 for a
+// logical K/V as [T, Hkv, D] and [T, Hkv, Dv] fp32 rows, a slot mapping (slot = page * B + token-in-page, -1 for a
 // skipped token), and a freshly poisoned output pool in the case's layout and scale mode.
 #include <cmath>
 #include <vector>
@@ -10,7 +10,7 @@
 namespace pa {
 
 struct CacheWriteJob {
-  std::vector<float> key, value;  // [T, Hkv, D]
+  std::vector<float> key, value;  // [T, Hkv, D] and [T, Hkv, Dv]
   std::vector<int64_t> slots;     // [T]
   int64_t tokens = 0;
 };
@@ -29,19 +29,18 @@ inline CacheWriteJob prepare_cache_write(const Inputs& in, const std::vector<boo
       for (auto& v : *sc) v = std::nanf("");
   CacheWriteJob job;
   job.tokens = in.k.token_base.back();
-  const int32_t H = c.num_kv_heads, D = c.head_size;
+  const int32_t H = c.num_kv_heads, D = c.head_size, Dv = c.dv();
   job.key.resize(size_t(job.tokens * H * D));
-  job.value.resize(job.key.size());
+  job.value.resize(size_t(job.tokens * H * Dv));
   job.slots.resize(size_t(job.tokens));
   for (int32_t s = 0; s < c.num_seqs; ++s)
     for (int32_t t = 0; t < in.context_lens[size_t(s)]; ++t) {
       const int64_t row = in.k.row(s, t);
       job.slots[size_t(row)] = skip[size_t(row)] ? -1 : int64_t(in.page_of(s, t)) * c.block_size + t % c.block_size;
-      for (int32_t h = 0; h < H; ++h)
-        for (int32_t d = 0; d < D; ++d) {
-          job.key[size_t((row * H + h) * D + d)] = float(in.k.value(s, t, h, d));
-          job.value[size_t((row * H + h) * D + d)] = float(in.v.value(s, t, h, d));
-        }
+      for (int32_t h = 0; h < H; ++h) {
+        for (int32_t d = 0; d < D; ++d) job.key[size_t((row * H + h) * D + d)] = float(in.k.value(s, t, h, d));
+        for (int32_t d = 0; d < Dv; ++d) job.value[size_t((row * H + h) * Dv + d)] = float(in.v.value(s, t, h, d));
+      }
     }
   return job;
 }

@@ -8,7 +8,8 @@ namespace pa {
 const char* to_string(Buf b) {
   static constexpr const char* kNames[kBufCount] = {"q", "k_cache", "v_cache", "k_scales", "v_scales",
                                                     "block_tables", "context_lens", "alibi_slopes", "sinks",
-                                                    "workspace", "out", "lse"};
+                                                    "cu_seqlens_q", "kv_indptr", "kv_indices",
+                                                    "kv_last_page_len", "workspace", "out", "lse"};
   return kNames[size_t(b)];
 }
 
@@ -33,6 +34,10 @@ LaunchBuffers launch_buffers(const KernelCall& call, uint64_t workspace_bytes) {
   set(lb, Buf::context_lens, call.context_lens);
   set(lb, Buf::alibi_slopes, call.alibi_slopes);
   set(lb, Buf::sinks, call.sinks);
+  set(lb, Buf::cu_seqlens_q, call.cu_seqlens_q);
+  set(lb, Buf::kv_indptr, call.kv_indptr);
+  set(lb, Buf::kv_indices, call.kv_indices);
+  set(lb, Buf::kv_last_page_len, call.kv_last_page_len);
   lb.bytes[size_t(Buf::workspace)] = size_t(workspace_bytes);
   lb.bytes[size_t(Buf::out)] = out_bytes(call.problem);
   lb.bytes[size_t(Buf::lse)] = lse_bytes(call.problem);
@@ -59,6 +64,10 @@ KernelCall call_over(const LaunchBuffers& lb) {
   call.context_lens = view_of<int32_t>(lb, Buf::context_lens);
   call.alibi_slopes = view_of<float>(lb, Buf::alibi_slopes);
   call.sinks = view_of<float>(lb, Buf::sinks);
+  call.cu_seqlens_q = view_of<int32_t>(lb, Buf::cu_seqlens_q);
+  call.kv_indptr = view_of<int32_t>(lb, Buf::kv_indptr);
+  call.kv_indices = view_of<int32_t>(lb, Buf::kv_indices);
+  call.kv_last_page_len = view_of<int32_t>(lb, Buf::kv_last_page_len);
   return call;
 }
 
@@ -80,6 +89,10 @@ pacheck_buffers abi_buffers(const std::array<void*, kBufCount>& at, const Launch
   b.out = p(Buf::out);
   b.lse = static_cast<float*>(p(Buf::lse));
   b.device_id = -1;  // host memory; the device crossing names its device
+  b.cu_seqlens_q = static_cast<const int32_t*>(p(Buf::cu_seqlens_q));
+  b.kv_indptr = static_cast<const int32_t*>(p(Buf::kv_indptr));
+  b.kv_indices = static_cast<const int32_t*>(p(Buf::kv_indices));
+  b.kv_last_page_len = static_cast<const int32_t*>(p(Buf::kv_last_page_len));
   return b;
 }
 
@@ -196,7 +209,7 @@ void take_outputs(const pacheck_problem& p, const void* out_codes, const float* 
   const DType qt = DType(p.q_dtype);
   const size_t eb = size_t(dtype_bytes(qt));
   const auto* bytes = static_cast<const uint8_t*>(out_codes);
-  r.out.resize(size_t(out_rows(p) * p.head_size));
+  r.out.resize(size_t(out_rows(p) * head_size_v(p)));
   for (size_t i = 0; i < r.out.size(); ++i) {
     uint16_t code = 0;
     std::memcpy(&code, bytes + i * eb, eb);

@@ -33,9 +33,10 @@ PA_HOST_DEVICE inline uint8_t canary(uint64_t i) { return uint8_t(kCanary ^ uint
 /// The buffers of one launch, in pacheck_buffers' order; the last three are written by the kernel.
 enum class Buf : uint8_t {
   q, k_cache, v_cache, k_scales, v_scales, block_tables, context_lens, alibi_slopes, sinks,
+  cu_seqlens_q, kv_indptr, kv_indices, kv_last_page_len,
   workspace, out, lse
 };
-inline constexpr size_t kBufCount = 12;
+inline constexpr size_t kBufCount = 16;
 const char* to_string(Buf b);
 constexpr bool is_output(Buf b) { return b >= Buf::workspace; }
 template <class F>

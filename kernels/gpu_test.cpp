@@ -1,12 +1,16 @@
 // GPU suite (label gpu): every path x kv dtype x layout x head size x block size x GQA x q_len in
-// its capability, context boundaries, page ids > 65535 and the cache
-// writer -- each judged by the one judge against the CPU reference. Guard regions around every
+// its capability, context boundaries, page ids > 65535, the ragged family (unified and
+// unified_split on ragged batches with padded and CSR page tables, Dv != D and empty rows) and the
+// cache writer -- each judged by the one judge against the CPU reference. Guard regions around every
 // device buffer are checked inside the device crossing (kernels/crossing_device.hip) (a corrupted guard is a Fail).
 // Without a GPU every test is skipped with the reason (never counted as a pass).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <utility>
 
+#include "kernels/builtin.hpp"
 #include "kernels/cache_writer.hpp"
 #include "kernels/kernel.hpp"
 #include "reference/attention.hpp"
@@ -32,6 +36,7 @@ const Registry& gpu_kernels() {
 }
 const Kernel& kernel(const std::string& p) { return *gpu_kernels().get(p); }
 const char* kPaths[] = {"v1", "hip", "asm"};
+const char* kUnifiedPaths[] = {"unified", "unified_split"};
 
 /// "" when the GPU kernel matches the CPU reference through the one judge, else why not.
 std::string judge(const std::string& p, const Case& c, const Device& dev) {
@@ -131,6 +136,88 @@ TEST_F(Gpu, PageIdsAbove65535) {
     ASSERT_GT(max_id, 65535);
     EXPECT_EQ(judge(p, c, dev_), "") << p;
   }
+}
+
+TEST_F(Gpu, EveryBuiltinIsRegistered) {
+  EXPECT_EQ(gpu_kernels().all().size(), kBuiltinCount);
+  for (const char* p : kUnifiedPaths) EXPECT_NE(gpu_kernels().get(p), nullptr) << p;
+}
+
+// The ragged family: one launch over decode, MTP and extend rows with an empty slot, in both page
+// tables, V narrower than, wider than or as wide as K, over the unified capability's dtypes,
+// layouts, scales, page sizes and GQA, contexts at page and partition edges, and the options.
+TEST_F(Gpu, UnifiedPathsOnRaggedBatches) {
+  const std::pair<int32_t, int32_t> kHeads[] = {{128, 128}, {128, 64}, {64, 128}, {192, 128}, {256, 64}, {64, 64}};
+  int ran = 0, variant = 0;
+  for (const std::string p : kUnifiedPaths) {
+    const Capability& cap = kernel(p).info().capability;
+    for (DType kv : {DType::bf16, DType::fp16, DType::fp8_e4m3fn, DType::fp8_e4m3fnuz}) {
+      if (!(cap.kv_dtypes & bit(kv)) || (is_fp8(kv) && kv != dev_.native_fp8)) continue;
+      for (KvLayout layout : {KvLayout::nhd, KvLayout::hnd})
+        for (PageTable table : {PageTable::padded, PageTable::csr})
+          for (const auto& [d, dv] : kHeads)
+            for (int32_t G : {1, 4, 16}) {
+              const int32_t B = cap.block_sizes[size_t(variant) % cap.block_sizes.size()];
+              Case c = test::shaped_case(uint64_t(2200 + variant), {B + 1, 0, 257, 33}, 2 * G, 2, d, B);
+              c.kv_dtype = kv;
+              c.kv_layout = layout;
+              c.kv_scale = variant % 3 == 0 ? ScaleMode::none : variant % 3 == 1 ? ScaleMode::per_tensor
+                                                                                   : ScaleMode::per_head;
+              c.q_dtype = variant % 2 ? DType::bf16 : DType::fp16;
+              c.q_lens = {1, 3, 40, 5};
+              c.q_len = 40;
+              c.head_size_v = dv == d ? 0 : dv;
+              c.page_table = table;
+              c.page_pad = variant % 4 == 0 ? 16 : 0;
+              c.partition_size = variant % 2 ? 256 : 64;
+              if (variant % 5 == 0) c.sinks = true;
+              if (variant % 7 == 0) {
+                c.sliding_window = 24;
+                c.logit_softcap = 30;
+                c.softmax_scale = 0.1;
+              }
+              ++variant;
+              if (const auto why = kernel(p).decline_reason(c, dev_)) {
+                ADD_FAILURE() << p << " declines " << vars(c) << ": " << *why;  // all inside its capability
+                continue;
+              }
+              ++ran;
+              EXPECT_EQ(judge(p, c, dev_), "") << p << " " << vars(c);
+            }
+    }
+  }
+  RecordProperty("cases", ran);
+  std::printf("ragged sweep: %d GPU cases\n", ran);
+  EXPECT_GT(ran, 200);
+}
+
+// An empty sequence's rows are the contract's bits: O = 0 and LSE = -inf, or the sink's logit
+// with sinks, in both page tables (a CSR sequence of no pages, a padded one of context 0).
+TEST_F(Gpu, UnifiedEmptyRowsAreZeroWithTheEmptyLse) {
+  for (const std::string p : kUnifiedPaths)
+    for (PageTable table : {PageTable::padded, PageTable::csr})
+      for (bool sinks : {false, true}) {
+        Case c = test::shaped_case(77, {300, 0, 20}, 8, 2, 128);
+        c.q_lens = {1, 4, 2};
+        c.q_len = 4;
+        c.head_size_v = 64;
+        c.page_table = table;
+        c.sinks = sinks;
+        c.partition_size = 64;
+        ASSERT_FALSE(kernel(p).decline_reason(c, dev_).has_value()) << vars(c);
+        const Inputs in = make_inputs(c);
+        const PhysicalKv kv = pack(in);
+        const KernelOutput got = kernel(p).run(make_call(in, kv), dev_);
+        ASSERT_EQ(got.status, Status::Ok) << p << ": " << got.reason;
+        ASSERT_EQ(got.out.size(), size_t(7 * 8 * 64));
+        ASSERT_EQ(got.lse.size(), size_t(7 * 8));
+        for (int64_t row = 1 * 8; row < 5 * 8; ++row) {  // packed tokens 1..4: sequence 1
+          for (int32_t d = 0; d < 64; ++d) EXPECT_EQ(got.out[size_t(row * 64 + d)], 0.f) << p << " row " << row;
+          const float want = sinks ? in.sinks[size_t(row % 8)] : -INFINITY;
+          EXPECT_EQ(got.lse[size_t(row)], want) << p << " row " << row << " " << vars(c);
+        }
+        EXPECT_EQ(judge(p, c, dev_), "") << p << " " << vars(c);
+      }
 }
 
 // Writer then gather reproduces the logical values within one quantisation step; skipped slots

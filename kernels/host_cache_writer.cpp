@@ -32,7 +32,7 @@ std::string host_write_cache(const Inputs& in, const std::vector<bool>& skip, Ph
   const Case& c = in.c;
   if (c.kv_scale == ScaleMode::per_head) return "reshape_and_cache: per_head scales are not written by this writer";
   const CacheWriteJob job = prepare_cache_write(in, skip, out);
-  const int32_t H = c.num_kv_heads, D = c.head_size;
+  const int32_t H = c.num_kv_heads, D = c.head_size, Dv = c.dv();
   std::string err;
   PA_DISPATCH_KV_DTYPE(c.kv_dtype, KV, { err = "reshape_and_cache: unsupported kv dtype"; },
     for (int64_t t = 0; t < job.tokens; ++t) {
@@ -41,9 +41,10 @@ std::string host_write_cache(const Inputs& in, const std::vector<bool>& skip, Ph
       const int64_t blk = slot / c.block_size;
       const int32_t tok = int32_t(slot - blk * c.block_size);
       for (int32_t h = 0; h < H; ++h) {
-        const size_t row = size_t((t * H + h) * D);
-        write_row<KV>(&job.key[row], out.k_cache, out.k_scales, out.k_layout, out.scale_layout, blk, h, tok, D);
-        write_row<KV>(&job.value[row], out.v_cache, out.v_scales, out.v_layout, out.scale_layout, blk, h, tok, D);
+        write_row<KV>(&job.key[size_t((t * H + h) * D)], out.k_cache, out.k_scales, out.k_layout, out.scale_layout, blk,
+                      h, tok, D);
+        write_row<KV>(&job.value[size_t((t * H + h) * Dv)], out.v_cache, out.v_scales, out.v_layout, out.scale_layout,
+                      blk, h, tok, Dv);
       }
     })
   return err;

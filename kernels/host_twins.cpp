@@ -35,38 +35,46 @@ template <DType KV>
 struct CacheView {
   using Storage = typename codec::Codec<KV>::Storage;
   const uint8_t* bytes;
-  PagedLayout layout;
+  PagedLayout layout;  // its block table is null when the page table is CSR
+  CsrTable csr;        // indptr null unless the page table is CSR
   const float* scales;
   ScaleLayout scale_layout;
-  std::vector<int64_t> d_offset;  // layout.page(0, 0, 0, d) for d < head_size
+  std::vector<int64_t> d_offset;  // layout.page(0, 0, 0, d) for d < the tensor's head size
 
-  CacheView(const uint8_t* b, PagedLayout l, const float* sc, ScaleLayout sl, int32_t head_size)
-      : bytes(b), layout(l), scales(sc), scale_layout(sl), d_offset(size_t(head_size)) {
-    for (int32_t d = 0; d < head_size; ++d) d_offset[size_t(d)] = layout.page(0, 0, 0, d);
+  CacheView(const uint8_t* b, PagedLayout l, CsrTable c, const float* sc, ScaleLayout sl)
+      : bytes(b), layout(l), csr(c), scales(sc), scale_layout(sl), d_offset(size_t(l.page.head_size)) {
+    for (int32_t d = 0; d < l.page.head_size; ++d) d_offset[size_t(d)] = layout.page(0, 0, 0, d);
   }
+  int32_t block_of(int32_t s, int32_t t) const { return csr.indptr ? csr.block_of(s, t) : layout.block_of(s, t); }
   /// The offset of element 0 of token t's head-h row in sequence s.
-  int64_t row(int32_t s, int32_t t, int32_t h) const { return layout(s, t, h, 0); }
+  int64_t row(int32_t s, int32_t t, int32_t h) const { return layout.page(block_of(s, t), h, layout.slot_of(t), 0); }
   float value_at(int64_t row_offset, int32_t d) const {
     Storage code;
     std::memcpy(&code, bytes + (row_offset + d_offset[size_t(d)]) * int64_t(sizeof(Storage)), sizeof code);
     return codec::Codec<KV>::decode(code);
   }
   float scale(int32_t s, int32_t t, int32_t h) const {
-    return scales[scale_layout(layout.block_of(s, t), h, layout.slot_of(t))];
+    return scales[scale_layout(block_of(s, t), h, layout.slot_of(t))];
   }
 };
 
-/// What a twin knows of a launch: the ABI problem and buffers, with q decoded once.
+/// What a twin knows of a launch: the ABI problem and buffers, with q decoded once. A batch is
+/// read as the ABI lays it out: rows from cu_seqlens_q, contexts from the CSR table's page counts
+/// and last-page lengths when the table is CSR (else context_lens), V and O with Dv elements.
 struct Twin {
   const pacheck_problem& p;
   const pacheck_buffers& b;
-  std::vector<float> q;  // [S, q_len, Hq, D]
+  std::vector<float> q;  // [T, Hq, D]
   LogitTransform lt;
   int32_t G;
+  int32_t Dv;
+  CsrTable csr;          // indptr null unless the page table is CSR
 
-  Twin(const pacheck_problem& pr, const pacheck_buffers& bu) : p(pr), b(bu), G(pr.num_q_heads / pr.num_kv_heads) {
+  Twin(const pacheck_problem& pr, const pacheck_buffers& bu)
+      : p(pr), b(bu), G(pr.num_q_heads / pr.num_kv_heads), Dv(head_size_v(pr)) {
+    if (p.page_table == PACHECK_TABLE_CSR) csr = {b.kv_indptr, b.kv_indices, b.kv_last_page_len, p.block_size};
     const DType qt = DType(p.q_dtype);
-    q.resize(size_t(int64_t(p.num_seqs) * p.q_len * p.num_q_heads * p.head_size));
+    q.resize(size_t(total_q(p) * p.num_q_heads * p.head_size));
     const uint8_t* qb = static_cast<const uint8_t*>(b.q);
     for (size_t i = 0; i < q.size(); ++i) {
       uint16_t code = 0;
@@ -75,16 +83,18 @@ struct Twin {
     }
     lt = make_logit_transform(p.softmax_scale, p.logit_softcap, p.sliding_window, b.alibi_slopes);
   }
-  int64_t row(int32_t s, int32_t i, int32_t h) const { return (int64_t(s) * p.q_len + i) * p.num_q_heads + h; }
+  int64_t q_start(int32_t s) const { return b.cu_seqlens_q ? b.cu_seqlens_q[s] : int64_t(s) * p.q_len; }
+  int32_t q_len_of(int32_t s) const { return int32_t(q_start(s + 1) - q_start(s)); }
+  int64_t row(int32_t s, int32_t i, int32_t h) const { return (q_start(s) + i) * p.num_q_heads + h; }
   const float* q_row(int64_t r) const { return &q[size_t(r * p.head_size)]; }
-  int32_t ctx(int32_t s) const { return b.context_lens[s]; }
+  int32_t ctx(int32_t s) const { return csr.indptr ? csr.context(s) : b.context_lens[s]; }
 
   void write(int64_t r, const HostPartial& part) const {
     const DType qt = DType(p.q_dtype);
     uint8_t* ob = static_cast<uint8_t*>(b.out);
-    for (int32_t d = 0; d < p.head_size; ++d) {
+    for (int32_t d = 0; d < Dv; ++d) {
       const uint16_t code = uint16_t(codec::encode(qt, part.normalised(d)));
-      std::memcpy(ob + size_t(r * p.head_size + d) * size_t(dtype_bytes(qt)), &code, size_t(dtype_bytes(qt)));
+      std::memcpy(ob + size_t(r * Dv + d) * size_t(dtype_bytes(qt)), &code, size_t(dtype_bytes(qt)));
     }
     if (b.lse) b.lse[r] = part.lse();  // fp32, as the kernels write it
   }
@@ -107,11 +117,11 @@ void attend(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V, cons
   for (int32_t g = 0; g < n; ++g) parts[g] = HostPartial::empty();
   const int32_t lo = std::max(t0, tw.lt.first_visible(pos));
   const int32_t hi = std::min(t1, pos + 1);
-  const int32_t D = tw.p.head_size;
+  const int32_t D = tw.p.head_size, Dv = tw.Dv;
   if (lo >= hi) return;
   const size_t span = size_t(hi - lo);
   constexpr int32_t kKeys = 4;  // keys per logit tile: n * kKeys independent sums in flight
-  std::vector<float> x(static_cast<size_t>(n) * span), row(static_cast<size_t>(D)),
+  std::vector<float> x(static_cast<size_t>(n) * span), row(static_cast<size_t>(Dv)),
       keys(static_cast<size_t>(D) * kKeys), dot(static_cast<size_t>(n) * kKeys);
   for (int32_t t0 = lo; t0 < hi; t0 += kKeys) {
     const int32_t nk = std::min(kKeys, hi - t0);
@@ -136,13 +146,13 @@ void attend(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V, cons
   for (int32_t t = lo; t < hi; ++t) {
     const float vs = V.scale(s, t, hk);
     const int64_t v_row = V.row(s, t, hk);
-    for (int32_t d = 0; d < D; ++d) row[size_t(d)] = V.value_at(v_row, d) * vs;
+    for (int32_t d = 0; d < Dv; ++d) row[size_t(d)] = V.value_at(v_row, d) * vs;
     for (int32_t g = 0; g < n; ++g) {
       HostPartial& part = parts[g];
       const float pt = expf(x[size_t(g) * span + size_t(t - lo)] - part.m);
       part.l += pt;
       const float pv = round_p == DType::fp32 ? pt : round_to(round_p, pt);
-      for (int32_t d = 0; d < D; ++d) part.o[d] += pv * row[size_t(d)];
+      for (int32_t d = 0; d < Dv; ++d) part.o[d] += pv * row[size_t(d)];
     }
   }
 }
@@ -184,9 +194,9 @@ void run_single_pass(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>
   constexpr int32_t kChunk = 1 << 16;
   for_each_block(p, [&](int32_t s, int32_t hk) {
     std::vector<HostPartial> parts(size_t(tw.G)), chunk(size_t(tw.G));
-    for (int32_t i = 0; i < p.q_len; ++i) {
+    for (int32_t i = 0; i < tw.q_len_of(s); ++i) {
       const HeadRows hr(tw, s, hk, i);
-      const int32_t ctx = tw.ctx(s), pos = query_position(ctx, p.q_len, i);
+      const int32_t ctx = tw.ctx(s), pos = query_position(ctx, tw.q_len_of(s), i);
       if (ctx <= kChunk) {
         attend(tw, K, V, hr.q.data(), hr.heads.data(), tw.G, s, hk, pos, 0, ctx, round_p, parts.data());
       } else {
@@ -205,21 +215,21 @@ void run_single_pass(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>
 // hip: stage 1 writes (max_logits, exp_sums, tmp_out = o/l) per partition of the split plan into
 // the workspace; stage 2 merges them with rescaling.
 template <DType KV>
-void run_hip(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V) {
+void run_hip(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V, DType round_p) {
   const pacheck_problem& p = tw.p;
   const SplitPlan plan = split_plan(p);
-  const int32_t P = plan.partition, np = plan.num_partitions, D = p.head_size;
+  const int32_t P = plan.partition, np = plan.num_partitions, D = tw.Dv;
   float* max_logits = plan.max_logits(tw.b.workspace);
   float* exp_sums = plan.exp_sums(tw.b.workspace);
   float* tmp_out = plan.tmp_out(tw.b.workspace);
   for_each_block(p, [&](int32_t s, int32_t hk) {
     std::vector<HostPartial> parts(size_t(tw.G));
-    for (int32_t i = 0; i < p.q_len; ++i) {
+    for (int32_t i = 0; i < tw.q_len_of(s); ++i) {
       const HeadRows hr(tw, s, hk, i);
-      const int32_t ctx = tw.ctx(s), pos = query_position(ctx, p.q_len, i);
+      const int32_t ctx = tw.ctx(s), pos = query_position(ctx, tw.q_len_of(s), i);
       for (int32_t k = 0; k * P < ctx; ++k) {  // stage 1
         attend(tw, K, V, hr.q.data(), hr.heads.data(), tw.G, s, hk, pos, k * P, std::min(ctx, (k + 1) * P),
-               DType(p.q_dtype), parts.data());
+               round_p, parts.data());
         for (int32_t g = 0; g < tw.G; ++g) {
           const int64_t r = hr.rows[size_t(g)];
           max_logits[r * np + k] = parts[size_t(g)].m;
@@ -246,8 +256,9 @@ thread_local std::string t_last_error;
 const char* twin_last_error(const pacheck_kernel*) { return t_last_error.c_str(); }
 
 int twin_launch(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_buffers* b, void*) {
-  if (p->head_size > kMaxHead) {
-    t_last_error = "head_size=" + std::to_string(p->head_size) + " above the twin's " + std::to_string(kMaxHead);
+  if (p->head_size > kMaxHead || head_size_v(*p) > kMaxHead) {
+    t_last_error = "head_size=" + std::to_string(p->head_size) + " / head_size_v=" + std::to_string(head_size_v(*p)) +
+                   " above the twin's " + std::to_string(kMaxHead);
     return PACHECK_NOT_SUPPORTED;
   }
   const DType kv = DType(p->kv_dtype);
@@ -259,14 +270,16 @@ int twin_launch(const pacheck_kernel* self, const pacheck_problem* p, const pach
   const Twin tw(*p, *b);
   bool ok = true;
   PA_DISPATCH_KV_DTYPE(kv, KV, { ok = false; },
-    const CacheView<KV> K(static_cast<const uint8_t*>(b->k_cache), {L.k, b->block_tables, p->max_blocks_per_seq}, b->k_scales,
-                          L.scale, p->head_size);
-    const CacheView<KV> V(static_cast<const uint8_t*>(b->v_cache), {L.v, b->block_tables, p->max_blocks_per_seq}, b->v_scales,
-                          L.scale, p->head_size);
+    const CacheView<KV> K(static_cast<const uint8_t*>(b->k_cache), {L.k, b->block_tables, p->max_blocks_per_seq},
+                          tw.csr, b->k_scales, L.scale);
+    const CacheView<KV> V(static_cast<const uint8_t*>(b->v_cache), {L.v, b->block_tables, p->max_blocks_per_seq},
+                          tw.csr, b->v_scales, L.scale);
     switch (builtin_path(self)) {
       case BuiltinPath::v1: run_single_pass<KV>(tw, K, V, DType::fp32); break;
-      case BuiltinPath::hip: run_hip<KV>(tw, K, V); break;
+      case BuiltinPath::hip: run_hip<KV>(tw, K, V, DType(p->q_dtype)); break;
       case BuiltinPath::asm_: run_single_pass<KV>(tw, K, V, DType(p->q_dtype)); break;
+      case BuiltinPath::unified: run_single_pass<KV>(tw, K, V, DType::fp32); break;
+      case BuiltinPath::unified_split: run_hip<KV>(tw, K, V, DType::fp32); break;
     })
   if (!ok) {
     t_last_error = std::string("kv_dtype=") + to_string(kv) + " has no host twin instantiation";
@@ -280,12 +293,14 @@ int twin_launch(const pacheck_kernel* self, const pacheck_problem* p, const pach
 std::vector<const pacheck_kernel*> host_twin_descriptors() {
   static const auto kTwins = [] {
     constexpr const char* kProvenance = "pacheck host twin: plain C++ over the physical layout (kernels/host_twins.cpp)";
-    std::array<pacheck_kernel, 3> k{};
+    std::array<pacheck_kernel, kBuiltinCount> k{};
     for (size_t i = 0; i < k.size(); ++i)
       k[i] = builtin_descriptor(builtin_specs()[i], PACHECK_MEMORY_HOST, twin_launch, twin_last_error, kProvenance);
     return k;
   }();
-  return {&kTwins[0], &kTwins[1], &kTwins[2]};
+  std::vector<const pacheck_kernel*> out;
+  for (const pacheck_kernel& k : kTwins) out.push_back(&k);
+  return out;
 }
 
 }  // namespace pa

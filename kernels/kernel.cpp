@@ -28,10 +28,14 @@ KernelCall make_call(const Inputs& in, const PhysicalKv& kv) {
   call.v_cache = kv.v_cache;
   call.k_scales = kv.k_scales;
   call.v_scales = kv.v_scales;
-  call.block_tables = in.block_tables;
+  if (in.c.page_table == PageTable::padded) call.block_tables = in.block_tables;
   call.context_lens = in.context_lens;
   call.alibi_slopes = in.alibi_slopes;
   call.sinks = in.sinks;
+  call.cu_seqlens_q = in.cu_seqlens_q;
+  call.kv_indptr = in.kv_indptr;
+  call.kv_indices = in.kv_indices;
+  call.kv_last_page_len = in.kv_last_page_len;
   return call;
 }
 
@@ -52,10 +56,15 @@ KernelCall make_call(const DeviceInputs& in) {
   call.v_cache = device_view<uint8_t>(in.v_cache, in.v_cache.size());
   call.k_scales = device_view<float>(in.k_cache_scales, in.k_cache_scales.size() / sizeof(float));
   call.v_scales = device_view<float>(in.v_cache_scales, in.v_cache_scales.size() / sizeof(float));
-  call.block_tables = device_view<int32_t>(in.block_tables, h.block_tables.size());
+  if (h.c.page_table == PageTable::padded)
+    call.block_tables = device_view<int32_t>(in.block_tables, h.block_tables.size());
   call.context_lens = device_view<int32_t>(in.context_lens, h.context_lens.size());
   call.alibi_slopes = device_view<float>(in.alibi_slopes, h.alibi_slopes.size());
   call.sinks = device_view<float>(in.sinks, h.sinks.size());
+  call.cu_seqlens_q = device_view<int32_t>(in.cu_seqlens_q, h.cu_seqlens_q.size());
+  call.kv_indptr = device_view<int32_t>(in.kv_indptr, h.kv_indptr.size());
+  call.kv_indices = device_view<int32_t>(in.kv_indices, h.kv_indices.size());
+  call.kv_last_page_len = device_view<int32_t>(in.kv_last_page_len, h.kv_last_page_len.size());
   return call;
 }
 

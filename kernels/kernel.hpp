@@ -28,8 +28,8 @@ struct KernelOutput {
                                // Fail = it returned an error or broke a guard; Skipped = cannot run here
   std::string metric;          // for Fail: "kernel_error", "guard", ...
   std::string reason;          // why it refused / failed
-  std::vector<float> out;      // [S, q_len, Hq, D], the out-dtype values widened to float
-  std::vector<float> lse;      // [S, q_len, Hq]; empty when the kernel does not write it
+  std::vector<float> out;      // [T, Hq, Dv], the out-dtype values widened to float
+  std::vector<float> lse;      // [T, Hq], natural log; empty when the kernel does not write it
   double elapsed_ms = 0;       // kernel time (GPU events) or wall time (host)
 };
 
@@ -49,11 +49,13 @@ struct View {
 struct KernelCall {
   pacheck_problem problem{};
   Memory memory = Memory::host;     // where the views point
-  View<uint16_t> q;                 // [S, q_len, Hq, D] codes of q_dtype
+  View<uint16_t> q;                 // [T, Hq, D] codes of q_dtype
   View<uint8_t> k_cache, v_cache;   // raw element bytes
   View<float> k_scales, v_scales;
-  View<int32_t> block_tables, context_lens;
+  View<int32_t> block_tables, context_lens;  // block_tables empty when the table is CSR
   View<float> alibi_slopes, sinks;  // empty = not given
+  View<int32_t> cu_seqlens_q;       // [S + 1]
+  View<int32_t> kv_indptr, kv_indices, kv_last_page_len;  // the CSR table, or empty
 };
 /// The call of a case's inputs (views into `in` and `kv`, which must outlive it).
 KernelCall make_call(const Inputs& in, const PhysicalKv& kv);

@@ -6,6 +6,8 @@
 #include <iterator>
 #include <limits>
 
+#include "core/problem.hpp"
+
 namespace pa {
 
 namespace {
@@ -105,6 +107,9 @@ struct Dims {
   }
 };
 
+/// The re-layouts below model K and V of one head size: with Dv != D (ABI minor 2) they plant nothing.
+bool one_head_size(const pacheck_problem& p) { return head_size_v(p) == p.head_size; }
+
 /// Visits every element (blk, h, tok, d) of every page of a pool with `heads` heads.
 template <class F>
 void for_each_element(const Dims& dm, int32_t heads, F f) {
@@ -131,6 +136,7 @@ bool spans(const View<uint8_t>& v, const PageLayout& layout, const Dims& dm) {
 
 // V'[own(x)] = V[wrong(x)]: the kernel reading its own layout reads what the wrong-layout read did.
 void plant_v_layout_index(const KernelCall& call, MutatedCall& m) {
+  if (!one_head_size(call.problem)) return;
   const Dims dm(call.problem);
   const KvLayout wrong = wrong_v_layout(dm.kind);
   if (layout_error(wrong, dm.hkv, dm.B, dm.D, dm.eb)) return;
@@ -147,6 +153,7 @@ void plant_v_layout_index(const KernelCall& call, MutatedCall& m) {
 
 // K'[x at the true stride] = K[x at the dense stride], V alike.
 void plant_dense_page_stride(const KernelCall& call, MutatedCall& m) {
+  if (!one_head_size(call.problem)) return;
   const Dims dm(call.problem);
   const int64_t dense = int64_t(dm.hkv) * dm.B * dm.D;
   if (call.problem.page_stride <= dense) return;
@@ -222,7 +229,7 @@ void plant_fp8_wrong_flavour(const KernelCall& call, MutatedCall& m) {
 void plant_gqa_h_mod_hkv(const KernelCall& call, const Kernel& inner, const Device& dev, MutatedCall& m) {
   const pacheck_problem& p = call.problem;
   const int32_t hq = p.num_q_heads, hkv = p.num_kv_heads;
-  if (hkv <= 0 || hq / hkv <= 1) return;
+  if (hkv <= 0 || hq / hkv <= 1 || !one_head_size(p)) return;
   const Dims dm(p);
   if (layout_error(dm.kind, hq, dm.B, dm.D, dm.eb)) return;
   const int64_t pad = p.page_stride - int64_t(hkv) * dm.B * dm.D;
@@ -263,6 +270,7 @@ void plant_gqa_h_mod_hkv(const KernelCall& call, const Kernel& inner, const Devi
   }
   m.call.problem.num_kv_heads = hq;
   m.call.problem.page_stride = stride;
+  m.call.problem.page_stride_v = stride;  // Dv == D here (dm.D sizes both)
   m.call.k_cache = m.k_cache;
   m.call.v_cache = m.v_cache;
   m.planted = true;
@@ -458,6 +466,12 @@ Case case_of(const KernelCall& call) {
   c.sinks = p.has_sinks != 0;
   c.partition_size = p.partition_size;
   c.page_pad = p.page_stride - int64_t(p.num_kv_heads) * p.block_size * p.head_size;
+  // ABI minor 2: the ragged batch as the call carries it.
+  c.head_size_v = head_size_v(p) == p.head_size ? 0 : head_size_v(p);
+  c.page_table = PageTable(p.page_table);
+  c.q_len = max_q_len(p);
+  if (p.q_len == 0 && call.cu_seqlens_q.size == size_t(p.num_seqs) + 1)
+    for (int32_t s = 0; s < p.num_seqs; ++s) c.q_lens.push_back(call.cu_seqlens_q.data[s + 1] - call.cu_seqlens_q.data[s]);
   return c;
 }
 

@@ -12,6 +12,10 @@
 //   split       the split-K partition size changes nothing (PARTITION_OF_PAGES kernels)
 //   gqa         GQA equals MHA with repeated KV heads (kernels taking G = 1 and G > 1)
 //   poison      poisoned padding, free pages and unused slots never reach the output
+//   batch       (RAGGED kernels) a batch split into two launches, its sequences permuted, gives
+//               the same rows
+//   extend      (RAGGED kernels) an extend row equals the decode rows of its positions, one at a time
+//   zero_q      (RAGGED kernels) zero queries give the mean of the visible V rows
 //   refusal     outside the capability pacheck refuses cleanly: the testbed never launches the
 //               kernel and the dispatcher forced to it refuses naming the reason
 //   dispatcher  the dispatcher never selects a kernel whose capability excludes the case, and

@@ -73,19 +73,20 @@ std::optional<std::string> writer_then_gather(const Case& c) {
     const PageLayout& L = which == KvTensor::key ? written.k_layout : written.v_layout;
     const auto& cache = which == KvTensor::key ? written.k_cache : written.v_cache;
     const char* name = which == KvTensor::key ? "K" : "V";
+    const int32_t D = want.head_size;  // V's is Dv
     for (int32_t s = 0; s < c.num_seqs; ++s)
       for (int32_t tk = 0; tk < in.context_lens[size_t(s)]; ++tk)
         for (int32_t h = 0; h < c.num_kv_heads; ++h) {
           const int32_t blk = in.page_of(s, tk), tok = tk % c.block_size;
           if (skip[size_t(want.row(s, tk))]) {
-            for (int32_t d = 0; d < c.head_size; ++d)
+            for (int32_t d = 0; d < D; ++d)
               if (load_code(cache, eb, L(blk, h, tok, d)) != poison)
                 return std::string("writer wrote ") + name + " of skipped token s=" + std::to_string(s) +
                        " t=" + std::to_string(tk) + " (slot < 0 must be skipped)";
             continue;
           }
           const double scale = got.scale(s, tk, h);
-          for (int32_t d = 0; d < c.head_size; ++d) {
+          for (int32_t d = 0; d < D; ++d) {
             const double x = double(float(want.value(s, tk, h, d))), y = got.value(s, tk, h, d);
             const double bound = u * std::fabs(x) + 0.5 * step * scale + 1e-6 * std::fabs(x);
             if (!(std::fabs(y - x) <= bound))

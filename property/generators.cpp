@@ -54,7 +54,7 @@ bool chance(int percent) {
 const std::vector<int32_t> kGqa = {1, 2, 4, 8, 5, 16, 3, 6, 7, 12, 32};
 
 // The generic Case rules (core/case.cpp validate) bound what any kernel can be handed.
-constexpr int32_t kMaxHead = 1024, kMaxBlock = 256, kMaxQLen = 16;
+constexpr int32_t kMaxHead = 1024, kMaxBlock = 256, kMaxUniformQLen = 16;
 
 template <class E>
 std::vector<E> mask_values(uint32_t mask, int count) {
@@ -173,6 +173,52 @@ void draw_tail(Case& c, const Limits& lim, const Weights& w, const Options& o, b
   c.values = chance(w.llm_values) ? Values::outliers : Values::normal;
 }
 
+// The ragged family, drawn after the classic shape and only where the kernel declares it (a kernel
+// of an earlier ABI minor draws exactly what it drew before). Each choice shrinks toward the
+// classic case: uniform q_len, Dv == D, no empty slot, the padded table.
+void draw_ragged_family(Case& c, const Capability& cap, const Limits& lim, const Weights& w, int32_t partition,
+                        bool fixed_partition) {
+  const int32_t max_q = std::min(cap.max_q_len, pa::kMaxQLen);
+  if (cap.ragged && max_q > 1 && chance(w.ragged)) {
+    // At least two sequences; q_len classes shrink toward decode: 1, MTP 5-8 (the incident zone),
+    // MTP 2-4 and 9-16, an extend row (a prefill chunk over an existing context).
+    const int32_t S = std::max<int32_t>(2, *rc::gen::inRange<int32_t>(2, std::max(3, lim.max_seqs + 2)));
+    std::vector<int32_t> qls;
+    for (int32_t s = 0; s < S; ++s) {
+      const int32_t cls = int32_t(pick_index(4));
+      int32_t ql = 1;
+      if (cls == 1) ql = *rc::gen::inRange<int32_t>(5, 9);
+      else if (cls == 2) ql = pick<int32_t>({2, 3, 4, 9, 12, 16});
+      else if (cls == 3) ql = *rc::gen::inRange<int32_t>(17, std::max(18, lim.max_extend + 1));
+      qls.push_back(std::min(ql, max_q));
+    }
+    if (chance(50)) std::stable_sort(qls.begin(), qls.end());  // vLLM's decode-first order
+    c.num_seqs = S;
+    c.context_lens.resize(size_t(S));
+    for (int32_t s = 0; s < S; ++s) {
+      int32_t ctx = *context_len(c.block_size, partition, qls[size_t(s)], lim, fixed_partition);
+      if (cap.max_context > 0) ctx = std::min(ctx, cap.max_context);
+      c.context_lens[size_t(s)] = std::max(ctx, qls[size_t(s)]);
+    }
+    const int32_t hi = *std::max_element(qls.begin(), qls.end());
+    c.q_len = hi;
+    if (*std::min_element(qls.begin(), qls.end()) != hi) c.q_lens = qls;
+  }
+  if (!cap.head_sizes_v.empty() && chance(w.head_size_v)) {
+    std::vector<int32_t> dvs;
+    for (int32_t dv : cap.head_sizes_v)
+      if (dv != c.head_size && layout_ok(c.kv_layout, c.block_size, dv, c.kv_dtype)) dvs.push_back(dv);
+    if (!dvs.empty()) c.head_size_v = pick(dvs, "head_size_v");
+  }
+  if (cap.empty_rows && c.num_seqs >= 2 && chance(w.empty_rows))
+    c.context_lens[pick_index(size_t(c.num_seqs))] = 0;
+  if (c.max_context() == 0) c.context_lens[0] = std::max(1, c.q_len_of(0));
+  if (cap.ragged && chance(w.extremes)) c.values = Values::extremes;
+  // The padded table unless the kernel takes CSR and the draw says so (or takes CSR only).
+  if ((cap.page_tables & bit(PageTable::csr)) && (!(cap.page_tables & bit(PageTable::padded)) || chance(w.csr)))
+    c.page_table = PageTable::csr;
+}
+
 }  // namespace
 
 Limits limits_from_env() {
@@ -184,6 +230,7 @@ Limits limits_from_env() {
     lim.max_context = 5000;
     lim.long_context = 16385;
     lim.max_q_heads = 64;
+    lim.max_extend = 300;
     lim.level = "nightly";
     return lim;
   }
@@ -263,7 +310,7 @@ rc::Gen<Case> case_in(const Kernel& k, const Device& dev, const Limits& lim, con
     const int32_t max_kv = std::max(1, lim.max_q_heads / g);
     c.num_kv_heads = *rc::gen::inRange<int32_t>(1, std::min(max_kv, 4) + 1);
     c.num_q_heads = c.num_kv_heads * g;
-    int32_t max_q = std::min(cap.max_q_len, kMaxQLen);
+    int32_t max_q = std::min(cap.max_q_len, kMaxUniformQLen);
     if (cap.max_q_len_x_gqa) max_q = std::min(max_q, cap.max_q_len_x_gqa / g);
     c.q_len = max_q > 1 && chance(w.mtp) ? *rc::gen::inRange<int32_t>(2, std::min(max_q, 4) + 1) : 1;
     if (cap.partition_multiple_of_block) c.partition_size = *partition_size(c.block_size);
@@ -271,6 +318,9 @@ rc::Gen<Case> case_in(const Kernel& k, const Device& dev, const Limits& lim, con
     const int32_t split_at = cap.fixed_partition > 0 ? cap.fixed_partition : c.partition_size;
     draw_tail(c, lim, w, opts, cap.strided_pages, cap.max_context, split_at, cap.fixed_partition > 0,
               cap.page_stride_align);
+    draw_ragged_family(c, cap, lim, w, split_at, cap.fixed_partition > 0);
+    if (c.head_size_v && cap.strided_pages && cap.page_stride_align > 1)  // V's stride, aligned too
+      c.page_pad = aligned_page_pad(c.page_stride_v() - c.page_pad, c.page_pad, cap.page_stride_align);
     // Now and then a pool big enough for page ids > 65535, only where pages are tiny (the pool
     // is allocated and poisoned whole).
     if (lim.big_pools && int64_t(c.num_kv_heads) * c.block_size * c.head_size <= 512 && chance(w.big_pool))

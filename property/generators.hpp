@@ -31,6 +31,7 @@ struct Limits {
   int32_t long_context = 4097;   // one element past 4096: the partition/length edge of real runs
   int32_t max_q_heads = 16;
   bool big_pools = true;         // sometimes pools with page ids > 65535 (tiny pages only)
+  int32_t max_extend = 48;       // longest extend row (a prefill chunk) of a ragged batch
   std::string level = "ci";
 };
 /// Limits from PACHECK_PROPERTY_LEVEL (ci | nightly); unknown values throw InputError.
@@ -49,6 +50,12 @@ struct Weights {
   int llm_values = 25;    // LLM-like values (Case::values outliers)
   int padded_pages = 50;  // page padding, where the kernel takes strided pages
   int big_pool = 5;       // a pool with page ids > 65535 (tiny pages, and Limits::big_pools only)
+  // The ragged family (ABI minor 2), each where the kernel declares it:
+  int ragged = 50;        // a ragged batch (per-sequence q_len: decode, MTP and extend rows)
+  int head_size_v = 30;   // Dv != D
+  int empty_rows = 25;    // one sequence of context 0 (an empty slot of a padded batch)
+  int csr = 50;           // the CSR page table
+  int extremes = 20;      // Values::extremes (zero and huge query rows)
   int32_t max_head = 0;   // > 0: head sizes up to this when the kernel declares any (cost)
   int32_t max_block = 0;  // > 0: page sizes up to this when the kernel declares any (cost)
 

@@ -53,6 +53,7 @@ PropertySpec relocation_property(const PropertyContext& ctx) {
     Rng rng(c.seed ^ 0x5eedull, Stream::kPlacement);
     shuffle(perm, rng);
     for (auto& id : moved.block_tables) id = perm[size_t(id)];
+    for (auto& id : moved.kv_indices) id = perm[size_t(id)];  // the CSR form of the same map
     const KernelOutput a = run(k, in, pack(in), dev), b = run(k, moved, pack(moved), dev);
     if (auto e = did_not_run(k, a, b)) return e;
     return agree(k, in, b, a, "pages relocated");
@@ -143,9 +144,10 @@ PropertySpec gqa_property(const PropertyContext& ctx) {
     const Inputs in = make_inputs(c);
     Inputs mi = in;
     mi.c = mc;
-    const int32_t G = c.gqa(), Hq = c.num_q_heads, D = c.head_size;
+    const int32_t G = c.gqa(), Hq = c.num_q_heads;
     for (LogicalKv* kv : {&mi.k, &mi.v}) {
       const LogicalKv& src = kv == &mi.k ? in.k : in.v;
+      const int32_t D = src.head_size;  // V's is Dv
       const int64_t T = src.token_base.back();
       kv->heads = Hq;
       kv->codes.assign(size_t(T * Hq * D), 0);

@@ -10,8 +10,13 @@
 // The CPU oracle. Semantics, one decode step of Case c over *logical* K/V (docs/problem.md):
 //
 //  * GQA/MQA: query head h reads KV head h / G with G = Hq / Hkv (never h % Hkv).
-//  * MTP / positions: query token i (0 <= i < q_len) of sequence s sits at position
-//    p = ctx_s - q_len + i and sees keys j <= p (causal among the new tokens).
+//  * MTP / positions: query token i (0 <= i < q_len_s) of sequence s sits at position
+//    p = ctx_s - q_len_s + i and sees keys j <= p (causal among the new tokens). Its row in the
+//    packed output [T, Hq, Dv] is cu_seqlens_q[s] + i (a ragged batch: q_len_s per sequence).
+//  * Empty rows: a sequence of context 0 (an empty slot of a padded batch) sees no key: its rows
+//    are out = 0, uniform = 0 and lse = -inf (the sink's logit with sinks: it alone is left in
+//    the denominator).
+//  * Head sizes: q and K have D, V and the output Dv (head_size_v; D unless the case says).
 //  * Logit of key j: x = softmax_scale_eff * (q . k_j)           (Case::effective_softmax_scale)
 //                    x = c * tanh(x / c)        if logit_softcap c > 0
 //                    x = x + slope_h * (j - p)  if ALiBi (slopes from in.alibi_slopes, j - p <= 0)
@@ -320,7 +325,7 @@ struct ItemStats {
 };
 
 struct Shape {
-  int32_t QL, Hq, G, D, Dp, W;
+  int32_t Hq, G, D, Dv, Dvp, W;  // Dvp: Dv padded to kLanes (V tiles, accumulators)
   double sm, cap;
 };
 
@@ -333,12 +338,12 @@ struct Shape {
 void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t nh, Scratch& w,
               ItemStats& st, ReferenceResult& r) {
   const Case& c = in.c;
-  const int32_t QL = sh.QL, G = sh.G, D = sh.D, Dp = sh.Dp, W = sh.W;
+  const int32_t QL = c.q_len_of(s), G = sh.G, D = sh.D, Dv = sh.Dv, Dp = sh.Dvp, W = sh.W;
   const int32_t ctx = in.context_lens[size_t(s)];
   // Position of query token i, and the first key it sees.
   auto pos = [&](int32_t i) { return ctx - QL + i; };
   auto first = [&](int32_t i) { return W > 0 ? std::max(0, pos(i) - W + 1) : 0; };
-  const int32_t base = first(0);  // lowest key any token sees (first() is non-decreasing in i)
+  const int32_t base = std::min(first(0), ctx);  // lowest key any token sees (first() is non-decreasing in i)
   const size_t span = size_t(ctx - base);
   const size_t rows = size_t(nh) * QL * G;  // query rows of the item
   auto qrow = [&](int32_t hh, int32_t i, int32_t g) {
@@ -420,10 +425,10 @@ void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t 
     for (int32_t hh = 0; hh < nh; ++hh) {  // decoded just before use: the tile stays in L1
       const double* vh = w.vt.data();
       decode_rows(in.v, s, t0, n, h0 + hh, Dp, w.vt.data());
-      v_max = abs_max_rows(vh, n, D, Dp, v_max);
+      v_max = abs_max_rows(vh, n, Dv, Dp, v_max);
       for (int32_t j = 0; j < n; ++j) {
         double sq = 0;
-        for (int32_t d = 0; d < D; ++d) sq += vh[size_t(j) * Dp + size_t(d)] * vh[size_t(j) * Dp + size_t(d)];
+        for (int32_t d = 0; d < Dv; ++d) sq += vh[size_t(j) * Dp + size_t(d)] * vh[size_t(j) * Dp + size_t(d)];
         w.vnorm[size_t(j)] = std::sqrt(sq);
       }
       for (int32_t i = 0; i < QL; ++i) {
@@ -460,13 +465,17 @@ void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t 
       const int32_t n = pos(i) - first(i) + 1;
       const double* u = w.uni.data() + (size_t(hh) * QL + size_t(i)) * Dp;
       for (int32_t g = 0; g < G; ++g) {
-        const size_t out_row = (size_t(s) * QL + size_t(i)) * sh.Hq + size_t(head(hh, g));
+        const size_t out_row = size_t(in.q_row(s, i)) * sh.Hq + size_t(head(hh, g));
         const double* a = w.acc.data() + qrow(hh, i, g) * Dp;
         const double denom = w.denom[qrow(hh, i, g)];
-        double* o = r.out.data() + out_row * D;
-        double* ou = r.uniform.data() + out_row * D;
+        double* o = r.out.data() + out_row * Dv;
+        double* ou = r.uniform.data() + out_row * Dv;
+        if (n <= 0) {  // an empty row: no key, nothing to average (out and uniform stay 0)
+          r.lse[out_row] = c.sinks ? w.m[qrow(hh, i, g)] + std::log(denom) : -std::numeric_limits<double>::infinity();
+          continue;
+        }
         double osq = 0;
-        for (int32_t d = 0; d < D; ++d) {
+        for (int32_t d = 0; d < Dv; ++d) {
           o[d] = a[d] / denom;
           ou[d] = u[d] / double(n);
           osq += o[d] * o[d];
@@ -476,7 +485,7 @@ void run_item(const Inputs& in, const Shape& sh, int32_t s, int32_t h0, int32_t 
         // (|v_t| + |o|)^2 bounds both sum_d v_td^2 and sum_d (v_td - o_d)^2.
         const double* p3 = w.pv.data() + qrow(hh, i, g) * 3;
         const double on = std::sqrt(osq);
-        const double pv_sq = (p3[2] + 2 * on * p3[1] + on * on * p3[0]) / (denom * denom * double(D));
+        const double pv_sq = (p3[2] + 2 * on * p3[1] + on * on * p3[0]) / (denom * denom * double(Dv));
         st.pv_sq_max = std::max(st.pv_sq_max, pv_sq);
       }
     }
@@ -490,14 +499,19 @@ void check_inputs(const Inputs& in) {
   if (c.num_kv_heads < 1 || c.num_q_heads % c.num_kv_heads != 0) fail("Hq must be a multiple of Hkv");
   if (int64_t(in.context_lens.size()) != c.num_seqs) fail("context_lens size != num_seqs");
   if (in.k.heads != c.num_kv_heads || in.v.heads != c.num_kv_heads ||
-      in.k.head_size != c.head_size || in.v.head_size != c.head_size)
+      in.k.head_size != c.head_size || in.v.head_size != c.dv())
     fail("K/V shape does not match the case");
-  if (in.q.size() != size_t(c.num_seqs) * c.q_len * c.num_q_heads * c.head_size)
+  if (in.q.size() != size_t(c.total_q()) * c.num_q_heads * c.head_size)
     fail("q size does not match the case");
+  if (int64_t(in.cu_seqlens_q.size()) != int64_t(c.num_seqs) + 1) fail("cu_seqlens_q needs S + 1 entries");
   if (c.alibi && int64_t(in.alibi_slopes.size()) != c.num_q_heads) fail("alibi_slopes needs Hq entries");
   if (c.sinks && int64_t(in.sinks.size()) != c.num_q_heads) fail("sinks needs Hq entries");
-  for (int32_t ctx : in.context_lens)
-    if (ctx < c.q_len) fail("context shorter than q_len");
+  for (int32_t s = 0; s < c.num_seqs; ++s) {
+    const int32_t ctx = in.context_lens[size_t(s)];
+    if (ctx != 0 && ctx < c.q_len_of(s)) fail("context shorter than q_len");
+    if (in.cu_seqlens_q[size_t(s) + 1] - in.cu_seqlens_q[size_t(s)] != c.q_len_of(s))
+      fail("cu_seqlens_q does not match q_lens");
+  }
 }
 
 }  // namespace
@@ -516,19 +530,19 @@ ReferenceResult reference_attention(const Inputs& in) {
   const Case& c = in.c;
   const int32_t S = c.num_seqs, Hkv = c.num_kv_heads;
   Shape sh;
-  sh.QL = c.q_len;
   sh.Hq = c.num_q_heads;
   sh.G = sh.Hq / Hkv;
   sh.D = c.head_size;
-  sh.Dp = round_up(sh.D, kLanes);
+  sh.Dv = c.dv();
+  sh.Dvp = round_up(sh.Dv, kLanes);
   sh.W = c.sliding_window;
   sh.sm = c.effective_softmax_scale();
   sh.cap = c.logit_softcap;
 
   ReferenceResult r;
-  const size_t rows = size_t(S) * sh.QL * sh.Hq;
-  r.out.assign(rows * sh.D, 0.0);
-  r.uniform.assign(rows * sh.D, 0.0);
+  const size_t rows = size_t(c.total_q()) * sh.Hq;
+  r.out.assign(rows * sh.Dv, 0.0);
+  r.uniform.assign(rows * sh.Dv, 0.0);
   r.lse.assign(rows, 0.0);
   r.stats.max_context = c.max_context();
   r.stats.row_length = c.head_size;  // the aggregate checks count row-wide (P, Q, logit) errors per row
@@ -537,7 +551,7 @@ ReferenceResult reference_attention(const Inputs& in) {
   // sequence is split into head groups only as far as needed for about two items per thread.
   // Threads only pay off past some work: a few hundred thousand multiply-adds per call.
   int64_t work = 0;
-  for (int32_t ctx : in.context_lens) work += int64_t(ctx) * sh.QL * sh.Hq * sh.D;
+  for (int32_t s = 0; s < S; ++s) work += int64_t(in.context_lens[size_t(s)]) * c.q_len_of(s) * sh.Hq * sh.D;
   const int threads = work < (int64_t(1) << 18) ? 1 : reference_threads();
   int32_t groups = 1;  // head groups per sequence, a divisor of Hkv
   while (threads > 1 && groups < Hkv && int64_t(S) * groups < 2 * int64_t(threads)) {

@@ -58,6 +58,32 @@ Summary summarize(const std::vector<Record>& records) {
     }
   }
   s.cases = int64_t(cases.size());
+  // The family counts, once per case (its first record carries the case).
+  std::set<int64_t> counted;
+  for (const Record& r : records) {
+    if (!counted.insert(r.case_index).second || !r.case_json.is_object()) continue;
+    const json& c = r.case_json;
+    const auto table = c.find("page_table");
+    ++s.families["page_table " + (table != c.end() && table->is_string() ? table->get<std::string>() : "padded")];
+    if (c.contains("head_size_v") && c["head_size_v"].is_number_integer() && c["head_size_v"].get<int64_t>() > 0)
+      ++s.families["head_size_v"];
+    if (const auto ctx = c.find("context_lens"); ctx != c.end() && ctx->is_array())
+      for (const json& x : *ctx)
+        if (x.is_number_integer() && x.get<int64_t>() == 0) {
+          ++s.families["empty_rows"];
+          break;
+        }
+    const auto qls = c.find("q_lens");
+    if (qls == c.end() || !qls->is_array() || qls->empty()) continue;
+    ++s.families["ragged"];
+    std::set<std::string> classes;
+    for (const json& q : *qls) {
+      if (!q.is_number_integer()) continue;
+      const int64_t n = q.get<int64_t>();
+      classes.insert(n <= 1 ? "decode" : n <= 4 ? "mtp 2-4" : n <= 8 ? "mtp 5-8" : n <= 16 ? "mtp 9-16" : "extend");
+    }
+    for (const std::string& k : classes) ++s.families["ragged q_len " + k];
+  }
   return s;
 }
 
@@ -269,7 +295,8 @@ json to_json(const Summary& s) {
           {"interrupted", s.interrupted},
           {"complete", s.complete},
           {"oracle_cross_checked", s.oracle_cross_checked},
-          {"oracle_max_disagreement", s.oracle_max_disagreement}};
+          {"oracle_max_disagreement", s.oracle_max_disagreement},
+          {"families", s.families}};
 }
 
 json to_json(const BenchRecord& b) {
@@ -412,6 +439,13 @@ Summary summary_from_json(const json& j) {
   s.complete = r.get_or<bool>("complete", !s.interrupted);
   s.oracle_cross_checked = r.get_or<int64_t>("oracle_cross_checked", 0);
   s.oracle_max_disagreement = r.j.contains("oracle_max_disagreement") ? r.dbl("oracle_max_disagreement") : 0.0;
+  if (const auto f = j.find("families"); f != j.end()) {
+    if (!f->is_object()) throw InputError("summary.families: expected an object of counts");
+    for (auto it = f->begin(); it != f->end(); ++it) {
+      if (!it->is_number_integer()) throw InputError("summary.families." + it.key() + ": expected an integer count");
+      s.families[it.key()] = it->get<int64_t>();
+    }
+  }
   return s;
 }
 

@@ -29,6 +29,21 @@ std::string summary_line(const Summary& s) {
   return buf;
 }
 
+std::string families_line(const Summary& s) {
+  const auto n = [&](const std::string& k) {
+    const auto it = s.families.find(k);
+    return it == s.families.end() ? int64_t(0) : it->second;
+  };
+  if (n("ragged") + n("page_table csr") + n("head_size_v") + n("empty_rows") == 0) return "";
+  std::string line = "ragged family: " + std::to_string(n("ragged")) + " ragged cases (with decode rows " +
+                     std::to_string(n("ragged q_len decode"));
+  for (const char* c : {"mtp 2-4", "mtp 5-8", "mtp 9-16", "extend"})
+    line += std::string(", ") + c + " " + std::to_string(n(std::string("ragged q_len ") + c));
+  return line + "); page tables: padded " + std::to_string(n("page_table padded")) + ", csr " +
+         std::to_string(n("page_table csr")) + "; Dv != D " + std::to_string(n("head_size_v")) + "; empty rows " +
+         std::to_string(n("empty_rows"));
+}
+
 ConsoleReporter::ConsoleReporter(std::ostream& out, ConsoleOptions options) : out_(out), opt_(options) {}
 
 void ConsoleReporter::begin(const Context& c, int64_t total_cases) {
@@ -129,7 +144,9 @@ void ConsoleReporter::progress(bool force) {
 
 void ConsoleReporter::end(const Summary& s) {
   if (opt_.tty && progress_shown_) out_ << "\r\033[K";
-  out_ << summary_line(s) << "\n" << s.ok << " passed, " << s.fail << " failed\n";
+  out_ << summary_line(s) << "\n";
+  if (const std::string f = families_line(s); !f.empty()) out_ << f << "\n";
+  out_ << s.ok << " passed, " << s.fail << " failed\n";
   out_.flush();
 }
 

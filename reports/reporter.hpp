@@ -67,5 +67,7 @@ class JsonReporter : public Reporter {
 
 /// "  3 cases, 9 records: 6 Ok, 0 Fail, 3 NotSupported, 0 Skipped (1.2 s)".
 std::string summary_line(const Summary& s);
+/// "ragged family: ..." counts of the ragged family's cases (Summary::families), or "" when the run has none.
+std::string families_line(const Summary& s);
 
 }  // namespace pa::report

@@ -41,13 +41,13 @@ namespace {
 struct CaseBytes {
   int64_t logical;   // K and V over logical tokens: codes and scales
   int64_t physical;  // the packed caches and their per-token scale slots
-  int64_t rows;      // query rows (S * q_len * Hq)
+  int64_t rows;      // query rows (T * Hq)
   explicit CaseBytes(const Case& c) {
     const int64_t tokens = c.total_tokens();
-    logical = 2 * tokens * c.num_kv_heads * (int64_t(c.head_size) * 2 + 4);
-    physical = 2 * key_layout(c).cosize(c.pool_blocks()) * dtype_bytes(c.kv_dtype) +
+    logical = tokens * c.num_kv_heads * (int64_t(c.head_size + c.dv()) * 2 + 8);
+    physical = (key_layout(c).cosize(c.pool_blocks()) + value_layout(c).cosize(c.pool_blocks())) * dtype_bytes(c.kv_dtype) +
                2 * int64_t(c.pool_blocks()) * c.num_kv_heads * c.block_size * 4;
-    rows = int64_t(c.num_seqs) * c.q_len * c.num_q_heads;
+    rows = c.total_q() * c.num_q_heads;
   }
 };
 }  // namespace
@@ -80,7 +80,8 @@ std::string host_memory_refusal(const Case& c) {
 
 int64_t device_bytes_needed(const Case& c) {
   const CaseBytes b(c);
-  const int64_t logits = c.total_tokens() * c.q_len * c.num_q_heads;
+  int64_t logits = 0;  // every (query row, key) pair of a sequence
+  for (int32_t s = 0; s < c.num_seqs; ++s) logits += int64_t(c.context_lens[size_t(s)]) * c.q_len_of(s) * c.num_q_heads;
   return b.logical + 2 * b.physical                  // inputs, and one kernel's guarded copy of the caches
          + logits * 8 + logits * 8 / 4               // the GPU oracle's logits and partials
          + b.rows * c.head_size * (2 + 4 + 4 * 4);   // q, the kernel's output, split-K workspace
@@ -126,7 +127,7 @@ PathRecord judge(const Kernel& k, const KernelOutput& out, const Case& c, const 
     r.status = Status::Fail;
     r.metric = "shape";
     r.message = "output has " + std::to_string(out.out.size()) + " elements, expected " +
-                std::to_string(ref.out.size()) + " [S, q_len, Hq, D]";
+                std::to_string(ref.out.size()) + " [T, Hq, Dv]";
     return r;
   }
   r.metrics = compare(out.out, ref.out, r.tolerance, ref.uniform);
@@ -141,10 +142,18 @@ PathRecord judge(const Kernel& k, const KernelOutput& out, const Case& c, const 
       r.status = Status::Fail;
       r.metric = "lse";
       r.message = "the kernel declares LSE but wrote " + std::to_string(out.lse.size()) + " rows, expected " +
-                  std::to_string(ref.lse.size()) + " [S, q_len, Hq]";
+                  std::to_string(ref.lse.size()) + " [T, Hq]";
       return r;
     }
-    r.lse = compare_lse(out.lse, ref.lse, em, ref.stats);
+    // Judged in the base the kernel declares (ABI lse_base): a log2-sum-exp is ln 2 times the
+    // natural one, so a kernel returning base 2 while declaring natural fails metric lse.
+    if (k.info().capability.lse_base2) {
+      std::vector<float> natural(out.lse.size());
+      for (size_t i = 0; i < natural.size(); ++i) natural[i] = float(double(out.lse[i]) * 0.69314718055994530942);
+      r.lse = compare_lse(natural, ref.lse, em, ref.stats);
+    } else {
+      r.lse = compare_lse(out.lse, ref.lse, em, ref.stats);
+    }
     const Verdict lv = verdict(r.lse, lse_shape(c));
     if (lv.status != Status::Ok && r.status == Status::Ok) {
       r.status = lv.status;

@@ -121,12 +121,22 @@ rc::Gen<Case> valid_case(const gen::Limits& lim) {
 // declaration (three draws in four), or anywhere (the dispatcher's refusals). Every draw comes
 // from the suite's Rng.
 Case random_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, int32_t max_seqs, DType fp8) {
-  const std::vector<KernelPtr>& kernels = builtin_declarations().all();
-  const size_t family = size_t(r.uniform_int(0, int64_t(kernels.size())));  // == size: anywhere
-  const gen::Limits lim = suite_limits(max_ctx, max_seqs);
+  // The ragged family in proportion to its use (issue 22): 45% of the draws go to a kernel that
+  // takes ragged batches, nine in ten of them ragged; the rest to the classic kernels or anywhere.
+  std::vector<KernelPtr> ragged, classic;
+  for (const KernelPtr& k : builtin_declarations().all()) (k->info().capability.ragged ? ragged : classic).push_back(k);
+  const bool family22 = !ragged.empty() && chance(r, 0.45);
+  const std::vector<KernelPtr>& kernels = family22 ? ragged : classic;
+  const size_t family = size_t(r.uniform_int(0, int64_t(kernels.size()) - (family22 ? 1 : 0)));  // == size: anywhere
+  gen::Limits lim = suite_limits(max_ctx, max_seqs);
   const bool inside = family < kernels.size();
   const std::string name = prefix + "r" + std::to_string(index) + "-" + (inside ? kernels[family]->name() : "any");
-  Case c = gen::sample(inside ? gen::case_in(*kernels[family], draw_device(fp8), lim, suite_weights()) : valid_case(lim),
+  gen::Weights w = suite_weights();
+  if (family22) {
+    w.ragged = 90;
+    lim.max_extend = max_ctx > 2000 ? 128 : 48;
+  }
+  Case c = gen::sample(inside ? gen::case_in(*kernels[family], draw_device(fp8), lim, w) : valid_case(lim),
                        r.next_u64(), "suite case " + name);
   // Some batches cross the asm threshold (S * Hq > 2 * CUs) so the dispatcher picks asm.
   if (inside && kernels[family]->name() == "asm" && chance(r, 0.3)) {

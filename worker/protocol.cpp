@@ -1,6 +1,7 @@
 #include "worker/protocol.hpp"
 
 #include "core/json_input.hpp"
+#include "core/problem.hpp"
 
 namespace pa::worker {
 
@@ -84,7 +85,11 @@ nlohmann::json problem_to_json(const pacheck_problem& p) {
           {"kv_layout", to_string(KvLayout(p.kv_layout))}, {"scale_mode", to_string(ScaleMode(p.scale_mode))},
           {"softmax_scale", p.softmax_scale}, {"sliding_window", p.sliding_window},
           {"logit_softcap", p.logit_softcap}, {"has_alibi", p.has_alibi}, {"has_sinks", p.has_sinks},
-          {"partition_size", p.partition_size}, {"want_lse", p.want_lse}};
+          {"partition_size", p.partition_size}, {"want_lse", p.want_lse},
+          // ABI minor 2: the ragged batch
+          {"head_size_v", head_size_v(p)}, {"total_q", total_q(p)}, {"max_q_len", max_q_len(p)},
+          {"page_table", to_string(PageTable(p.page_table))}, {"num_kv_indices", p.num_kv_indices},
+          {"page_stride_v", page_stride_v(p)}};
 }
 
 pacheck_problem problem_from_json(const nlohmann::json& j) {
@@ -112,6 +117,13 @@ pacheck_problem problem_from_json(const nlohmann::json& j) {
     p.has_sinks = integer_at<int32_t>(j, "has_sinks", "problem.");
     p.partition_size = integer_at<int32_t>(j, "partition_size", "problem.");
     p.want_lse = integer_at<int32_t>(j, "want_lse", "problem.");
+    // ABI minor 2, absent from an earlier peer's problem: their defaults (Dv = D, T = S * q_len).
+    p.head_size_v = integer_or<int32_t>(j, "head_size_v", p.head_size, "problem.");
+    p.total_q = integer_or<int32_t>(j, "total_q", p.num_seqs * p.q_len, "problem.");
+    p.max_q_len = integer_or<int32_t>(j, "max_q_len", p.q_len, "problem.");
+    p.page_table = j.contains("page_table") ? enum_field<PageTable>(j, "page_table", parse_page_table) : 0;
+    p.num_kv_indices = integer_or<int32_t>(j, "num_kv_indices", 0, "problem.");
+    p.page_stride_v = integer_or<int64_t>(j, "page_stride_v", p.page_stride, "problem.");
   } catch (const nlohmann::json::exception& e) {
     throw InputError(std::string("problem: ") + e.what());
   }
@@ -131,7 +143,9 @@ nlohmann::json capability_to_json(const Capability& c) {
           {"partition_of_pages", c.partition_multiple_of_block},
           {"token_scales_for_8bit", c.needs_token_scales_for_8bit},
           {"scales_for_8bit_only", c.scales_for_8bit_only}, {"fixed_partition", c.fixed_partition},
-          {"page_stride_align", c.page_stride_align}};
+          {"page_stride_align", c.page_stride_align}, {"ragged", c.ragged}, {"empty_rows", c.empty_rows},
+          {"page_tables", names<PageTable>(c.page_tables, kPageTableCount, to_string)},
+          {"head_sizes_v", c.head_sizes_v}, {"lse_base", c.lse_base2 ? 2 : 0}};
 }
 
 Capability capability_from_json(const nlohmann::json& j, const std::string& where) {
@@ -166,6 +180,15 @@ Capability capability_from_json(const nlohmann::json& j, const std::string& wher
     c.scales_for_8bit_only = j.value("scales_for_8bit_only", false);
     c.fixed_partition = j.value("fixed_partition", 0);
     c.page_stride_align = std::max(j.value("page_stride_align", 1), 1);
+    // ABI minor 2 (absent: what an earlier adapter could declare).
+    c.ragged = j.value("ragged", false);
+    c.empty_rows = j.value("empty_rows", false);
+    if (j.contains("page_tables")) c.page_tables = mask_of<PageTable>(j, "page_tables", parse_page_table, where);
+    c.head_sizes_v = j.contains("head_sizes_v") ? integers(j, "head_sizes_v", cap) : std::vector<int32_t>{};
+    const int lse_base = j.value("lse_base", 0);
+    if (lse_base != 0 && lse_base != 2)
+      throw InputError(where + ": capability.lse_base=" + std::to_string(lse_base) + " is neither 0 (natural) nor 2");
+    c.lse_base2 = lse_base == 2;
     if (c.fixed_partition < 0)
       throw InputError(where + ": capability.fixed_partition=" + std::to_string(c.fixed_partition) + " is negative");
   } catch (const nlohmann::json::exception& e) {

@@ -144,6 +144,9 @@ const pacheck_capability kCapability = {
     PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_CUSTOM_SCALE | PACHECK_CAP_SLIDING_WINDOW | PACHECK_CAP_LSE,
     kPartition,  // fixed_partition: pacheck aims context lengths at multiples of 512
     0,           // page_stride_align: scalar loads, any stride
+    0,           // page_tables (minor 2): the padded 2-D table only
+    nullptr, 0,  // head_sizes_v: V has the QK head size
+    PACHECK_LSE_NATURAL,
 };
 
 // Honest numerics: on 16-bit caches Q.K, P, P.V and the partials all stay in fp32; only the output

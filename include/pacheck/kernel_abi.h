@@ -24,6 +24,11 @@
  *    Minor 1 added: capability fixed_partition, page_stride_align and the ONLY_SCALES_ON_8BIT flag;
  *    numerics v_round, pv_round and kv_dtypes; buffers device_id; descriptor abi_minor,
  *    numerics_by_kv, init and destroy; max_gqa 0 = no limit.
+ *    Minor 2 added the ragged batch (2026's decode surface, docs/problem.md): capability flags
+ *    RAGGED and EMPTY_ROWS, page_tables, head_sizes_v and lse_base; problem head_size_v, total_q,
+ *    max_q_len, page_table, num_kv_indices and page_stride_v; buffers cu_seqlens_q and the CSR
+ *    page table. A kernel of an earlier minor is offered only the cases it can express: uniform
+ *    q_len, Dv == D, the padded table, no empty sequence.
  *  - No C++ types, exceptions or allocations cross the boundary. Strings are NUL-terminated and
  *    owned by the side that returns them (descriptor strings live as long as the library).
  *  - One error shape: a call that can fail returns a status and `last_error` names why.
@@ -38,14 +43,23 @@
  *    a NULL stream.
  *
  * The problem (one decode step; docs/problem.md)
- *  S = num_seqs sequences, each with q_len query tokens (q_len > 1: multi-token decode, causal among
- *  themselves), Hq query heads, Hkv KV heads (query head h reads KV head h / G, G = Hq / Hkv),
- *  head size D, B tokens per page. Sequence s has context_lens[s] tokens of KV, the q_len new ones
- *  included; query token i of sequence s sits at position p = context_lens[s] - q_len + i and sees
- *  keys t <= p (and t > p - sliding_window when a window is set).
- *  Logical token t of sequence s lives in page blk = block_tables[s * max_blocks_per_seq + t / B]
- *  at slot tok = t % B. Table entries past ceil(context_lens[s] / B) are garbage and must never be
- *  read; free pages and unused slots hold poison (NaN codes).
+ *  S = num_seqs sequences, sequence s with q_len_s = cu_seqlens_q[s+1] - cu_seqlens_q[s] query
+ *  tokens (q_len_s > 1: multi-token decode or an extend chunk, causal among themselves), Hq query
+ *  heads, Hkv KV heads (query head h reads KV head h / G, G = Hq / Hkv), head size D for Q and K and
+ *  Dv = head_size_v for V and the output, B tokens per page. Q is packed [T, Hq, D], out [T, Hq, Dv],
+ *  lse [T, Hq]: query token i of sequence s is row cu_seqlens_q[s] + i (T = total_q). A uniform
+ *  batch (every q_len_s = q_len) is the same bytes as [S, q_len, Hq, D]; problem.q_len is 0 for a
+ *  ragged one (capability flag RAGGED). Sequence s has context_lens[s] tokens of KV, its new ones
+ *  included; query token i sits at position p = context_lens[s] - q_len_s + i and sees keys t <= p
+ *  (and t > p - sliding_window when a window is set). A sequence of context 0 (an empty slot of a
+ *  padded batch, flag EMPTY_ROWS) sees no key: its rows are O = 0 and LSE = -inf.
+ *  Page table PADDED: logical token t of sequence s lives in page
+ *  blk = block_tables[s * max_blocks_per_seq + t / B] at slot tok = t % B; entries past
+ *  ceil(context_lens[s] / B) are garbage and must never be read. Page table CSR (minor 2):
+ *  blk = kv_indices[kv_indptr[s] + t / B]; sequence s has kv_indptr[s+1] - kv_indptr[s] pages, the
+ *  last holding kv_last_page_len[s] tokens (1..B; 0 when it has none), so its context is
+ *  (pages - 1) * B + kv_last_page_len[s]; entries past kv_indptr[S] are garbage. Free pages and
+ *  unused slots (the last page's past kv_last_page_len) hold poison (NaN codes).
  *
  * KV layouts (docs/layouts.md). x = 16 / sizeof(element) (8 for 16-bit, 16 for 8-bit elements).
  * `page_stride` = elements between consecutive pages, >= the dense page H*B*D (strided views are
@@ -68,7 +82,8 @@
  *
  * Logits: x = softmax_scale * (q . k); then, in this order, soft-cap c*tanh(x/c) when
  * logit_softcap > 0, then + alibi_slopes[h] * (t - p) when ALiBi is on. A sink adds exp(sinks[h])
- * to the softmax denominator only. LSE = log(sum of exp(x) over visible keys [+ exp(sink)]).
+ * to the softmax denominator only. LSE = log(sum of exp(x) over visible keys [+ exp(sink)]), in the
+ * base the kernel declares (capability lse_base, minor 2: natural unless PACHECK_LSE_BASE2).
  *
  * Element codes: BF16 and FP16 are IEEE-style 16-bit (little-endian); FP8_E4M3FN is OCP e4m3
  * (max 448, NaN 0x7F/0xFF, MI355 and NVIDIA); FP8_E4M3FNUZ is MI300's (max 240, single NaN 0x80, no
@@ -85,7 +100,7 @@ extern "C" {
 #endif
 
 #define PACHECK_KERNEL_ABI_VERSION 1u /* major */
-#define PACHECK_KERNEL_ABI_MINOR 1u
+#define PACHECK_KERNEL_ABI_MINOR 2u
 
 /* The struct_size of a struct as this header defines it: `pacheck_capability c = {
  * PACHECK_STRUCT_SIZE(pacheck_capability), ...}`. */
@@ -127,6 +142,17 @@ typedef enum pacheck_scale_mode {
   PACHECK_SCALE_COUNT_ = 5
 } pacheck_scale_mode;
 
+/* How the page map is handed over (minor 2; see "The problem" above). */
+typedef enum pacheck_page_table {
+  PACHECK_TABLE_PADDED = 0,
+  PACHECK_TABLE_CSR = 1,
+  PACHECK_TABLE_COUNT_ = 2
+} pacheck_page_table;
+
+/* The base of the LSE a kernel writes (capability lse_base, minor 2). */
+#define PACHECK_LSE_NATURAL 0
+#define PACHECK_LSE_BASE2 2
+
 /* Where the kernel's buffers live. Host kernels are first-class: CI tests them without a GPU. */
 typedef enum pacheck_memory {
   PACHECK_MEMORY_HOST = 0,
@@ -153,6 +179,9 @@ typedef enum pacheck_status {
 #define PACHECK_CAP_ALIBI (1u << 4)
 #define PACHECK_CAP_SINKS (1u << 5)
 #define PACHECK_CAP_LSE (1u << 6)               /* writes the LSE output */
+#define PACHECK_CAP_RAGGED (1u << 10)           /* minor 2: q_len per sequence (cu_seqlens_q),
+                                                 * each up to max_q_len */
+#define PACHECK_CAP_EMPTY_ROWS (1u << 11)       /* minor 2: sequences of context 0 */
 /* Restrictions. */
 #define PACHECK_CAP_ONLY_PAGE_PARTITIONS (1u << 7)   /* split-K: partition_size a multiple of B */
 #define PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT (1u << 8) /* 8-bit KV only with per-token scales */
@@ -163,7 +192,8 @@ typedef enum pacheck_status {
 #define PACHECK_CAP_PARTITION_OF_PAGES PACHECK_CAP_ONLY_PAGE_PARTITIONS
 #define PACHECK_CAP_TOKEN_SCALES_FOR_8BIT PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT
 #define PACHECK_CAP_ENABLING_FLAGS (PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_CUSTOM_SCALE | \
-    PACHECK_CAP_SLIDING_WINDOW | PACHECK_CAP_LOGIT_SOFTCAP | PACHECK_CAP_ALIBI | PACHECK_CAP_SINKS | PACHECK_CAP_LSE)
+    PACHECK_CAP_SLIDING_WINDOW | PACHECK_CAP_LOGIT_SOFTCAP | PACHECK_CAP_ALIBI | PACHECK_CAP_SINKS | PACHECK_CAP_LSE | \
+    PACHECK_CAP_RAGGED | PACHECK_CAP_EMPTY_ROWS)
 #define PACHECK_CAP_RESTRICTING_FLAGS (PACHECK_CAP_ONLY_PAGE_PARTITIONS | \
     PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT | PACHECK_CAP_ONLY_SCALES_ON_8BIT)
 
@@ -196,6 +226,13 @@ typedef struct pacheck_capability {
                              * cache (the unit of page_stride): a kernel loading 16-byte vectors
                              * from an 8-bit cache declares 16 (8 would do for 16-bit only).
                              * 0 or 1 = any stride. */
+  /* ---- minor 2 (0 = as before) ---- */
+  uint32_t page_tables;     /* mask of pacheck_page_table the kernel reads; 0 = PADDED only */
+  const int32_t* head_sizes_v; /* V (and output) head sizes Dv the kernel takes besides Dv == D,
+                             * with any D of head_sizes; NULL = Dv == D only */
+  uint32_t num_head_sizes_v;
+  int32_t lse_base;         /* PACHECK_LSE_NATURAL (0) or PACHECK_LSE_BASE2: the verdict judges
+                             * the LSE in this base */
 } pacheck_capability;
 
 /* What the kernel rounds, and to what: the tolerance model derives the tolerance from this, so a
@@ -246,18 +283,27 @@ typedef struct pacheck_problem {
   int32_t has_sinks;           /* sinks given */
   int32_t partition_size;      /* split-K partition the case asks two-stage kernels to use */
   int32_t want_lse;            /* lse buffer given */
+  /* ---- minor 2 (pacheck always fills these; a kernel of an earlier minor never sees a case
+   * that needs them) ---- */
+  int32_t head_size_v;         /* Dv (== head_size unless the kernel declared head_sizes_v) */
+  int32_t total_q;             /* T = cu_seqlens_q[S], the rows of q, out and lse */
+  int32_t max_q_len;           /* the largest q_len_s */
+  int32_t page_table;          /* pacheck_page_table: block_tables or the CSR arrays is given */
+  int32_t num_kv_indices;      /* kv_indptr[S] for CSR, else 0 */
+  int64_t page_stride_v;       /* elements between consecutive V pages (page_stride when Dv == D;
+                                * page_stride is then K's) */
 } pacheck_problem;
 
 typedef struct pacheck_buffers {
   uint32_t struct_size;
-  const void* q;               /* [S, q_len, Hq, D] codes of q_dtype */
-  void* out;                   /* [S, q_len, Hq, D] codes of q_dtype */
-  float* lse;                  /* [S, q_len, Hq] natural log, sinks included; NULL unless want_lse */
+  const void* q;               /* [T, Hq, D] codes of q_dtype ([S, q_len, Hq, D] when uniform) */
+  void* out;                   /* [T, Hq, Dv] codes of q_dtype */
+  float* lse;                  /* [T, Hq] in the declared base, sinks included; NULL unless want_lse */
   const void* k_cache;         /* layout above, codes of kv_dtype */
   const void* v_cache;
   const float* k_scales;       /* scale layout above */
   const float* v_scales;
-  const int32_t* block_tables; /* [S, max_blocks_per_seq] */
+  const int32_t* block_tables; /* [S, max_blocks_per_seq]; NULL when the page table is CSR */
   const int32_t* context_lens; /* [S] */
   const float* alibi_slopes;   /* [Hq] or NULL */
   const float* sinks;          /* [Hq] or NULL */
@@ -268,6 +314,11 @@ typedef struct pacheck_buffers {
                                 * whose memory the pointers live in and on which `stream` was
                                 * created; it is current on the calling thread. Host kernels: -1.
                                 * Absent (a 1.0 pacheck): read it only if PACHECK_HAS_FIELD. */
+  /* ---- minor 2 ---- */
+  const int32_t* cu_seqlens_q;   /* [S + 1] query row offsets (always given) */
+  const int32_t* kv_indptr;      /* [S + 1] CSR page table, or NULL when PADDED */
+  const int32_t* kv_indices;     /* [num_kv_indices + garbage] */
+  const int32_t* kv_last_page_len; /* [S] */
 } pacheck_buffers;
 
 /* ---- the descriptor -------------------------------------------------------------------------- */

@@ -12,8 +12,8 @@ namespace pa {
 struct SplitPlan {
   int32_t partition = 0;       // tokens per partition
   int32_t num_partitions = 0;  // of the longest context
-  int64_t rows = 0;            // S * q_len * Hq
-  int32_t head_size = 0;
+  int64_t rows = 0;            // T * Hq (T = S * q_len unless ragged)
+  int32_t head_size = 0;       // Dv: the partial outputs are V-sized
 
   int64_t max_logits_elems() const { return rows * num_partitions; }  // [S, q_len, Hq, P] fp32
   int64_t exp_sums_elems() const { return rows * num_partitions; }    // [S, q_len, Hq, P] fp32
@@ -30,8 +30,8 @@ inline SplitPlan split_plan(const pacheck_problem& p) {
   SplitPlan s;
   s.partition = p.partition_size;
   s.num_partitions = (p.max_context + p.partition_size - 1) / p.partition_size;
-  s.rows = int64_t(p.num_seqs) * p.q_len * p.num_q_heads;
-  s.head_size = p.head_size;
+  s.rows = (p.total_q > 0 ? int64_t(p.total_q) : int64_t(p.num_seqs) * p.q_len) * p.num_q_heads;
+  s.head_size = p.head_size_v > 0 ? p.head_size_v : p.head_size;
   return s;
 }
 

@@ -35,6 +35,7 @@ static const pacheck_capability kCap = {
     1, NULL, 0, 1, 0, 0,
     PACHECK_CAP_LSE,
     0, 0, /* minor 1: no fixed partition, any page stride */
+    0, NULL, 0, PACHECK_LSE_NATURAL, /* minor 2: padded table, Dv == D, natural LSE */
 };
 
 static const char* zeros_last_error(const pacheck_kernel* self) {

@@ -146,7 +146,7 @@ TEST(AbiE5m2, ADeclaredE5m2CacheIsAdmittedOnEveryDeviceModelAndRuns) {
     EXPECT_FALSE(k->decline_reason(c, dev).has_value()) << dev.name;
     EXPECT_EQ(judge(*k, c, dev), "") << dev.name;
   }
-  const KernelPtr no_e5m2 = load_one(PA_TK_ABI_1_1_SO);  // declares e5m2 too: same source
+  const KernelPtr no_e5m2 = load_one(PA_TK_ABI_1_2_SO);  // declares e5m2 too: same source
   EXPECT_FALSE(no_e5m2->decline_reason(c, device_mi300x()).has_value());
 }
 
@@ -184,7 +184,7 @@ TEST(AbiNoGqaLimit, MaxGqaZeroMeansAnyGroupSize) {
   c.num_q_heads = 64;
   c.context_lens = {20};
   c.num_seqs = 1;
-  const KernelPtr limited = load_one(PA_TK_ABI_1_1_SO);
+  const KernelPtr limited = load_one(PA_TK_ABI_1_2_SO);
   const auto why = limited->decline_reason(c, device_mi300x());
   ASSERT_TRUE(why.has_value());
   EXPECT_EQ(*why, "gqa=64 above 4");

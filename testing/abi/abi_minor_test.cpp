@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <dlfcn.h>
+#include <cstdlib>
 
 #include "testing/abi/judge.hpp"
 
@@ -15,7 +16,7 @@ namespace {
 static_assert(PACHECK_CAP_PARTITION_OF_PAGES == PACHECK_CAP_ONLY_PAGE_PARTITIONS, "1.0 alias");
 static_assert(PACHECK_CAP_TOKEN_SCALES_FOR_8BIT == PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT, "1.0 alias");
 static_assert((PACHECK_CAP_ENABLING_FLAGS & PACHECK_CAP_RESTRICTING_FLAGS) == 0, "a flag is one kind");
-static_assert((PACHECK_CAP_ENABLING_FLAGS | PACHECK_CAP_RESTRICTING_FLAGS) == 0x3FFu, "every flag has a kind");
+static_assert((PACHECK_CAP_ENABLING_FLAGS | PACHECK_CAP_RESTRICTING_FLAGS) == 0xFFFu, "every flag has a kind");
 
 std::vector<Case> sample_cases() {
   std::vector<Case> out;
@@ -47,7 +48,7 @@ TEST(AbiMinor, APluginBuiltAgainstTheOneZeroHeaderLoadsAndRuns) {
 // The fields a 1.0 struct lacks take the defaults that are 1.0's behaviour: the capability and
 // numerics parsed from the 1.0 binary equal those of the same source built against 1.1.
 TEST(AbiMinor, TheOneZeroPluginDeclaresWhatTheSameSourceDeclaresUnderOneOne) {
-  const KernelPtr old = load_one(PA_TK_ABI_1_0_SO), now = load_one(PA_TK_ABI_1_1_SO);
+  const KernelPtr old = load_one(PA_TK_ABI_1_0_SO), now = load_one(PA_TK_ABI_1_2_SO);
   EXPECT_EQ(describe(old->info().capability), describe(now->info().capability));
   EXPECT_EQ(describe(old->info().numerics), describe(now->info().numerics));
   EXPECT_EQ(old->info().capability.fixed_partition, 0);
@@ -55,6 +56,28 @@ TEST(AbiMinor, TheOneZeroPluginDeclaresWhatTheSameSourceDeclaresUnderOneOne) {
   EXPECT_FALSE(old->info().capability.scales_for_8bit_only);
   EXPECT_TRUE(old->info().numerics.by_kv.empty());
   for (const Case& c : sample_cases()) EXPECT_EQ(judge(*now, c, device_mi300x()), "") << vars(c);
+}
+
+// A plug-in built against the 1.1 header (testing/abi_v1_1, verbatim) declares what the same source
+// declares under the current header -- none of minor 2's ragged family -- and runs the ci suite
+// through the pacheck binary unchanged: it is offered only cases it can express (no ragged batch,
+// no Dv != D, no CSR table, no empty sequence), and passes them.
+TEST(AbiMinor, APluginBuiltAgainstTheOneOneHeaderRunsItsCiSuiteUnchanged) {
+  const KernelPtr old = load_one(PA_TK_ABI_1_1_SO), now = load_one(PA_TK_ABI_1_2_SO);
+  EXPECT_EQ(describe(old->info().capability), describe(now->info().capability));
+  EXPECT_FALSE(old->info().capability.ragged);
+  EXPECT_EQ(old->info().capability.page_tables, bit(PageTable::padded));
+  Case ragged = sample_cases()[1];
+  ragged.q_lens = {1, 3};
+  ragged.q_len = 3;
+  ragged.context_lens = {40, 40};
+  ragged.num_seqs = 2;
+  ASSERT_TRUE(validate(ragged).empty()) << join(validate(ragged), "; ");
+  EXPECT_TRUE(old->decline_reason(ragged, device_mi300x()).has_value());
+  const std::string report = ::testing::TempDir() + "abi_1_1_ci.json";
+  const std::string cmd = std::string(PACHECK_BIN) + " run --kernel " + PA_TK_ABI_1_1_SO +
+                          " --suite ci --quiet --report " + report + " > /dev/null";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 
 // The raw descriptor of a test plug-in, for building edited copies.
@@ -77,7 +100,7 @@ std::string construct_error(const pacheck_kernel& d) {
 }
 
 TEST(AbiMinor, ANewerMinorIsRefusedNamingBothVersions) {
-  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_1_SO);
+  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_2_SO);
   ASSERT_NE(d, nullptr);
   pacheck_kernel newer = *d;
   newer.abi_minor = PACHECK_KERNEL_ABI_MINOR + 1;
@@ -89,14 +112,16 @@ TEST(AbiMinor, ANewerMinorIsRefusedNamingBothVersions) {
 }
 
 TEST(AbiMinor, UnknownFlagBitsAndBadMinorOneFieldsAreRefused) {
-  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_1_SO);
+  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_2_SO);
   ASSERT_NE(d, nullptr);
   struct Edit {
     const char* what;
     void (*edit)(pacheck_capability&);
     const char* part;
   };
-  for (const Edit& e : {Edit{"flag bit 10", [](pacheck_capability& c) { c.flags |= 1u << 10; }, "unknown bits 0x400"},
+  for (const Edit& e : {Edit{"flag bit 12", [](pacheck_capability& c) { c.flags |= 1u << 12; }, "unknown bits 0x1000"},
+                        Edit{"bad lse base", [](pacheck_capability& c) { c.lse_base = 10; }, "lse_base=10"},
+                        Edit{"unknown table", [](pacheck_capability& c) { c.page_tables = 4; }, "page_tables has unknown id"},
                         Edit{"negative align", [](pacheck_capability& c) { c.page_stride_align = -16; }, "page_stride_align=-16"},
                         Edit{"negative partition", [](pacheck_capability& c) { c.fixed_partition = -1; }, "fixed_partition=-1"},
                         Edit{"negative max_gqa", [](pacheck_capability& c) { c.max_gqa = -1; }, "max_gqa=-1"}}) {
@@ -114,7 +139,7 @@ int says_no(const pacheck_kernel*, const pacheck_problem*, char*, size_t) { retu
 const char* reason(const pacheck_kernel*) { return "needs 300 KiB of shared memory, the device has 227 KiB"; }
 
 TEST(AbiMinor, SupportsMayGiveItsReasonThroughLastError) {
-  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_1_SO);
+  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_2_SO);
   ASSERT_NE(d, nullptr);
   pacheck_kernel k = *d;
   k.supports = says_no;

@@ -34,13 +34,18 @@
 
 #include <unistd.h>
 
-#if defined(PACHECK_KERNEL_ABI_MINOR) && !defined(TK_ABI_1_0)
+#if defined(PACHECK_KERNEL_ABI_MINOR) && PACHECK_KERNEL_ABI_MINOR >= 2 && !defined(TK_ABI_1_0)
+#define TK_MINOR 2
+#elif defined(PACHECK_KERNEL_ABI_MINOR) && !defined(TK_ABI_1_0)
 #define TK_MINOR 1
 #else
 #define TK_MINOR 0
 #endif
 #if defined(TK_ABI_1_0) && defined(PACHECK_KERNEL_ABI_MINOR)
 #error "TK_ABI_1_0 must be built against testing/abi_v1_0 (the 1.0 header has no PACHECK_KERNEL_ABI_MINOR)"
+#endif
+#if defined(TK_ABI_1_1) && PACHECK_KERNEL_ABI_MINOR != 1
+#error "TK_ABI_1_1 must be built against testing/abi_v1_1 (the 1.1 header verbatim)"
 #endif
 
 namespace {
@@ -276,6 +281,9 @@ const pacheck_capability kCap = {
 #else
     0,
 #endif
+#endif
+#if TK_MINOR >= 2
+    0, nullptr, 0, PACHECK_LSE_NATURAL,  // minor 2: padded table, Dv == D, natural LSE (declares nothing new)
 #endif
 };
 

@@ -21,40 +21,64 @@ namespace {
 constexpr int kMaxHead = 256;
 using RowPartial = Partial<kMaxHead>;
 
-enum class Bug { merge_without_rescale, causal_mask_ignored, padded_heads_written, max_not_subtracted };
+enum class Bug {
+  merge_without_rescale, causal_mask_ignored, padded_heads_written, max_not_subtracted,
+  // The ragged family (imitating the unified path):
+  packed_offset_ignored, v_with_qk_head_size, empty_row_finite_lse, last_page_padding_attended,
+  csr_last_page_len_ignored, lse_base2_declared_natural
+};
 
 thread_local std::string t_error;
 const char* bad_last_error(const pacheck_kernel*) { return t_error.c_str(); }
+
+/// A page table read the one way for either form (the CSR form's context from its page count and
+/// last-page length), composed with a page layout: what PagedLayout is for the padded table.
+struct Pages {
+  PagedLayout padded;
+  CsrTable csr;  // indptr null unless the table is CSR
+  int32_t block_of(int32_t s, int32_t t) const { return csr.indptr ? csr.block_of(s, t) : padded.block_of(s, t); }
+  int32_t slot_of(int32_t t) const { return padded.slot_of(t); }
+  int64_t operator()(int32_t s, int32_t t, int32_t h, int32_t d) const {
+    return padded.page(block_of(s, t), h, slot_of(t), d);
+  }
+};
 
 /// What a plain kernel reads, decoded element by element.
 struct Plain {
   const pacheck_problem& p;
   const pacheck_buffers& b;
   DType qt, kv;
-  int32_t eb, G;
-  PagedLayout K, V;
+  int32_t eb, G, Dv;
+  Pages K, V;
   ScaleLayout sl;
   LogitTransform lt;
 
   Plain(const pacheck_problem& pr, const pacheck_buffers& bu)
       : p(pr), b(bu), qt(DType(pr.q_dtype)), kv(DType(pr.kv_dtype)), eb(dtype_bytes(kv)),
-        G(pr.num_q_heads / pr.num_kv_heads) {
+        G(pr.num_q_heads / pr.num_kv_heads), Dv(head_size_v(pr)) {
     const KvLayouts L = kv_layouts(p);
-    K = {L.k, b.block_tables, p.max_blocks_per_seq};
-    V = {L.v, b.block_tables, p.max_blocks_per_seq};
+    CsrTable csr;
+    if (p.page_table == PACHECK_TABLE_CSR) csr = {b.kv_indptr, b.kv_indices, b.kv_last_page_len, p.block_size};
+    K = {{L.k, b.block_tables, p.max_blocks_per_seq}, csr};
+    V = {{L.v, b.block_tables, p.max_blocks_per_seq}, csr};
     sl = L.scale;
+    v_elems = L.v.cosize(p.num_blocks);
     lt = make_logit_transform(p.softmax_scale, p.logit_softcap, p.sliding_window, b.alibi_slopes);
   }
-  int64_t row(int32_t s, int32_t i, int32_t h) const { return (int64_t(s) * p.q_len + i) * p.num_q_heads + h; }
+  int64_t v_elems = 0;
+  int64_t q_start(int32_t s) const { return b.cu_seqlens_q ? b.cu_seqlens_q[s] : int64_t(s) * p.q_len; }
+  int32_t q_len_of(int32_t s) const { return int32_t(q_start(s + 1) - q_start(s)); }
+  int32_t ctx(int32_t s) const { return K.csr.indptr ? K.csr.context(s) : b.context_lens[s]; }
+  int64_t row(int32_t s, int32_t i, int32_t h) const { return (q_start(s) + i) * p.num_q_heads + h; }
   /// f(s, h, row, ctx, pos) for every output row: sequence s, query token i (at position pos of a
   /// context of ctx), query head h.
   template <class F>
   void each_row(F f) const {
     for (int32_t s = 0; s < p.num_seqs; ++s)
-      for (int32_t i = 0; i < p.q_len; ++i)
+      for (int32_t i = 0; i < q_len_of(s); ++i)
         for (int32_t h = 0; h < p.num_q_heads; ++h) {
-          const int32_t ctx = b.context_lens[s];
-          f(s, h, row(s, i, h), ctx, query_position(ctx, p.q_len, i));
+          const int32_t c = ctx(s);
+          f(s, h, row(s, i, h), c, query_position(c, q_len_of(s), i));
         }
   }
   float code(const void* base, int64_t off) const {
@@ -78,6 +102,8 @@ struct Plain {
   }
   /// Keys [t0, t1) of sequence s for query head h (KV head hk); `visible_to` is the position
   /// the causal mask is applied at, `pos` the one ALiBi and the window measure from.
+  int32_t dv_read = 0;  // V elements read per row (Dv; set by the launch)
+  int32_t dv_write = 0;  // output elements (and row stride) per row (Dv; set by the launch)
   RowPartial attend(int64_t qrow, bool zero_q, int32_t s, int32_t h, int32_t hk, int32_t pos, int32_t visible_to,
                     int32_t t0, int32_t t1) const {
     RowPartial part = RowPartial::empty();
@@ -86,7 +112,10 @@ struct Plain {
       one.m = logit(qrow, zero_q, s, h, hk, t, pos);
       one.l = 1.f;
       const float vs = scale(b.v_scales, s, t, hk);
-      for (int32_t d = 0; d < p.head_size; ++d) one.o[d] = code(b.v_cache, V(s, t, hk, d)) * vs;
+      for (int32_t d = 0; d < dv_read; ++d) {
+        const int64_t off = V(s, t, hk, d);  // past Dv only for v_with_qk_head_size: kept in the buffer
+        one.o[d] = off < v_elems ? code(b.v_cache, off) * vs : 0.f;
+      }
       part.merge(one);
     }
     return part;
@@ -96,13 +125,70 @@ struct Plain {
     return part;
   }
   void write(int64_t r, const RowPartial& part) const {
-    for (int32_t d = 0; d < p.head_size; ++d) {
+    for (int32_t d = 0; d < dv_write; ++d) {
       const uint16_t c = uint16_t(codec::encode(qt, part.normalised(d)));
-      std::memcpy(static_cast<uint8_t*>(b.out) + (r * p.head_size + d) * 2, &c, 2);
+      std::memcpy(static_cast<uint8_t*>(b.out) + (r * dv_write + d) * 2, &c, 2);
     }
     if (b.lse) b.lse[r] = part.lse();
   }
 };
+
+// ---- the ragged family: each a single pass like unified, with one bug ----------------------------
+
+// A ragged batch indexed as if uniform: a sequence with 5 or more query tokens past the first takes
+// its Q and O rows at s * q_len_s (its own q_len as the stride) instead of cu_seqlens_q[s].
+void packed_offset_ignored(const Plain& k) {
+  for (int32_t s = 0; s < k.p.num_seqs; ++s)
+    for (int32_t i = 0; i < k.q_len_of(s); ++i)
+      for (int32_t h = 0; h < k.p.num_q_heads; ++h) {
+        const int32_t ql = k.q_len_of(s), c = k.ctx(s), pos = query_position(c, ql, i);
+        const int64_t r = s >= 1 && ql >= 5 ? (int64_t(s) * ql + i) * k.p.num_q_heads + h : k.row(s, i, h);
+        if (r >= total_q(k.p) * k.p.num_q_heads) continue;  // past the end: the row is lost
+        k.write(r, k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, pos, 0, c)));
+      }
+}
+
+// Every row as the contract says, then an empty row's LSE set to a finite sentinel (-5e4, one
+// library's "-inf") instead of -inf.
+void empty_row_finite_lse(const Plain& k) {
+  k.each_row([&](int32_t s, int32_t h, int64_t r, int32_t c, int32_t pos) {
+    RowPartial part = k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, pos, 0, c));
+    k.write(r, part);
+    if (k.b.lse && part.l == 0.f) k.b.lse[r] = -5e4f;
+  });
+}
+
+// The last page read whole: keys up to the end of the last page are visible (the padding slots
+// past the context, poisoned, enter the softmax).
+void last_page_padding_attended(const Plain& k) {
+  k.each_row([&](int32_t s, int32_t h, int64_t r, int32_t c, int32_t pos) {
+    const int32_t end = (c + k.p.block_size - 1) / k.p.block_size * k.p.block_size;
+    const int32_t to = pos == c - 1 ? end - 1 : pos;  // the last query token of the sequence
+    k.write(r, k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, to, 0, end)));
+  });
+}
+
+// CSR: the context taken as whole pages (kv_last_page_len never read).
+void csr_last_page_len_ignored(const Plain& k) {
+  for (int32_t s = 0; s < k.p.num_seqs; ++s) {
+    const int32_t c = k.K.csr.indptr ? k.K.csr.pages(s) * k.p.block_size : k.ctx(s);
+    for (int32_t i = 0; i < k.q_len_of(s); ++i)
+      for (int32_t h = 0; h < k.p.num_q_heads; ++h) {
+        const int64_t r = k.row(s, i, h);
+        const int32_t pos = query_position(c, k.q_len_of(s), i);
+        k.write(r, k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, pos, 0, c)));
+      }
+  }
+}
+
+// The LSE written as log2-sum-exp by a kernel that declares it natural (the default).
+void lse_base2_declared_natural(const Plain& k) {
+  k.each_row([&](int32_t s, int32_t h, int64_t r, int32_t c, int32_t pos) {
+    const RowPartial part = k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, pos, 0, c));
+    k.write(r, part);
+    if (k.b.lse) k.b.lse[r] = part.lse() * 1.44269504088896341f;
+  });
+}
 
 // hip-like: stage 1 per partition, stage 2 adds the partials' o and l as they are -- each taken
 // against its own running max -- instead of rescaling them to the common max first.
@@ -171,17 +257,29 @@ int bad_launch(const pacheck_kernel* self, const pacheck_problem* p, const pache
     t_error = "known-bad kernel: head_size <= 256 and a 16-bit q dtype only";
     return PACHECK_NOT_SUPPORTED;
   }
-  if (auto e = layout_error(KvLayout(p->kv_layout), p->num_kv_heads, p->block_size, p->head_size,
-                            dtype_bytes(DType(p->kv_dtype)))) {
+  if (auto e = kv_layouts_error(*p)) {
     t_error = *e;
     return PACHECK_NOT_SUPPORTED;
   }
-  const Plain k(*p, *b);
+  Plain k(*p, *b);
+  k.dv_read = k.dv_write = k.Dv;
   switch (bug) {
     case Bug::merge_without_rescale: merge_without_rescale(k); break;
     case Bug::causal_mask_ignored: causal_mask_ignored(k); break;
     case Bug::padded_heads_written: padded_heads_written(k); break;
     case Bug::max_not_subtracted: max_not_subtracted(k); break;
+    case Bug::packed_offset_ignored: packed_offset_ignored(k); break;
+    case Bug::v_with_qk_head_size:  // V loaded and O stored with D elements, the QK head size
+      k.dv_read = k.dv_write = std::min(p->head_size, kMaxHead);
+      k.each_row([&](int32_t s, int32_t h, int64_t r, int32_t c, int32_t pos) {
+        if ((r + 1) * k.dv_write > total_q(*p) * p->num_q_heads * k.Dv) return;  // would store past the buffer
+        k.write(r, k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, pos, 0, c)));
+      });
+      break;
+    case Bug::empty_row_finite_lse: empty_row_finite_lse(k); break;
+    case Bug::last_page_padding_attended: last_page_padding_attended(k); break;
+    case Bug::csr_last_page_len_ignored: csr_last_page_len_ignored(k); break;
+    case Bug::lse_base2_declared_natural: lse_base2_declared_natural(k); break;
   }
   return PACHECK_OK;
 }
@@ -205,6 +303,9 @@ pacheck_kernel make_bad(const char* name, const Bug& bug, const pacheck_capabili
 
 const Bug kMerge = Bug::merge_without_rescale, kCausal = Bug::causal_mask_ignored, kPadded = Bug::padded_heads_written,
           kNoMax = Bug::max_not_subtracted;
+const Bug kRagged[] = {Bug::packed_offset_ignored, Bug::v_with_qk_head_size, Bug::empty_row_finite_lse,
+                       Bug::last_page_padding_attended, Bug::csr_last_page_len_ignored,
+                       Bug::lse_base2_declared_natural};
 
 }  // namespace
 
@@ -217,10 +318,29 @@ std::vector<KnownBad> known_bad_host() {
       "pacheck known-bad kernel padded_heads_written (testing/known_bad/known_bad_host.cpp)");
   static const pacheck_kernel nomax = make_bad("v1", kNoMax, &builtin::kV1Capability,
       "pacheck known-bad kernel max_not_subtracted (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics);
+  static const pacheck_kernel ragged[6] = {
+      make_bad("unified", kRagged[0], &builtin::kUnifiedCapability,
+               "pacheck known-bad kernel packed_offset_ignored (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics),
+      make_bad("unified", kRagged[1], &builtin::kUnifiedCapability,
+               "pacheck known-bad kernel v_with_qk_head_size (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics),
+      make_bad("unified", kRagged[2], &builtin::kUnifiedCapability,
+               "pacheck known-bad kernel empty_row_finite_lse (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics),
+      make_bad("unified", kRagged[3], &builtin::kUnifiedCapability,
+               "pacheck known-bad kernel last_page_padding_attended (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics),
+      make_bad("unified", kRagged[4], &builtin::kUnifiedCapability,
+               "pacheck known-bad kernel csr_last_page_len_ignored (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics),
+      make_bad("unified", kRagged[5], &builtin::kUnifiedCapability,
+               "pacheck known-bad kernel lse_base2_declared_natural (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics)};
   return {{"merge_without_rescale", "split-K stage 2 adds partitions without rescaling to a common max", &merge},
           {"causal_mask_ignored", "MTP: query tokens see the keys of later query tokens", &causal},
           {"padded_heads_written", "asm GQA tile padding: padded rows written over real heads g % G", &padded},
-          {"max_not_subtracted", "softmax without the running-max subtraction: exp overflows on outlier logits", &nomax}};
+          {"max_not_subtracted", "softmax without the running-max subtraction: exp overflows on outlier logits", &nomax},
+          {"packed_offset_ignored", "ragged batch: Q/O rows of a sequence with q_len >= 5 taken without the packed offset", &ragged[0]},
+          {"v_with_qk_head_size", "QK != V heads: V loaded and O stored with the QK head size", &ragged[1]},
+          {"empty_row_finite_lse", "empty row: a finite LSE sentinel (-5e4) instead of -inf", &ragged[2]},
+          {"last_page_padding_attended", "the last page's padding slots let into the softmax", &ragged[3]},
+          {"csr_last_page_len_ignored", "CSR page table: kv_last_page_len ignored (whole last page)", &ragged[4]},
+          {"lse_base2_declared_natural", "LSE returned in base 2 by a kernel declaring natural", &ragged[5]}};
 }
 
 std::vector<const pacheck_kernel*> known_bad_host_kernels() {
