@@ -27,39 +27,60 @@ PROVENANCE = "pacheck adapters/numpy_reference.py (numpy %s)" % np.__version__
 if PLANT_BUG:
     PROVENANCE += " WITH A PLANTED BUG (%s)" % PLANT_BUG
 MEMORY = "host"
-CAPABILITY = pa.broad_capability()
+# Every layout, dtype and option, and the ragged family (ABI 1.2): per-sequence q_len up to 1024
+# (an extend chunk), empty sequences, the padded and CSR page tables, Dv in {64, 128} besides
+# Dv == D, the LSE in the natural base.
+CAPABILITY = pa.broad_capability(**pa.ragged_capability(max_q_len=1024, head_sizes_v=[64, 128]))
 # Logits, softmax and P.V in fp64; only the output is rounded (to the q dtype).
 NUMERICS = pa.numerics("fp32", "fp32", "fp32")
 
 
 def _kv(p, b, which, s):
-    """Dequantized [ctx, Hkv, D] float64 of sequence s, read from the physical cache."""
-    blk, tok, _ = pa.token_slots(p, b.block_tables, b.context_lens, seqs=[s])
+    """Dequantized [ctx, Hkv, D (V: Dv)] float64 of sequence s, read from the physical cache
+    through the page table (padded or CSR)."""
+    blk, tok, _ = pa.token_slots(p, b, seqs=[s])
     cache, scales = pa.kv_buffers(b, which)
-    codes = cache[pa.gather_offsets(p, "k" if PLANT_BUG == "v_layout" else which, blk, tok)]
+    if PLANT_BUG == "v_layout" and which == "v":
+        # V read with K's layout formula (its own head size and page stride kept).
+        codes = cache[_k_layout_offsets_for_v(p, blk, tok)]
+    else:
+        codes = cache[pa.gather_offsets(p, which, blk, tok)]
     scale_blk = blk
     if PLANT_BUG == "scale" and p["scale_mode"].startswith("per_token"):
         scale_blk = np.arange(blk.shape[1], dtype=np.int64)[None, :] // p["block_size"]
     return pa.dequantize(p, codes, pa.gather_scales(p, scales, scale_blk, tok), np.float64)[0]
 
 
+def _k_layout_offsets_for_v(p, blk, tok):
+    q = pa.Problem(p, head_size=p.head_size_v, page_stride=p.page_stride_v)
+    return pa.gather_offsets(q, "k", blk, tok)
+
+
 def run(p, b):
-    S, L, Hq, Hkv, D = p["num_seqs"], p["q_len"], p["num_q_heads"], p["num_kv_heads"], \
-        p["head_size"]
+    Hq, Hkv, D, Dv = p["num_q_heads"], p["num_kv_heads"], p["head_size"], p.head_size_v
     G = Hq // Hkv
     scale = pa.softmax_scale(p)
     cap = p["logit_softcap"]
-    q = pa.decode(b.q, p["q_dtype"]).astype(np.float64)  # [S, L, Hq, D]
+    q = pa.decode(b.rows("q"), p["q_dtype"]).astype(np.float64)  # [T, Hq, D]
+    out, lse = b.rows("out"), b.rows("lse")  # [T, Hq, Dv], [T, Hq]
     slopes = None if not p["has_alibi"] else np.asarray(b.alibi_slopes, np.float64).reshape(Hkv, G)
     sinks = None if not p["has_sinks"] else np.asarray(b.sinks, np.float64).reshape(Hkv, G)
-    for s in range(S):
-        ctx = int(b.context_lens[s])
-        k, v = _kv(p, b, "k", s), _kv(p, b, "v", s)  # [ctx, Hkv, D]
-        qs = q[s].reshape(L, Hkv, G, D)  # query head h = kv head h / G, member h % G
+    for seq in pa.sequences(p, b):
+        L, ctx = seq.q_len, seq.ctx
+        if L == 0:
+            continue
+        if seq.empty:  # no key: O = 0; LSE = -inf, or the sink's logit (alone in the denominator)
+            out[seq.rows] = pa.encode(np.zeros((L, Hq, Dv)), p["q_dtype"])
+            if lse is not None:
+                row = np.full(Hq, -np.inf) if sinks is None else sinks.reshape(Hq)
+                lse[seq.rows] = np.broadcast_to(row, (L, Hq))
+            continue
+        k, v = _kv(p, b, "k", seq.s), _kv(p, b, "v", seq.s)  # [ctx, Hkv, D], [ctx, Hkv, Dv]
+        qs = q[seq.rows].reshape(L, Hkv, G, D)  # query head h = kv head h / G, member h % G
         x = np.einsum("lhgd,thd->lhgt", qs, k) * scale
         if cap > 0:
             x = cap * np.tanh(x / cap)
-        pos = pa.query_positions(p, ctx)  # [L]
+        pos = seq.positions()  # [L]
         if PLANT_BUG == "causal":
             pos = pos + 1
         t = np.arange(ctx)[None, :]
@@ -77,6 +98,6 @@ def run(p, b):
         if sinks is not None:
             l = l + np.exp(sinks[None] - m)
         o = np.einsum("lhgt,thd->lhgd", e, v) / l[..., None]
-        b.out[s] = pa.encode(o.reshape(L, Hq, D), p["q_dtype"])
-        if b.lse is not None:
-            b.lse[s] = (m + np.log(l)).reshape(L, Hq)
+        out[seq.rows] = pa.encode(o.reshape(L, Hq, Dv), p["q_dtype"])
+        if lse is not None:
+            lse[seq.rows] = (m + np.log(l)).reshape(L, Hq)

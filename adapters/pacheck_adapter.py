@@ -26,6 +26,7 @@ import numpy as np
 DTYPES = ("bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz", "int8", "fp32", "fp8_e5m2")
 LAYOUTS = ("nhd", "hnd", "vllm", "shuffled")
 SCALE_MODES = ("none", "per_tensor", "per_head", "per_token_block_major", "per_token_head_major")
+PAGE_TABLES = ("padded", "csr")  # ABI 1.2: how the page map is handed over
 ROUNDINGS = ("fp32", "as_q") + DTYPES
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp8_e4m3fn": 1, "fp8_e4m3fnuz": 1, "int8": 1, "fp32": 4,
                "fp8_e5m2": 1}
@@ -48,9 +49,14 @@ _CAP_DEFAULTS = {
     # ABI 1.1: "scales apply to 8-bit caches only" (16-bit cases carry scale mode none), a split-K
     # partition fixed at this many tokens (0 = none), page_stride a multiple of this many elements.
     "scales_for_8bit_only": False, "fixed_partition": 0, "page_stride_align": 1,
+    # ABI 1.2, the ragged batch: per-sequence q_len (cu_seqlens_q, each up to max_q_len);
+    # sequences of context 0 (rows O = 0, LSE = -inf); the page tables read ("padded" and/or
+    # "csr"); V / output head sizes Dv besides Dv == D; the LSE's base (0 natural, 2).
+    "ragged": False, "empty_rows": False, "page_tables": ["padded"], "head_sizes_v": [],
+    "lse_base": 0,
 }
 _CAP_NAMES = {"q_dtypes": DTYPES, "kv_dtypes": DTYPES, "kv_layouts": LAYOUTS,
-              "scale_modes": SCALE_MODES}
+              "scale_modes": SCALE_MODES, "page_tables": PAGE_TABLES}
 
 
 def capability(**kw):
@@ -78,6 +84,10 @@ def capability(**kw):
         else:
             v = int(v)
         cap[key] = v
+    if cap["lse_base"] not in (0, 2):
+        raise ValueError("capability lse_base: %r is neither 0 (natural) nor 2" % cap["lse_base"])
+    if not cap["page_tables"]:
+        raise ValueError("capability page_tables: name at least one of %s" % (PAGE_TABLES,))
     return cap
 
 
@@ -85,7 +95,8 @@ def broad_capability(**overrides):
     """The declaration of a general kernel -- every dtype the suites draw on both vendors, every
     layout and scale mode, head sizes 16..256 in steps of 16, power-of-two pages up to 256,
     G <= 64, q_len <= 8 and every option -- with `overrides` for what a kernel lacks. One home
-    for the shape that the reference and torch adapters share."""
+    for the shape that the reference and torch adapters share. The ragged family (ABI 1.2) is
+    not part of it: add ragged_capability() to declare it."""
     base = dict(
         q_dtypes=["bf16", "fp16"],
         kv_dtypes=["bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz", "int8"],
@@ -100,6 +111,16 @@ def broad_capability(**overrides):
     )
     base.update(overrides)
     return capability(**base)
+
+
+def ragged_capability(max_q_len=1024, head_sizes_v=(64, 128), page_tables=PAGE_TABLES,
+                      empty_rows=True, lse_base=0):
+    """The keys that declare the ragged family (ABI 1.2), to merge into a capability:
+    `pa.broad_capability(**pa.ragged_capability())`. A kernel that takes a ragged batch
+    (q_len per sequence up to max_q_len; the uniform draws stay at q_len <= 16), empty
+    sequences, both page tables and V head sizes Dv in head_sizes_v besides Dv == D."""
+    return dict(ragged=True, max_q_len=int(max_q_len), head_sizes_v=list(head_sizes_v),
+                page_tables=list(page_tables), empty_rows=bool(empty_rows), lse_base=int(lse_base))
 
 
 def numerics(p_round="fp32", qk_round="fp32", partial_round="fp32", v_round="fp32", pv_round="fp32",
@@ -150,10 +171,48 @@ class Problem(dict):
 
     @property
     def dense_page(self):
+        """Elements of one dense K page (Hkv * B * D)."""
         return self["num_kv_heads"] * self["block_size"] * self["head_size"]
 
+    # ABI 1.2 fields, read with their meaning when a problem leaves them out or 0 (one written by
+    # hand, or by an earlier pacheck): Dv = D, T = S * q_len, V's page stride = K's.
+    @property
+    def head_size_v(self):
+        """Dv: the V and output head size."""
+        return int(self.get("head_size_v") or self["head_size"])
 
-_NAMED = {"q_dtype": DTYPES, "kv_dtype": DTYPES, "kv_layout": LAYOUTS, "scale_mode": SCALE_MODES}
+    @property
+    def dense_page_v(self):
+        """Elements of one dense V page (Hkv * B * Dv)."""
+        return self["num_kv_heads"] * self["block_size"] * self.head_size_v
+
+    @property
+    def page_stride_v(self):
+        """Elements between consecutive V pages (page_stride is K's)."""
+        return int(self.get("page_stride_v") or self["page_stride"])
+
+    @property
+    def ragged(self):
+        """A ragged batch: q_len is 0 and cu_seqlens_q gives each sequence's query rows."""
+        return not self.get("q_len")
+
+    @property
+    def total_q(self):
+        """T: the query rows of the launch (q [T, Hq, D], out [T, Hq, Dv], lse [T, Hq])."""
+        return int(self.get("total_q") or self["num_seqs"] * self["q_len"])
+
+    @property
+    def max_q_len(self):
+        return int(self.get("max_q_len") or self["q_len"])
+
+    @property
+    def csr(self):
+        """The page table is CSR (kv_indptr / kv_indices / kv_last_page_len), not block_tables."""
+        return self.get("page_table", "padded") == "csr"
+
+
+_NAMED = {"q_dtype": DTYPES, "kv_dtype": DTYPES, "kv_layout": LAYOUTS, "scale_mode": SCALE_MODES,
+          "page_table": PAGE_TABLES}
 
 
 def make_problem(d):
@@ -172,22 +231,39 @@ def make_problem(d):
 class Buffers(object):
     """The launch's buffers as numpy views (zero-copy into the worker's shared memory file).
 
-    q, out        codes of q_dtype, [S, q_len, Hq, D] (uint16 for bf16/fp16)
-    lse           float32 [S, q_len, Hq], or None unless want_lse
+    q, out        codes of q_dtype: [S, q_len, Hq, D] and [S, q_len, Hq, Dv] for a uniform batch,
+                  [T, Hq, D] and [T, Hq, Dv] for a ragged one (uint16 for bf16/fp16);
+                  rows("q") is [T, Hq, D] either way (query token i of sequence s: row
+                  cu_seqlens_q[s] + i)
+    lse           float32 [S, q_len, Hq] (ragged: [T, Hq]), or None unless want_lse
     k_cache, v_cache  flat codes of kv_dtype (uint16 or uint8), the pool's element count
     k_scales, v_scales  float32, flat (see scale_index)
-    block_tables  int32 [S, max_blocks_per_seq];  context_lens  int32 [S]
+    block_tables  int32 [S, max_blocks_per_seq] (None with the CSR table);  context_lens  int32 [S]
     alibi_slopes, sinks  float32 [Hq], or None
+    cu_seqlens_q  int32 [S + 1] (None from an earlier pacheck: uniform rows)
+    kv_indptr [S + 1], kv_indices [num_kv_indices + garbage], kv_last_page_len [S]  int32, the CSR
+                  page table (None with the padded one); page_table() reads either form
     workspace     uint8, or None
     """
     NAMES = ("q", "out", "lse", "k_cache", "v_cache", "k_scales", "v_scales", "block_tables",
-             "context_lens", "alibi_slopes", "sinks", "workspace")
+             "context_lens", "alibi_slopes", "sinks", "cu_seqlens_q", "kv_indptr", "kv_indices",
+             "kv_last_page_len", "workspace")
 
     def __init__(self, **views):
         for n in self.NAMES:
             setattr(self, n, views.pop(n, None))
         if views:
             raise TypeError("unknown buffer(s): " + ", ".join(sorted(views)))
+
+    def rows(self, name):
+        """q or out as [T, Hq, D or Dv], lse as [T, Hq]: the packed rows of any batch (a reshape,
+        no copy); None when not given."""
+        a = getattr(self, name)
+        if a is None:
+            return None
+        if name == "lse":
+            return a.reshape(-1, a.shape[-1])
+        return a.reshape(-1, a.shape[-2], a.shape[-1])
 
 
 def code_dtype(name):
@@ -327,9 +403,14 @@ def kv_offsets(p, which, blk, h, tok, d):
     header's formulas. Arguments broadcast (numpy int64, or torch integer tensors on one device);
     blk is the *physical* page."""
     blk, h, tok, d = (_int64(a) for a in (blk, h, tok, d))
-    H, B, D = p["num_kv_heads"], p["block_size"], p["head_size"]
+    H, B = p["num_kv_heads"], p["block_size"]
+    # K has D and page_stride; V has Dv and page_stride_v (the same unless the problem says).
+    if which == "k":
+        D, stride = p["head_size"], int(p["page_stride"])
+    else:
+        D, stride = _head_size(p, "v"), _page_stride(p, "v")
     x = p.x
-    base = blk * int(p["page_stride"])
+    base = blk * stride
     layout = p["kv_layout"]
     if layout == "nhd":
         return base + (tok * H + h) * D + d
@@ -344,14 +425,132 @@ def kv_offsets(p, which, blk, h, tok, d):
     return base + h * D * B + (tok // x) * D * x + d * x + tok % x
 
 
-def token_slots(p, block_tables, context_lens, seqs=None, pad_to=None):
+def _head_size(p, which):
+    return p["head_size"] if which == "k" else int(p.get("head_size_v") or p["head_size"])
+
+
+def _page_stride(p, which):
+    if which == "k":
+        return int(p["page_stride"])
+    return int(p.get("page_stride_v") or p["page_stride"])
+
+
+def _is_csr(p):
+    return p.get("page_table", "padded") in ("csr", 1)
+
+
+# ---- the batch: query rows, contexts and the page table of either form -----------------------
+def cu_seqlens(p, buffers=None):
+    """int64 [S + 1]: the first packed query row of each sequence (cu_seqlens_q), then T. From
+    the buffer when given, else the uniform rows s * q_len."""
+    cu = None if buffers is None else getattr(buffers, "cu_seqlens_q", None)
+    if cu is not None:
+        return np.asarray(host(cu), dtype=np.int64).reshape(-1)[:p["num_seqs"] + 1]
+    if not p.get("q_len"):
+        raise ValueError("a ragged problem (q_len 0) needs the cu_seqlens_q buffer")
+    return np.arange(p["num_seqs"] + 1, dtype=np.int64) * p["q_len"]
+
+
+def q_lens(p, buffers=None):
+    """int64 [S]: each sequence's query tokens."""
+    return np.diff(cu_seqlens(p, buffers))
+
+
+def contexts(p, buffers):
+    """int64 [S]: each sequence's context, decoded from the CSR table when the problem's page
+    table is csr ((pages - 1) * B + kv_last_page_len[s]; 0 pages -> 0), else context_lens."""
+    if _is_csr(p):
+        indptr = np.asarray(host(buffers.kv_indptr), dtype=np.int64).reshape(-1)
+        last = np.asarray(host(buffers.kv_last_page_len), dtype=np.int64).reshape(-1)
+        S = p["num_seqs"]
+        pages = np.diff(indptr[:S + 1])
+        return np.where(pages > 0, (pages - 1) * p["block_size"] + last[:S], 0)
+    return np.asarray(host(buffers.context_lens), dtype=np.int64).reshape(-1)
+
+
+def page_table(p, buffers):
+    """(table int64 [S, P], ctx int64 [S]): the physical page of logical page j of sequence s
+    at table[s, j] for j < ceil(ctx[s] / B) -- read from block_tables, or from the CSR arrays
+    (kv_indices[kv_indptr[s] + j]) when the page table is csr. Entries past a sequence's pages
+    are garbage (CSR: 0) and must not be read."""
+    ctx = contexts(p, buffers)
+    if not _is_csr(p):
+        bt = np.asarray(host(buffers.block_tables)).reshape(-1, p["max_blocks_per_seq"])
+        return bt.astype(np.int64, copy=False), ctx
+    S = p["num_seqs"]
+    indptr = np.asarray(host(buffers.kv_indptr), dtype=np.int64).reshape(-1)[:S + 1]
+    indices = buffers.kv_indices
+    indices = (np.zeros(1, np.int64) if indices is None
+               else np.asarray(host(indices), dtype=np.int64).reshape(-1))
+    pages = np.diff(indptr)
+    P = max(1, int(pages.max()) if pages.size else 1)
+    j = np.arange(P, dtype=np.int64)[None, :]
+    have = j < pages[:, None]
+    at = np.clip(indptr[:-1, None] + j, 0, max(0, indices.size - 1))
+    return np.where(have, indices[at] if indices.size else 0, 0), ctx
+
+
+class Sequence(object):
+    """One sequence of the batch: s, its query rows [row0, row1) of the packed q / out / lse
+    (q_len = row1 - row0), its context ctx, and the positions of its query tokens."""
+    __slots__ = ("s", "row0", "row1", "ctx")
+
+    def __init__(self, s, row0, row1, ctx):
+        self.s, self.row0, self.row1, self.ctx = int(s), int(row0), int(row1), int(ctx)
+
+    @property
+    def q_len(self):
+        return self.row1 - self.row0
+
+    @property
+    def rows(self):
+        """slice of the packed rows: b.rows("q")[seq.rows] is [q_len, Hq, D]."""
+        return slice(self.row0, self.row1)
+
+    @property
+    def empty(self):
+        """Context 0: its rows see no key (O = 0; LSE = -inf, or the sink's logit)."""
+        return self.ctx == 0
+
+    def positions(self):
+        """int64 [q_len]: query token i sits at position ctx - q_len + i."""
+        return self.ctx - self.q_len + np.arange(self.q_len, dtype=np.int64)
+
+    def __repr__(self):
+        return "Sequence(s=%d, rows=[%d, %d), ctx=%d)" % (self.s, self.row0, self.row1, self.ctx)
+
+
+def sequences(p, buffers):
+    """The batch's sequences in order (Sequence objects): query rows from cu_seqlens_q, context
+    from context_lens or the CSR table. A uniform batch gives rows [s * q_len, (s + 1) * q_len)."""
+    cu, ctx = cu_seqlens(p, buffers), contexts(p, buffers)
+    return [Sequence(s, cu[s], cu[s + 1], ctx[s]) for s in range(p["num_seqs"])]
+
+
+def row_positions(p, buffers):
+    """(seq int64 [T], pos int64 [T]): the sequence and the position of every packed query row
+    (a vectorized view of sequences(): the mask of row r is keys t <= pos[r] of seq[r])."""
+    cu, ctx = cu_seqlens(p, buffers), contexts(p, buffers)
+    ql = np.diff(cu)
+    seq = np.repeat(np.arange(ql.size, dtype=np.int64), ql)
+    i = np.arange(int(cu[-1]), dtype=np.int64) - cu[:-1][seq]
+    return seq, ctx[seq] - ql[seq] + i
+
+
+def token_slots(p, block_tables, context_lens=None, seqs=None, pad_to=None):
     """Physical slots of the logical tokens: (blk, tok, valid), each [n, T].
 
-    Row r is sequence seqs[r] (default all); T = pad_to or that set's max context. Tokens past a
-    sequence's context are pointed at its token 0 (valid is False there): a gather then reads
-    real data, never a poisoned page, and the caller masks them."""
-    bt = np.asarray(host(block_tables)).reshape(-1, p["max_blocks_per_seq"])
-    cl = np.asarray(host(context_lens)).reshape(-1)
+    block_tables: the launch's Buffers (the page table of either form, padded or CSR, and the
+    contexts it implies; context_lens is then ignored), or a padded block table with
+    context_lens. Row r is sequence seqs[r] (default all); T = pad_to or that set's max context.
+    Tokens past a sequence's context are pointed at its token 0 (valid is False there), and an
+    empty sequence's at the first token of the first non-empty one: a gather then reads real
+    data, never a poisoned page or a garbage table entry, and the caller masks them."""
+    if isinstance(block_tables, Buffers):
+        bt, cl = page_table(p, block_tables)
+    else:
+        bt = np.asarray(host(block_tables)).reshape(-1, p["max_blocks_per_seq"])
+        cl = np.asarray(host(context_lens)).reshape(-1).astype(np.int64)
     if seqs is None:
         seqs = np.arange(cl.shape[0])
     seqs = np.atleast_1d(np.asarray(seqs))
@@ -362,12 +561,16 @@ def token_slots(p, block_tables, context_lens, seqs=None, pad_to=None):
     t = np.where(valid, t, 0)
     B = p["block_size"]
     blk = bt[seqs[:, None], t // B].astype(np.int64)
+    empty = ctx == 0
+    if empty.any() and T > 0:
+        full = np.nonzero(cl > 0)[0]
+        blk[empty] = int(bt[full[0], 0]) if full.size else 0
     return blk, t % B, valid
 
 
 def gather_offsets(p, which, blk, tok):
-    """Offsets [n, T, Hkv, D] of the slots (blk, tok) [n, T] for every head and d."""
-    H, D = p["num_kv_heads"], p["head_size"]
+    """Offsets [n, T, Hkv, D] (V: Dv) of the slots (blk, tok) [n, T] for every head and d."""
+    H, D = p["num_kv_heads"], _head_size(p, which)
     h = np.arange(H, dtype=np.int64)[None, None, :, None]
     d = np.arange(D, dtype=np.int64)[None, None, None, :]
     return kv_offsets(p, which, blk[:, :, None, None], h, tok[:, :, None, None], d)
@@ -420,7 +623,7 @@ def kv_buffers(buffers, which):
 
 
 def gather_codes(p, buffers, which, blk, tok):
-    """(codes [n, T, Hkv, D], scales float32 [n, T, Hkv]) of K or V at the slots (blk, tok)
+    """(codes [n, T, Hkv, D (V: Dv)], scales float32 [n, T, Hkv]) of K or V at the slots (blk, tok)
     [n, T]: what dequantize() (or dequantize_torch() on a device) turns into values."""
     cache, scales = kv_buffers(buffers, which)
     return cache[gather_offsets(p, which, blk, tok)], gather_scales(p, scales, blk, tok)
@@ -433,17 +636,20 @@ def dequantize(p, codes, scales, dtype=np.float32):
 
 
 def gather_kv(p, buffers, which, seqs=None, pad_to=None, dtype=np.float32):
-    """Dequantized logical K or V: (`dtype` [n, T, Hkv, D], valid [n, T]).
-    The one-call path for adapters that want dense tensors (pads as token_slots does)."""
-    blk, tok, valid = token_slots(p, buffers.block_tables, buffers.context_lens, seqs, pad_to)
+    """Dequantized logical K or V: (`dtype` [n, T, Hkv, D (V: Dv)], valid [n, T]).
+    The one-call path for adapters that want dense tensors (pads as token_slots does; either
+    page table)."""
+    blk, tok, valid = token_slots(p, buffers, None, seqs, pad_to)
     codes, scales = gather_codes(p, buffers, which, blk, tok)
     return dequantize(p, codes, scales, dtype), valid
 
 
-def visible(p, ctx, T):
+def visible(p, ctx, T, q_len=None):
     """bool [q_len, T]: key t visible to query token i of a sequence with context ctx (causal
-    among the q_len new tokens, and the sliding window when set)."""
-    pos = ctx - p["q_len"] + np.arange(p["q_len"])[:, None]
+    among the q_len new tokens, and the sliding window when set). q_len: the sequence's (a
+    ragged batch), else the problem's. A sequence of context 0 sees nothing."""
+    L = int(p["q_len"] if q_len is None else q_len)
+    pos = ctx - L + np.arange(L)[:, None]
     t = np.arange(T)[None, :]
     ok = t <= pos
     if p["sliding_window"] > 0:
@@ -451,21 +657,25 @@ def visible(p, ctx, T):
     return ok
 
 
-def query_positions(p, ctx):
-    """int [q_len]: the positions p = ctx - q_len + i of the query tokens."""
-    return ctx - p["q_len"] + np.arange(p["q_len"])
+def query_positions(p, ctx, q_len=None):
+    """int [q_len]: the positions p = ctx - q_len + i of the query tokens (q_len: the
+    sequence's in a ragged batch, else the problem's)."""
+    L = int(p["q_len"] if q_len is None else q_len)
+    return ctx - L + np.arange(L)
 
 
 def scatter_codes(p, cache, which, blk, tok, codes):
-    """Writes codes [n, T, Hkv, D] at the slots (blk, tok) [n, T]: the inverse of a gather, for
+    """Writes codes [n, T, Hkv, D (V: Dv)] at the slots (blk, tok) [n, T]: the inverse of a gather, for
     tests and for adapters that stage a cache in another layout."""
     cache[gather_offsets(p, which, blk, tok)] = codes
 
 
-def pool_elements(p):
-    """Elements a K (or V) pool spans: (NB - 1) * page_stride + Hkv * B * D."""
+def pool_elements(p, which="k"):
+    """Elements the K (which="k") or V pool spans: (NB - 1) * page_stride + Hkv * B * D
+    (V: page_stride_v and Dv)."""
     nb = int(p["num_blocks"])
-    return 0 if nb <= 0 else (nb - 1) * int(p["page_stride"]) + p.dense_page
+    dense = p["num_kv_heads"] * p["block_size"] * _head_size(p, which)
+    return 0 if nb <= 0 else (nb - 1) * _page_stride(p, which) + dense
 
 
 def default_scale(p):

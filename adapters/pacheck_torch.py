@@ -128,23 +128,25 @@ def dequantize_torch(p, codes, scales, device):
 
 
 def gather_kv_torch(p, buffers, device, seqs=None, pad_to=None):
-    """Dequantized logical K and V on a torch device, in fp32: (k, v [n, T, Hkv, D], valid
-    [n, T]), the same values as gather_kv() (pads as token_slots does).
+    """Dequantized logical K and V on a torch device, in fp32: (k [n, T, Hkv, D], v [n, T, Hkv,
+    Dv], valid [n, T]), the same values as gather_kv() (pads as token_slots does; either page
+    table).
 
     The whole pool is copied to `device` once (one contiguous copy per buffer), and the pages
     are gathered there with one indexed read through kv_offsets() -- no gather on the host, no
     Python loop over sequences or pages, so a long context costs a device gather, not a host
     one."""
     import torch
-    blk, tok, valid = token_slots(p, buffers.block_tables, buffers.context_lens, seqs, pad_to)
+    blk, tok, valid = token_slots(p, buffers, None, seqs, pad_to)  # either page table
     blk_t, tok_t = to_torch(blk, device)[:, :, None], to_torch(tok, device)[:, :, None]
-    H, D = p["num_kv_heads"], p["head_size"]
+    H = p["num_kv_heads"]
     h = torch.arange(H, device=device)[None, None, :]
-    d = torch.arange(D, device=device)[None, None, None, :]
     name = p["kv_dtype"]
     table = to_torch(decode_table(name).copy(), device) if DTYPE_BYTES[name] == 1 else None
     out = []
     for which in "kv":
+        D = p["head_size"] if which == "k" else int(p.get("head_size_v") or p["head_size"])
+        d = torch.arange(D, device=device)[None, None, None, :]
         cache, scales = kv_buffers(buffers, which)
         flat = to_torch(cache, device, None if table is not None else name)
         codes = flat[kv_offsets(p, which, blk_t[..., None], h[..., None], tok_t[..., None], d)]

@@ -172,35 +172,75 @@ def _view(mem, capacity, spec, name, dtype, shape=None):
     return np.frombuffer(mem, dtype=dtype, count=need, offset=off).reshape(shape)
 
 
-_PROBLEM_INTS = ("num_seqs", "q_len", "num_q_heads", "num_kv_heads", "head_size", "block_size",
-                 "max_blocks_per_seq")
+_PROBLEM_INTS = ("num_seqs", "num_q_heads", "num_kv_heads", "head_size", "block_size")
+# 0 allowed: q_len (a ragged batch), max_blocks_per_seq (the CSR table), the ABI 1.2 fields
+# (absent or 0 from an earlier pacheck: Dv = D, T = S * q_len).
+_PROBLEM_COUNTS = ("q_len", "max_blocks_per_seq", "head_size_v", "total_q", "max_q_len",
+                   "num_kv_indices")
+
+
+def _count(p, f, default=0):
+    v = p.get(f, default)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise BadRequest("problem %s: expected a non-negative integer, got %r" % (f, v))
+    return v
 
 
 def build_buffers(p, view):
     """The launch's Buffers, each made by view(name, numpy dtype, shape or None): a host view of
-    the memory file, or a torch tensor over a shared device buffer."""
+    the memory file, or a torch tensor over a shared device buffer.
+
+    q, out and lse keep their uniform shapes [S, q_len, Hq, D|Dv] and [S, q_len, Hq] when q_len
+    > 0 (the same bytes as the packed [T, Hq, ...]); a ragged batch (q_len 0) gets the packed
+    [T, Hq, D], [T, Hq, Dv] and [T, Hq]. Buffers an earlier pacheck does not send are None."""
+    if not isinstance(p, pa.Problem):
+        p = pa.Problem(p)
     for f in _PROBLEM_INTS:
         if not isinstance(p.get(f), int) or p[f] < 1:
             raise BadRequest("problem %s: expected a positive integer, got %r" % (f, p.get(f)))
+    for f in _PROBLEM_COUNTS:
+        _count(p, f)
     S, L, Hq, D = p["num_seqs"], p["q_len"], p["num_q_heads"], p["head_size"]
+    Dv = p.head_size_v
+    T = p.total_q
+    if L > 0 and T != S * L:
+        raise BadRequest("problem total_q=%d, but num_seqs * q_len = %d" % (T, S * L))
+    if T < 1:
+        raise BadRequest("problem: a ragged batch (q_len 0) needs total_q > 0")
+    csr = p.get("page_table", "padded") == "csr"
+    if not csr and p["max_blocks_per_seq"] < 1:
+        raise BadRequest("problem max_blocks_per_seq: expected a positive integer with the padded "
+                         "page table, got %r" % p["max_blocks_per_seq"])
+    rows = (S, L) if L > 0 else (T,)
     qdt, kvdt = pa.code_dtype(p["q_dtype"]), pa.code_dtype(p["kv_dtype"])
     b = pa.Buffers(
-        q=view("q", qdt, (S, L, Hq, D)),
-        out=view("out", qdt, (S, L, Hq, D)),
-        lse=view("lse", np.float32, (S, L, Hq)),
+        q=view("q", qdt, rows + (Hq, D)),
+        out=view("out", qdt, rows + (Hq, Dv)),
+        lse=view("lse", np.float32, rows + (Hq,)),
         k_cache=view("k_cache", kvdt, None),
         v_cache=view("v_cache", kvdt, None),
         k_scales=view("k_scales", np.float32, None),
         v_scales=view("v_scales", np.float32, None),
-        block_tables=view("block_tables", np.int32, (S, p["max_blocks_per_seq"])),
+        block_tables=None if csr else view("block_tables", np.int32,
+                                           (S, p["max_blocks_per_seq"])),
         context_lens=view("context_lens", np.int32, (S,)),
         alibi_slopes=view("alibi_slopes", np.float32, (Hq,)),
         sinks=view("sinks", np.float32, (Hq,)),
+        cu_seqlens_q=view("cu_seqlens_q", np.int32, (S + 1,)),
+        kv_indptr=view("kv_indptr", np.int32, (S + 1,)) if csr else None,
+        kv_indices=view("kv_indices", np.int32, None) if csr else None,
+        kv_last_page_len=view("kv_last_page_len", np.int32, (S,)) if csr else None,
         workspace=view("workspace", np.uint8, None),
     )
-    for need in ("q", "out", "k_cache", "v_cache", "block_tables", "context_lens"):
-        if getattr(b, need) is None:
-            raise BadRequest("buffer %s not given" % need)
+    need = ["q", "out", "k_cache", "v_cache", "context_lens"]
+    need += ["kv_indptr", "kv_last_page_len"] if csr else ["block_tables"]
+    if csr and p.get("num_kv_indices", 0) > 0:
+        need.append("kv_indices")
+    if L == 0:
+        need.append("cu_seqlens_q")  # a ragged batch's rows are only known from it
+    for n in need:
+        if getattr(b, n) is None:
+            raise BadRequest("buffer %s not given" % n)
     return b
 
 

@@ -9,10 +9,13 @@ soft-cap, ALiBi (slope * (t - p)), then -inf for keys outside the causal / slidi
 and past the sequence's context. GQA uses enable_gqa=True (query head h reads KV head h / G).
 Sinks are not declared (they are no score_mod: they join the denominator only).
 
+The ragged family (ABI 1.2) is declared: one flex_attention call per sequence over its own query
+rows (positions ctx - q_len_s + i) and context, the pages gathered through either page table, V
+with its own head size Dv; a sequence of context 0 is written directly (O = 0, LSE = -inf).
+
 Eager FlexAttention (no torch.compile: modest, and no compile-time per case) computes scores in
 fp32 and rounds P to the input dtype before P.V. On cuda the inputs are the q dtype; on cpu fp32.
 """
-import numpy as np
 
 import pacheck_adapter as pa
 import torch_sdpa
@@ -20,7 +23,8 @@ import torch_sdpa
 NAME = "torch_flex_paged"
 VERSION = "1"
 MEMORY = "device"  # pacheck's device buffers when it has a GPU (else host views, copied here)
-CAPABILITY = pa.broad_capability(head_sizes=[16, 32, 64, 128, 256], max_gqa=16, sinks=False)
+CAPABILITY = pa.broad_capability(head_sizes=[16, 32, 64, 128, 256], max_gqa=16, sinks=False,
+                                 **pa.ragged_capability())
 NUMERICS = pa.numerics(p_round="as_q", qk_round="as_q", partial_round="fp32")
 
 try:
@@ -38,15 +42,15 @@ def supports(p):
     return (not _WHY, _WHY)
 
 
-def _score_mod(p, b, dev):
-    L, W, cap = p["q_len"], int(p["sliding_window"]), float(p["logit_softcap"])
-    ctx = torch.from_numpy(np.asarray(pa.host(b.context_lens), dtype=np.int64)).to(dev)
+def _score_mod(p, b, seq, dev):
+    """The score_mod of one sequence (pa.Sequence): its q_len and context."""
+    L, ctx, W, cap = seq.q_len, seq.ctx, int(p["sliding_window"]), float(p["logit_softcap"])
     slopes = None
     if p["has_alibi"]:
         slopes = pa.to_torch(b.alibi_slopes, dev).float()
 
     def mod(score, bi, h, q_idx, kv_idx):
-        pos = ctx[bi] - L + q_idx
+        pos = ctx - L + q_idx
         if cap > 0:
             score = cap * torch.tanh(score / cap)
         if slopes is not None:
@@ -58,26 +62,42 @@ def _score_mod(p, b, dev):
     return mod
 
 
+def _flex(q, k, v, want_lse, **kw):
+    """(o, lse or None) of flex_attention, by the installed torch's spelling."""
+    aux = getattr(_flex_mod, "AuxRequest", None)
+    if want_lse and aux is not None:  # newer torch: return_aux replaces return_lse
+        o, extra = _flex_mod.flex_attention(q, k, v, return_aux=aux(lse=True), **kw)
+        return o, extra.lse
+    if want_lse:
+        return _flex_mod.flex_attention(q, k, v, return_lse=True, **kw)
+    return _flex_mod.flex_attention(q, k, v, **kw), None
+
+
 def run(p, b):
     if _WHY:
         raise pa.NotSupported(_WHY)
     dev = pa.default_device()
     cdt = pa.torch_dtype(p["q_dtype"]) if dev != "cpu" else torch.float32
     scale = pa.softmax_scale(p)
-    q = pa.to_torch(b.q, dev, p["q_dtype"]).to(cdt).permute(0, 2, 1, 3).contiguous()
-    k, v = torch_sdpa.gather_dense(p, b, dev, cdt)
+    Hq, Dv = p["num_q_heads"], p.head_size_v
+    q = pa.to_torch(b.rows("q"), dev, p["q_dtype"]).to(cdt)  # [T, Hq, D], packed rows
+    k, v = torch_sdpa.gather_dense(p, b, dev, cdt)  # [S, Hkv, Tk, D|Dv]
     want_lse = b.lse is not None
-    kw = dict(score_mod=_score_mod(p, b, dev), scale=scale, enable_gqa=True)
-    aux = getattr(_flex_mod, "AuxRequest", None)
-    if want_lse and aux is not None:  # newer torch: return_aux replaces return_lse
-        o, extra = _flex_mod.flex_attention(q, k, v, return_aux=aux(lse=True), **kw)
-        lse = extra.lse
-    elif want_lse:
-        o, lse = _flex_mod.flex_attention(q, k, v, return_lse=True, **kw)
-    else:
-        o, lse = _flex_mod.flex_attention(q, k, v, **kw), None
-    pa.store_codes(b.out, o.permute(0, 2, 1, 3), p["q_dtype"])
+    out = torch.zeros(q.shape[0], Hq, Dv, dtype=torch.float32, device=dev)
+    lse = torch.full((q.shape[0], Hq), float("-inf"), dtype=torch.float32, device=dev)
+    for seq in pa.sequences(p, b):
+        if seq.q_len == 0 or seq.empty:  # context 0: O = 0, LSE = -inf (no sinks declared)
+            continue
+        r, s, ctx = seq.rows, seq.s, seq.ctx
+        qs = q[r].permute(1, 0, 2)[None].contiguous()  # [1, Hq, L, D]
+        ks, vs = k[s:s + 1, :, :ctx].contiguous(), v[s:s + 1, :, :ctx].contiguous()
+        o, l = _flex(qs, ks, vs, want_lse, score_mod=_score_mod(p, b, seq, dev), scale=scale,
+                     enable_gqa=True)
+        out[r] = o[0].permute(1, 0, 2).float()
+        if want_lse:
+            lse[r] = l[0].permute(1, 0).float()
+    pa.store_codes(b.rows("out"), out, p["q_dtype"])
     if want_lse:
-        pa.store_float32(b.lse, lse.permute(0, 2, 1))
+        pa.store_float32(b.rows("lse"), lse)
     if dev.startswith("cuda"):
         torch.cuda.synchronize()

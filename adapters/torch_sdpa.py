@@ -15,20 +15,25 @@ What SDPA can express faithfully, and so what is declared:
                                                         whose bias is the sink, with a zero V row
     custom softmax scale                                scale=
     LSE                                                 logsumexp of the same biased logits
+    the ragged family (ABI 1.2)                         one SDPA call per sequence over its own
+                                                        query rows and context; either page table
+                                                        (the gather decodes CSR); Dv != D (V has
+                                                        its own head size); empty sequences
+                                                        written directly (O = 0, LSE = -inf or
+                                                        the sink)
 Not declared: logit soft-cap (tanh of the logits cannot be an additive mask).
 
 Numerics: on cuda it computes in the q dtype (the fused kernels round P to it, and the
 dequantized K and V are rounded to it); on cpu, and with ALiBi or sinks (whose float bias would
 be rounded to the q dtype), in fp32. The declaration covers the looser one.
 """
-import numpy as np
 
 import pacheck_adapter as pa
 
 NAME = "torch_sdpa"
 VERSION = "1"
 MEMORY = "device"  # pacheck's device buffers when it has a GPU (else host views, copied here)
-CAPABILITY = pa.broad_capability(logit_softcap=False)
+CAPABILITY = pa.broad_capability(logit_softcap=False, **pa.ragged_capability())
 NUMERICS = pa.numerics(p_round="as_q", qk_round="as_q", partial_round="fp32")
 
 try:
@@ -46,9 +51,9 @@ def supports(p):
 
 
 def gather_dense(p, b, dev, dtype):
-    """(k, v) as [S, Hkv, T, D] tensors of `dtype` on dev, T = the longest context; positions
-    past a context hold that sequence's token 0 (masked by the caller)."""
-    k, v, _ = pa.gather_kv_torch(p, b, dev)  # float32 [S, T, Hkv, D], gathered on dev
+    """(k [S, Hkv, T, D], v [S, Hkv, T, Dv]) tensors of `dtype` on dev, T = the longest context
+    (either page table); positions past a context hold real data (masked by the caller)."""
+    k, v, _ = pa.gather_kv_torch(p, b, dev)  # float32 [S, T, Hkv, D|Dv], gathered on dev
     return [x.to(dtype).permute(0, 2, 1, 3).contiguous() for x in (k, v)]
 
 
@@ -58,26 +63,37 @@ def sdpa_backends():
     return [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.MATH]
 
 
-def bias(p, b, T, dev):
-    """float32 [S, Hq, q_len, T (+1 with sinks)]: -inf where a key is not visible, ALiBi, and
-    the sink column."""
-    S, L, Hq = p["num_seqs"], p["q_len"], p["num_q_heads"]
-    ctx = torch.from_numpy(np.asarray(pa.host(b.context_lens), dtype=np.int64)).to(dev)
-    pos = ctx[:, None] - L + torch.arange(L, device=dev)[None, :]  # [S, L]
-    t = torch.arange(T, device=dev)[None, None, :]
-    vis = t <= pos[..., None]
+def bias(p, b, seq, dev):
+    """float32 [1, Hq, q_len, ctx (+1 with sinks)] of one sequence (pa.Sequence): -inf where a
+    key is not visible, ALiBi, and the sink column."""
+    Hq, L, T = p["num_q_heads"], seq.q_len, seq.ctx
+    pos = torch.from_numpy(seq.positions()).to(dev)  # [L]
+    t = torch.arange(T, device=dev)[None, :]
+    vis = t <= pos[:, None]
     if p["sliding_window"] > 0:
-        vis = vis & (t > pos[..., None] - p["sliding_window"])
+        vis = vis & (t > pos[:, None] - p["sliding_window"])
     zero = torch.zeros((), device=dev)
-    m = torch.where(vis, zero, torch.full((), float("-inf"), device=dev))[:, None]  # [S,1,L,T]
-    m = m.expand(S, Hq, L, T)
+    m = torch.where(vis, zero, torch.full((), float("-inf"), device=dev))[None, None]  # [1,1,L,T]
+    m = m.expand(1, Hq, L, T)
     if p["has_alibi"]:
         sl = pa.to_torch(b.alibi_slopes, dev).float()
-        m = m + sl[None, :, None, None] * (t - pos[..., None])[:, None].float()
+        m = m + sl[None, :, None, None] * (t - pos[:, None])[None, None].float()
     if p["has_sinks"]:
         sk = pa.to_torch(b.sinks, dev).float()
-        m = torch.cat([m, sk[None, :, None, None].expand(S, Hq, L, 1)], dim=-1)
+        m = torch.cat([m, sk[None, :, None, None].expand(1, Hq, L, 1)], dim=-1)
     return m.contiguous()
+
+
+def empty_rows(p, b, L, dev):
+    """(out [L, Hq, Dv] zeros, lse [L, Hq]) of a sequence of context 0: it sees no key, so
+    O = 0 and LSE = -inf, or the sink's logit (the sink alone is left in the denominator)."""
+    Hq = p["num_q_heads"]
+    o = torch.zeros(L, Hq, p.head_size_v, device=dev)
+    if p["has_sinks"]:
+        lse = pa.to_torch(b.sinks, dev).float()[None, :].expand(L, Hq)
+    else:
+        lse = torch.full((L, Hq), float("-inf"), device=dev)
+    return o, lse
 
 
 def run(p, b):
@@ -85,30 +101,42 @@ def run(p, b):
     if not ok:
         raise pa.NotSupported(why)
     import torch.nn.functional as F
+    from torch.nn.attention import sdpa_kernel
     dev = pa.default_device()
     # A float mask must have the query's dtype: ALiBi and sink biases in bf16 would be rounded
     # (a bias of -500.5 is not a bf16), so those cases compute in fp32.
     exact_bias = p["has_alibi"] or p["has_sinks"]
     cdt = pa.torch_dtype(p["q_dtype"]) if dev != "cpu" and not exact_bias else torch.float32
-    S, L, Hq, Hkv, D = p["num_seqs"], p["q_len"], p["num_q_heads"], p["num_kv_heads"], \
-        p["head_size"]
+    Hq, Hkv, Dv = p["num_q_heads"], p["num_kv_heads"], p.head_size_v
     G = Hq // Hkv
     scale = pa.softmax_scale(p)
-    q = pa.to_torch(b.q, dev, p["q_dtype"]).to(cdt).permute(0, 2, 1, 3)  # [S, Hq, L, D]
-    k, v = gather_dense(p, b, dev, cdt)
-    T = k.shape[2]
-    if p["has_sinks"]:  # a zero key (logit 0 + bias = the sink) and a zero value row
-        pad = torch.zeros(S, Hkv, 1, D, dtype=cdt, device=dev)
-        k, v = torch.cat([k, pad], 2), torch.cat([v, pad], 2)
-    # Query head h reads KV head h / G: repeat_interleave, not repeat (which would be h % Hkv).
-    k, v = k.repeat_interleave(G, dim=1), v.repeat_interleave(G, dim=1)
-    mask = bias(p, b, T, dev)
-    from torch.nn.attention import sdpa_kernel
-    with sdpa_kernel(sdpa_backends()):
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(cdt), scale=scale)
-    pa.store_codes(b.out, o.permute(0, 2, 1, 3), p["q_dtype"])
+    q = pa.to_torch(b.rows("q"), dev, p["q_dtype"]).to(cdt)  # [T, Hq, D], packed rows
+    k, v = gather_dense(p, b, dev, cdt)  # [S, Hkv, Tk, D|Dv]
+    out = torch.zeros(q.shape[0], Hq, Dv, dtype=torch.float32, device=dev)
+    lse = torch.zeros(q.shape[0], Hq, dtype=torch.float32, device=dev)
+    for seq in pa.sequences(p, b):
+        L, ctx, r = seq.q_len, seq.ctx, seq.rows
+        if L == 0:
+            continue
+        if seq.empty:
+            out[r], lse[r] = empty_rows(p, b, L, dev)
+            continue
+        qs = q[r].permute(1, 0, 2)[None]  # [1, Hq, L, D]
+        ks, vs = k[seq.s:seq.s + 1, :, :ctx], v[seq.s:seq.s + 1, :, :ctx]
+        if p["has_sinks"]:  # a zero key (logit 0 + bias = the sink) and a zero value row
+            ks = torch.cat([ks, torch.zeros(1, Hkv, 1, ks.shape[-1], dtype=cdt, device=dev)], 2)
+            vs = torch.cat([vs, torch.zeros(1, Hkv, 1, Dv, dtype=cdt, device=dev)], 2)
+        # Query head h reads KV head h / G: repeat_interleave, not repeat (which would be h % Hkv).
+        ks, vs = ks.repeat_interleave(G, dim=1), vs.repeat_interleave(G, dim=1)
+        mask = bias(p, b, seq, dev)
+        with sdpa_kernel(sdpa_backends()):
+            o = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask.to(cdt), scale=scale)
+        out[r] = o[0].permute(1, 0, 2).float()
+        if b.lse is not None:
+            x = torch.matmul(qs.float(), ks.float().transpose(-1, -2)) * scale + mask
+            lse[r] = torch.logsumexp(x, dim=-1)[0].permute(1, 0)
+    pa.store_codes(b.rows("out"), out, p["q_dtype"])
     if b.lse is not None:
-        x = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scale + mask
-        pa.store_float32(b.lse, torch.logsumexp(x, dim=-1).permute(0, 2, 1))
+        pa.store_float32(b.rows("lse"), lse)
     if dev.startswith("cuda"):
         torch.cuda.synchronize()

@@ -48,12 +48,25 @@ class Case(object):
 
 def make_case(seed=1, S=2, L=1, Hq=4, Hkv=2, D=32, B=16, ctx=None, q_dtype="bf16",
               kv_dtype="bf16", layout="nhd", scale_mode="none", page_pad=0, window=0, softcap=0.0,
-              alibi=False, sinks=False, want_lse=True, softmax_scale=None, free_pages=4):
+              alibi=False, sinks=False, want_lse=True, softmax_scale=None, free_pages=4,
+              q_lens=None, Dv=None, csr=False):
+    """A case with its arrays as pacheck hands them over. The ragged family (ABI 1.2): q_lens
+    (per-sequence query tokens: a ragged batch, q_len 0 and packed [T, Hq, ...] rows), Dv (V and
+    output head size), a context of 0 (an empty sequence) and csr (the CSR page table instead of
+    block_tables)."""
     rng = np.random.default_rng(seed)
+    if q_lens is not None:
+        q_lens = [int(n) for n in q_lens]
+        S = len(q_lens) if ctx is None else S
     if ctx is None:
-        ctx = [int(rng.integers(max(1, L), 3 * B + 5)) for _ in range(S)]
+        lo = [max(1, L)] * S if q_lens is None else [max(1, n) for n in q_lens]
+        ctx = [int(rng.integers(lo[s], 3 * B + 5 + lo[s])) if q_lens is not None
+               else int(rng.integers(lo[s], 3 * B + 5)) for s in range(S)]
     ctx = [int(c) for c in ctx]
     S = len(ctx)
+    ragged = q_lens is not None
+    qls = q_lens if ragged else [L] * S
+    Dv = int(Dv or D)
     x = 16 // pa.DTYPE_BYTES[kv_dtype]
     pages = [int(math.ceil(c / float(B))) for c in ctx]
     NB = sum(pages) + free_pages
@@ -67,11 +80,12 @@ def make_case(seed=1, S=2, L=1, Hq=4, Hkv=2, D=32, B=16, ctx=None, q_dtype="bf16
         at += pages[s]
         # Entries past the end are garbage: point them at free (poisoned) pages.
         bt[s, pages[s]:] = rng.choice(free, MB - pages[s]) if len(free) else perm[0]
-    dense = Hkv * B * D
-    ps = dense + page_pad
-    elems = (NB - 1) * ps + dense
+    dense, dense_v = Hkv * B * D, Hkv * B * Dv
+    ps, ps_v = dense + page_pad, dense_v + page_pad
+    hs = {"k": (D, ps), "v": (Dv, ps_v)}  # head size and page stride of K and of V
     cdt = pa.code_dtype(kv_dtype)
-    caches = {w: np.full(elems, pa.POISON[kv_dtype], dtype=cdt) for w in "kv"}
+    caches = {w: np.full((NB - 1) * hs[w][1] + Hkv * B * hs[w][0], pa.POISON[kv_dtype], dtype=cdt)
+              for w in "kv"}
 
     # Scales: one per unit, as pacheck draws them (16-bit: [1/2, 2]; 8-bit: amax-sized).
     eight = pa.DTYPE_BYTES[kv_dtype] == 1
@@ -98,7 +112,8 @@ def make_case(seed=1, S=2, L=1, Hq=4, Hkv=2, D=32, B=16, ctx=None, q_dtype="bf16
     logical = {w: [] for w in "kv"}
     for s in range(S):
         for w in "kv":
-            vals = np.empty((ctx[s], Hkv, D), dtype=np.float64)
+            Dw, psw = hs[w]
+            vals = np.empty((ctx[s], Hkv, Dw), dtype=np.float64)
             for t in range(ctx[s]):
                 blk, tok = int(bt[s, t // B]), t % B
                 for h in range(Hkv):
@@ -106,30 +121,51 @@ def make_case(seed=1, S=2, L=1, Hq=4, Hkv=2, D=32, B=16, ctx=None, q_dtype="bf16
                     if scale_mode.startswith("per_token"):
                         scales[w][si] = rng.uniform(0.5, 2.0) * unit
                     sc = float(scales[w][si])
-                    codes = pa.encode(rng.standard_normal(D) / sc, kv_dtype)
-                    d = np.arange(D)
-                    caches[w][offset(layout, w, Hkv, B, D, x, ps, blk, h, tok, d)] = codes
+                    codes = pa.encode(rng.standard_normal(Dw) / sc, kv_dtype)
+                    d = np.arange(Dw)
+                    caches[w][offset(layout, w, Hkv, B, Dw, x, psw, blk, h, tok, d)] = codes
                     vals[t, h] = pa.decode(codes, kv_dtype).astype(np.float64) * sc
             logical[w].append(vals)
 
-    q_codes = pa.encode(rng.standard_normal((S, L, Hq, D)), q_dtype)
+    T = sum(qls)
+    rows = (T,) if ragged else (S, L)
+    q_codes = pa.encode(rng.standard_normal(rows + (Hq, D)), q_dtype)
     c = Case()
-    c.problem = pa.make_problem(dict(
-        num_seqs=S, q_len=L, num_q_heads=Hq, num_kv_heads=Hkv, head_size=D, block_size=B,
-        max_blocks_per_seq=MB, max_context=max(ctx), num_blocks=NB, page_stride=ps,
+    problem = dict(
+        num_seqs=S, q_len=0 if ragged else L, num_q_heads=Hq, num_kv_heads=Hkv, head_size=D,
+        block_size=B, max_blocks_per_seq=MB, max_context=max(ctx), num_blocks=NB, page_stride=ps,
         q_dtype=q_dtype, kv_dtype=kv_dtype, kv_layout=layout, scale_mode=scale_mode,
         softmax_scale=float(softmax_scale if softmax_scale else 1.0 / math.sqrt(D)),
         sliding_window=int(window), logit_softcap=float(softcap), has_alibi=int(bool(alibi)),
-        has_sinks=int(bool(sinks)), partition_size=256, want_lse=int(bool(want_lse))))
+        has_sinks=int(bool(sinks)), partition_size=256, want_lse=int(bool(want_lse)))
+    if ragged or Dv != D or csr or 0 in ctx:  # the ABI 1.2 fields, as pacheck sends them
+        problem.update(head_size_v=Dv, total_q=T, max_q_len=max(qls),
+                       page_table="csr" if csr else "padded",
+                       num_kv_indices=sum(pages) if csr else 0, page_stride_v=ps_v)
+    c.problem = pa.make_problem(problem)
     slopes = np.array([2.0 ** -(1 + (8 * h) // Hq) for h in range(Hq)], dtype=np.float32)
     sink_vals = (rng.standard_normal(Hq) * 2).astype(np.float32)
     c.arrays = dict(
-        q=q_codes, out=np.full((S, L, Hq, D), 0xFFFF, dtype=pa.code_dtype(q_dtype)),
-        lse=np.full((S, L, Hq), np.nan, dtype=np.float32) if want_lse else None,
+        q=q_codes, out=np.full(rows + (Hq, Dv), 0xFFFF, dtype=pa.code_dtype(q_dtype)),
+        lse=np.full(rows + (Hq,), np.nan, dtype=np.float32) if want_lse else None,
         k_cache=caches["k"], v_cache=caches["v"], k_scales=scales["k"], v_scales=scales["v"],
         block_tables=bt, context_lens=np.array(ctx, dtype=np.int32),
         alibi_slopes=slopes if alibi else None, sinks=sink_vals if sinks else None)
-    c.ctx, c.logical_k, c.logical_v = ctx, logical["k"], logical["v"]
+    if "total_q" in problem:
+        c.arrays["cu_seqlens_q"] = np.concatenate([[0], np.cumsum(qls)]).astype(np.int32)
+    if csr:
+        # kv_indptr / kv_indices (sequences' pages concatenated, then garbage: free pages) /
+        # kv_last_page_len; no block table. A stream of its own keeps the other draws as they were.
+        g = np.random.default_rng(seed + 7919)
+        indptr = np.concatenate([[0], np.cumsum(pages)]).astype(np.int32)
+        used = np.concatenate([bt[s, :pages[s]] for s in range(S)] + [np.zeros(0, np.int32)])
+        garbage = g.choice(free, 3) if len(free) else np.full(3, perm[0])
+        c.arrays.update(
+            block_tables=None, kv_indptr=indptr,
+            kv_indices=np.concatenate([used, garbage]).astype(np.int32),
+            kv_last_page_len=np.array([c_ - (n - 1) * B if n else 0 for c_, n in zip(ctx, pages)],
+                                      dtype=np.int32))
+    c.ctx, c.q_lens, c.logical_k, c.logical_v = ctx, qls, logical["k"], logical["v"]
     c.q = pa.decode(q_codes, q_dtype).astype(np.float64)
     return c
 
@@ -140,23 +176,32 @@ def buffers(case):
 
 
 def dense_attention(case):
-    """(out float64 [S, L, Hq, D], lse [S, L, Hq]) by the definition, from the logical tokens."""
+    """(out float64 [S, L, Hq, Dv], lse [S, L, Hq]) by the definition, from the logical tokens;
+    [T, Hq, Dv] and [T, Hq] for a ragged batch. An empty sequence's rows: O = 0 and LSE = -inf
+    (with sinks, the sink's logit)."""
     p = case.problem
-    S, L, Hq, Hkv, D = p.num_seqs, p.q_len, p.num_q_heads, p.num_kv_heads, p.head_size
+    S, Hq, Hkv = p.num_seqs, p.num_q_heads, p.num_kv_heads
     G = Hq // Hkv
-    out = np.zeros((S, L, Hq, D))
-    lse = np.zeros((S, L, Hq))
+    rows = case.arrays["out"].shape[:-2]
+    out = np.zeros(rows + (Hq, p.head_size_v)).reshape(-1, Hq, p.head_size_v)
+    lse = np.zeros(rows + (Hq,)).reshape(-1, Hq)
     slopes, sinks = case.arrays["alibi_slopes"], case.arrays["sinks"]
+    qrows = case.q.reshape(-1, Hq, p.head_size)
+    row0 = np.concatenate([[0], np.cumsum(case.q_lens)])
     for s in range(S):
-        ctx = case.ctx[s]
+        ctx, L = case.ctx[s], case.q_lens[s]
         for i in range(L):
+            r = int(row0[s]) + i
             pos = ctx - L + i
+            if ctx == 0:
+                lse[r] = sinks if p.has_sinks else -np.inf
+                continue
             lo = max(0, pos - p.sliding_window + 1) if p.sliding_window > 0 else 0
             ts = np.arange(lo, pos + 1)
             for h in range(Hq):
                 k = case.logical_k[s][ts, h // G]
                 v = case.logical_v[s][ts, h // G]
-                xs = p.softmax_scale * (k @ case.q[s, i, h])
+                xs = p.softmax_scale * (k @ qrows[r, h])
                 if p.logit_softcap > 0:
                     xs = p.logit_softcap * np.tanh(xs / p.logit_softcap)
                 if p.has_alibi:
@@ -164,9 +209,9 @@ def dense_attention(case):
                 allx = np.concatenate([xs, [float(sinks[h])]]) if p.has_sinks else xs
                 m = allx.max()
                 den = np.exp(allx - m).sum()
-                out[s, i, h] = (np.exp(xs - m) @ v) / den
-                lse[s, i, h] = m + math.log(den)
-    return out, lse
+                out[r, h] = (np.exp(xs - m) @ v) / den
+                lse[r, h] = m + math.log(den)
+    return out.reshape(rows + (Hq, p.head_size_v)), lse.reshape(rows + (Hq,))
 
 
 def place(case, fd, extra=0):
