@@ -102,12 +102,14 @@ nlohmann::json json_of(KvLayout v) { return to_string(v); }
 nlohmann::json json_of(ScaleMode v) { return to_string(v); }
 nlohmann::json json_of(Values v) { return to_string(v); }
 nlohmann::json json_of(PageTable v) { return to_string(v); }
+nlohmann::json json_of(TablePad v) { return to_string(v); }
 
 std::optional<DType> parse_enum(std::string_view s, DType*) { return parse_dtype(s); }
 std::optional<KvLayout> parse_enum(std::string_view s, KvLayout*) { return parse_layout(s); }
 std::optional<ScaleMode> parse_enum(std::string_view s, ScaleMode*) { return parse_scale_mode(s); }
 std::optional<Values> parse_enum(std::string_view s, Values*) { return parse_values(s); }
 std::optional<PageTable> parse_enum(std::string_view s, PageTable*) { return parse_page_table(s); }
+std::optional<TablePad> parse_enum(std::string_view s, TablePad*) { return parse_table_pad(s); }
 
 // An optional field at its default (left out of vars() and JSON).
 template <class T>

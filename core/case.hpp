@@ -68,6 +68,7 @@ struct Case {
   int64_t page_pad = 0;              // extra elements between pages (strided page views)
   Values values = Values::normal;    // how the input values are drawn
   PageTable page_table = PageTable::padded;  // how the logical page map is handed to the kernel
+  TablePad table_pad = TablePad::garbage;    // what the table holds where no page is
 
   int32_t gqa() const { return num_kv_heads > 0 ? num_q_heads / num_kv_heads : 0; }
   /// Query tokens of sequence s (q_lens[s], or q_len when uniform).
@@ -183,6 +184,8 @@ void for_each_field(C& c, F&& f) {
   f(CaseField{"values", "vals", "input values: normal|outliers (outlier channels, logits in the hundreds, fp8 subnormals)|extremes (zero and huge query rows)"},
     c.values);
   f(CaseField{"page_table", "table", "page table handed to the kernel: padded|csr", true}, c.page_table);
+  f(CaseField{"table_pad", "pads", "table entries where no page is: garbage (free pages)|minus_one|zero", true},
+    c.table_pad);
   f(CaseField{"seed", "seed", "the seed every input is regenerated from"}, c.seed);
 }
 

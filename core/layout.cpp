@@ -25,6 +25,15 @@ namespace {
 constexpr const char* kPageTableNames[] = {"padded", "csr"};
 }
 const char* to_string(PageTable t) { return kPageTableNames[int(t)]; }
+namespace {
+constexpr const char* kTablePadNames[] = {"garbage", "minus_one", "zero"};
+}
+const char* to_string(TablePad t) { return kTablePadNames[int(t)]; }
+std::optional<TablePad> parse_table_pad(std::string_view s) {
+  for (int i = 0; i < 3; ++i)
+    if (s == kTablePadNames[i]) return TablePad(i);
+  return std::nullopt;
+}
 std::optional<PageTable> parse_page_table(std::string_view s) {
   for (int i = 0; i < kPageTableCount; ++i)
     if (s == kPageTableNames[i]) return PageTable(i);

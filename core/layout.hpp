@@ -79,6 +79,14 @@ inline constexpr int kPageTableCount = 2;
 const char* to_string(PageTable t);
 std::optional<PageTable> parse_page_table(std::string_view s);
 
+/// What a table holds where no page is (the padded table's entries past a sequence's pages, the
+/// CSR table's entries past kv_indptr[S]): a kernel must never read them. garbage: free pages
+/// (reading one gives poison); minus_one: -1 (out of the pool, a fault); zero: page 0, which may
+/// be another sequence's real page (reading it gives plausible wrong values).
+enum class TablePad : uint8_t { garbage, minus_one, zero };
+const char* to_string(TablePad t);
+std::optional<TablePad> parse_table_pad(std::string_view s);
+
 /// The CSR page table read the one way: the page of token t of sequence s, and the context a
 /// kernel derives from the encoding (full pages plus the last page's length).
 struct CsrTable {

@@ -380,8 +380,14 @@ InputParts make_input_parts(const ValidCase& vc) {
         in.block_tables[size_t(int64_t(s) * in.max_blocks_per_seq + b)] = id;
       }
     }
+    // Pads other than garbage (TablePad): entries past each sequence's pages (drawn first, so
+    // the draws stay as they were).
+    if (c.table_pad != TablePad::garbage)
+      for (int32_t s = 0; s < S; ++s)
+        for (int32_t b = c.blocks_for(c.context_lens[size_t(s)]); b < in.max_blocks_per_seq; ++b)
+          in.block_tables[size_t(int64_t(s) * in.max_blocks_per_seq + b)] = c.table_pad == TablePad::zero ? 0 : -1;
     // The CSR form of the same map: each sequence's pages in order, then garbage entries (free
-    // pages, drawn after every padded-table draw so those stay as they were).
+    // pages, drawn after every padded-table draw so those stay as they were), or the pad.
     if (c.page_table == PageTable::csr) {
       in.kv_indptr.assign(size_t(S) + 1, 0);
       in.kv_last_page_len.assign(size_t(S), 0);
@@ -392,9 +398,13 @@ InputParts make_input_parts(const ValidCase& vc) {
         for (int32_t b = 0; b < nb; ++b)
           in.kv_indices.push_back(in.block_tables[size_t(int64_t(s) * in.max_blocks_per_seq + b)]);
       }
-      for (int k = 0; k < kCsrGarbageEntries; ++k)
-        in.kv_indices.push_back(nfree > 0 ? perm[size_t(used + rng.uniform_int(0, nfree - 1))]
-                                          : perm[size_t(rng.uniform_int(0, in.num_blocks - 1))]);
+      for (int k = 0; k < kCsrGarbageEntries; ++k) {
+        const int32_t free_page = nfree > 0 ? perm[size_t(used + rng.uniform_int(0, nfree - 1))]
+                                            : perm[size_t(rng.uniform_int(0, in.num_blocks - 1))];
+        in.kv_indices.push_back(c.table_pad == TablePad::garbage ? free_page
+                                : c.table_pad == TablePad::zero  ? 0
+                                                                 : -1);
+      }
     }
   }
   return parts;

@@ -214,6 +214,9 @@ void draw_ragged_family(Case& c, const Capability& cap, const Limits& lim, const
     c.context_lens[pick_index(size_t(c.num_seqs))] = 0;
   if (c.max_context() == 0) c.context_lens[0] = std::max(1, c.q_len_of(0));
   if (cap.ragged && chance(w.extremes)) c.values = Values::extremes;
+  // Table pads of every kind where the kernel speaks minor 2 (a ragged kernel): -1 and 0 as well
+  // as free pages; each must never be read.
+  if (cap.ragged && chance(w.table_pads)) c.table_pad = pick({TablePad::minus_one, TablePad::zero});
   // The padded table unless the kernel takes CSR and the draw says so (or takes CSR only).
   if ((cap.page_tables & bit(PageTable::csr)) && (!(cap.page_tables & bit(PageTable::padded)) || chance(w.csr)))
     c.page_table = PageTable::csr;

@@ -56,6 +56,7 @@ struct Weights {
   int empty_rows = 25;    // one sequence of context 0 (an empty slot of a padded batch)
   int csr = 50;           // the CSR page table
   int extremes = 20;      // Values::extremes (zero and huge query rows)
+  int table_pads = 40;    // table pads -1 or 0 instead of free pages
   int32_t max_head = 0;   // > 0: head sizes up to this when the kernel declares any (cost)
   int32_t max_block = 0;  // > 0: page sizes up to this when the kernel declares any (cost)
 

@@ -52,8 +52,9 @@ PropertySpec relocation_property(const PropertyContext& ctx) {
     for (size_t i = 0; i < perm.size(); ++i) perm[i] = int32_t(i);
     Rng rng(c.seed ^ 0x5eedull, Stream::kPlacement);
     shuffle(perm, rng);
-    for (auto& id : moved.block_tables) id = perm[size_t(id)];
-    for (auto& id : moved.kv_indices) id = perm[size_t(id)];  // the CSR form of the same map
+    // Pads that name no page (-1) stay as they are; the CSR form moves with the same map.
+    for (auto& id : moved.block_tables) id = id < 0 ? id : perm[size_t(id)];
+    for (auto& id : moved.kv_indices) id = id < 0 ? id : perm[size_t(id)];
     const KernelOutput a = run(k, in, pack(in), dev), b = run(k, moved, pack(moved), dev);
     if (auto e = did_not_run(k, a, b)) return e;
     return agree(k, in, b, a, "pages relocated");

@@ -53,9 +53,10 @@ int cmd_check(int argc, char** argv, int begin) {
   Args a("pacheck check",
          "Runs the property suite against registered kernels: generated cases drawn inside each kernel's\n"
          "declared capability must match the fp64 reference; page relocation, K*s with k_scale/s, the\n"
-         "split size and GQA = MHA must not change the answer; poison must never leak; outside the\n"
-         "capability a clean refusal is required; the dispatcher never picks a kernel that excludes the\n"
-         "case. A failure is shrunk to a minimal case, saved under regression/captured/ and printed\n"
+         "split size and GQA = MHA must not change the answer; poison must never leak; for kernels\n"
+         "taking ragged batches, splitting or permuting a batch, computing an extend row as decode steps\n"
+         "and zeroing the queries (the mean of the visible V rows) must agree; outside the capability a\n"
+         "clean refusal is required; the dispatcher never picks a kernel that excludes the case. A failure is shrunk to a minimal case, saved under regression/captured/ and printed\n"
          "with a replay line. Exit 0: every applicable property holds; 1: one fails; 2: usage error.",
          with_target({{"cases", "N", "generated cases per property (default 100)"},
                       {"seed", "N", "seed of the whole check (default: fresh, printed)"},

@@ -55,7 +55,7 @@
  *  padded batch, flag EMPTY_ROWS) sees no key: its rows are O = 0 and LSE = -inf.
  *  Page table PADDED: logical token t of sequence s lives in page
  *  blk = block_tables[s * max_blocks_per_seq + t / B] at slot tok = t % B; entries past
- *  ceil(context_lens[s] / B) are garbage and must never be read. Page table CSR (minor 2):
+ *  ceil(context_lens[s] / B) are garbage (free pages, -1 or 0) and must never be read. Page table CSR (minor 2):
  *  blk = kv_indices[kv_indptr[s] + t / B]; sequence s has kv_indptr[s+1] - kv_indptr[s] pages, the
  *  last holding kv_last_page_len[s] tokens (1..B; 0 when it has none), so its context is
  *  (pages - 1) * B + kv_last_page_len[s]; entries past kv_indptr[S] are garbage. Free pages and
