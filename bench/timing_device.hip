@@ -113,8 +113,9 @@ Timing time_on_device(const pacheck_kernel& k, const KernelCall& call, const Tim
     const KvLayouts L = kv_layouts(p);
     const int64_t rows = out_rows(p);
     const size_t cache_bytes = size_t(L.k.cosize(p.num_blocks)) * size_t(dtype_bytes(kv));
-    const size_t q_bytes = out_bytes(p);
-    const size_t set_bytes = 2 * cache_bytes + q_bytes;
+    const size_t v_cache_bytes = size_t(L.v.cosize(p.num_blocks)) * size_t(dtype_bytes(kv));
+    const size_t q_size = q_bytes(p), o_bytes = out_bytes(p);
+    const size_t set_bytes = cache_bytes + v_cache_bytes + q_size;
     const int sets = int(std::min<size_t>(64, std::max<size_t>(1, (o.rotate_bytes + set_bytes - 1) / set_bytes)));
     t.input_sets = sets;
     DeviceArena a;
@@ -129,6 +130,14 @@ Timing time_on_device(const pacheck_kernel& k, const KernelCall& call, const Tim
     PA_GPU_CHECK(hipGetDevice(&b.device_id));
     b.block_tables = static_cast<const int32_t*>(upload(call.block_tables.data, call.block_tables.size * 4, "block_tables"));
     b.context_lens = static_cast<const int32_t*>(upload(call.context_lens.data, call.context_lens.size * 4, "context_lens"));
+    // ABI minor 2: the packed query offsets and the CSR table, where the call has them.
+    const auto ints = [&](const View<int32_t>& v, const char* what) {
+      return v.empty() ? nullptr : static_cast<const int32_t*>(upload(v.data, v.size * 4, what));
+    };
+    b.cu_seqlens_q = ints(call.cu_seqlens_q, "cu_seqlens_q");
+    b.kv_indptr = ints(call.kv_indptr, "kv_indptr");
+    b.kv_indices = ints(call.kv_indices, "kv_indices");
+    b.kv_last_page_len = ints(call.kv_last_page_len, "kv_last_page_len");
     const size_t n_scales = size_t(L.scale.size());
     float* ks = static_cast<float*>(upload(call.k_scales.empty() ? nullptr : call.k_scales.data, n_scales * 4, "k_scales"));
     float* vs = static_cast<float*>(upload(call.v_scales.empty() ? nullptr : call.v_scales.data, n_scales * 4, "v_scales"));
@@ -142,7 +151,7 @@ Timing time_on_device(const pacheck_kernel& k, const KernelCall& call, const Tim
     b.alibi_slopes = call.alibi_slopes.empty() ? nullptr
                                                : static_cast<const float*>(upload(call.alibi_slopes.data, call.alibi_slopes.size * 4, "alibi"));
     b.sinks = call.sinks.empty() ? nullptr : static_cast<const float*>(upload(call.sinks.data, call.sinks.size * 4, "sinks"));
-    b.out = a.alloc(q_bytes, "out");
+    b.out = a.alloc(o_bytes, "out");
     b.lse = p.want_lse ? static_cast<float*>(a.alloc(size_t(rows) * 4, "lse")) : nullptr;
     b.workspace_bytes = k.workspace_bytes ? k.workspace_bytes(&k, &p) : 0;
     b.workspace = b.workspace_bytes ? a.alloc(size_t(b.workspace_bytes), "workspace") : nullptr;
@@ -151,12 +160,12 @@ Timing time_on_device(const pacheck_kernel& k, const KernelCall& call, const Tim
     };
     std::vector<Set> in(static_cast<size_t>(sets));
     for (int s = 0; s < sets; ++s) {
-      void* q = upload(call.q.empty() ? nullptr : call.q.data, q_bytes, "q");
+      void* q = upload(call.q.empty() ? nullptr : call.q.data, q_size, "q");
       void* kc = upload(call.k_cache.empty() ? nullptr : call.k_cache.data, cache_bytes, "k_cache");
-      void* vc = upload(call.v_cache.empty() ? nullptr : call.v_cache.data, cache_bytes, "v_cache");
-      if (call.q.empty()) launch_fill(q, q_bytes, 17u + uint32_t(s), qt);
+      void* vc = upload(call.v_cache.empty() ? nullptr : call.v_cache.data, v_cache_bytes, "v_cache");
+      if (call.q.empty()) launch_fill(q, q_size, 17u + uint32_t(s), qt);
       if (call.k_cache.empty()) launch_fill(kc, cache_bytes, 1000u + uint32_t(s), kv);
-      if (call.v_cache.empty()) launch_fill(vc, cache_bytes, 2000u + uint32_t(s), kv);
+      if (call.v_cache.empty()) launch_fill(vc, v_cache_bytes, 2000u + uint32_t(s), kv);
       in[size_t(s)] = {q, kc, vc};
     }
     PA_GPU_CHECK(hipDeviceSynchronize());

@@ -1,8 +1,11 @@
 // Paged-attention decode kernels: one body serves v1 (single pass, fp32 P), hip (split-K stage 1
-// + stage 2 merge, P rounded to the q dtype) and asm (single pass over a G tile padded to 8/16,
-// P rounded). A block owns (sequence, kv head, up to kRows query rows, partition): the rows of one
-// GQA group share every K/V load. Tokens are processed in chunks of kThreads with an online
-// softmax whose per-chunk rescale is merge_weights() from common/partial.hpp.
+// + stage 2 merge, P rounded to the q dtype), asm (single pass over a G tile padded to 8/16,
+// P rounded) and the ragged family: unified (single pass, fp32 P) and unified_split (split-K,
+// fp32 P), which add per-sequence q_len (cu_seqlens_q), the CSR page table, Dv != D and empty
+// sequences (context 0: O = 0, LSE = -inf, the empty partial). A block owns (sequence, kv head,
+// up to kRows query rows, partition): the rows of one GQA group share every K/V load. Tokens are
+// processed in chunks of kThreads with an online softmax whose per-chunk rescale is
+// merge_weights() from common/partial.hpp.
 #include "kernels/common/dispatch.hpp"
 #include "kernels/common/partial.hpp"
 #include "kernels/common/rounding.hpp"
@@ -15,6 +18,26 @@ namespace {
 constexpr int kThreads = 256;  // threads per block = tokens per chunk
 constexpr int kRows = 8;       // query rows per block
 constexpr int kMaxD = 256;
+
+/// Context of sequence s: from the CSR encoding when the table is CSR, else context_lens.
+__device__ inline int32_t context_of(const AttentionParams& p, int32_t s) {
+  return p.csr.indptr ? p.csr.context(s) : p.context_lens[s];
+}
+/// First packed query row of sequence s.
+__device__ inline int64_t q_start(const AttentionParams& p, int32_t s) {
+  return p.cu_seqlens_q ? int64_t(p.cu_seqlens_q[s]) : int64_t(s) * p.q_len;
+}
+/// The sequence of packed query token `token` (bisection of cu_seqlens_q when ragged).
+__device__ inline int32_t seq_of_token(const AttentionParams& p, int64_t token) {
+  if (!p.cu_seqlens_q) return int32_t(token / p.q_len);
+  int32_t lo = 0, hi = p.num_seqs;  // invariant: cu[lo] <= token < cu[hi]
+  while (hi - lo > 1) {
+    const int32_t mid = (lo + hi) / 2;
+    if (p.cu_seqlens_q[mid] <= token) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
 
 /// The scale of physical slot (blk, h, tok): per-token scales follow the physical slot.
 __device__ inline float slot_scale(const AttentionParams& p, const float* scales, int32_t blk, int32_t h, int32_t tok) {
@@ -41,8 +64,8 @@ __device__ inline void load_decode(const void* base, int64_t off, bool vec, floa
 struct Row {
   bool real;    // a query row that is written out (not padding, not past the tile)
   int32_t h;    // query head
-  int32_t pos;  // query position ctx - q_len + i
-  int64_t idx;  // flat row index (s * q_len + i) * Hq + h
+  int32_t pos;  // query position ctx - q_len_s + i
+  int64_t idx;  // flat row index (q_start(s) + i) * Hq + h
 };
 
 /// How a thread reads V in P.V:
@@ -64,26 +87,32 @@ __device__ void attention_body(const AttentionParams& p) {
   __shared__ int32_t blk_s[kThreads];
 
   const int tid = threadIdx.x;
-  const int32_t D = p.head_size;
+  const int32_t D = p.head_size, Dv = p.dv();
   const int32_t s = blockIdx.x / p.num_kv_heads, hk_group = blockIdx.x - s * p.num_kv_heads;
   // The KV head the group reads: h / G for every head of the group.
   const int32_t hk = hk_group;
-  const int32_t ctx = p.context_lens[s];
-  const int32_t rows_total = p.q_len * p.gqa_tile;
+  const int32_t ctx = context_of(p, s);
+  // This sequence's query tokens: q_len, or its own count in a ragged batch (the grid is sized for
+  // the largest, so a shorter sequence's trailing row blocks have nothing to do).
+  const int64_t q0 = q_start(p, s);
+  const int32_t ql = p.cu_seqlens_q ? int32_t(p.cu_seqlens_q[s + 1] - q0) : p.q_len;
+  const int32_t rows_total = ql * p.gqa_tile;
+  if (int32_t(blockIdx.y) * kRows >= rows_total) return;  // the whole block: no barrier is skipped
   Row rows[kRows];
   for (int r = 0; r < kRows; ++r) {
     const int32_t rr = blockIdx.y * kRows + r;
     const int32_t i = rr / p.gqa_tile, g = rr - i * p.gqa_tile;
     rows[r].real = rr < rows_total && g < p.gqa;
     rows[r].h = hk_group * p.gqa + (g < p.gqa ? g : 0);
-    rows[r].pos = query_position(ctx, p.q_len, i < p.q_len ? i : p.q_len - 1);
-    rows[r].idx = (int64_t(s) * p.q_len + (i < p.q_len ? i : 0)) * p.num_q_heads + rows[r].h;
+    rows[r].pos = query_position(ctx, ql, i < ql ? i : ql - 1);
+    rows[r].idx = (q0 + (i < ql ? i : 0)) * p.num_q_heads + rows[r].h;
   }
+  // An empty sequence (ctx 0) runs no chunk: every row keeps the empty partial (m = -inf, l = 0).
   const int32_t t_begin = p.partition ? int32_t(blockIdx.z) * p.partition : 0;
   const int32_t t_stop = ctx;
   const int32_t t_end = p.partition ? min(t_stop, t_begin + p.partition) : t_stop;
   // Keys before the first query's window start are invisible to every row of the block.
-  const int32_t t_first = max(t_begin, p.lt.first_visible(ctx - p.q_len));
+  const int32_t t_first = max(t_begin, p.lt.first_visible(ctx - ql));
   // Chunks start 16-aligned so a 16-byte token vector never straddles a page (B % x == 0 is
   // checked by the launcher); keys in [t_lo, t_first) are read but masked.
   const int32_t t_lo = t_first & ~15;
@@ -97,12 +126,12 @@ __device__ void attention_body(const AttentionParams& p) {
     m_s[tid] = -INFINITY;
     l_s[tid] = 0.f;
   }
-  const int32_t nown = D / kVV, nslices = kThreads / nown;
+  const int32_t nown = Dv / kVV, nslices = kThreads / nown;
   const int32_t dv = tid % nown, slice = tid / nown;
   float acc[kRows][kVV];
   for (int r = 0; r < kRows; ++r)
     for (int j = 0; j < kVV; ++j) acc[r][j] = 0.f;
-  const PagedLayout paged{p.k_layout, p.block_tables, p.max_blocks};  // the block table's one reader
+  const PagedLayout paged{p.k_layout, p.block_tables, p.max_blocks};  // the padded table's one reader
   const bool k_vec = p.k_layout.contiguous_d() >= kVK && p.k_layout.page_stride % kVK == 0;
   const bool v_vec = kVV > 1 && p.v_layout.page_stride % kVV == 0;
   const int nwarps = kThreads / kWarpSize, lane = tid % kWarpSize, warp = tid / kWarpSize;
@@ -113,7 +142,8 @@ __device__ void attention_body(const AttentionParams& p) {
     // 1. logits: one token per thread, K read once for all rows of the group.
     {
       const int32_t t = c0 + tid;
-      if (tid < n) blk_s[tid] = paged.block_of(s, t);  // P.V reads it for masked keys too
+      // P.V reads blk_s for masked keys too.
+      if (tid < n) blk_s[tid] = p.csr.indptr ? p.csr.block_of(s, t) : paged.block_of(s, t);
       if (tid < n && t >= t_first) {
         const int32_t blk = blk_s[tid], tok = paged.slot_of(t);
         float dot[kRows];
@@ -196,7 +226,7 @@ __device__ void attention_body(const AttentionParams& p) {
 
   // Reduce the token slices in a fixed order (deterministic), then write.
   for (int r = 0; r < kRows; ++r)
-    for (int d = tid; d < D; d += kThreads) o_s[r][d] = 0.f;
+    for (int d = tid; d < Dv; d += kThreads) o_s[r][d] = 0.f;
   __syncthreads();
   for (int sl = 0; sl < nslices; ++sl) {
     if (slice == sl)
@@ -216,12 +246,12 @@ __device__ void attention_body(const AttentionParams& p) {
     }
     const float inv_l = l == 0.f ? 0.f : wo / l;  // a NaN l (poison read) must stay NaN
     if (!p.partition) {
-      for (int d = tid; d < D; d += kThreads)
-        static_cast<QS*>(p.out)[rows[r].idx * D + d] = codec::Codec<QT>::encode(o_s[r][d] * inv_l);
+      for (int d = tid; d < Dv; d += kThreads)
+        static_cast<QS*>(p.out)[rows[r].idx * Dv + d] = codec::Codec<QT>::encode(o_s[r][d] * inv_l);
       if (tid == 0) p.lse[rows[r].idx] = l == 0.f ? -INFINITY : m + logf(l);
     } else {
       const int64_t w = rows[r].idx * p.num_partitions + blockIdx.z;
-      for (int d = tid; d < D; d += kThreads) p.tmp_out[w * D + d] = o_s[r][d] * inv_l;
+      for (int d = tid; d < Dv; d += kThreads) p.tmp_out[w * Dv + d] = o_s[r][d] * inv_l;
       if (tid == 0) {
         p.max_logits[w] = m;
         p.exp_sums[w] = l;
@@ -249,19 +279,19 @@ VRead v_read_mode(const PageLayout& v, int32_t elem_bytes) {
 template <DType QT>
 __device__ void merge_body(const AttentionParams& p) {
   const int64_t row = blockIdx.x;
-  const int32_t d = threadIdx.x;
-  const int32_t s = int32_t(row / (int64_t(p.q_len) * p.num_q_heads));
+  const int32_t d = threadIdx.x, Dv = p.dv();
+  const int32_t s = seq_of_token(p, row / p.num_q_heads);
   const int32_t h = int32_t(row % p.num_q_heads);
-  const int32_t nparts = (p.context_lens[s] + p.partition - 1) / p.partition;
+  const int32_t nparts = (context_of(p, s) + p.partition - 1) / p.partition;  // 0: empty, O = 0
   Partial<1> total = Partial<1>::empty();
   for (int32_t k = 0; k < nparts; ++k) {
     const int64_t w = row * p.num_partitions + k;
-    const Partial<1> pk = Partial<1>::from_normalised(&p.tmp_out[w * p.head_size + d], p.max_logits[w], p.exp_sums[w]);
+    const Partial<1> pk = Partial<1>::from_normalised(&p.tmp_out[w * Dv + d], p.max_logits[w], p.exp_sums[w]);
     total.merge(pk);
   }
   if (p.sinks) total.merge(Partial<1>::sink(p.sinks[h]));
   using QS = typename codec::Codec<QT>::Storage;
-  static_cast<QS*>(p.out)[row * p.head_size + d] = codec::Codec<QT>::encode(total.normalised(0));
+  static_cast<QS*>(p.out)[row * Dv + d] = codec::Codec<QT>::encode(total.normalised(0));
   if (d == 0) p.lse[row] = total.lse();
 }
 template <DType QT>
@@ -290,6 +320,8 @@ std::string last_error(const char* what) {
 LaunchStatus launch_attention(const AttentionParams& p) {
   if (p.head_size > kMaxD || p.head_size % 16 != 0)
     return {"launch_attention: head_size=" + std::to_string(p.head_size) + " not a multiple of 16 <= 256"};
+  if (p.dv() < 1 || p.dv() > kMaxD)
+    return {"launch_attention: head_size_v=" + std::to_string(p.dv()) + " not in [1, 256]"};
   if (p.block_size & (p.block_size - 1))
     return {"launch_attention: block_size=" + std::to_string(p.block_size) + " not a power of two"};
   const int32_t rows = p.q_len * p.gqa_tile;
@@ -306,8 +338,7 @@ LaunchStatus launch_attention(const AttentionParams& p) {
       else hipLaunchKernelGGL((attention_kernel<KV, QT, VRead::kScalar>), grid, dim3(kThreads), 0, 0, p);
       if (auto e = last_error("attention_kernel"); !e.empty()) return {e};
       if (p.partition) {
-        hipLaunchKernelGGL((merge_kernel<QT>), dim3(unsigned(int64_t(p.num_seqs) * p.q_len * p.num_q_heads)),
-                           dim3(unsigned(p.head_size)), 0, 0, p);
+        hipLaunchKernelGGL((merge_kernel<QT>), dim3(unsigned(p.rows())), dim3(unsigned(p.dv())), 0, 0, p);
         if (auto e = last_error("merge_kernel"); !e.empty()) return {e};
       }))
   return {};

@@ -28,6 +28,18 @@ int gpu_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
     t_gpu_error = *e;
     return PACHECK_NOT_SUPPORTED;
   }
+  // The ragged family reads the minor-2 buffers; the classic paths are never offered a case that
+  // needs them (their capability), so they keep reading q_len and block_tables as they always did.
+  const bool unified = path == BuiltinPath::unified || path == BuiltinPath::unified_split;
+  const bool csr = unified && p.page_table == PACHECK_TABLE_CSR;
+  if (unified && !b->cu_seqlens_q && p.q_len < 1) {
+    t_gpu_error = "a ragged problem (q_len 0) without cu_seqlens_q";
+    return PACHECK_ERROR;
+  }
+  if (csr && (!b->kv_indptr || !b->kv_indices || !b->kv_last_page_len)) {
+    t_gpu_error = "page_table=CSR without kv_indptr, kv_indices and kv_last_page_len";
+    return PACHECK_ERROR;
+  }
   const KvLayouts L = kv_layouts(p);
   gpu::AttentionParams a;
   a.q = b->q;
@@ -38,6 +50,8 @@ int gpu_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
   a.block_tables = b->block_tables;
   a.context_lens = b->context_lens;
   a.sinks = b->sinks;
+  if (unified) a.cu_seqlens_q = b->cu_seqlens_q;
+  if (csr) a.csr = {b->kv_indptr, b->kv_indices, b->kv_last_page_len, p.block_size};
   a.k_layout = L.k;
   a.v_layout = L.v;
   a.scale_layout = L.scale;
@@ -45,19 +59,21 @@ int gpu_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
   a.q_dtype = DType(p.q_dtype);
   a.kv_dtype = DType(p.kv_dtype);
   a.num_seqs = p.num_seqs;
-  a.q_len = p.q_len;
+  a.q_len = unified ? max_q_len(p) : p.q_len;
+  a.total_q = unified ? int32_t(total_q(p)) : 0;
   a.num_q_heads = p.num_q_heads;
   a.num_kv_heads = p.num_kv_heads;
   a.head_size = p.head_size;
+  a.head_size_v = head_size_v(p);
   a.block_size = p.block_size;
   a.max_blocks = p.max_blocks_per_seq;
   a.max_context = p.max_context;
   a.gqa = p.num_q_heads / p.num_kv_heads;
   a.gqa_tile = path == BuiltinPath::asm_ ? padded_gqa(capability_from_abi(self->capability, "built-in"), a.gqa) : a.gqa;
-  a.round_p = path == BuiltinPath::hip || path == BuiltinPath::asm_;
+  a.round_p = path == BuiltinPath::hip || path == BuiltinPath::asm_;  // unified*: P stays fp32
   a.out = b->out;
   a.lse = b->lse;
-  if (path == BuiltinPath::hip) {
+  if (path == BuiltinPath::hip || path == BuiltinPath::unified_split) {
     const SplitPlan plan = split_plan(p);
     a.partition = plan.partition;
     a.num_partitions = plan.num_partitions;
@@ -78,12 +94,14 @@ int gpu_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
 std::vector<const pacheck_kernel*> gpu_kernel_descriptors() {
   static const auto kGpu = [] {
     static const char* kProv = "pacheck GPU kernel (kernels/attention.hip), built for " PA_GPU_VENDOR;
-    std::array<pacheck_kernel, 3> k{};
+    std::array<pacheck_kernel, kBuiltinCount> k{};
     for (size_t i = 0; i < k.size(); ++i)
       k[i] = builtin_descriptor(builtin_specs()[i], PACHECK_MEMORY_DEVICE, gpu_launch, gpu_last_error, kProv);
     return k;
   }();
-  return {&kGpu[0], &kGpu[1], &kGpu[2]};
+  std::vector<const pacheck_kernel*> out;
+  for (const pacheck_kernel& k : kGpu) out.push_back(&k);
+  return out;
 }
 
 std::string gpu_write_cache(const Inputs& in, const std::vector<bool>& skip, PhysicalKv& out) {
@@ -108,6 +126,7 @@ std::string gpu_write_cache(const Inputs& in, const std::vector<bool>& skip, Phy
     p.num_tokens = int32_t(job.tokens);
     p.num_kv_heads = c.num_kv_heads;
     p.head_size = c.head_size;
+    p.head_size_v = c.dv();
     p.block_size = c.block_size;
     g.arm();
     const gpu::LaunchStatus ls = gpu::launch_reshape_and_cache(p);

@@ -46,9 +46,11 @@ __device__ void reshape_and_cache_body(const CacheWriteParams& p) {
   if (slot < 0) return;  // padding token: nothing written
   const int64_t blk = slot / p.block_size;
   const int32_t tok = int32_t(slot - blk * p.block_size);
-  const int64_t row = (t * p.num_kv_heads + h) * p.head_size;
-  write_one<KV>(p.key + row, p.k_cache, p.k_scales, p.k_layout, p.scale_layout, blk, h, tok, p.head_size, red);
-  write_one<KV>(p.value + row, p.v_cache, p.v_scales, p.v_layout, p.scale_layout, blk, h, tok, p.head_size, red);
+  const int32_t dv = p.head_size_v > 0 ? p.head_size_v : p.head_size;
+  write_one<KV>(p.key + (t * p.num_kv_heads + h) * p.head_size, p.k_cache, p.k_scales, p.k_layout, p.scale_layout, blk,
+                h, tok, p.head_size, red);
+  write_one<KV>(p.value + (t * p.num_kv_heads + h) * dv, p.v_cache, p.v_scales, p.v_layout, p.scale_layout, blk, h, tok,
+                dv, red);
 }
 
 template <DType KV>

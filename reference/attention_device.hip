@@ -20,6 +20,11 @@
 //     denom, lse = m + log(denom), the row's pv_rms^2; uniform = sum / n, written to the G heads.
 //  (vmax_prefix_kernel: max |V| over the tokens before the first visible one -- a sliding window's
 //  hidden prefix -- since v_max is over every valid token.)
+// A ragged batch (q_len_s per sequence) runs on the grid of the largest q_len; a row block past
+// its sequence's rows does nothing. Query token i of sequence s is packed row cu_seqlens_q[s] + i
+// of q, out, uniform and lse. K has D elements per head, V (and out, uniform) Dv. A sequence of
+// context 0 has no chunk: its rows are out = 0, uniform = 0, lse = -inf (the sink's logit with
+// sinks) and take no part in pv_rms, as on the CPU.
 // Scratch lives in DeviceBuffers (freed on every path): the logits, sum over sequences of
 // q_len * Hq * span doubles (64 MiB at 128k tokens x 64 heads), and rows x chunks x (D + 4)
 // partials, with about kTargetBlocks blocks per pass whatever the context. Everything runs on
@@ -57,6 +62,8 @@ constexpr int kTargetBlocks = 2048;  // logits blocks the chunk size aims at (~1
 // logits live at x[xoff + (i * Hq + h) * span + (j - base)] for query token i, query head h.
 struct SeqInfo {
   int64_t tok0;     // token_base[s]
+  int64_t q0;       // cu_seqlens_q[s]: the packed row of query token 0
+  int32_t ql;       // q_len of the sequence (<= Params::QL)
   int64_t xoff;     // first double of the sequence in the logit scratch
   int32_t ctx;      // context length
   int32_t base;     // first key any query token sees (0 without a sliding window)
@@ -69,21 +76,21 @@ struct Params {
   const float* k_scales;
   const uint16_t* v_codes;
   const float* v_scales;
-  const float* q;       // [S, QL, Hq, D]
+  const float* q;       // [T, Hq, D]
   const float* slopes;  // [Hq] when alibi
   const float* sinks;   // [Hq] when has_sinks
   const SeqInfo* seqs;  // [S]
   double* x;            // logit scratch (see SeqInfo)
-  double* pmax;         // [S * QL * Hq, nchunks] chunk maxima of each output row
-  double* part;         // [S * Hkv * R2, nchunks, D + 4]: acc[D], denom, p0, p1, p2
+  double* pmax;         // [T * Hq, nchunks] chunk maxima of each output row
+  double* part;         // [S * Hkv * R2, nchunks, Dv + 4]: acc[Dv], denom, p0, p1, p2
   double* sq_part;      // [logits blocks] max quadrature sum
   double* vmax_part;    // [P.V blocks] max |V|
-  double* out;          // [S * QL * Hq, D]
-  double* lse;          // [S * QL * Hq]
-  double* uniform;      // [S * QL * Hq, D]
-  double* pv_sq;        // [S * QL * Hq] each row's pv_rms^2
+  double* out;          // [T * Hq, Dv]
+  double* lse;          // [T * Hq]
+  double* uniform;      // [T * Hq, Dv]
+  double* pv_sq;        // [T * Hq] each row's pv_rms^2
   DType dtype;
-  int32_t QL, Hq, Hkv, G, D, W;
+  int32_t QL, Hq, Hkv, G, D, Dv, W;  // QL: the largest q_len (the grid's rows)
   double sm, cap;
   bool alibi, has_sinks;
   int32_t C;        // keys per chunk, a multiple of kThreads
@@ -95,18 +102,19 @@ struct Params {
   int32_t rb2;      // P.V row blocks per KV head: ceil(R2 / RB2)
 };
 
-// The window of query token i: keys j in [lo, p], p = ctx - QL + i (docs: attention.cpp).
-__device__ inline int32_t position(const Params& P, const SeqInfo& sq, int32_t i) {
-  return sq.ctx - P.QL + i;
+// The window of query token i: keys j in [lo, p], p = ctx - q_len_s + i (docs: attention.cpp).
+__device__ inline int32_t position(const Params&, const SeqInfo& sq, int32_t i) {
+  return sq.ctx - sq.ql + i;
 }
 __device__ inline int32_t first_key(const Params& P, int32_t p) {
   return P.W > 0 ? (p - P.W + 1 > 0 ? p - P.W + 1 : 0) : 0;
 }
 
-// LogicalKv::value: double(decode(code)) * double(scale); row = token row * Hkv + head.
+// LogicalKv::value: double(decode(code)) * double(scale); row = token row * Hkv + head, hd = the
+// tensor's head size (D for K, Dv for V).
 __device__ inline double kv_value(const Params& P, const uint16_t* codes, const float* scales, int64_t row,
-                                  int32_t d) {
-  return double(codec::decode(P.dtype, codes[row * P.D + d])) * double(scales[row]);
+                                  int32_t hd, int32_t d) {
+  return double(codec::decode(P.dtype, codes[row * hd + d])) * double(scales[row]);
 }
 
 // The CPU's logit transform, operation for operation.
@@ -127,8 +135,8 @@ __device__ inline double row_max(const Params& P, int64_t orow, int32_t nch, int
   return m;
 }
 
-__device__ inline int64_t out_row(const Params& P, int32_t s, int32_t i, int32_t h) {
-  return (int64_t(s) * P.QL + i) * P.Hq + h;
+__device__ inline int64_t out_row(const Params& P, const SeqInfo& sq, int32_t i, int32_t h) {
+  return (sq.q0 + i) * P.Hq + h;
 }
 
 // Thread 0 gets the maximum of v over the block (shared red[kThreads]); NaN never wins.
@@ -161,8 +169,13 @@ __global__ void __launch_bounds__(kThreads) logits_kernel(const Params P) {
     return;
   }
   const int32_t RL = P.rl1, T1 = kThreads / RL, DS = 16 * RL, T1p = T1 + 1, D = P.D;
+  const int32_t Rs = sq.ql * P.G;  // this sequence's query rows of the KV head
+  if (rb * RL >= Rs) {  // a row block past a shorter sequence's rows (ragged)
+    if (tid == 0) P.sq_part[blk] = 0;
+    return;
+  }
   const int32_t kl = tid % T1, rl = tid / T1, r = rb * RL + rl;
-  const bool row_ok = r < P.R;
+  const bool row_ok = r < Rs;
   const int32_t i = row_ok ? r / P.G : 0, h = kvh * P.G + (row_ok ? r % P.G : 0);
   const int32_t p = position(P, sq, i), lo = first_key(P, p);
   const double slope = P.alibi && row_ok ? double(P.slopes[h]) : 0.0;
@@ -174,8 +187,8 @@ __global__ void __launch_bounds__(kThreads) logits_kernel(const Params P) {
     for (int32_t e = tid; e < RL * nd; e += kThreads) {
       const int32_t rr = e / nd, dd = e % nd, r2 = rb * RL + rr;
       double v = 0;
-      if (r2 < P.R)
-        v = double(P.q[out_row(P, s, r2 / P.G, kvh * P.G + r2 % P.G) * D + d0 + dd]);
+      if (r2 < Rs)
+        v = double(P.q[out_row(P, sq, r2 / P.G, kvh * P.G + r2 % P.G) * D + d0 + dd]);
       qs[rr * DS + dd] = v;
     }
   };
@@ -193,7 +206,7 @@ __global__ void __launch_bounds__(kThreads) logits_kernel(const Params P) {
       for (int32_t e = tid; e < T1 * nd; e += kThreads) {
         const int32_t key = e / nd, dd = e % nd, jj = t0 + key;
         ks[dd * T1p + key] =
-            jj < ce ? kv_value(P, P.k_codes, P.k_scales, (sq.tok0 + jj) * P.Hkv + kvh, d0 + dd) : 0.0;
+            jj < ce ? kv_value(P, P.k_codes, P.k_scales, (sq.tok0 + jj) * P.Hkv + kvh, D, d0 + dd) : 0.0;
       }
       if (!q_resident) load_q(d0, nd);
       __syncthreads();
@@ -218,17 +231,17 @@ __global__ void __launch_bounds__(kThreads) logits_kernel(const Params P) {
   __syncthreads();
   red[tid] = rmax;
   __syncthreads();
-  if (tid < RL && rb * RL + tid < P.R) {
+  if (tid < RL && rb * RL + tid < Rs) {
     double m = -HUGE_VAL;
     for (int32_t k = 0; k < T1; ++k) m = max_of(m, red[tid * T1 + k]);
     const int32_t r2 = rb * RL + tid;
-    P.pmax[out_row(P, s, r2 / P.G, kvh * P.G + r2 % P.G) * P.nchunks + c] = m;
+    P.pmax[out_row(P, sq, r2 / P.G, kvh * P.G + r2 % P.G) * P.nchunks + c] = m;
   }
   const double m = block_max(red, sqmax);
   if (tid == 0) P.sq_part[blk] = m;
 }
 
-// Pass 2 for D <= 32 * KD. Thread (rl, dl) = (tid / 32, tid % 32) accumulates P.V rows
+// Pass 2 for Dv <= 32 * KD. Thread (rl, dl) = (tid / 32, tid % 32) accumulates P.V rows
 // rl + 8u (u < NR) of the block at dims dl + 32k (k < KD): NR * KD accumulators in registers,
 // each V element loaded from shared memory once per thread and used by its NR rows.
 template <int KD>
@@ -239,7 +252,7 @@ struct PvShape {
   static_assert(T * (32 * KD + 1) <= kSliceDoubles + 128, "V tile exceeds its shared buffer");
 };
 
-/// @post part[row][chunk] holds the chunk's acc[0..D), denom, p0, p1, p2 for the block's rows
+/// @post part[row][chunk] holds the chunk's acc[0..Dv), denom, p0, p1, p2 for the block's rows
 /// (zeros where a row sees none of the chunk); vmax_part[block] max |V| of the chunk's tokens
 /// (row block 0; 0 elsewhere)
 template <int KD>
@@ -249,13 +262,13 @@ __global__ void __launch_bounds__(kThreads) pv_kernel(const Params P) {
   // Lanes per key of the |V_j| sums: a power of two that fits in any warp (kWarpSize >= 32).
   constexpr int L = kThreads / T < 32 ? kThreads / T : 32;
   static_assert(T * L <= kThreads && L <= gpu::kWarpSize, "one key's lanes must share a warp");
-  __shared__ double vs[kSliceDoubles + 128];  // [T][D + 1]: padded for the per-row norms
+  __shared__ double vs[kSliceDoubles + 128];  // [T][Dv + 1]: padded for the per-row norms
   __shared__ double es[RB * Tp];              // [RB][T + 1] weights e_j (1 for uniform rows)
   __shared__ double vn[T];                    // |V_j|
   __shared__ double rm[RB];                   // m of each attention row
   __shared__ double red[kThreads];
   const int32_t c = int32_t(blockIdx.x), kvh = int32_t(blockIdx.y) / P.rb2, rb = int32_t(blockIdx.y) % P.rb2;
-  const int32_t s = int32_t(blockIdx.z), tid = int32_t(threadIdx.x), D = P.D, Dp = D + 1;
+  const int32_t s = int32_t(blockIdx.z), tid = int32_t(threadIdx.x), D = P.Dv, Dp = D + 1;
   const int64_t blk = (int64_t(blockIdx.z) * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
   const SeqInfo sq = P.seqs[s];
   if (c >= sq.nchunks) {
@@ -266,13 +279,15 @@ __global__ void __launch_bounds__(kThreads) pv_kernel(const Params P) {
   const int32_t R = P.R, R2 = P.R2;
   // Row rr of the block: P.V row r2 = rb * RB + rr; attention rows r2 < R (token r2 / G, head
   // kvh * G + r2 % G), then the uniform row of token r2 - R.
+  // A row whose token is past the sequence's q_len (ragged) sees no key.
   auto token_of = [&](int32_t r2) { return r2 < R ? r2 / P.G : r2 - R; };
+  auto row_ok = [&](int32_t r2) { return r2 < R2 && token_of(r2) < sq.ql; };
   if (tid < RB) {
     const int32_t r2 = rb * RB + tid;
     double m = 0;
-    if (r2 < R) {
+    if (r2 < R && row_ok(r2)) {
       const int32_t h = kvh * P.G + r2 % P.G;
-      m = row_max(P, out_row(P, s, r2 / P.G, h), sq.nchunks, h);
+      m = row_max(P, out_row(P, sq, r2 / P.G, h), sq.nchunks, h);
     }
     rm[tid] = m;
   }
@@ -280,7 +295,7 @@ __global__ void __launch_bounds__(kThreads) pv_kernel(const Params P) {
   int32_t lo[NR], hi[NR];  // visible keys of this thread's rows (hi < lo: no row)
   for (int u = 0; u < NR; ++u) {
     const int32_t r2 = rb * RB + rl + 8 * u;
-    if (r2 < R2) {
+    if (row_ok(r2)) {
       hi[u] = position(P, sq, token_of(r2));
       lo[u] = first_key(P, hi[u]);
     } else {
@@ -289,7 +304,7 @@ __global__ void __launch_bounds__(kThreads) pv_kernel(const Params P) {
   }
   // The statistics of row tid (tid < RB, an attention row), summed over j increasing.
   const int32_t srow = rb * RB + tid;
-  const bool stats_row = tid < RB && srow < R;
+  const bool stats_row = tid < RB && srow < R && row_ok(srow);
   const int32_t s_hi = stats_row ? position(P, sq, token_of(srow)) : -1, s_lo = first_key(P, s_hi);
   double denom = 0, p0 = 0, p1 = 0, p2 = 0;
   double acc[NR][KD];
@@ -303,13 +318,13 @@ __global__ void __launch_bounds__(kThreads) pv_kernel(const Params P) {
     __syncthreads();  // the previous tile is consumed (and rm is written, the first time)
     for (int32_t e = tid; e < nt * D; e += kThreads) {
       const int32_t jj = e / D, d = e % D;
-      const double v = kv_value(P, P.v_codes, P.v_scales, (sq.tok0 + t0 + jj) * P.Hkv + kvh, d);
+      const double v = kv_value(P, P.v_codes, P.v_scales, (sq.tok0 + t0 + jj) * P.Hkv + kvh, D, d);
       vs[jj * Dp + d] = v;
       if (take_vmax) vmax = max_of(vmax, ::fabs(v));
     }
     for (int32_t e = tid; e < RB * T; e += kThreads) {
       const int32_t rr = e / T, jj = e % T, r2 = rb * RB + rr, j = t0 + jj;
-      if (r2 >= R2 || jj >= nt) continue;
+      if (!row_ok(r2) || jj >= nt) continue;
       const int32_t i = token_of(r2), p = position(P, sq, i);
       if (j < first_key(P, p) || j > p) continue;
       double w = 1.0;  // uniform rows: the plain sum of the visible rows
@@ -378,23 +393,33 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const Params P
   __shared__ double wsum[kCombineThreads / 32 + 1];
   const int64_t g2 = blockIdx.x;
   const int32_t R2 = P.R2, r2 = int32_t(g2 % R2), kvh = int32_t(g2 / R2 % P.Hkv), s = int32_t(g2 / R2 / P.Hkv);
-  const int32_t tid = int32_t(threadIdx.x), D = P.D;
+  const int32_t tid = int32_t(threadIdx.x), D = P.Dv;
   const SeqInfo sq = P.seqs[s];
   const int32_t nch = sq.nchunks;
   const double* part = P.part + g2 * P.nchunks * (D + 4);
+  const int32_t i = r2 >= P.R ? r2 - P.R : r2 / P.G;
+  if (i >= sq.ql) return;  // past a shorter sequence's tokens (ragged): not an output row
+  const int32_t p = position(P, sq, i), n = p - first_key(P, p) + 1;  // n <= 0: an empty row
   if (r2 >= P.R) {  // uniform row of token i
-    const int32_t i = r2 - P.R, p = position(P, sq, i), n = p - first_key(P, p) + 1;
     for (int32_t d = tid; d < D; d += int32_t(blockDim.x)) {
       double a = 0;
       for (int32_t c = 0; c < nch; ++c) a += part[int64_t(c) * (D + 4) + d];
-      const double u = a / double(n);
-      for (int32_t g = 0; g < P.G; ++g) P.uniform[out_row(P, s, i, kvh * P.G + g) * D + d] = u;
+      const double u = n > 0 ? a / double(n) : 0.0;
+      for (int32_t g = 0; g < P.G; ++g) P.uniform[out_row(P, sq, i, kvh * P.G + g) * D + d] = u;
     }
     return;
   }
-  const int32_t i = r2 / P.G, h = kvh * P.G + r2 % P.G;
-  const int64_t orow = out_row(P, s, i, h);
+  const int32_t h = kvh * P.G + r2 % P.G;
+  const int64_t orow = out_row(P, sq, i, h);
   const double m = row_max(P, orow, nch, h);
+  if (n <= 0) {  // the whole block: the CPU's empty row (m is the sink's logit, or -inf)
+    for (int32_t d = tid; d < D; d += int32_t(blockDim.x)) P.out[orow * D + d] = 0.0;
+    if (tid == 0) {
+      P.lse[orow] = P.has_sinks ? m : -HUGE_VAL;  // the CPU's m + log(exp(sink - m)) = m + log(1)
+      P.pv_sq[orow] = 0;
+    }
+    return;
+  }
   double denom = 0, p0 = 0, p1 = 0, p2 = 0;
   for (int32_t c = 0; c < nch; ++c) {
     const double* st = part + int64_t(c) * (D + 4) + D;
@@ -427,10 +452,10 @@ __global__ void __launch_bounds__(kThreads) vmax_prefix_kernel(const Params P, d
   __shared__ double red[kThreads];
   const int32_t s = int32_t(blockIdx.y);
   const SeqInfo sq = P.seqs[s];
-  const int64_t n = int64_t(sq.base) * P.Hkv * P.D, row0 = sq.tok0 * P.Hkv;
+  const int64_t n = int64_t(sq.base) * P.Hkv * P.Dv, row0 = sq.tok0 * P.Hkv;
   double vmax = 0;
   for (int64_t e = int64_t(blockIdx.x) * kThreads + threadIdx.x; e < n; e += int64_t(gridDim.x) * kThreads)
-    vmax = max_of(vmax, ::fabs(kv_value(P, P.v_codes, P.v_scales, row0 + e / P.D, int32_t(e % P.D))));
+    vmax = max_of(vmax, ::fabs(kv_value(P, P.v_codes, P.v_scales, row0 + e / P.Dv, P.Dv, int32_t(e % P.Dv))));
   const double m = block_max(red, vmax);
   if (threadIdx.x == 0) part[int64_t(s) * gridDim.x + blockIdx.x] = m;
 }
@@ -463,16 +488,23 @@ void launch_pv(dim3 grid, const Params& P) {
 
 ReferenceResult reference_attention_device(const DeviceInputs& in) {
   const Case& c = in.host.c;
-  const int32_t S = c.num_seqs, QL = c.q_len, Hq = c.num_q_heads, Hkv = c.num_kv_heads, D = c.head_size;
+  // QL: the largest q_len (c.q_len is the maximum of q_lens in a ragged case).
+  const int32_t S = c.num_seqs, QL = c.q_len, Hq = c.num_q_heads, Hkv = c.num_kv_heads, D = c.head_size, Dv = c.dv();
   auto fail = [](const std::string& what) { throw std::invalid_argument("reference_attention_device: " + what); };
   if (Hkv < 1 || Hq % Hkv != 0) fail("Hq must be a multiple of Hkv");
   if (D < 1 || D > 1024) fail("head_size must be in [1, 1024]");
+  if (Dv < 1 || Dv > 1024) fail("head_size_v must be in [1, 1024]");
   if (int64_t(in.host.context_lens.size()) != S || int64_t(in.host.k.token_base.size()) != int64_t(S) + 1)
     fail("context_lens / token_base size != num_seqs");
+  const std::vector<int32_t>& cu = in.host.cu_seqlens_q;
+  if (int64_t(cu.size()) != int64_t(S) + 1 || cu[0] != 0) fail("cu_seqlens_q needs S + 1 entries from 0");
+  for (int32_t s = 0; s < S; ++s)
+    if (cu[size_t(s) + 1] - cu[size_t(s)] != c.q_len_of(s) || c.q_len_of(s) > QL)
+      fail("cu_seqlens_q does not match q_lens");
   const int64_t T = in.host.k.token_base.back();
-  const size_t rows = size_t(S) * QL * Hq;
+  const size_t rows = size_t(cu[size_t(S)]) * Hq;
   if (in.q.size() < rows * D * sizeof(float)) fail("q is smaller than the case");
-  if (in.k_codes.size() < size_t(T) * Hkv * D * sizeof(uint16_t) || in.v_codes.size() < size_t(T) * Hkv * D * sizeof(uint16_t) ||
+  if (in.k_codes.size() < size_t(T) * Hkv * D * sizeof(uint16_t) || in.v_codes.size() < size_t(T) * Hkv * Dv * sizeof(uint16_t) ||
       in.k_scales.size() < size_t(T) * Hkv * sizeof(float) || in.v_scales.size() < size_t(T) * Hkv * sizeof(float))
     fail("logical K/V buffers are smaller than the case");
   if (c.alibi && in.alibi_slopes.size() < size_t(Hq) * sizeof(float)) fail("alibi_slopes needs Hq entries");
@@ -487,7 +519,7 @@ ReferenceResult reference_attention_device(const DeviceInputs& in) {
   P.slopes = in.alibi_slopes.as<float>();
   P.sinks = in.sinks.as<float>();
   P.dtype = c.kv_dtype;
-  P.QL = QL, P.Hq = Hq, P.Hkv = Hkv, P.G = Hq / Hkv, P.D = D, P.W = c.sliding_window;
+  P.QL = QL, P.Hq = Hq, P.Hkv = Hkv, P.G = Hq / Hkv, P.D = D, P.Dv = Dv, P.W = c.sliding_window;
   P.sm = c.effective_softmax_scale();
   P.cap = c.logit_softcap;
   P.alibi = c.alibi, P.has_sinks = c.sinks;
@@ -503,9 +535,11 @@ ReferenceResult reference_attention_device(const DeviceInputs& in) {
   for (int32_t s = 0; s < S; ++s) {
     SeqInfo& q = seqs[size_t(s)];
     q.tok0 = in.host.k.token_base[size_t(s)];
+    q.q0 = cu[size_t(s)];
+    q.ql = c.q_len_of(s);
     q.ctx = in.host.context_lens[size_t(s)];
-    if (q.ctx < QL) fail("context shorter than q_len");
-    const int32_t p0 = q.ctx - QL;  // position of query token 0
+    if (q.ctx != 0 && q.ctx < q.ql) fail("context shorter than q_len");  // 0: an empty sequence
+    const int32_t p0 = q.ctx - q.ql;  // position of query token 0
     q.base = P.W > 0 ? std::max(0, p0 - P.W + 1) : 0;
     q.span = q.ctx - q.base;
     max_span = std::max(max_span, q.span);
@@ -519,12 +553,12 @@ ReferenceResult reference_attention_device(const DeviceInputs& in) {
   for (SeqInfo& q : seqs) {
     q.nchunks = (q.span + P.C - 1) / P.C;
     q.xoff = xdoubles;
-    xdoubles += int64_t(QL) * Hq * q.span;
+    xdoubles += int64_t(q.ql) * Hq * q.span;
     prefix_tokens += q.base;
   }
 
-  // KD: dims per thread of the P.V blocks, D <= 32 * KD.
-  const int KD = D <= 64 ? 2 : D <= 128 ? 4 : D <= 256 ? 8 : D <= 512 ? 16 : 32;
+  // KD: dims per thread of the P.V blocks, Dv <= 32 * KD.
+  const int KD = Dv <= 64 ? 2 : Dv <= 128 ? 4 : Dv <= 256 ? 8 : Dv <= 512 ? 16 : 32;
   const int RB2 = KD == 2 ? PvShape<2>::RB : KD == 4 ? PvShape<4>::RB : KD == 8 ? PvShape<8>::RB
                 : KD == 16 ? PvShape<16>::RB : PvShape<32>::RB;
   P.rb2 = (P.R2 + RB2 - 1) / RB2;
@@ -540,12 +574,12 @@ ReferenceResult reference_attention_device(const DeviceInputs& in) {
   P.seqs = seq_buf.as<SeqInfo>();
   P.x = scratch<double>(x_buf, size_t(xdoubles));
   P.pmax = scratch<double>(pmax_buf, rows * P.nchunks);
-  P.part = scratch<double>(part_buf, rows2 * P.nchunks * (size_t(D) + 4));
+  P.part = scratch<double>(part_buf, rows2 * P.nchunks * (size_t(Dv) + 4));
   P.sq_part = scratch<double>(sq_buf, blocks1);
   P.vmax_part = scratch<double>(vmax_buf, blocks2);
-  P.out = scratch<double>(out_buf, rows * D);
+  P.out = scratch<double>(out_buf, rows * Dv);
   P.lse = scratch<double>(lse_buf, rows);
-  P.uniform = scratch<double>(uni_buf, rows * D);
+  P.uniform = scratch<double>(uni_buf, rows * Dv);
   P.pv_sq = scratch<double>(pv_buf, rows);
   double* prefix_part = scratch<double>(prefix_buf, size_t(S) * kPrefixBlocks);
 
@@ -568,9 +602,9 @@ ReferenceResult reference_attention_device(const DeviceInputs& in) {
   PA_GPU_CHECK(hipStreamSynchronize(0));
 
   ReferenceResult r;
-  r.out = download<double>(out_buf, rows * D);
+  r.out = download<double>(out_buf, rows * Dv);
   r.lse = download<double>(lse_buf, rows);
-  r.uniform = download<double>(uni_buf, rows * D);
+  r.uniform = download<double>(uni_buf, rows * Dv);
   double sq_max = 0, pv_sq_max = 0, v_max = 0;
   for (double v : download<double>(sq_buf, blocks1)) sq_max = max_of(sq_max, v);
   for (double v : download<double>(pv_buf, rows)) pv_sq_max = max_of(pv_sq_max, v);

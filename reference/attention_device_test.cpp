@@ -2,14 +2,17 @@
 // reference_attention to within kOracleAgreement (oracle_disagreement) on generated cases across
 // every KV dtype, scale mode, value distribution and option, head sizes 1..1024, GQA 1..32, q_len
 // 1..16, contexts from 1 to thousands and one of 60000 tokens. The device inputs are the host
-// inputs uploaded (upload_inputs, not make_device_inputs), so this tests the oracle alone.
+// inputs uploaded (upload_inputs, not make_device_inputs), so this tests the oracle alone. The
+// ragged family (per-sequence q_len, Dv != D, empty sequences, CSR tables) has its own cases.
 // Without a GPU every test is skipped with the reason (never counted as a pass).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <rapidcheck.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -168,6 +171,101 @@ TEST_F(DeviceOracle, AgreesAtTheEdgesOfTheLaunch) {
   for (const Case& c : cases) {
     ASSERT_TRUE(validate(c).empty()) << to_json(c).dump();
     EXPECT_EQ(disagreement(c), "");
+  }
+}
+
+// The ragged family (issue 22): per-sequence q_len (decode, MTP and extend rows packed by
+// cu_seqlens_q), Dv != D (larger and smaller than D, and Dv = 1), empty sequences (context 0:
+// out 0, uniform 0, lse -inf, or the sink's logit with sinks) and the CSR page table (which the
+// oracles never read: it must not change their answer). Each case names what it is about.
+TEST_F(DeviceOracle, AgreesOnRaggedBatches) {
+  auto ragged = [](uint64_t seed, std::vector<int32_t> q_lens, std::vector<int32_t> ctx, int32_t hq, int32_t hkv,
+                   int32_t d, int32_t dv) {
+    Case c = test::shaped_case(seed, std::move(ctx), hq, hkv, d);
+    if (std::adjacent_find(q_lens.begin(), q_lens.end(), std::not_equal_to<>()) == q_lens.end()) {
+      c.q_len = q_lens[0];  // all equal: the uniform spelling
+    } else {
+      c.q_len = *std::max_element(q_lens.begin(), q_lens.end());
+      c.q_lens = std::move(q_lens);
+    }
+    c.head_size_v = dv == d ? 0 : dv;
+    return c;
+  };
+  std::vector<Case> cases;
+  {
+    Case c = ragged(101, {1, 5, 300}, {64, 5, 700}, 8, 2, 128, 64);  // decode, MTP, extend; Dv < D
+    c.page_table = PageTable::csr;
+    c.sinks = true;
+    cases.push_back(c);
+  }
+  {
+    Case c = ragged(102, {3, 1, 8}, {0, 17, 1000}, 4, 4, 64, 128);  // an empty slot first; Dv > D
+    c.sliding_window = 16;
+    c.page_table = PageTable::csr;
+    cases.push_back(c);
+  }
+  {
+    Case c = ragged(103, {2, 2}, {40, 0}, 16, 2, 192, 128);  // uniform q_len, an empty slot with sinks
+    c.sinks = true;
+    c.logit_softcap = 30.0;
+    cases.push_back(c);
+  }
+  {
+    Case c = ragged(104, {1, 600}, {1, 4097}, 4, 2, 64, 64);  // a long extend row beside a 1-token one
+    c.alibi = true;
+    c.values = Values::outliers;
+    c.page_table = PageTable::csr;
+    cases.push_back(c);
+  }
+  {
+    Case c = ragged(105, {4, 1, 2, 7}, {4, 0, 0, 33}, 6, 3, 256, 64);  // two empty slots, int8 per token
+    c.kv_dtype = DType::int8;
+    c.kv_scale = ScaleMode::per_token_head_major;
+    c.sinks = true;
+    c.block_size = 32;
+    cases.push_back(c);
+  }
+  {
+    Case c = ragged(106, {1, 9}, {300, 9}, 2, 1, 16, 1);  // Dv = 1 (one P.V column), fp8 KV
+    c.kv_dtype = DType::fp8_e4m3fn;
+    c.kv_scale = ScaleMode::per_head;
+    c.page_table = PageTable::csr;
+    cases.push_back(c);
+  }
+  {
+    Case c = ragged(107, {16, 3}, {2049, 0}, 64, 2, 128, 80);  // many row blocks, an empty slot last
+    c.sinks = true;
+    c.sliding_window = 100;
+    cases.push_back(c);
+  }
+  for (const Case& c : cases) {
+    ASSERT_TRUE(validate(c).empty()) << to_json(c).dump();
+    EXPECT_EQ(disagreement(c), "");
+  }
+}
+
+// An empty row's contract, as values (the agreement above holds it on both sides at once).
+TEST_F(DeviceOracle, WritesTheEmptyRowContract) {
+  for (bool sinks : {false, true}) {
+    Case c = test::shaped_case(108, {0, 20}, 4, 1, 64);
+    c.q_lens = {3, 1};
+    c.q_len = 3;
+    c.head_size_v = 128;
+    c.sinks = sinks;
+    c.page_table = PageTable::csr;
+    ASSERT_TRUE(validate(c).empty()) << to_json(c).dump();
+    const Inputs in = make_inputs(c);
+    const ReferenceResult gpu = reference_attention_device(upload_inputs(in));
+    ASSERT_EQ(gpu.out.size(), size_t(4 * 4 * 128));
+    for (int64_t row = 0; row < 3 * 4; ++row) {  // sequence 0's rows: tokens 0..2, heads 0..3
+      for (int32_t d = 0; d < 128; ++d) {
+        EXPECT_EQ(gpu.out[size_t(row * 128 + d)], 0.0) << "row " << row;
+        EXPECT_EQ(gpu.uniform[size_t(row * 128 + d)], 0.0) << "row " << row;
+      }
+      const double want = sinks ? double(in.sinks[size_t(row % 4)]) : -INFINITY;
+      EXPECT_EQ(gpu.lse[size_t(row)], want) << "row " << row;
+    }
+    for (int64_t row = 12; row < 16; ++row) EXPECT_TRUE(std::isfinite(gpu.lse[size_t(row)])) << "row " << row;
   }
 }
 

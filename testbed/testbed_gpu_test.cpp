@@ -1,6 +1,7 @@
 // The testbed's device path (label gpu): a case run with its inputs generated on the GPU and judged
 // by the GPU oracle gets the verdicts the host path gives it -- the same status and deciding metric
-// for every path and the dispatcher -- on the incident and model corpus and on generated cases.
+// for every path and the dispatcher -- on the incident and model corpus, on generated cases and on
+// ragged batches (per-sequence q_len, Dv != D, empty sequences, padded and CSR page tables).
 // Each is cross-checked, so the two oracles' disagreement is measured on every one of them.
 // Without a GPU every test is skipped with the reason (never counted as a pass).
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -89,6 +91,39 @@ TEST_F(DevicePath, CaseBeyondTheGpuIsSkippedNamingTheBytes) {
     }
   }
   EXPECT_TRUE(skipped);
+}
+
+// The ragged family through both paths: the device inputs (cu_seqlens_q, the CSR arrays, V of
+// Dv), the GPU oracle (packed rows, empty rows) and the unified kernels' verdicts must be the host
+// path's; the classic paths decline these cases on both sides alike.
+TEST_F(DevicePath, RaggedVerdictsMatchTheHostPath) {
+  int n = 0;
+  for (PageTable table : {PageTable::padded, PageTable::csr})
+    for (const auto& [d, dv] : {std::pair<int32_t, int32_t>{128, 64}, std::pair<int32_t, int32_t>{64, 128},
+                                std::pair<int32_t, int32_t>{128, 128}})
+      for (bool sinks : {false, true}) {
+        Case c;
+        c.seed = uint64_t(220 + n);
+        c.num_seqs = 4;
+        c.context_lens = {0, 9, 300, 2050};
+        c.q_lens = {3, 9, 1, 70};
+        c.q_len = 70;
+        c.num_q_heads = 16;
+        c.num_kv_heads = 2;
+        c.head_size = d;
+        c.head_size_v = dv == d ? 0 : dv;
+        c.page_table = table;
+        c.sinks = sinks;
+        c.kv_scale = n % 2 ? ScaleMode::per_head : ScaleMode::none;
+        c.sliding_window = n % 3 == 0 ? 64 : 0;
+        ASSERT_TRUE(validate(c).empty()) << to_json(c).dump();
+        const std::string diff = compare(c);
+        EXPECT_EQ(diff, "") << to_json(c).dump();
+        ++n;
+      }
+  EXPECT_EQ(n, 12);
+  EXPECT_LE(worst_, kOracleAgreement);
+  std::printf("ragged: %d cases, GPU oracle vs CPU oracle: max disagreement %.3g\n", n, worst_);
 }
 
 TEST_F(DevicePath, GeneratedVerdictsMatchTheHostPath) {

@@ -220,6 +220,9 @@ const pacheck_capability kCapability = {
     PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_CUSTOM_SCALE | PACHECK_CAP_SLIDING_WINDOW | PACHECK_CAP_LSE,
     kPartition,  // fixed_partition: two stages split at 512 tokens, whatever partition_size says
     0,           // page_stride_align: element-wise loads, any stride
+    0,           // page_tables (minor 2): the padded 2-D table only
+    nullptr, 0,  // head_sizes_v: V has the QK head size
+    PACHECK_LSE_NATURAL,
 };
 // 16-bit caches: fp32 logits, P, accumulation and partials; only the output rounds.
 const pacheck_numerics kNumerics = {PACHECK_STRUCT_SIZE(pacheck_numerics), PACHECK_ROUND_NONE, PACHECK_ROUND_NONE,
