@@ -44,12 +44,37 @@ json features(const json& c) {
   if (number("softmax_scale", 0) != 0) options.push_back("custom_scale");
   if (options.empty()) options.push_back("plain");
   const auto hq = int64_t(number("num_q_heads", 8)), hkv = int64_t(number("num_kv_heads", 1));
+  // The ragged family (issue 22): a ragged batch with its q_len classes, the CSR table, Dv != D,
+  // empty sequences; a case of none of these is "classic".
+  json family = json::array();
+  if (const auto q = c.find("q_lens"); q != c.end() && q->is_array() && !q->empty()) {
+    family.push_back("ragged");
+    bool cls[5] = {};
+    for (const json& x : *q) {
+      const int64_t n = x.is_number_integer() ? x.get<int64_t>() : 1;
+      cls[n <= 1 ? 0 : n <= 4 ? 1 : n <= 8 ? 2 : n <= 16 ? 3 : 4] = true;
+    }
+    const char* names[5] = {"q 1", "q 2-4", "q 5-8", "q 9-16", "extend"};
+    for (int i = 0; i < 5; ++i)
+      if (cls[i]) family.push_back(names[i]);
+  }
+  if (str("page_table", "padded") == "csr") family.push_back("csr");
+  if (number("head_size_v", 0) > 0) family.push_back("Dv!=D");
+  if (const auto ctx = c.find("context_lens"); ctx != c.end() && ctx->is_array())
+    for (const json& x : *ctx)
+      if (x.is_number_integer() && x.get<int64_t>() == 0) {
+        family.push_back("empty rows");
+        break;
+      }
+  if (family.empty()) family.push_back("classic");
   return {{"layout", str("kv_layout", "nhd")},
           {"kv_dtype", str("kv_dtype", "bf16")},
           {"scale", str("kv_scale", "none")},
           {"options", std::move(options)},
           {"gqa", hkv > 0 ? "G=" + std::to_string(hq / hkv) : std::string("G=?")},
-          {"q_len", "q=" + std::to_string(int64_t(number("q_len", 1)))}};
+          // Extend rows (a ragged batch's longest q_len past 16) share one column.
+          {"q_len", number("q_len", 1) > 16 ? std::string("q>16") : "q=" + std::to_string(int64_t(number("q_len", 1)))},
+          {"family", std::move(family)}};
 }
 
 // How much of its tolerance the worst element used: |o - ref| / (atol + rtol |ref|); > 1 fails.

@@ -132,6 +132,7 @@ TEST(HtmlReport, InjectsTheDataBlobTheJsDrawsFrom) {
   EXPECT_EQ(latest["records"][4]["features"]["options"], json::array({"sinks"}));
   EXPECT_EQ(latest["records"][0]["features"]["gqa"], "G=8");
   EXPECT_EQ(latest["records"][0]["features"]["q_len"], "q=1");
+  EXPECT_EQ(latest["records"][0]["features"]["family"], json::array({"classic"}));
   // Passing: 1e-3 / (1e-2 + 7.8e-3 * 2); failing: |0.9 - 0.5| / (1e-2 + 7.8e-3 * 0.5), exact.
   EXPECT_NEAR(latest["records"][0]["edge"].get<double>(), 1e-3 / (1e-2 + 7.8e-3 * 2), 1e-12);
   EXPECT_NEAR(latest["records"][4]["edge"].get<double>(), 0.4 / (1e-2 + 7.8e-3 * 0.5), 1e-9);

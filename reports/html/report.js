@@ -11,7 +11,7 @@
   var KERNEL_COLORS = { v1: "#1f77b4", hip: "#ff7f0e", asm: "#2ca02c", auto: "#9467bd" };
   var SPARE_COLORS = ["#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#d62728"];
   var CLASSES = [["layout", "layout"], ["kv_dtype", "KV dtype"], ["scale", "KV scale"],
-                 ["options", "options"], ["gqa", "GQA"], ["q_len", "q_len"]];
+                 ["options", "options"], ["gqa", "GQA"], ["q_len", "q_len"], ["family", "batch and table"]];
   var tables = [];  // non-Chart.js plots (heatmaps) for the self-check: {id, cells}
 
   // ---- helpers ----------------------------------------------------------------------------------
