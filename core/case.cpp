@@ -249,6 +249,14 @@ ValidCase ValidCase::checked(const Case& c) {
   return ValidCase(c);
 }
 
+void set_q_lens(Case& c, std::vector<int32_t> qls) {
+  if (qls.empty()) return;
+  const auto [lo, hi] = std::minmax_element(qls.begin(), qls.end());
+  c.q_len = *hi;
+  if (*lo == *hi) qls.clear();
+  c.q_lens = std::move(qls);
+}
+
 std::string vars(const Case& c) {
   std::ostringstream o;
   bool first = true;
@@ -309,12 +317,7 @@ Case case_from_json(const nlohmann::json& j) {
     errs.push_back("context_lens: missing (one entry per sequence)");
   // One spelling per case: q_lens all equal is the uniform q_len; with q_lens, q_len is their
   // maximum whatever the JSON said; head_size_v equal to head_size is 0.
-  if (!c.q_lens.empty()) {
-    const int32_t hi = *std::max_element(c.q_lens.begin(), c.q_lens.end());
-    const int32_t lo = *std::min_element(c.q_lens.begin(), c.q_lens.end());
-    c.q_len = hi;
-    if (lo == hi) c.q_lens.clear();
-  }
+  if (!c.q_lens.empty()) set_q_lens(c, c.q_lens);
   if (c.head_size_v == c.head_size) c.head_size_v = 0;
   if (!errs.empty()) {
     std::string msg = "bad case JSON:";

@@ -127,6 +127,10 @@ class ValidCase {
   Case c_;
 };
 
+/// Sets per-sequence query counts in the case's one spelling: q_len their maximum, q_lens cleared
+/// when they are all equal (a uniform batch). @pre qls.size() == c.num_seqs, every entry >= 1
+void set_q_lens(Case& c, std::vector<int32_t> qls);
+
 /// Canonical "key=value ..." identity string (fixed key order, defaults included): two cases are
 /// the same problem iff their vars() are equal. The seed is part of it.
 std::string vars(const Case& c);

@@ -88,19 +88,50 @@ void shrink_further(Case& c, std::string& message, const CaseProperty& prop, uin
 
 std::vector<Case> simpler_cases(const Case& c) {
   std::vector<Case> out;
+  std::vector<int32_t> qls;
+  for (int32_t s = 0; s < c.num_seqs; ++s) qls.push_back(c.q_len_of(s));
   for (int32_t s = 0; c.num_seqs > 1 && s < c.num_seqs; ++s) {
     Case d = c;
     d.num_seqs -= 1;
     d.context_lens.erase(d.context_lens.begin() + s);
+    std::vector<int32_t> fewer = qls;
+    fewer.erase(fewer.begin() + s);
+    set_q_lens(d, fewer);
     out.push_back(std::move(d));
   }
+  // Fewer query tokens in one sequence (toward plain decode), its context kept.
+  for (int32_t s = 0; s < c.num_seqs; ++s)
+    for (const int32_t n : {1, qls[size_t(s)] / 2}) {
+      if (n < 1 || n >= qls[size_t(s)]) continue;
+      Case d = c;
+      std::vector<int32_t> fewer = qls;
+      fewer[size_t(s)] = n;
+      set_q_lens(d, fewer);
+      out.push_back(std::move(d));
+    }
+  // One option or feature off at a time.
+  const auto without = [&](auto edit) {
+    Case d = c;
+    edit(d);
+    if (vars(d) != vars(c)) out.push_back(std::move(d));
+  };
+  without([](Case& d) { d.sliding_window = 0; });
+  without([](Case& d) { d.logit_softcap = 0; });
+  without([](Case& d) { d.alibi = false; });
+  without([](Case& d) { d.sinks = false; });
+  without([](Case& d) { d.softmax_scale = 0; });
+  without([](Case& d) { d.page_pad = 0; });
+  without([](Case& d) { d.values = Values::normal; });
+  without([](Case& d) { d.table_pad = TablePad::garbage; });
+  without([](Case& d) { d.head_size_v = 0; });
   for (int32_t s = 0; s < c.num_seqs; ++s) {
     const int32_t ctx = c.context_lens[size_t(s)], B = c.block_size;
-    std::vector<int32_t> shorter = {c.q_len, B, B + 1, 2 * B, ctx / 2, ctx - ctx / 4, ctx - B, ctx - 1};
+    const int32_t ql = qls[size_t(s)];
+    std::vector<int32_t> shorter = {ql, B, B + 1, 2 * B, ctx / 2, ctx - ctx / 4, ctx - B, ctx - 1};
     std::sort(shorter.begin(), shorter.end());
     shorter.erase(std::unique(shorter.begin(), shorter.end()), shorter.end());
     for (int32_t n : shorter) {
-      if (n < c.q_len || n < 1 || n >= ctx) continue;
+      if (n < ql || n < 1 || n >= ctx) continue;
       Case d = c;
       d.context_lens[size_t(s)] = n;
       out.push_back(std::move(d));

@@ -60,8 +60,10 @@ struct RunSettings {
 PropertyResult check_cases(const std::string& name, const rc::Gen<Case>& gen, const CaseProperty& prop,
                            const RunSettings& settings);
 
-/// The cases plainly simpler than `c`, simplest first: one sequence fewer, then each context
-/// shorter (the sequence's new tokens, one page, two pages, half, one page less, one token less).
+/// The cases plainly simpler than `c`, simplest first: one sequence fewer, one sequence with fewer
+/// query tokens (1, half), one option or feature off (window, soft-cap, ALiBi, sinks, custom
+/// scale, page padding, LLM-like values, table pads, Dv), then each context shorter (the
+/// sequence's new tokens, one page, two pages, half, one page less, one token less).
 /// The second shrink pass tries them (under the case's own input seed and seeds 1..3) after
 /// RapidCheck's, and keeps any that still fails, so a minimal case is a local minimum of these.
 std::vector<Case> simpler_cases(const Case& c);
