@@ -236,8 +236,19 @@ KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call) {
   const uint64_t ws = k.workspace_bytes ? k.workspace_bytes(&k, &call.problem) : 0;
   const LaunchBuffers lb = launch_buffers(call, ws);
   // The inputs are copied in: a kernel that writes one writes its own copy (the next kernel of
-  // the case still reads the case's bytes), and the copy is compared afterwards.
-  std::vector<uint8_t> span(HostSpace::bytes_needed(lb, true));
+  // the case still reads the case's bytes), and the copy is compared afterwards. The span is this
+  // thread's and outlives the launch: every launch of a thread sees its buffers at the same
+  // addresses (a kernel that caches results by pointer meets other inputs there, as it would in
+  // an engine's reused pools), and HostSpace writes every byte it lays out, so nothing of the
+  // previous launch survives in it. A span grown past 256 MiB is released after the launch.
+  thread_local std::vector<uint8_t> span;
+  const size_t need = HostSpace::bytes_needed(lb, true);
+  if (span.size() < need) span.resize(need);
+  struct Trim {
+    ~Trim() {
+      if (span.size() > (size_t(256) << 20)) std::vector<uint8_t>().swap(span);
+    }
+  } trim;
   const HostSpace space(span.data(), lb, true);
   std::array<void*, kBufCount> at{};
   for_each_buf([&](Buf b) { at[size_t(b)] = space.at(b); });

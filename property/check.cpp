@@ -23,7 +23,8 @@ const std::vector<Entry>& table() {
   static const std::vector<Entry> t = {
       {"reference", reference_property}, {"relocation", relocation_property}, {"kv_scale", kv_scale_property},
       {"split", split_property},         {"gqa", gqa_property},               {"poison", poison_property},
-      {"batch", batch_property},         {"extend", extend_property},         {"zero_q", zero_q_property},
+      {"repeat", repeat_property},       {"batch", batch_property},           {"extend", extend_property},
+      {"zero_q", zero_q_property},
       {"refusal", refusal_property},     {"writer", writer_property},         {"dispatcher", dispatcher_property},
   };
   return t;

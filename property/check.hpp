@@ -12,6 +12,8 @@
 //   split       the split-K partition size changes nothing (PARTITION_OF_PAGES kernels)
 //   gqa         GQA equals MHA with repeated KV heads (kernels taking G = 1 and G > 1)
 //   poison      poisoned padding, free pages and unused slots never reach the output
+//   repeat      launches leave no state: the case, other values in the same buffers, the case again
+//               (each judged; the two runs on the same inputs agree)
 //   batch       (RAGGED kernels) a batch split into two launches, its sequences permuted, gives
 //               the same rows
 //   extend      (RAGGED kernels) an extend row equals the decode rows of its positions, one at a time

@@ -167,6 +167,30 @@ PropertySpec gqa_property(const PropertyContext& ctx) {
   return p;
 }
 
+// Launches leave no state behind: the kernel runs on the case, then on the same shapes with other
+// values (in the same buffers: host launches reuse their thread's span, device launches the pool,
+// as an engine reuses its own), then on the case again. Each run is judged against its own
+// reference and the two runs on the same inputs must agree, so a kernel that caches results by
+// pointer, computes only on its first call, or drifts from call to call fails.
+PropertySpec repeat_property(const PropertyContext& ctx) {
+  return inside_spec(ctx, "repeat", [ctx](const Case& c) -> std::optional<std::string> {
+    const Kernel& k = *ctx.kernel;
+    const Device dev = ctx.device_for(c);
+    Case other = c;
+    other.seed = c.seed + 1;  // other values, the same shapes and sizes
+    const Inputs a = make_inputs(c), b = make_inputs(other);
+    const PhysicalKv ka = pack(a), kb = pack(b);
+    const KernelOutput first = run(k, a, ka, dev), second = run(k, b, kb, dev), again = run(k, a, ka, dev);
+    if (auto e = did_not_run(k, first, second)) return e;
+    if (auto e = did_not_run(k, first, again)) return e;
+    if (auto e = judged(k, c, first, reference(a), "repeat: the first launch")) return e;
+    if (auto e = judged(k, other, second, reference(b), "repeat: other values (seed " + std::to_string(other.seed) +
+                                                          ") in the same buffers"))
+      return e;
+    return agree(k, a, again, first, "repeat: the first launch's inputs again, after another launch");
+  });
+}
+
 // Poison is never read: no NaN reaches the output (free pages, unused slots, page padding and
 // unused per-token scales hold NaN), and replacing the poison by finite junk changes nothing
 // (a kernel may read poison and lose it in a fmax; the junk then shows).

@@ -58,6 +58,7 @@ PropertySpec kv_scale_property(const PropertyContext& ctx);
 PropertySpec split_property(const PropertyContext& ctx);
 PropertySpec gqa_property(const PropertyContext& ctx);
 PropertySpec poison_property(const PropertyContext& ctx);
+PropertySpec repeat_property(const PropertyContext& ctx);
 // property/ragged.cpp: the ragged family's relations (kernels declaring RAGGED)
 PropertySpec batch_property(const PropertyContext& ctx);
 PropertySpec extend_property(const PropertyContext& ctx);

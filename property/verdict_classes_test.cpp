@@ -26,6 +26,7 @@ namespace {
 // Built lazily, inside the test: the registries are not ready during static initialisation.
 struct Planted {
   std::string bug, kernel;
+  std::string property = "reference";  // the property that must catch it
 };
 
 // nullptr only when a contract mutant does not apply to that twin. A known-bad kernel the list
@@ -54,6 +55,8 @@ std::vector<Planted> planted() {
   for (const char* b : {"packed_offset_ignored", "v_with_qk_head_size", "empty_row_finite_lse",
                         "last_page_padding_attended", "csr_last_page_len_ignored", "lse_base2_declared_natural"})
     v.push_back({b, ""});
+  // The anti-gaming classes (issue 24): state kept from launch to launch.
+  for (const char* b : {"cached_by_pointer", "second_call_differs"}) v.push_back({b, "", "repeat"});
   return v;
 }
 
@@ -75,11 +78,24 @@ void check_class(const Planted& p) {
   prop::CheckOptions o;
   o.cases = 200;
   o.seed = fnv1a("verdict_class/" + p.bug + "/" + p.kernel);  // fixed: the same shrink every run
-  o.properties = {"reference"};
+  o.properties = {p.property};
   o.device = device_mi300x();
   o.capture = false;
   const auto t0 = std::chrono::steady_clock::now();
   const prop::CheckReport rep = prop::check_kernel(kernel, {kernel}, o);
+  if (p.property != "reference") {  // a class of launch state: caught, named, with its replay line
+    ASSERT_EQ(rep.results.size(), 1u);
+    const prop::PropertyResult& r = rep.results[0];
+    ASSERT_TRUE(r.applicable) << r.message;
+    ASSERT_FALSE(r.passed) << kernel->name() << " survived " << r.cases << " cases";
+    ASSERT_TRUE(r.minimal.has_value());
+    std::cout << "[ caught   ] " << kernel->name() << " (" << p.bug << ") by " << p.property << " after " << r.cases
+              << " case(s): " << r.message.substr(0, 160) << "\n[ minimal  ] " << vars(*r.minimal) << "\n";
+    EXPECT_LE(r.minimal->num_seqs, 2) << vars(*r.minimal);
+    EXPECT_NE(r.message.find("metric="), std::string::npos) << r.message;
+    EXPECT_NE(r.replay.find("--properties " + p.property), std::string::npos) << r.replay;
+    return;
+  }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(rep.results.size(), 1u);
   const prop::PropertyResult& r = rep.results[0];

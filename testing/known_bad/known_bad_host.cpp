@@ -25,7 +25,9 @@ enum class Bug {
   merge_without_rescale, causal_mask_ignored, padded_heads_written, max_not_subtracted,
   // The ragged family (imitating the unified path):
   packed_offset_ignored, v_with_qk_head_size, empty_row_finite_lse, last_page_padding_attended,
-  csr_last_page_len_ignored, lse_base2_declared_natural
+  csr_last_page_len_ignored, lse_base2_declared_natural,
+  // What the kernel-judging peers guard against (imitating v1):
+  cached_by_pointer, second_call_differs
 };
 
 thread_local std::string t_error;
@@ -181,6 +183,42 @@ void csr_last_page_len_ignored(const Plain& k) {
   }
 }
 
+// A result cache keyed by the input pointer: a launch whose q lies where an earlier launch's q lay
+// gets that launch's output and LSE back (as many as fit), computed or not.
+void cached_by_pointer(const Plain& k) {
+  struct Entry {
+    std::vector<uint8_t> out;
+    std::vector<float> lse;
+  };
+  thread_local const void* key = nullptr;
+  thread_local Entry cached;
+  const size_t out_bytes = size_t(total_q(k.p) * k.p.num_q_heads * k.Dv) * 2;
+  const size_t lse_rows = size_t(total_q(k.p) * k.p.num_q_heads);
+  if (key == k.b.q) {
+    std::memcpy(k.b.out, cached.out.data(), std::min(out_bytes, cached.out.size()));
+    if (k.b.lse) std::copy_n(cached.lse.begin(), std::min(lse_rows, cached.lse.size()), k.b.lse);
+    if (cached.out.size() >= out_bytes) return;
+  }
+  k.each_row([&](int32_t s, int32_t h, int64_t r, int32_t c, int32_t pos) {
+    k.write(r, k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, pos, 0, c)));
+  });
+  key = k.b.q;
+  cached.out.assign(static_cast<const uint8_t*>(k.b.out), static_cast<const uint8_t*>(k.b.out) + out_bytes);
+  if (k.b.lse) cached.lse.assign(k.b.lse, k.b.lse + lse_rows);
+}
+
+// Correct on its first launch only: every later launch scales its output by 1.02 (state left from
+// the first call, a stale scale after a warm-up).
+void second_call_differs(const Plain& k) {
+  thread_local int calls = 0;
+  const float f = calls++ == 0 ? 1.f : 1.02f;
+  k.each_row([&](int32_t s, int32_t h, int64_t r, int32_t c, int32_t pos) {
+    RowPartial part = k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, pos, 0, c));
+    for (int32_t d = 0; d < k.Dv; ++d) part.o[d] *= f;
+    k.write(r, part);
+  });
+}
+
 // The LSE written as log2-sum-exp by a kernel that declares it natural (the default).
 void lse_base2_declared_natural(const Plain& k) {
   k.each_row([&](int32_t s, int32_t h, int64_t r, int32_t c, int32_t pos) {
@@ -280,6 +318,8 @@ int bad_launch(const pacheck_kernel* self, const pacheck_problem* p, const pache
     case Bug::last_page_padding_attended: last_page_padding_attended(k); break;
     case Bug::csr_last_page_len_ignored: csr_last_page_len_ignored(k); break;
     case Bug::lse_base2_declared_natural: lse_base2_declared_natural(k); break;
+    case Bug::cached_by_pointer: cached_by_pointer(k); break;
+    case Bug::second_call_differs: second_call_differs(k); break;
   }
   return PACHECK_OK;
 }
@@ -303,6 +343,7 @@ pacheck_kernel make_bad(const char* name, const Bug& bug, const pacheck_capabili
 
 const Bug kMerge = Bug::merge_without_rescale, kCausal = Bug::causal_mask_ignored, kPadded = Bug::padded_heads_written,
           kNoMax = Bug::max_not_subtracted;
+const Bug kCached = Bug::cached_by_pointer, kSecond = Bug::second_call_differs;
 const Bug kRagged[] = {Bug::packed_offset_ignored, Bug::v_with_qk_head_size, Bug::empty_row_finite_lse,
                        Bug::last_page_padding_attended, Bug::csr_last_page_len_ignored,
                        Bug::lse_base2_declared_natural};
@@ -318,6 +359,10 @@ std::vector<KnownBad> known_bad_host() {
       "pacheck known-bad kernel padded_heads_written (testing/known_bad/known_bad_host.cpp)");
   static const pacheck_kernel nomax = make_bad("v1", kNoMax, &builtin::kV1Capability,
       "pacheck known-bad kernel max_not_subtracted (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics);
+  static const pacheck_kernel cached = make_bad("v1", kCached, &builtin::kV1Capability,
+      "pacheck known-bad kernel cached_by_pointer (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics);
+  static const pacheck_kernel second = make_bad("v1", kSecond, &builtin::kV1Capability,
+      "pacheck known-bad kernel second_call_differs (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics);
   static const pacheck_kernel ragged[6] = {
       make_bad("unified", kRagged[0], &builtin::kUnifiedCapability,
                "pacheck known-bad kernel packed_offset_ignored (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics),
@@ -340,7 +385,9 @@ std::vector<KnownBad> known_bad_host() {
           {"empty_row_finite_lse", "empty row: a finite LSE sentinel (-5e4) instead of -inf", &ragged[2]},
           {"last_page_padding_attended", "the last page's padding slots let into the softmax", &ragged[3]},
           {"csr_last_page_len_ignored", "CSR page table: kv_last_page_len ignored (whole last page)", &ragged[4]},
-          {"lse_base2_declared_natural", "LSE returned in base 2 by a kernel declaring natural", &ragged[5]}};
+          {"lse_base2_declared_natural", "LSE returned in base 2 by a kernel declaring natural", &ragged[5]},
+          {"cached_by_pointer", "anti-gaming: results cached by input pointer, returned for other inputs there", &cached},
+          {"second_call_differs", "anti-gaming: correct on the first call only (later calls 2% off)", &second}};
 }
 
 std::vector<const pacheck_kernel*> known_bad_host_kernels() {
