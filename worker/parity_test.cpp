@@ -75,6 +75,14 @@ TEST(IsolationParity, TheSameFaultGetsTheSameVerdictInProcessAndInAWorker) {
     EXPECT_EQ(w.metric, "input_written") << w.message;
     EXPECT_NE(w.message.find("input 'k_cache'"), std::string::npos) << w.message;
     EXPECT_NE(w.message.find("at byte 5"), std::string::npos) << w.message;
+    // Every output element the kernel owns must be written, the LSE's too: the poison shows.
+    ASSERT_TRUE(recs.count("skips_one_output") && recs.count("skips_one_lse"));
+    const report::Record& so = *recs.at("skips_one_output");
+    EXPECT_EQ(to_string(so.status), std::string("Fail"));
+    EXPECT_EQ(so.metric, "nan") << so.message;
+    const report::Record& sl = *recs.at("skips_one_lse");
+    EXPECT_EQ(to_string(sl.status), std::string("Fail"));
+    EXPECT_EQ(sl.metric, "lse") << sl.message;
   }
 }
 

@@ -8,6 +8,8 @@
 //                         one constant byte would miss it): metric guard
 //   writes_k_cache        computes the right answer, then flips one bit of its K cache: metric
 //                         input_written, naming the buffer
+//   skips_one_output      leaves the last output element unwritten (its poison survives): nan
+//   skips_one_lse         leaves the last LSE element unwritten: metric lse
 // and two whose supports() misbehaves, which only a worker survives: the case is that kernel's
 // Fail (crash or timeout), never an Ok launch after a "yes" nobody gave:
 //   supports_segfaults    supports() dereferences NULL for contexts above 30 tokens
@@ -41,6 +43,24 @@ int k_cache_launch(const pacheck_kernel* self, const pacheck_problem* p, const p
   return st;
 }
 
+// Every element as the example computes it, then the last one restored to what pacheck left there
+// (the poison): the element was, in effect, never written.
+int skip_out_launch(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_buffers* b, void* s) {
+  unsigned char* last = static_cast<unsigned char*>(b->out) + out_bytes_of(p) - 2;
+  const unsigned char before[2] = {last[0], last[1]};
+  const int st = cpu_launch(self, p, b, s);
+  last[0] = before[0];
+  last[1] = before[1];
+  return st;
+}
+int skip_lse_launch(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_buffers* b, void* s) {
+  const size_t rows = size_t(p->num_seqs) * size_t(p->q_len) * size_t(p->num_q_heads);
+  const float before = b->lse ? b->lse[rows - 1] : 0.f;
+  const int st = cpu_launch(self, p, b, s);
+  if (b->lse) b->lse[rows - 1] = before;
+  return st;
+}
+
 int segfault_supports(const pacheck_kernel*, const pacheck_problem* p, char*, size_t) {
   if (p->max_context > 30) {
     volatile int* nowhere = nullptr;
@@ -68,6 +88,8 @@ const pacheck_kernel kDevice = variant("device_memory_kernel", PACHECK_MEMORY_DE
 const pacheck_kernel kOverrun = variant("overruns_out", PACHECK_MEMORY_HOST, overrun_launch);
 const pacheck_kernel kCanary = variant("writes_canary_byte", PACHECK_MEMORY_HOST, canary_launch);
 const pacheck_kernel kWritesK = variant("writes_k_cache", PACHECK_MEMORY_HOST, k_cache_launch);
+const pacheck_kernel kSkipsOut = variant("skips_one_output", PACHECK_MEMORY_HOST, skip_out_launch);
+const pacheck_kernel kSkipsLse = variant("skips_one_lse", PACHECK_MEMORY_HOST, skip_lse_launch);
 pacheck_kernel with_supports(const char* name, int (*supports)(const pacheck_kernel*, const pacheck_problem*, char*, size_t)) {
   pacheck_kernel k = variant(name, PACHECK_MEMORY_HOST, cpu_launch);
   k.supports = supports;
@@ -75,7 +97,7 @@ pacheck_kernel with_supports(const char* name, int (*supports)(const pacheck_ker
 }
 const pacheck_kernel kSupportsSegfaults = with_supports("supports_segfaults", segfault_supports);
 const pacheck_kernel kSupportsHangs = with_supports("supports_hangs", hang_supports);
-const pacheck_kernel* const kParity[] = {&kDevice, &kOverrun, &kCanary, &kWritesK};
+const pacheck_kernel* const kParity[] = {&kDevice, &kOverrun, &kCanary, &kWritesK, &kSkipsOut, &kSkipsLse};
 const pacheck_kernel* const kBadSupports[] = {&kSupportsSegfaults, &kSupportsHangs};
 
 }  // namespace
@@ -89,7 +111,7 @@ extern "C" PACHECK_EXPORT const pacheck_kernel* const* pacheck_kernels(uint32_t 
   *count = 2;
   return kBadSupports;
 #else
-  *count = 4;
+  *count = 6;
   return kParity;
 #endif
 }
