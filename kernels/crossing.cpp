@@ -202,6 +202,10 @@ KernelOutput outcome(const Crossed& x) {
   if (!x.fault.empty()) return fail("kernel_error", "kernel execution failed: " + x.fault);
   if (!x.overrun.empty()) return fail("guard", x.overrun);
   if (!x.written.empty()) return fail("input_written", x.written);
+  r.instance = x.instance;
+  if (!x.instance.empty())
+    return fail("instance", "the kernel reports that instance '" + x.instance +
+                                "' served the launch, not itself: a silent fallback to another implementation");
   return r;
 }
 
@@ -229,7 +233,15 @@ Crossed launch_host(const pacheck_kernel& k, const pacheck_problem& p, const pac
   x.status = k.launch(&k, &p, &b, nullptr);
   x.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (x.status != PACHECK_OK) x.error = last_error_of(k);
+  else x.instance = instance_of(k);
   return x;
+}
+
+std::string instance_of(const pacheck_kernel& k) {
+  if (!PACHECK_HAS_FIELD(&k, pacheck_kernel, instance) || !k.instance) return "";
+  const char* ran = k.instance(&k);
+  if (!ran || !*ran || (k.name && std::string(ran) == k.name)) return "";
+  return std::string(ran).substr(0, 200);
 }
 
 KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call) {

@@ -104,17 +104,21 @@ struct Crossed {
   std::string skipped;      // the launch cannot happen here (no GPU): pacheck's limit, not the kernel's
   double elapsed_ms = 0;    // wall clock (host) or device events (device)
   std::string written;      // an input the kernel wrote (its own copy of it: the caller's stays), named
+  std::string instance;     // the instance the kernel says served the launch, when not itself (ABI minor 2)
 };
 
 /// The one status vocabulary: Skipped for skipped, NotSupported for a refusal, Fail with metric
-/// kernel_error (an error status or a fault), crash (a sticky device fault), guard or
-/// input_written, else Ok.
+/// kernel_error (an error status or a fault), crash (a sticky device fault), guard,
+/// input_written or instance (another implementation served the launch), else Ok.
 KernelOutput outcome(const Crossed& x);
 /// Decodes the output codes (q dtype) into r.out and copies the LSE (when given) into r.lse.
 void take_outputs(const pacheck_problem& p, const void* out_codes, const float* lse, KernelOutput& r);
 
 /// The kernel's last_error, or a sentence saying it gave none.
 std::string last_error_of(const pacheck_kernel& k);
+/// The instance the kernel reports for its last launch on this thread (descriptor `instance`,
+/// ABI minor 2) when it names another than the kernel itself; "" when it ran itself or says nothing.
+std::string instance_of(const pacheck_kernel& k);
 /// Launches a host-memory kernel on ready buffers, wall-clock timed.
 Crossed launch_host(const pacheck_kernel& k, const pacheck_problem& p, const pacheck_buffers& b);
 

@@ -274,6 +274,7 @@ Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_
     // would take NULL for the legacy stream instead.
     x.status = k.launch(&k, &call.problem, &b, reinterpret_cast<void*>(hipStreamPerThread));
     if (x.status != PACHECK_OK) x.error = last_error_of(k);
+    else x.instance = instance_of(k);
     PA_GPU_CHECK(hipEventRecord(stop, 0));
     const hipError_t se = hipEventSynchronize(stop);
     float ms = 0;

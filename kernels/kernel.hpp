@@ -31,6 +31,7 @@ struct KernelOutput {
   std::vector<float> out;      // [T, Hq, Dv], the out-dtype values widened to float
   std::vector<float> lse;      // [T, Hq], natural log; empty when the kernel does not write it
   double elapsed_ms = 0;       // kernel time (GPU events) or wall time (host)
+  std::string instance;        // the implementation the kernel says served it, when not itself
 };
 
 /// A contiguous run of T that the caller keeps alive.

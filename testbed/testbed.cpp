@@ -99,7 +99,7 @@ const char* backend_of(const Kernel& k) { return k.info().memory == Memory::host
 PathRecord judge(const Kernel& k, const KernelOutput& out, const Case& c, const ReferenceResult& ref) {
   PathRecord r;
   r.path = k.name();
-  r.ran = k.name();
+  r.ran = out.instance.empty() ? k.name() : out.instance;  // beside the declared path: what served it
   r.backend = backend_of(k);
   r.elapsed_ms = out.elapsed_ms;
   switch (out.status) {

@@ -133,8 +133,14 @@ Case random_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, 
   const std::string name = prefix + "r" + std::to_string(index) + "-" + (inside ? kernels[family]->name() : "any");
   gen::Weights w = suite_weights();
   if (family22) {
+    // Batches of up to 8 sequences, extend rows of up to 24 tokens, contexts up to 1100 (the
+    // long ones stay with the classic draws): a ragged case then costs
+    // about what a classic one does (the sum over sequences of q_len * context), which keeps the
+    // suites' throughput; the property suite draws longer extend rows (gen::Limits).
     w.ragged = 90;
-    lim.max_extend = max_ctx > 2000 ? 128 : 48;
+    lim.max_extend = 24;
+    lim.max_seqs = std::min<int32_t>(max_seqs, 8);
+    lim.max_context = lim.long_context = std::min<int32_t>(max_ctx, 1100);
   }
   Case c = gen::sample(inside ? gen::case_in(*kernels[family], draw_device(fp8), lim, w) : valid_case(lim),
                        r.next_u64(), "suite case " + name);

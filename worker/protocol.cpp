@@ -270,6 +270,7 @@ void crossed_to_json(const Crossed& x, nlohmann::json& resp) {
   if (x.sticky) resp["sticky"] = true;
   if (!x.overrun.empty()) resp["overrun"] = x.overrun;
   if (!x.written.empty()) resp["written"] = x.written;
+  if (!x.instance.empty()) resp["instance"] = x.instance;
 }
 
 Crossed crossed_from_json(const nlohmann::json& resp) {
@@ -290,6 +291,7 @@ Crossed crossed_from_json(const nlohmann::json& resp) {
   x.sticky = resp.value("sticky", false);
   x.overrun = resp.value("overrun", std::string());
   x.written = resp.value("written", std::string());
+  x.instance = resp.value("instance", std::string());
   return x;
 }
 

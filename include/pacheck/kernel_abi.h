@@ -27,8 +27,9 @@
  *    Minor 2 added the ragged batch (2026's decode surface, docs/problem.md): capability flags
  *    RAGGED and EMPTY_ROWS, page_tables, head_sizes_v and lse_base; problem head_size_v, total_q,
  *    max_q_len, page_table, num_kv_indices and page_stride_v; buffers cu_seqlens_q and the CSR
- *    page table. A kernel of an earlier minor is offered only the cases it can express: uniform
- *    q_len, Dv == D, the padded table, no empty sequence.
+ *    page table; descriptor instance (which implementation served a launch). A kernel of an
+ *    earlier minor is offered only the cases it can express: uniform q_len, Dv == D, the padded
+ *    table, no empty sequence.
  *  - No C++ types, exceptions or allocations cross the boundary. Strings are NUL-terminated and
  *    owned by the side that returns them (descriptor strings live as long as the library).
  *  - One error shape: a call that can fail returns a status and `last_error` names why.
@@ -361,6 +362,14 @@ struct pacheck_kernel {
    * family sharing state between descriptors counts its own references. */
   int (*init)(const pacheck_kernel* self);
   void (*destroy)(const pacheck_kernel* self);
+  /* ---- minor 2 ---- */
+  /* Optional, NULL = none. The name of the instance that served the last launch on the calling
+   * thread, read right after `launch` returned OK: a kernel that dispatches inside (a heuristic
+   * picking a 2-D or a 3-D variant) or falls back to another implementation names the one that
+   * ran. NULL, "" or the descriptor's own name = this kernel ran. Any other name is a finding
+   * (metric `instance`): the case was routed to this kernel, and a silent fallback once passed
+   * real test suites. The report records it as the record's `ran`. */
+  const char* (*instance)(const pacheck_kernel* self);
 };
 
 /* The one symbol a plug-in exports. `host_abi_version` is pacheck's major version. Returns NULL

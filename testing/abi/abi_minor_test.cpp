@@ -5,6 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <dlfcn.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 #include <cstdlib>
 
 #include "testing/abi/judge.hpp"
@@ -78,6 +83,45 @@ TEST(AbiMinor, APluginBuiltAgainstTheOneOneHeaderRunsItsCiSuiteUnchanged) {
   const std::string cmd = std::string(PACHECK_BIN) + " run --kernel " + PA_TK_ABI_1_1_SO +
                           " --suite ci --quiet --report " + report + " > /dev/null";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+// A kernel that names another instance than itself for a launch (a silent fallback) fails with
+// metric instance, the report's `ran` naming the instance, in process and in a worker alike; on
+// launches it serves itself it passes.
+TEST(AbiMinor, AKernelReportingAnotherInstanceIsAFinding) {
+  for (const char* isolate : {"never", "external"}) {
+    SCOPED_TRACE(isolate);
+    const std::string report = ::testing::TempDir() + "fallback_" + isolate + ".json";
+    const std::string cases = ::testing::TempDir() + "fallback_cases.json";
+    {
+      std::FILE* f = std::fopen(cases.c_str(), "w");
+      ASSERT_NE(f, nullptr);
+      std::fputs(R"([{"name": "short", "seed": 1, "num_q_heads": 4, "num_kv_heads": 1, "head_size": 64,
+                      "block_size": 16, "context_lens": [40], "kv_layout": "nhd"},
+                     {"name": "long", "seed": 2, "num_q_heads": 4, "num_kv_heads": 1, "head_size": 64,
+                      "block_size": 16, "context_lens": [100], "kv_layout": "nhd"}])", f);
+      std::fclose(f);
+    }
+    const std::string cmd = std::string(PACHECK_BIN) + " run --kernel " + PA_TK_FALLBACK_SO + " --isolate " + isolate +
+                            " --case " + cases + " --quiet --report " + report + " > /dev/null";
+    EXPECT_EQ(std::system(cmd.c_str()) >> 8, 1) << cmd;  // exit 1: a failure
+    const nlohmann::json r = nlohmann::json::parse(std::ifstream(report));
+    int checked = 0;
+    for (const auto& rec : r.at("cases")) {
+      if (rec.at("path") != "tk_fallback") continue;
+      ++checked;
+      if (rec.at("case").at("name") == "short") {
+        EXPECT_EQ(rec.at("status"), "Ok") << rec.dump();
+        EXPECT_EQ(rec.at("ran"), "tk_fallback");
+      } else {
+        EXPECT_EQ(rec.at("status"), "Fail") << rec.dump();
+        EXPECT_EQ(rec.at("metric"), "instance") << rec.dump();
+        EXPECT_EQ(rec.at("ran"), "tk_naive_fallback") << rec.dump();
+        EXPECT_NE(rec.at("message").get<std::string>().find("silent fallback"), std::string::npos) << rec.dump();
+      }
+    }
+    EXPECT_EQ(checked, 2);
+  }
 }
 
 // The raw descriptor of a test plug-in, for building edited copies.

@@ -22,6 +22,8 @@
 //   TK_NO_GQA_LIMIT         max_gqa = PACHECK_NO_LIMIT
 //   TK_COUNT_INIT           init/destroy hooks that count and log "init PID" / "destroy PID"
 //                           lines to the file named by PA_TEST_INIT_LOG
+//   TK_FALLBACK             names a fallback instance (descriptor `instance`, minor 2) for
+//                           contexts past 64 tokens: a silent fallback, metric instance
 #include <pacheck/kernel_abi.h>
 
 #include <algorithm>
@@ -165,8 +167,21 @@ int fail(int status, const std::string& why) {
   return status;
 }
 
+#if defined(TK_FALLBACK)
+// Contexts past 64 tokens are served by a "naive" fallback (the same arithmetic here), which the
+// kernel names through `instance` as a kernel library would in its logs, and nowhere else.
+thread_local bool t_fell_back = false;
+const char* tk_instance(const pacheck_kernel*) { return t_fell_back ? "tk_naive_fallback" : nullptr; }
+#define TK_INSTANCE tk_instance
+#else
+#define TK_INSTANCE nullptr
+#endif
+
 int tk_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_buffers* b, void*) {
   if (p->kv_layout != PACHECK_LAYOUT_NHD) return fail(PACHECK_NOT_SUPPORTED, "NHD only");
+#if defined(TK_FALLBACK)
+  t_fell_back = p->max_context > 64;
+#endif
 #if defined(TK_NEEDS_ALIGN16)
   if (p->page_stride % 16 != 0)
     return fail(PACHECK_ERROR, "misaligned 16-byte load: page_stride=" + std::to_string(p->page_stride));
@@ -354,6 +369,9 @@ const pacheck_kernel kKernel = {
     PACHECK_MEMORY_HOST, &kCap, kNumerics, TK_USER_DATA, nullptr, TK_WORKSPACE, tk_launch, tk_last_error,
 #if TK_MINOR >= 1
     PACHECK_KERNEL_ABI_MINOR, kByKv, kNumByKv, TK_INIT, TK_DESTROY,
+#endif
+#if TK_MINOR >= 2
+    TK_INSTANCE,
 #endif
 };
 const pacheck_kernel* const kKernels[] = {&kKernel};
