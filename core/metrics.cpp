@@ -408,7 +408,6 @@ Metrics compare(const std::vector<float>& out, const std::vector<double>& ref,
   return m;
 }
 
-// A ragged batch has no (s, i) grid: its rows are named by their packed index t (cu_seqlens_q).
 std::vector<std::pair<std::string, int64_t>> output_shape(const Case& c) {
   if (c.ragged()) return {{"t", c.total_q()}, {"h", c.num_q_heads}, {"d", c.dv()}};
   return {{"s", c.num_seqs}, {"i", c.q_len}, {"h", c.num_q_heads}, {"d", c.dv()}};
@@ -510,7 +509,6 @@ Verdict verdict(const Metrics& m, const Tolerance& tol,
   v.message = buf;
   return v;
 }
-
 
 // ---- LSE ---------------------------------------------------------------------------------------
 // lse = m + log(l) in fp32 on every path (l sums the fp32 weights; P is rounded only as a P.V

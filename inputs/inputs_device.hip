@@ -228,12 +228,6 @@ DeviceBuffer device_copy_async(const std::vector<T>& v) {
   upload_async(b, v.data(), v.size() * sizeof(T));
   return b;
 }
-template <class T>
-std::vector<T> download_vector(const DeviceBuffer& b, size_t n) {
-  std::vector<T> v(n);
-  if (n) b.download(v.data(), n * sizeof(T));
-  return v;
-}
 
 // Q, block tables, context lengths, token_base, slopes and sinks into d: what make_device_inputs
 // and upload_inputs both upload. @post in's vectors must live until stream 0 is synchronised
@@ -390,7 +384,7 @@ DeviceInputs make_device_inputs(const ValidCase& vc) {
       const unsigned blocks = blocks_for_warps(rows, (int64_t(H) * 64 + kThreads - 1) / kThreads);
       hipLaunchKernelGGL(head_amax_kernel, dim3(blocks, 2), dim3(kThreads), 0, 0, a);
       check_launch("head_amax_kernel");
-      const std::vector<uint64_t> b = download_vector<uint64_t>(bits, size_t(2 * H));
+      const std::vector<uint64_t> b = bits.to_vector<uint64_t>(size_t(2 * H));
       for (int32_t h = 0; h < H; ++h) {
         kamax[size_t(h)] = bit_cast<double>(b[size_t(h)]);
         vamax[size_t(h)] = bit_cast<double>(b[size_t(H + h)]);
@@ -476,24 +470,24 @@ DeviceInputs upload_inputs(const Inputs& in) {
 
 Inputs download_inputs(const DeviceInputs& d) {
   Inputs in = d.host;
-  in.q_codes = download_vector<uint16_t>(d.q_codes, d.host.q_codes.size());
-  in.q = download_vector<float>(d.q, d.host.q.size());
-  in.block_tables = download_vector<int32_t>(d.block_tables, d.host.block_tables.size());
-  in.context_lens = download_vector<int32_t>(d.context_lens, d.host.context_lens.size());
-  in.alibi_slopes = download_vector<float>(d.alibi_slopes, d.host.alibi_slopes.size());
-  in.sinks = download_vector<float>(d.sinks, d.host.sinks.size());
-  in.cu_seqlens_q = download_vector<int32_t>(d.cu_seqlens_q, d.host.cu_seqlens_q.size());
-  in.kv_indptr = download_vector<int32_t>(d.kv_indptr, d.host.kv_indptr.size());
-  in.kv_indices = download_vector<int32_t>(d.kv_indices, d.host.kv_indices.size());
-  in.kv_last_page_len = download_vector<int32_t>(d.kv_last_page_len, d.host.kv_last_page_len.size());
-  const std::vector<int64_t> base = download_vector<int64_t>(d.token_base, d.host.k.token_base.size());
+  in.q_codes = d.q_codes.to_vector<uint16_t>(d.host.q_codes.size());
+  in.q = d.q.to_vector<float>(d.host.q.size());
+  in.block_tables = d.block_tables.to_vector<int32_t>(d.host.block_tables.size());
+  in.context_lens = d.context_lens.to_vector<int32_t>(d.host.context_lens.size());
+  in.alibi_slopes = d.alibi_slopes.to_vector<float>(d.host.alibi_slopes.size());
+  in.sinks = d.sinks.to_vector<float>(d.host.sinks.size());
+  in.cu_seqlens_q = d.cu_seqlens_q.to_vector<int32_t>(d.host.cu_seqlens_q.size());
+  in.kv_indptr = d.kv_indptr.to_vector<int32_t>(d.host.kv_indptr.size());
+  in.kv_indices = d.kv_indices.to_vector<int32_t>(d.host.kv_indices.size());
+  in.kv_last_page_len = d.kv_last_page_len.to_vector<int32_t>(d.host.kv_last_page_len.size());
+  const std::vector<int64_t> base = d.token_base.to_vector<int64_t>(d.host.k.token_base.size());
   const int64_t rows = d.host.k.token_base.back() * d.host.k.heads;
   in.k.token_base = base;
   in.v.token_base = base;
-  in.k.codes = download_vector<uint16_t>(d.k_codes, size_t(rows * d.host.k.head_size));
-  in.k.scales = download_vector<float>(d.k_scales, size_t(rows));
-  in.v.codes = download_vector<uint16_t>(d.v_codes, size_t(rows * d.host.v.head_size));
-  in.v.scales = download_vector<float>(d.v_scales, size_t(rows));
+  in.k.codes = d.k_codes.to_vector<uint16_t>(size_t(rows * d.host.k.head_size));
+  in.k.scales = d.k_scales.to_vector<float>(size_t(rows));
+  in.v.codes = d.v_codes.to_vector<uint16_t>(size_t(rows * d.host.v.head_size));
+  in.v.scales = d.v_scales.to_vector<float>(size_t(rows));
   return in;
 }
 
@@ -502,10 +496,10 @@ PhysicalKv download_physical(const DeviceInputs& d) {
   p.k_layout = d.k_layout;
   p.v_layout = d.v_layout;
   p.scale_layout = d.scale_layout;
-  p.k_cache = download_vector<uint8_t>(d.k_cache, d.k_cache.size());
-  p.v_cache = download_vector<uint8_t>(d.v_cache, d.v_cache.size());
-  p.k_scales = download_vector<float>(d.k_cache_scales, d.k_cache_scales.size() / sizeof(float));
-  p.v_scales = download_vector<float>(d.v_cache_scales, d.v_cache_scales.size() / sizeof(float));
+  p.k_cache = d.k_cache.to_vector<uint8_t>(d.k_cache.size());
+  p.v_cache = d.v_cache.to_vector<uint8_t>(d.v_cache.size());
+  p.k_scales = d.k_cache_scales.to_vector<float>(d.k_cache_scales.size() / sizeof(float));
+  p.v_scales = d.v_cache_scales.to_vector<float>(d.v_cache_scales.size() / sizeof(float));
   return p;
 }
 

@@ -8,6 +8,7 @@
 // Two views, as on the host: the logical K/V the oracle reads (reference/attention_device.hip)
 // and the physical cache a kernel reads, poisoned where pack poisons it.
 #include <cstddef>
+#include <vector>
 #include <cstdint>
 #include <string>
 
@@ -35,6 +36,13 @@ class DeviceBuffer {
   void upload(const void* src, size_t bytes);
   /// Copies the first `bytes` out. @pre bytes <= size()
   void download(void* dst, size_t bytes) const;
+  /// The first `count` elements of type T, copied out. @pre count * sizeof(T) <= size()
+  template <class T>
+  std::vector<T> to_vector(size_t count) const {
+    std::vector<T> v(count);
+    if (count) download(v.data(), count * sizeof(T));
+    return v;
+  }
 
  private:
   void* p_ = nullptr;

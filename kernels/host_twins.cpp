@@ -78,7 +78,7 @@ struct Twin {
     const uint8_t* qb = static_cast<const uint8_t*>(b.q);
     for (size_t i = 0; i < q.size(); ++i) {
       uint16_t code = 0;
-      std::memcpy(&code, qb + i * size_t(dtype_bytes(qt)), size_t(dtype_bytes(qt)));
+      std::memcpy(&code, qb + i * size_t(dtype_bytes(qt)), std::min<size_t>(sizeof code, size_t(dtype_bytes(qt))));
       q[i] = codec::decode(qt, code);
     }
     lt = make_logit_transform(p.softmax_scale, p.logit_softcap, p.sliding_window, b.alibi_slopes);

@@ -25,19 +25,6 @@
 // of q, out, uniform and lse. K has D elements per head, V (and out, uniform) Dv. A sequence of
 // context 0 has no chunk: its rows are out = 0, uniform = 0, lse = -inf (the sink's logit with
 // sinks) and take no part in pv_rms, as on the CPU.
-// Scratch lives in DeviceBuffers (freed on every path): the logits, sum over sequences of
-// q_len * Hq * span doubles (64 MiB at 128k tokens x 64 heads), and rows x chunks x (D + 4)
-// partials, with about kTargetBlocks blocks per pass whatever the context. Everything runs on
-// stream 0 of the calling thread; the results are downloaded after that stream is synchronised.
-//
-// Agreement with the CPU oracle (kOracleAgreement): every quantity has its definition; only the
-// grouping of sums differs. The dot products q . k_j and the quadrature sums are even computed in
-// the CPU's order (one accumulator, d increasing; the build has no FMA contraction: --fmad=false,
-// -ffp-contract=off), so the logits are the CPU's bits up to tanh (soft-cap) -- which keeps the
-// discontinuous "e_j < 1" test of pv_rms on the same keys as on the CPU when logits tie. Within a
-// chunk the P.V and uniform sums run over j increasing, as on the CPU; the chunk partials are then
-// added in chunk order. exp, log and tanh are the device's (CUDA: within 1-2 ulp), which is far
-// inside 1e-12 relative.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -461,17 +448,7 @@ __global__ void __launch_bounds__(kThreads) vmax_prefix_kernel(const Params P, d
 }
 
 template <class T>
-T* scratch(DeviceBuffer& b, size_t count) {
-  b = DeviceBuffer(std::max<size_t>(count, 1) * sizeof(T));
-  return b.as<T>();
-}
-
-template <class T>
-std::vector<T> download(const DeviceBuffer& b, size_t count) {
-  std::vector<T> v(count);
-  if (count) b.download(v.data(), count * sizeof(T));
-  return v;
-}
+T* scratch(DeviceBuffer& b, size_t count) { return (b = DeviceBuffer(std::max<size_t>(count, 1) * sizeof(T))).as<T>(); }
 
 int32_t pow2_at_least(int32_t n, int32_t cap) {
   int32_t p = 1;
@@ -492,8 +469,7 @@ ReferenceResult reference_attention_device(const DeviceInputs& in) {
   const int32_t S = c.num_seqs, QL = c.q_len, Hq = c.num_q_heads, Hkv = c.num_kv_heads, D = c.head_size, Dv = c.dv();
   auto fail = [](const std::string& what) { throw std::invalid_argument("reference_attention_device: " + what); };
   if (Hkv < 1 || Hq % Hkv != 0) fail("Hq must be a multiple of Hkv");
-  if (D < 1 || D > 1024) fail("head_size must be in [1, 1024]");
-  if (Dv < 1 || Dv > 1024) fail("head_size_v must be in [1, 1024]");
+  if (D < 1 || D > 1024 || Dv < 1 || Dv > 1024) fail("head_size and head_size_v must be in [1, 1024]");
   if (int64_t(in.host.context_lens.size()) != S || int64_t(in.host.k.token_base.size()) != int64_t(S) + 1)
     fail("context_lens / token_base size != num_seqs");
   const std::vector<int32_t>& cu = in.host.cu_seqlens_q;
@@ -602,15 +578,15 @@ ReferenceResult reference_attention_device(const DeviceInputs& in) {
   PA_GPU_CHECK(hipStreamSynchronize(0));
 
   ReferenceResult r;
-  r.out = download<double>(out_buf, rows * Dv);
-  r.lse = download<double>(lse_buf, rows);
-  r.uniform = download<double>(uni_buf, rows * Dv);
+  r.out = out_buf.to_vector<double>(rows * Dv);
+  r.lse = lse_buf.to_vector<double>(rows);
+  r.uniform = uni_buf.to_vector<double>(rows * Dv);
   double sq_max = 0, pv_sq_max = 0, v_max = 0;
-  for (double v : download<double>(sq_buf, blocks1)) sq_max = max_of(sq_max, v);
-  for (double v : download<double>(pv_buf, rows)) pv_sq_max = max_of(pv_sq_max, v);
-  for (double v : download<double>(vmax_buf, blocks2)) v_max = max_of(v_max, v);
+  for (double v : sq_buf.to_vector<double>(blocks1)) sq_max = max_of(sq_max, v);
+  for (double v : pv_buf.to_vector<double>(rows)) pv_sq_max = max_of(pv_sq_max, v);
+  for (double v : vmax_buf.to_vector<double>(blocks2)) v_max = max_of(v_max, v);
   if (prefix_tokens > 0)
-    for (double v : download<double>(prefix_buf, size_t(S) * kPrefixBlocks)) v_max = max_of(v_max, v);
+    for (double v : prefix_buf.to_vector<double>(size_t(S) * kPrefixBlocks)) v_max = max_of(v_max, v);
   r.stats.v_max = v_max;
   r.stats.logit_rms = std::fabs(P.sm) * std::sqrt(sq_max);
   r.stats.pv_rms = std::sqrt(pv_sq_max);

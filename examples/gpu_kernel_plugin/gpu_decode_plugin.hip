@@ -350,6 +350,7 @@ const pacheck_kernel kKernel = {
     PACHECK_KERNEL_ABI_MINOR,
     kNumericsByKv, 1,     // the fp8 caches' numerics
     nullptr, nullptr,     // no init/destroy: nothing outlives a launch
+    nullptr,              // instance (minor 2): one implementation serves every launch
 };
 
 const pacheck_kernel* const kKernels[] = {&kKernel};

@@ -79,11 +79,13 @@ static const pacheck_kernel kZerosA = {
     PA_SIZE, PA_ABI, "zeros_a", "1", "pacheck kernels/testdata/test_plugins.c",
     PACHECK_MEMORY_HOST, &kCap, NULL, NULL, NULL, NULL, PA_LAUNCH, zeros_last_error,
     PACHECK_KERNEL_ABI_MINOR, NULL, 0, NULL, NULL,
+    NULL, /* minor 2: no instance report */
 };
 static const pacheck_kernel kZerosB = {
     PA_SIZE, PA_ABI, "zeros_b", "1", "pacheck kernels/testdata/test_plugins.c",
     PACHECK_MEMORY_HOST, &kCap, NULL, NULL, NULL, NULL, PA_LAUNCH, zeros_last_error,
     PACHECK_KERNEL_ABI_MINOR, NULL, 0, NULL, NULL,
+    NULL, /* minor 2: no instance report */
 };
 static const pacheck_kernel* const kKernels[] = {&kZerosA, &kZerosB};
 
