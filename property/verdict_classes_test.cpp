@@ -120,6 +120,9 @@ void check_class(const Planted& p) {
   }
   EXPECT_NE(r.message.find("metric="), std::string::npos) << r.message;
   EXPECT_NE(r.replay.find("pacheck replay"), std::string::npos) << r.replay;
+  // What the replay line runs -- the minimal case, judged again -- fails again.
+  EXPECT_EQ(judged(*kernel, *r.minimal, o.device), Status::Fail) << "the minimal case passed when replayed: "
+                                                                  << vars(*r.minimal);
 }
 
 class VerdictClass : public ::testing::TestWithParam<Planted> {};
