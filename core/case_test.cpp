@@ -332,7 +332,7 @@ TEST(CaseJson, MissingFieldsTakeDefaults) {
   EXPECT_EQ(vars(c), vars(Case{}));
 }
 
-// The ragged family's fields (issue 22): optional, so a classic case keeps its identity and JSON;
+// The ragged family's fields: optional, so a classic case keeps its identity and JSON;
 // one spelling per case; every bad value named.
 TEST(CaseRagged, AClassicCaseHasNoneOfTheNewKeys) {
   const Case c;

@@ -1,4 +1,4 @@
-// Properties of the ragged family's inputs (issue 22) over generated cases: the CSR page table is a
+// Properties of the ragged family's inputs over generated cases: the CSR page table is a
 // codec of the same logical map as the padded table (its pages, its last-page lengths, pads that
 // name only free pages), V of Dv elements packs and gathers back exactly, queries are packed by
 // cu_seqlens_q, and a sub-batch (select_sequences) holds exactly the values of its sequences.

@@ -1,4 +1,4 @@
-// The relations of the ragged family (issue 22), for kernels that take ragged batches: a batch is
+// The relations of the ragged family, for kernels that take ragged batches: a batch is
 // a set of independent sequences, so splitting it into two launches, permuting its sequences or
 // computing an extend row's queries one decode step at a time gives the same rows; and a zero
 // query attends uniformly, so its output is the mean of the V rows it can see.

@@ -51,11 +51,11 @@ std::vector<Planted> planted() {
   for (const char* m : {"output_scaled_1_03", "output_truncated", "lse_plus_log2"})
     for (const char* k : {"v1", "hip", "asm"}) v.push_back({m, k});
   v.push_back({"max_not_subtracted", ""});
-  // The ragged family's bug classes (issue 22), each a known-bad unified kernel.
+  // The ragged family's bug classes, each a known-bad unified kernel.
   for (const char* b : {"packed_offset_ignored", "v_with_qk_head_size", "empty_row_finite_lse",
                         "last_page_padding_attended", "csr_last_page_len_ignored", "lse_base2_declared_natural"})
     v.push_back({b, ""});
-  // The anti-gaming classes (issue 24): state kept from launch to launch.
+  // The anti-gaming classes: state kept from launch to launch.
   for (const char* b : {"cached_by_pointer", "second_call_differs"}) v.push_back({b, "", "repeat"});
   return v;
 }

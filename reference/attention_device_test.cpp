@@ -174,7 +174,7 @@ TEST_F(DeviceOracle, AgreesAtTheEdgesOfTheLaunch) {
   }
 }
 
-// The ragged family (issue 22): per-sequence q_len (decode, MTP and extend rows packed by
+// The ragged family: per-sequence q_len (decode, MTP and extend rows packed by
 // cu_seqlens_q), Dv != D (larger and smaller than D, and Dv = 1), empty sequences (context 0:
 // out 0, uniform 0, lse -inf, or the sink's logit with sinks) and the CSR page table (which the
 // oracles never read: it must not change their answer). Each case names what it is about.

@@ -108,7 +108,7 @@ struct Summary {
   bool complete = true;      // every case of the run has its records (false: interrupted, or cut off)
   int64_t oracle_cross_checked = 0;    // cases whose GPU oracle was cross-checked against the CPU one
   double oracle_max_disagreement = 0;  // the largest disagreement among them
-  /// Cases of the ragged family (issue 22), counted from the cases themselves: "ragged" (cases
+  /// Cases of the ragged family, counted from the cases themselves: "ragged" (cases
   /// with per-sequence q_lens), "ragged q_len <class>" (ragged cases holding a sequence of that
   /// class: decode 1, mtp 2-4, mtp 5-8, mtp 9-16, extend 17+), "page_table <form>" (every case),
   /// "head_size_v" (Dv != D) and "empty_rows". Optional in JSON (summary.families): absent in

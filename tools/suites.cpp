@@ -121,7 +121,7 @@ rc::Gen<Case> valid_case(const gen::Limits& lim) {
 // declaration (three draws in four), or anywhere (the dispatcher's refusals). Every draw comes
 // from the suite's Rng.
 Case random_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, int32_t max_seqs, DType fp8) {
-  // The ragged family in proportion to its use (issue 22): 45% of the draws go to a kernel that
+  // The ragged family in proportion to its use: 45% of the draws go to a kernel that
   // takes ragged batches, nine in ten of them ragged; the rest to the classic kernels or anywhere.
   std::vector<KernelPtr> ragged, classic;
   for (const KernelPtr& k : builtin_declarations().all()) (k->info().capability.ragged ? ragged : classic).push_back(k);

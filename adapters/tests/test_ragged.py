@@ -1,4 +1,4 @@
-"""The ragged-batch family (ABI 1.2, issue 22) on the Python side: per-sequence q_len (packed rows
+"""The ragged-batch family (ABI 1.2) on the Python side: per-sequence q_len (packed rows
 through cu_seqlens_q), V / output head size Dv != D, empty sequences (context 0) and the CSR page
 table -- the declarations, the helpers, numpy_reference against the independent dense
 computation, the worker protocol, and the real program (`pacheck run` / `pacheck check`) where a
@@ -193,7 +193,7 @@ def find_pacheck():
 
 PACHECK = find_pacheck()
 
-# The example of issue 22, then the family over layouts, tables, dtypes and options.
+# The example, then the family over layouts, tables, dtypes and options.
 CASES = [
     {"num_seqs": 3, "q_lens": [1, 6, 40], "context_lens": [100, 0, 300], "head_size": 128,
      "head_size_v": 64, "num_q_heads": 8, "num_kv_heads": 2, "kv_layout": "nhd",

@@ -25,7 +25,7 @@ def test_property(prop):
     KERNEL.check(properties=[prop], cases=10, seed=3)
 
 
-# The ragged family (ABI 1.2, issue 22): per-sequence q_len, Dv != D, empty sequences and the CSR
+# The ragged family (ABI 1.2): per-sequence q_len, Dv != D, empty sequences and the CSR
 # page table, each case's JSON judged as it is (Kernel.judge takes a case's JSON too).
 RAGGED = [
     {"num_seqs": 3, "q_lens": [1, 6, 40], "context_lens": [100, 0, 300], "head_size": 128,

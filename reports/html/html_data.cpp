@@ -44,7 +44,7 @@ json features(const json& c) {
   if (number("softmax_scale", 0) != 0) options.push_back("custom_scale");
   if (options.empty()) options.push_back("plain");
   const auto hq = int64_t(number("num_q_heads", 8)), hkv = int64_t(number("num_kv_heads", 1));
-  // The ragged family (issue 22): a ragged batch with its q_len classes, the CSR table, Dv != D,
+  // The ragged family: a ragged batch with its q_len classes, the CSR table, Dv != D,
   // empty sequences; a case of none of these is "classic".
   json family = json::array();
   if (const auto q = c.find("q_lens"); q != c.end() && q->is_array() && !q->empty()) {
