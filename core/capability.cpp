@@ -210,7 +210,7 @@ Capability capability_from_abi(const pacheck_capability* c, const std::string& w
   cap.max_q_len_x_gqa = c->max_q_len_x_gqa;
   cap.max_context = c->max_context;
   const uint32_t f = c->flags;
-  constexpr uint32_t kKnown = PACHECK_CAP_ENABLING_FLAGS | PACHECK_CAP_RESTRICTING_FLAGS;
+  constexpr uint32_t kKnown = PACHECK_CAP_ENABLING_FLAGS | PACHECK_CAP_RESTRICTING_FLAGS | PACHECK_CAP_PROMISE_FLAGS;
   if (f & ~kKnown)
     throw InputError(where + ": capability.flags has unknown bits 0x" +
                      [&] { char b[16]; std::snprintf(b, sizeof b, "%x", f & ~kKnown); return std::string(b); }());
@@ -224,6 +224,10 @@ Capability capability_from_abi(const pacheck_capability* c, const std::string& w
   cap.partition_multiple_of_block = f & PACHECK_CAP_ONLY_PAGE_PARTITIONS;
   cap.needs_token_scales_for_8bit = f & PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT;
   cap.scales_for_8bit_only = f & PACHECK_CAP_ONLY_SCALES_ON_8BIT;
+  // Minor 3's promises (the plan step itself is a descriptor field: the kernel sets cap.plan).
+  cap.plan_covers_shorter = f & PACHECK_CAP_PLAN_COVERS_SHORTER;
+  cap.graph_safe = f & PACHECK_CAP_GRAPH_SAFE;
+  cap.deterministic = f & PACHECK_CAP_DETERMINISTIC;
   // Minor 1: a 1.0 struct ends before these, and their defaults are 1.0's behaviour.
   if (PACHECK_HAS_FIELD(c, pacheck_capability, fixed_partition)) {
     if (c->fixed_partition < 0 || c->fixed_partition > (1 << 24))
@@ -356,7 +360,11 @@ std::vector<std::pair<std::string, std::string>> describe(const Capability& cap)
           {"empty_rows", flag(cap.empty_rows)},
           {"page_tables", mask_names<PageTable>(cap.page_tables, kPageTableCount, to_string)},
           {"head_sizes_v", cap.head_sizes_v.empty() ? "-" : list(cap.head_sizes_v)},
-          {"lse_base", cap.lse_base2 ? "2" : "e"}};
+          {"lse_base", cap.lse_base2 ? "2" : "e"},
+          {"plan_step", flag(cap.plan)},
+          {"plan_covers_shorter", flag(cap.plan_covers_shorter)},
+          {"graph_safe", flag(cap.graph_safe)},
+          {"deterministic", flag(cap.deterministic)}};
 }
 
 namespace {

@@ -47,6 +47,11 @@ struct Capability {
   uint32_t page_tables = bit(PageTable::padded);  // bit(PageTable) the kernel reads
   std::vector<int32_t> head_sizes_v;   // Dv != D the kernel takes (with any D it takes)
   bool lse_base2 = false;              // writes log2-sum-exp
+  // ABI minor 3: the call around the launch.
+  bool plan = false;                   // has a plan step (descriptor plan / launch_planned)
+  bool plan_covers_shorter = false;    // a plan serves the planned batch with shorter contexts
+  bool graph_safe = false;             // device launches may be captured and replayed in a graph
+  bool deterministic = false;          // the same inputs give the same bits
 };
 
 /// max_gqa of a kernel declaring no GQA limit (ABI max_gqa = PACHECK_NO_LIMIT): large enough

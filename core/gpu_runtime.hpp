@@ -53,6 +53,21 @@ using hipDeviceProp_t = cudaDeviceProp;
   kernel<<<(grid), (block), (shmem), (stream)>>>(__VA_ARGS__)
 #define PA_GPU_VENDOR "cuda"
 #define PA_MEMCPY memcpy
+// Streams and graphs (the graph replay of a launch).
+#define hipStreamCreateWithFlags cudaStreamCreateWithFlags
+#define hipStreamNonBlocking cudaStreamNonBlocking
+#define hipStreamDestroy cudaStreamDestroy
+#define hipStreamBeginCapture cudaStreamBeginCapture
+#define hipStreamEndCapture cudaStreamEndCapture
+#define hipStreamCaptureModeThreadLocal cudaStreamCaptureModeThreadLocal
+#define hipGraph_t cudaGraph_t
+#define hipGraphExec_t cudaGraphExec_t
+#define hipGraphInstantiateWithFlags cudaGraphInstantiateWithFlags
+#define hipGraphLaunch cudaGraphLaunch
+#define hipGraphDestroy cudaGraphDestroy
+#define hipGraphExecDestroy cudaGraphExecDestroy
+#define hipMemcpy2DAsync cudaMemcpy2DAsync
+#define hipMemcpyDefault cudaMemcpyDefault
 
 namespace pa::gpu {
 inline constexpr int kWarpSize = 32;

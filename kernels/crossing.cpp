@@ -227,13 +227,80 @@ std::string last_error_of(const pacheck_kernel& k) {
   return e && *e ? e : "(the kernel gave no last_error)";
 }
 
-Crossed launch_host(const pacheck_kernel& k, const pacheck_problem& p, const pacheck_buffers& b) {
+AbiPlan::~AbiPlan() { k_.release_plan(&k_, handle_); }
+
+bool has_plan_step(const pacheck_kernel& k) {
+  return PACHECK_HAS_FIELD(&k, pacheck_kernel, release_plan) && k.plan && k.launch_planned && k.release_plan;
+}
+
+pacheck_plan_batch abi_batch(const PlanBatch& b) {
+  pacheck_plan_batch a{};
+  a.struct_size = sizeof a;
+  a.cu_seqlens_q = b.cu_seqlens_q.data;
+  a.context_lens = b.context_lens.data;
+  a.kv_indptr = b.kv_indptr.empty() ? nullptr : b.kv_indptr.data;
+  a.kv_last_page_len = b.kv_last_page_len.empty() ? nullptr : b.kv_last_page_len.data;
+  return a;
+}
+
+int plan_abi(const pacheck_kernel& k, const pacheck_problem& p, const PlanBatch& batch, void* stream, PlanPtr* plan,
+             std::string* error) {
+  if (!has_plan_step(k)) {
+    *error = "the kernel has no plan step";
+    return PACHECK_NOT_SUPPORTED;
+  }
+  const pacheck_plan_batch ab = abi_batch(batch);
+  void* handle = nullptr;
+  const int st = k.plan(&k, &p, &ab, stream, &handle);
+  if (st != PACHECK_OK) {
+    *error = last_error_of(k);
+    if (handle) k.release_plan(&k, handle);  // a half-made plan is still the kernel's to free
+    return st;
+  }
+  *plan = std::make_shared<AbiPlan>(k, p, handle);
+  return PACHECK_OK;
+}
+
+LaunchVia via(const KernelCall& call, bool unplanned) {
+  LaunchVia v;
+  v.plan = call.plan.get();
+  v.batch = call.batch;
+  v.unplanned = unplanned;
+  return v;
+}
+
+int launch_abi(const pacheck_kernel& k, const pacheck_problem& p, const pacheck_buffers& b, void* stream,
+               const LaunchVia& v, std::string* error, PlanPtr* keep) {
+  int st = PACHECK_OK;
+  if (v.unplanned || !has_plan_step(k)) {
+    st = k.launch(&k, &p, &b, stream);
+  } else if (v.plan) {
+    const auto* mine = dynamic_cast<const AbiPlan*>(v.plan);
+    if (!mine || &mine->kernel() != &k) {
+      *error = "pacheck handed the kernel a plan another kernel made (pacheck's bug)";
+      return PACHECK_ERROR;
+    }
+    st = k.launch_planned(&k, mine->handle(), &p, &b, stream);
+  } else {
+    PlanPtr plan;
+    st = plan_abi(k, p, v.batch, stream, &plan, error);
+    if (st != PACHECK_OK) {
+      *error = "plan: " + *error;
+      return st;
+    }
+    st = k.launch_planned(&k, static_cast<const AbiPlan&>(*plan).handle(), &p, &b, stream);
+    if (keep) *keep = std::move(plan);
+  }
+  if (st != PACHECK_OK) *error = last_error_of(k);
+  return st;
+}
+
+Crossed launch_host(const pacheck_kernel& k, const pacheck_problem& p, const pacheck_buffers& b, const LaunchVia& v) {
   Crossed x;
   const auto t0 = std::chrono::steady_clock::now();
-  x.status = k.launch(&k, &p, &b, nullptr);
+  x.status = launch_abi(k, p, b, nullptr, v, &x.error);
   x.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (x.status != PACHECK_OK) x.error = last_error_of(k);
-  else x.instance = instance_of(k);
+  if (x.status == PACHECK_OK) x.instance = instance_of(k);
   return x;
 }
 
@@ -244,7 +311,7 @@ std::string instance_of(const pacheck_kernel& k) {
   return std::string(ran).substr(0, 200);
 }
 
-KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call) {
+KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call, bool unplanned) {
   const uint64_t ws = k.workspace_bytes ? k.workspace_bytes(&k, &call.problem) : 0;
   const LaunchBuffers lb = launch_buffers(call, ws);
   // The inputs are copied in: a kernel that writes one writes its own copy (the next kernel of
@@ -264,7 +331,7 @@ KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call) {
   const HostSpace space(span.data(), lb, true);
   std::array<void*, kBufCount> at{};
   for_each_buf([&](Buf b) { at[size_t(b)] = space.at(b); });
-  Crossed x = launch_host(k, call.problem, abi_buffers(at, lb));
+  Crossed x = launch_host(k, call.problem, abi_buffers(at, lb), via(call, unplanned));
   if (x.status == PACHECK_OK) {
     x.overrun = space.overrun();
     x.written = space.written();
@@ -275,10 +342,10 @@ KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call) {
   return r;
 }
 
-KernelOutput run_device(const pacheck_kernel& k, const KernelCall& call) {
+KernelOutput run_device(const pacheck_kernel& k, const KernelCall& call, bool unplanned) {
   std::vector<uint8_t> out(out_bytes(call.problem));
   std::vector<float> lse(size_t(lse_bytes(call.problem) / 4));
-  const Crossed x = cross_device(k, call, out.data(), lse.data());
+  const Crossed x = cross_device(k, call, out.data(), lse.data(), unplanned);
   KernelOutput r = outcome(x);
   if (r.status == Status::Ok) take_outputs(call.problem, out.data(), call.problem.want_lse ? lse.data() : nullptr, r);
   return r;

@@ -119,16 +119,51 @@ std::string last_error_of(const pacheck_kernel& k);
 /// The instance the kernel reports for its last launch on this thread (descriptor `instance`,
 /// ABI minor 2) when it names another than the kernel itself; "" when it ran itself or says nothing.
 std::string instance_of(const pacheck_kernel& k);
+/// The plan of a descriptor in this process: what its plan step returned, released through its
+/// release_plan when the last holder lets go.
+class AbiPlan : public KernelPlan {
+ public:
+  AbiPlan(const pacheck_kernel& k, const pacheck_problem& planned, void* handle)
+      : KernelPlan(planned), k_(k), handle_(handle) {}
+  ~AbiPlan() override;
+  const void* handle() const { return handle_; }
+  const pacheck_kernel& kernel() const { return k_; }
+
+ private:
+  const pacheck_kernel& k_;
+  void* handle_;
+};
+/// Whether a descriptor has a plan step (ABI minor 3: plan, launch_planned and release_plan).
+bool has_plan_step(const pacheck_kernel& k);
+/// The descriptor's plan step on `p` and `batch` (stream: as for its launch). OK with *plan set,
+/// or the status with `error` naming why.
+int plan_abi(const pacheck_kernel& k, const pacheck_problem& p, const PlanBatch& batch, void* stream,
+             PlanPtr* plan, std::string* error);
+/// How a launch enters the kernel: through `plan` (a plan of this kernel made earlier), else for a
+/// kernel with a plan step through a plan made for this launch from `batch` (released after it),
+/// else, or when `unplanned`, through the plain launch.
+struct LaunchVia {
+  const KernelPlan* plan = nullptr;
+  PlanBatch batch;
+  bool unplanned = false;
+};
+LaunchVia via(const KernelCall& call, bool unplanned);
+/// The one launch through the ABI: the kernel's status, `error` its last_error when not OK. A plan
+/// made for this launch is handed to `keep` (a device launch's work may still read it: the caller
+/// drops it after synchronising), or released on return when `keep` is null.
+int launch_abi(const pacheck_kernel& k, const pacheck_problem& p, const pacheck_buffers& b, void* stream,
+               const LaunchVia& v, std::string* error, PlanPtr* keep = nullptr);
 /// Launches a host-memory kernel on ready buffers, wall-clock timed.
-Crossed launch_host(const pacheck_kernel& k, const pacheck_problem& p, const pacheck_buffers& b);
+Crossed launch_host(const pacheck_kernel& k, const pacheck_problem& p, const pacheck_buffers& b, const LaunchVia& v);
 
 /// In process, host memory: outputs in a guarded HostSpace, launch, guards, decode.
-KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call);
+KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call, bool unplanned = false);
 /// Device memory (crossing_device.hip; crossing_none.cpp says "no GPU" without a toolchain):
 /// guarded device buffers filled from the call's views (host or device), launch on this thread's
 /// stream, event timing, guards; the raw output codes and LSE are copied to `out_codes` and `lse`
 /// (host memory of out_bytes(p) and lse_bytes(p) bytes).
-Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_codes, float* lse);
+Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_codes, float* lse,
+                     bool unplanned = false);
 /// A device buffer as another process opens it: the IPC handle (hex of hipIpcMemHandle_t) of the
 /// allocation holding it, the buffer's byte offset in that allocation, its size, and the size of
 /// the whole allocation (the other process maps it once and slices every later buffer out of it).
@@ -148,6 +183,17 @@ using SharedLaunch = std::function<Crossed(const SharedBuffers&)>;
 Crossed cross_device_shared(const KernelCall& call, uint64_t workspace_bytes, const SharedLaunch& launch,
                             void* out_codes, float* lse);
 /// In process, device memory: cross_device, then outcome and decode.
-KernelOutput run_device(const pacheck_kernel& k, const KernelCall& call);
+KernelOutput run_device(const pacheck_kernel& k, const KernelCall& call, bool unplanned = false);
+/// A graph replay (CUDA/HIP graphs) of a device kernel in this process: buffers laid out for
+/// `capture` (guarded, outputs poisoned, filled with its inputs), the launch on `capture`'s problem
+/// captured in a graph (through capture.plan, or a plan made for it), then `replay`'s inputs
+/// written into the same buffers (the block table at the capture's row length) and the graph
+/// replayed: the raw outputs to `out_codes` and `lse`; with `again_codes`, replayed a second time
+/// into it. Skipped when the replay does not fit the capture's buffers.
+Crossed cross_device_graph(const pacheck_kernel& k, const KernelCall& capture, const KernelCall& replay,
+                           void* out_codes, float* lse, void* again_codes);
+/// The plan step of a device kernel in this process, on this thread's stream (synchronised).
+int plan_device(const pacheck_kernel& k, const pacheck_problem& p, const PlanBatch& batch, PlanPtr* plan,
+                std::string* error);
 
 }  // namespace pa

@@ -176,6 +176,17 @@ std::string gpu_driver_version() {
   return std::string(PA_GPU_VENDOR) + " driver " + std::to_string(v);
 }
 
+std::string gpu_compiler_version() {
+#if defined(__CUDACC__)
+  return "nvcc " + std::to_string(__CUDACC_VER_MAJOR__) + "." + std::to_string(__CUDACC_VER_MINOR__) + "." +
+         std::to_string(__CUDACC_VER_BUILD__);
+#elif defined(HIP_VERSION_MAJOR)
+  return "hipcc (HIP " + std::to_string(HIP_VERSION_MAJOR) + "." + std::to_string(HIP_VERSION_MINOR) + ")";
+#else
+  return "unknown";
+#endif
+}
+
 Device gpu_device() {
   hipDeviceProp_t prop;
   int dev = 0;
@@ -261,7 +272,7 @@ SharedBuffer GuardedBuffers::share(const void* body) const {
   return {};
 }
 
-Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_codes, float* lse) {
+Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_codes, float* lse, bool unplanned) {
   const uint64_t ws = k.workspace_bytes ? k.workspace_bytes(&k, &call.problem) : 0;
   return cross_device_body(call, ws, [&](const pacheck_buffers& b, const GuardedBuffers&, const std::array<void*, kBufCount>&) {
     Crossed x;
@@ -272,9 +283,10 @@ Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_
     // The stream is named explicitly: this thread's default stream (pacheck builds with per-thread
     // default streams), the one every copy above is queued on. A plug-in built the ordinary way
     // would take NULL for the legacy stream instead.
-    x.status = k.launch(&k, &call.problem, &b, reinterpret_cast<void*>(hipStreamPerThread));
-    if (x.status != PACHECK_OK) x.error = last_error_of(k);
-    else x.instance = instance_of(k);
+    PlanPtr planned;  // a plan made for this launch lives until the stream is synchronised
+    x.status = launch_abi(k, call.problem, b, reinterpret_cast<void*>(hipStreamPerThread), via(call, unplanned),
+                          &x.error, &planned);
+    if (x.status == PACHECK_OK) x.instance = instance_of(k);
     PA_GPU_CHECK(hipEventRecord(stop, 0));
     const hipError_t se = hipEventSynchronize(stop);
     float ms = 0;
@@ -294,6 +306,18 @@ Crossed cross_device(const pacheck_kernel& k, const KernelCall& call, void* out_
   }, out_codes, lse);
 }
 
+int plan_device(const pacheck_kernel& k, const pacheck_problem& p, const PlanBatch& batch, PlanPtr* plan,
+                std::string* error) {
+  const int st = plan_abi(k, p, batch, reinterpret_cast<void*>(hipStreamPerThread), plan, error);
+  const hipError_t e = hipStreamSynchronize(hipStreamPerThread);
+  if (e != hipSuccess) {
+    plan->reset();
+    *error = std::string("the plan step faulted: ") + hipGetErrorString(e);
+    return PACHECK_ERROR;
+  }
+  return st;
+}
+
 Crossed cross_device_shared(const KernelCall& call, uint64_t workspace_bytes, const SharedLaunch& launch,
                             void* out_codes, float* lse) {
   return cross_device_body(call, workspace_bytes, [&](const pacheck_buffers&, const GuardedBuffers& g,
@@ -306,6 +330,115 @@ Crossed cross_device_shared(const KernelCall& call, uint64_t workspace_bytes, co
     PA_GPU_CHECK(hipStreamSynchronize(0));
     return launch(shared);
   }, out_codes, lse);
+}
+
+}  // namespace pa
+
+namespace pa {
+
+Crossed cross_device_graph(const pacheck_kernel& k, const KernelCall& capture, const KernelCall& replay,
+                           void* out_codes, float* lse, void* again_codes) {
+  Crossed x;
+  if (!gpu_available(&x.skipped)) return x;
+  x.skipped.clear();
+  hipStream_t s = nullptr;
+  hipGraph_t graph = nullptr;
+  hipGraphExec_t exec = nullptr;
+  try {
+    const uint64_t ws = k.workspace_bytes ? k.workspace_bytes(&k, &capture.problem) : 0;
+    const LaunchBuffers cap = launch_buffers(capture, ws), rep = launch_buffers(replay, ws);
+    for (Buf b : {Buf::q, Buf::out, Buf::lse})
+      if (rep.size(b) != cap.size(b)) {
+        x.skipped = std::string("graph replay: the replay's '") + to_string(b) + "' differs in size from the capture's";
+        return x;
+      }
+    bool fits = replay.problem.num_seqs == capture.problem.num_seqs &&
+                replay.problem.max_blocks_per_seq <= capture.problem.max_blocks_per_seq;
+    for_each_buf([&](Buf b) { fits = fits && (is_output(b) || rep.size(b) <= cap.size(b)); });
+    if (!fits) {
+      x.skipped = "graph replay: the replay batch does not fit the buffers of the capture";
+      return x;
+    }
+    // The capture's buffers, filled with the capture batch (what an engine's buffers hold when it
+    // captures); inputs are not compared afterwards (the replay rewrites them).
+    GuardedBuffers g;
+    std::array<void*, kBufCount> at{};
+    for_each_buf([&](Buf b) {
+      if (!cap.size(b)) return;
+      at[size_t(b)] = g.alloc(to_string(b), cap.size(b), nullptr, is_output(b) ? kPoison : 0);
+      if (!is_output(b) && cap.at(b))
+        PA_GPU_CHECK(hipMemcpyAsync(at[size_t(b)], cap.at(b), cap.size(b), hipMemcpyDefault, 0));
+    });
+    g.arm();
+    pacheck_buffers b = abi_buffers(at, cap);
+    PA_GPU_CHECK(hipGetDevice(&b.device_id));
+    PA_GPU_CHECK(hipStreamSynchronize(0));
+    PA_GPU_CHECK(hipStreamCreateWithFlags(&s, hipStreamNonBlocking));
+    // The plan is made before the capture, as an engine plans before it captures.
+    PlanPtr planned = capture.plan, made;
+    if (!planned && has_plan_step(k)) {
+      x.status = plan_device(k, capture.problem, capture.batch, &planned, &x.error);
+      if (x.status != PACHECK_OK) {
+        x.error = "plan: " + x.error;
+        return x;
+      }
+    }
+    LaunchVia v = via(capture, false);
+    v.plan = planned.get();
+    PA_GPU_CHECK(hipStreamBeginCapture(s, hipStreamCaptureModeThreadLocal));
+    x.status = launch_abi(k, capture.problem, b, reinterpret_cast<void*>(s), v, &x.error, &made);
+    const hipError_t ce = hipStreamEndCapture(s, &graph);
+    if (x.status != PACHECK_OK) {
+      (void)hipGetLastError();
+    } else if (ce != hipSuccess) {
+      x.fault = std::string("the launch could not be captured in a graph: ") + hipGetErrorString(ce);
+      (void)hipGetLastError();
+    } else {
+      PA_GPU_CHECK(hipGraphInstantiateWithFlags(&exec, graph, 0));
+      // The replay batch, written in place: the block table keeps the capture's row length.
+      for_each_buf([&](Buf bf) {
+        if (is_output(bf) || !rep.size(bf)) return;
+        if (bf == Buf::block_tables) {
+          const size_t dpitch = size_t(capture.problem.max_blocks_per_seq) * 4,
+                       spitch = size_t(replay.problem.max_blocks_per_seq) * 4;
+          PA_GPU_CHECK(hipMemsetAsync(at[size_t(bf)], 0, cap.size(bf), 0));
+          PA_GPU_CHECK(hipMemcpy2DAsync(at[size_t(bf)], dpitch, rep.at(bf), spitch, spitch,
+                                        size_t(replay.problem.num_seqs), hipMemcpyDefault, 0));
+        } else {
+          PA_GPU_CHECK(hipMemcpyAsync(at[size_t(bf)], rep.at(bf), rep.size(bf), hipMemcpyDefault, 0));
+        }
+      });
+      PA_GPU_CHECK(hipStreamSynchronize(0));
+      for (int round = 0; round < (again_codes ? 2 : 1) && x.fault.empty(); ++round) {
+        PA_GPU_CHECK(hipGraphLaunch(exec, s));
+        const hipError_t se = hipStreamSynchronize(s);
+        if (se != hipSuccess) {
+          x.fault = std::string("graph replay: ") + hipGetErrorString(se);
+          x.sticky = hipDeviceSynchronize() != hipSuccess;
+          break;
+        }
+        if (round == 0) {
+          const GuardedBuffers::Breaches breach = g.check();
+          x.overrun = breach.overrun;
+          if (!x.overrun.empty()) break;
+          PA_GPU_CHECK(hipMemcpy(out_codes, b.out, cap.size(Buf::out), hipMemcpyDeviceToHost));
+          if (b.lse) PA_GPU_CHECK(hipMemcpy(lse, b.lse, cap.size(Buf::lse), hipMemcpyDeviceToHost));
+        } else {
+          PA_GPU_CHECK(hipMemcpy(again_codes, b.out, cap.size(Buf::out), hipMemcpyDeviceToHost));
+        }
+      }
+      if (x.status == PACHECK_OK && x.fault.empty()) x.instance = instance_of(k);
+    }
+  } catch (const gpu::Error& e) {
+    x.fault = e.what();
+  }
+  if (exec) PA_GPU_RELEASE(hipGraphExecDestroy(exec));
+  if (graph) PA_GPU_RELEASE(hipGraphDestroy(graph));
+  if (s) {
+    PA_GPU_RELEASE(hipStreamSynchronize(s));
+    PA_GPU_RELEASE(hipStreamDestroy(s));
+  }
+  return x;
 }
 
 }  // namespace pa

@@ -18,11 +18,21 @@ bool gpu_available(std::string* why) {
 Device gpu_device() { throw std::runtime_error(kWhy); }
 std::string gpu_runtime_version() { return "n/a"; }
 std::string gpu_driver_version() { return "n/a"; }
+std::string gpu_compiler_version() { return "n/a"; }
 std::vector<const pacheck_kernel*> gpu_kernel_descriptors() { return {}; }
-Crossed cross_device(const pacheck_kernel&, const KernelCall&, void*, float*) {
+Crossed cross_device(const pacheck_kernel&, const KernelCall&, void*, float*, bool) {
   Crossed x;
   x.skipped = kWhy;
   return x;
+}
+Crossed cross_device_graph(const pacheck_kernel&, const KernelCall&, const KernelCall&, void*, float*, void*) {
+  Crossed x;
+  x.skipped = kWhy;
+  return x;
+}
+int plan_device(const pacheck_kernel&, const pacheck_problem&, const PlanBatch&, PlanPtr*, std::string* error) {
+  *error = kWhy;
+  return PACHECK_ERROR;
 }
 Crossed cross_device_shared(const KernelCall&, uint64_t, const SharedLaunch&, void*, float*) {
   Crossed x;

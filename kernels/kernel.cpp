@@ -20,6 +20,19 @@ std::optional<Backend> parse_backend(std::string_view s) {
   return std::nullopt;
 }
 
+namespace {
+PlanBatch batch_of(const Inputs& h) {
+  PlanBatch b;
+  b.cu_seqlens_q = h.cu_seqlens_q;
+  b.context_lens = h.context_lens;
+  if (h.c.page_table == PageTable::csr) {
+    b.kv_indptr = h.kv_indptr;
+    b.kv_last_page_len = h.kv_last_page_len;
+  }
+  return b;
+}
+}  // namespace
+
 KernelCall make_call(const Inputs& in, const PhysicalKv& kv) {
   KernelCall call;
   call.problem = problem_of(in.c);
@@ -36,6 +49,7 @@ KernelCall make_call(const Inputs& in, const PhysicalKv& kv) {
   call.kv_indptr = in.kv_indptr;
   call.kv_indices = in.kv_indices;
   call.kv_last_page_len = in.kv_last_page_len;
+  call.batch = batch_of(in);
   return call;
 }
 
@@ -65,6 +79,7 @@ KernelCall make_call(const DeviceInputs& in) {
   call.kv_indptr = device_view<int32_t>(in.kv_indptr, h.kv_indptr.size());
   call.kv_indices = device_view<int32_t>(in.kv_indices, h.kv_indices.size());
   call.kv_last_page_len = device_view<int32_t>(in.kv_last_page_len, h.kv_last_page_len.size());
+  call.batch = batch_of(h);
   return call;
 }
 
@@ -106,6 +121,13 @@ KernelInfo info_of(const pacheck_kernel* d, const std::string& source) {
     if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
       throw InputError(where + ": name may hold only [A-Za-z0-9_.-]");
   if (!d->launch) throw InputError(where + ": launch is NULL");
+  // Minor 3: the plan step is all three entry points or none.
+  if (PACHECK_HAS_FIELD(d, pacheck_kernel, release_plan)) {
+    const int given = (d->plan != nullptr) + (d->launch_planned != nullptr) + (d->release_plan != nullptr);
+    if (given != 0 && given != 3)
+      throw InputError(where + ": plan, launch_planned and release_plan are given together or not at all (" +
+                       std::to_string(given) + " of 3 given)");
+  }
   if (d->memory != PACHECK_MEMORY_HOST && d->memory != PACHECK_MEMORY_DEVICE)
     throw InputError(where + ": memory=" + std::to_string(d->memory) + " is neither host (0) nor device (1)");
   i.version = cstr(d->version);
@@ -113,6 +135,7 @@ KernelInfo info_of(const pacheck_kernel* d, const std::string& source) {
   i.source = source;
   i.memory = d->memory == PACHECK_MEMORY_HOST ? Memory::host : Memory::device;
   i.capability = capability_from_abi(d->capability, where);
+  i.capability.plan = has_plan_step(*d);
   const bool by_kv = PACHECK_HAS_FIELD(d, pacheck_kernel, num_numerics_by_kv);
   i.numerics = numerics_from_abi(d->numerics, where, by_kv ? d->numerics_by_kv : nullptr,
                                  by_kv ? d->num_numerics_by_kv : 0);
@@ -157,6 +180,53 @@ KernelOutput AbiKernel::run(const KernelCall& call, const Device& dev) const {
     return r;
   }
   return info().memory == Memory::host ? cross_host(*desc_, call) : run_device(*desc_, call);
+}
+
+KernelOutput AbiKernel::run_unplanned(const KernelCall& call, const Device& dev) const {
+  if (!takes(call.memory)) return run(call, dev);  // the same refusal
+  return info().memory == Memory::host ? cross_host(*desc_, call, true) : run_device(*desc_, call, true);
+}
+
+PlanPtr Kernel::plan(const KernelCall&, const Device&, KernelOutput* refused) const {
+  refused->status = Status::NotSupported;
+  refused->reason = name() + " has no plan step";
+  return nullptr;
+}
+
+KernelOutput Kernel::run_graph(const KernelCall&, const KernelCall&, const Device&, std::vector<float>*) const {
+  KernelOutput r;
+  r.status = Status::Skipped;
+  r.reason = name() + ": a graph replay needs a device kernel in this process (--isolate never)";
+  return r;
+}
+
+KernelOutput AbiKernel::run_graph(const KernelCall& capture, const KernelCall& replay, const Device& dev,
+                                  std::vector<float>* again) const {
+  if (info().memory != Memory::device) return Kernel::run_graph(capture, replay, dev, again);
+  std::vector<uint8_t> out(out_bytes(replay.problem)), twice(again ? out.size() : 0);
+  std::vector<float> lse(size_t(lse_bytes(replay.problem) / 4));
+  const Crossed x = cross_device_graph(*desc_, capture, replay, out.data(), lse.data(), again ? twice.data() : nullptr);
+  KernelOutput r = outcome(x);
+  if (r.status != Status::Ok) return r;
+  take_outputs(replay.problem, out.data(), replay.problem.want_lse ? lse.data() : nullptr, r);
+  if (again) {
+    KernelOutput second;
+    take_outputs(replay.problem, twice.data(), nullptr, second);
+    *again = std::move(second.out);
+  }
+  return r;
+}
+
+PlanPtr AbiKernel::plan(const KernelCall& call, const Device&, KernelOutput* refused) const {
+  PlanPtr plan;
+  std::string error;
+  const int st = info().memory == Memory::host ? plan_abi(*desc_, call.problem, call.batch, nullptr, &plan, &error)
+                                               : plan_device(*desc_, call.problem, call.batch, &plan, &error);
+  if (st == PACHECK_OK) return plan;
+  refused->status = st == PACHECK_NOT_SUPPORTED ? Status::NotSupported : Status::Fail;
+  refused->metric = st == PACHECK_NOT_SUPPORTED ? "" : "kernel_error";
+  refused->reason = "plan returned " + std::to_string(st) + ": " + error;
+  return nullptr;
 }
 
 void Registry::add(KernelPtr k) {

@@ -45,6 +45,30 @@ struct View {
   bool empty() const { return size == 0; }
 };
 
+/// The batch a plan is made for, in host memory whatever the call's memory (ABI pacheck_plan_batch).
+struct PlanBatch {
+  View<int32_t> cu_seqlens_q, context_lens;       // [S + 1], [S]
+  View<int32_t> kv_indptr, kv_last_page_len;      // the CSR table's, or empty
+};
+/// The ABI struct over the views (valid while they are).
+pacheck_plan_batch abi_batch(const PlanBatch& b);
+
+/// A plan a kernel made with its plan step (ABI minor 3), held by whoever reuses it; the kernel
+/// releases it when the last holder lets go.
+class KernelPlan {
+ public:
+  explicit KernelPlan(const pacheck_problem& planned) : planned_(planned) {}
+  virtual ~KernelPlan() = default;
+  KernelPlan(const KernelPlan&) = delete;
+  KernelPlan& operator=(const KernelPlan&) = delete;
+  /// The problem it was made for.
+  const pacheck_problem& planned() const { return planned_; }
+
+ private:
+  pacheck_problem planned_;
+};
+using PlanPtr = std::shared_ptr<const KernelPlan>;
+
 /// One launch as pacheck hands it to a kernel: the ABI problem and views of every input, in host
 /// memory or, for inputs generated on the GPU (inputs/inputs_device.hpp), in device memory.
 struct KernelCall {
@@ -57,6 +81,10 @@ struct KernelCall {
   View<float> alibi_slopes, sinks;  // empty = not given
   View<int32_t> cu_seqlens_q;       // [S + 1]
   View<int32_t> kv_indptr, kv_indices, kv_last_page_len;  // the CSR table, or empty
+  PlanBatch batch;                  // host copies of the batch, for a kernel's plan step
+  /// A plan this kernel made earlier (plan()), reused for this launch; null = a kernel with a plan
+  /// step plans for this launch and releases the plan after it.
+  PlanPtr plan;
 };
 /// The call of a case's inputs (views into `in` and `kv`, which must outlive it).
 KernelCall make_call(const Inputs& in, const PhysicalKv& kv);
@@ -92,6 +120,17 @@ class Kernel {
   virtual int64_t workspace_bytes(const Case& c) const { (void)c; return 0; }
   /// Runs the kernel on the call through the one crossing (kernels/crossing.hpp).
   virtual KernelOutput run(const KernelCall& call, const Device& dev) const = 0;
+  /// The kernel's plan step on the call's problem and batch (capability().plan): a plan, or null
+  /// with `refused` saying why (NotSupported for a refusal, Fail for an error). A kernel without a
+  /// plan step refuses.
+  virtual PlanPtr plan(const KernelCall& call, const Device& dev, KernelOutput* refused) const;
+  /// Captures the launch on `capture` in a graph and replays it on `replay`'s inputs written into
+  /// the capture's buffers (kernels/crossing.hpp, cross_device_graph); with `again`, replays it a
+  /// second time and decodes that output there. Skipped unless a device kernel in this process.
+  virtual KernelOutput run_graph(const KernelCall& capture, const KernelCall& replay, const Device& dev,
+                                 std::vector<float>* again) const;
+  /// Runs the kernel without its plan step (the ABI's plain launch), as an earlier pacheck would.
+  virtual KernelOutput run_unplanned(const KernelCall& call, const Device& dev) const { return run(call, dev); }
 
  private:
   KernelInfo info_;
@@ -106,6 +145,10 @@ class AbiKernel : public Kernel {
   std::optional<std::string> decline_reason(const Case& c, const Device& dev) const override;
   bool takes(Memory views) const override;
   KernelOutput run(const KernelCall& call, const Device& dev) const override;
+  PlanPtr plan(const KernelCall& call, const Device& dev, KernelOutput* refused) const override;
+  KernelOutput run_unplanned(const KernelCall& call, const Device& dev) const override;
+  KernelOutput run_graph(const KernelCall& capture, const KernelCall& replay, const Device& dev,
+                         std::vector<float>* again) const override;
   int64_t workspace_bytes(const Case& c) const override;
   const pacheck_kernel& descriptor() const { return *desc_; }
 
@@ -151,4 +194,6 @@ Device gpu_device();
 /// "CUDA runtime 13000" / "HIP runtime ..." / "n/a", for the report's context block.
 std::string gpu_runtime_version();
 std::string gpu_driver_version();
+/// The GPU compiler pacheck's own device code was built with ("nvcc 13.0.48"), or "n/a".
+std::string gpu_compiler_version();
 }  // namespace pa

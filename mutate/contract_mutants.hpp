@@ -77,6 +77,9 @@ class MutantKernel : public Kernel {
   std::optional<std::string> decline_reason(const Case& c, const Device& dev) const override;
   int64_t workspace_bytes(const Case& c) const override { return inner_->workspace_bytes(c); }
   KernelOutput run(const KernelCall& call, const Device& dev) const override;
+  PlanPtr plan(const KernelCall& call, const Device& dev, KernelOutput* refused) const override {
+    return inner_->plan(call, dev, refused);
+  }
 
  private:
   KernelPtr inner_;

@@ -29,7 +29,67 @@ std::optional<KernelOutput> unanswered(const std::string& kernel, const std::opt
   return std::nullopt;
 }
 
+// A plan held by a worker: its id there, and the start of the worker that made it (a restarted
+// worker holds none of its predecessor's plans). Dropping it releases it in the worker.
+class WorkerPlan : public KernelPlan {
+ public:
+  WorkerPlan(const pacheck_problem& planned, std::shared_ptr<Process> process, int64_t id)
+      : KernelPlan(planned), process_(std::move(process)), id_(id), start_(process_->starts()) {}
+  ~WorkerPlan() override {
+    const std::lock_guard<std::mutex> lock(process_->mutex());
+    if (process_->starts() != start_) return;
+    Failure f;
+    (void)process_->request({{"type", "release"}, {"plan", id_}}, &f);  // best effort: a dead worker freed it
+  }
+  int64_t id() const { return id_; }
+  bool alive() const { return process_->starts() == start_; }
+  const Process* process() const { return process_.get(); }
+
+ private:
+  std::shared_ptr<Process> process_;
+  int64_t id_;
+  int start_;
+};
+
+nlohmann::json batch_json(const PlanBatch& b) {
+  const auto vec = [](const View<int32_t>& v) { return std::vector<int32_t>(v.data, v.data + v.size); };
+  return {{"cu_seqlens_q", vec(b.cu_seqlens_q)}, {"context_lens", vec(b.context_lens)},
+          {"kv_indptr", vec(b.kv_indptr)}, {"kv_last_page_len", vec(b.kv_last_page_len)}};
+}
+
 }  // namespace
+
+PlanPtr IsolatedKernel::plan(const KernelCall& call, const Device& dev, KernelOutput* refused) const {
+  if (!info().capability.plan) return Kernel::plan(call, dev, refused);
+  const std::lock_guard<std::mutex> lock(process_->mutex());
+  Failure f;
+  const auto resp = process_->request({{"type", "plan"}, {"kernel", name()}, {"problem", problem_to_json(call.problem)},
+                                       {"batch", batch_json(call.batch)}},
+                                      &f);
+  if (auto fail = unanswered(name(), resp, f)) {
+    *refused = *fail;
+    return nullptr;
+  }
+  const int st = resp->value("status", int(PACHECK_ERROR));
+  if (st == PACHECK_OK && resp->contains("plan"))
+    return std::make_shared<WorkerPlan>(call.problem, process_, resp->at("plan").get<int64_t>());
+  refused->status = st == PACHECK_NOT_SUPPORTED ? Status::NotSupported : Status::Fail;
+  refused->metric = st == PACHECK_NOT_SUPPORTED ? "" : "kernel_error";
+  refused->reason = "plan returned " + std::to_string(st) + ": " + resp->value("error", std::string());
+  return nullptr;
+}
+
+std::optional<KernelOutput> IsolatedKernel::add_plan(const KernelCall& call, bool unplanned, nlohmann::json& req) const {
+  if (unplanned) req["unplanned"] = true;
+  if (!call.plan || unplanned) return std::nullopt;
+  const auto* wp = dynamic_cast<const WorkerPlan*>(call.plan.get());
+  if (!wp || wp->process() != process_.get())
+    return failed("harness", name() + ": a plan of another kernel or process was handed to this one (pacheck's bug)");
+  if (!wp->alive())
+    return failed("crash", name() + ": the worker that made the plan has ended (an earlier crash), so the plan is gone");
+  req["plan"] = wp->id();
+  return std::nullopt;
+}
 
 IsolatedKernel::IsolatedKernel(KernelInfo info, Declares declares, std::shared_ptr<Process> process)
     : Kernel(std::move(info)), declares_(declares), process_(std::move(process)) {}
@@ -72,7 +132,8 @@ bool IsolatedKernel::on_device() const {
 
 bool IsolatedKernel::takes(Memory views) const { return views == Memory::host || on_device(); }
 
-KernelOutput IsolatedKernel::run_on_device(const KernelCall& call, const nlohmann::json& problem) const {
+KernelOutput IsolatedKernel::run_on_device(const KernelCall& call, const nlohmann::json& problem,
+                                           const nlohmann::json& extra) const {
   const pacheck_problem& p = call.problem;
   std::vector<uint8_t> out_codes(size_t(out_bytes(p)));
   std::vector<float> lse(size_t(lse_bytes(p) / sizeof(float)));
@@ -89,9 +150,10 @@ KernelOutput IsolatedKernel::run_on_device(const KernelCall& call, const nlohman
           buffers[to_string(b)] = {s.handle, s.offset, s.bytes, s.allocation};
         });
         Failure f;
-        const auto resp = process_->request({{"type", "run"}, {"kernel", name()}, {"problem", problem},
-                                             {"memory", "device"}, {"device_buffers", buffers}},
-                                            &f);
+        nlohmann::json req = {{"type", "run"}, {"kernel", name()}, {"problem", problem},
+                              {"memory", "device"}, {"device_buffers", buffers}};
+        req.update(extra);
+        const auto resp = process_->request(req, &f);
         Crossed c;
         c.status = PACHECK_ERROR;  // anything but an answer ends the crossing here
         failure = unanswered(name(), resp, f);
@@ -109,7 +171,10 @@ KernelOutput IsolatedKernel::run_on_device(const KernelCall& call, const nlohman
   return r;
 }
 
-KernelOutput IsolatedKernel::run(const KernelCall& call, const Device&) const {
+KernelOutput IsolatedKernel::run(const KernelCall& call, const Device&) const { return launch(call, false); }
+KernelOutput IsolatedKernel::run_unplanned(const KernelCall& call, const Device&) const { return launch(call, true); }
+
+KernelOutput IsolatedKernel::launch(const KernelCall& call, bool unplanned) const {
   const std::lock_guard<std::mutex> lock(process_->mutex());
   const pacheck_problem& p = call.problem;
   const nlohmann::json problem = problem_to_json(p);
@@ -118,7 +183,9 @@ KernelOutput IsolatedKernel::run(const KernelCall& call, const Device&) const {
     supports_failure_.erase(it);
     return failed(metric, name() + ": " + why);
   }
-  if (on_device()) return run_on_device(call, problem);
+  nlohmann::json extra = nlohmann::json::object();  // the plan fields of the run request
+  if (auto fail = add_plan(call, unplanned, extra)) return *fail;
+  if (on_device()) return run_on_device(call, problem, extra);
   // Every buffer in the shared memory, laid out by the one crossing: the inputs copied in, the
   // outputs poisoned between guards that this side checks.
   const LaunchBuffers lb = launch_buffers(call, uint64_t(std::max<int64_t>(0, workspace_locked(p))));
@@ -134,10 +201,11 @@ KernelOutput IsolatedKernel::run(const KernelCall& call, const Device&) const {
   const HostSpace space(mem, lb, true);
   nlohmann::json buffers = nlohmann::json::object();
   for_each_buf([&](Buf b) { buffers[to_string(b)] = {lb.size(b) ? space.offset(b) : 0, lb.size(b)}; });
+  nlohmann::json req = {{"type", "run"}, {"kernel", name()}, {"problem", problem},
+                        {"capacity", process_->capacity()}, {"buffers", buffers}};
+  req.update(extra);
   Failure f;
-  const auto resp = process_->request({{"type", "run"}, {"kernel", name()}, {"problem", problem},
-                                       {"capacity", process_->capacity()}, {"buffers", buffers}},
-                                      &f);
+  const auto resp = process_->request(req, &f);
   if (auto fail = unanswered(name(), resp, f)) return *fail;
   const Crossed x = crossed_from_json(*resp);
   if (x.sticky) process_->end();  // the worker ends itself too; the next case gets a fresh one

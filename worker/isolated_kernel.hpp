@@ -34,12 +34,20 @@ class IsolatedKernel : public Kernel {
   /// the inputs then go from device to device, never through host memory.
   bool takes(Memory views) const override;
   KernelOutput run(const KernelCall& call, const Device& dev) const override;
+  /// The plan step runs in the worker, which holds the plan until it is dropped here.
+  PlanPtr plan(const KernelCall& call, const Device& dev, KernelOutput* refused) const override;
+  KernelOutput run_unplanned(const KernelCall& call, const Device& dev) const override;
 
  private:
+  KernelOutput launch(const KernelCall& call, bool unplanned) const;
   int64_t workspace_locked(const pacheck_problem& p) const;  // @pre the process mutex is held
   bool on_device() const;                                     // launches share device buffers
-  // The launch over shared device buffers; `problem` is the request's problem. @pre mutex held
-  KernelOutput run_on_device(const KernelCall& call, const nlohmann::json& problem) const;
+  // The launch over shared device buffers; `problem` is the request's problem, `extra` its plan
+  // fields. @pre mutex held
+  KernelOutput run_on_device(const KernelCall& call, const nlohmann::json& problem, const nlohmann::json& extra) const;
+  // The plan fields of a run request: the worker's plan id, or "unplanned"; a Fail when the plan
+  // was made by a worker that has since ended. @pre mutex held
+  std::optional<KernelOutput> add_plan(const KernelCall& call, bool unplanned, nlohmann::json& req) const;
   Declares declares_;
   std::shared_ptr<Process> process_;
   // A supports() that crashed or hung, by problem: its launch reports that instead of running.

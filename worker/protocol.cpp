@@ -145,7 +145,9 @@ nlohmann::json capability_to_json(const Capability& c) {
           {"scales_for_8bit_only", c.scales_for_8bit_only}, {"fixed_partition", c.fixed_partition},
           {"page_stride_align", c.page_stride_align}, {"ragged", c.ragged}, {"empty_rows", c.empty_rows},
           {"page_tables", names<PageTable>(c.page_tables, kPageTableCount, to_string)},
-          {"head_sizes_v", c.head_sizes_v}, {"lse_base", c.lse_base2 ? 2 : 0}};
+          {"head_sizes_v", c.head_sizes_v}, {"lse_base", c.lse_base2 ? 2 : 0},
+          {"plan", c.plan}, {"plan_covers_shorter", c.plan_covers_shorter}, {"graph_safe", c.graph_safe},
+          {"deterministic", c.deterministic}};
 }
 
 Capability capability_from_json(const nlohmann::json& j, const std::string& where) {
@@ -189,6 +191,11 @@ Capability capability_from_json(const nlohmann::json& j, const std::string& wher
     if (lse_base != 0 && lse_base != 2)
       throw InputError(where + ": capability.lse_base=" + std::to_string(lse_base) + " is neither 0 (natural) nor 2");
     c.lse_base2 = lse_base == 2;
+    // ABI minor 3 (absent: no plan step, no promises).
+    c.plan = j.value("plan", false);
+    c.plan_covers_shorter = j.value("plan_covers_shorter", false);
+    c.graph_safe = j.value("graph_safe", false);
+    c.deterministic = j.value("deterministic", false);
     if (c.fixed_partition < 0)
       throw InputError(where + ": capability.fixed_partition=" + std::to_string(c.fixed_partition) + " is negative");
   } catch (const nlohmann::json::exception& e) {

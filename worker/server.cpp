@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "core/json_input.hpp"
@@ -61,8 +62,51 @@ const Kernel* find(const std::vector<KernelPtr>& kernels, const std::string& nam
   return nullptr;
 }
 
-nlohmann::json handle(const std::vector<KernelPtr>& kernels, Mapping& mem, const nlohmann::json& req, bool* fatal) {
+// The plans this worker made (plan requests), by the id it answered with; released by a release
+// request or when the worker ends.
+struct Plans {
+  std::map<int64_t, PlanPtr> by_id;
+  int64_t next = 1;
+};
+
+std::vector<int32_t> ints(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && !j.at(key).is_null() ? j.at(key).get<std::vector<int32_t>>() : std::vector<int32_t>{};
+}
+
+nlohmann::json plan_request(const pacheck_kernel& desc, Memory memory, const pacheck_problem& p, const nlohmann::json& req,
+                            Plans& plans) {
+  const nlohmann::json& jb = req.at("batch");
+  const std::vector<int32_t> cu = ints(jb, "cu_seqlens_q"), ctx = ints(jb, "context_lens"),
+                             indptr = ints(jb, "kv_indptr"), last = ints(jb, "kv_last_page_len");
+  if (ctx.size() != size_t(p.num_seqs) || cu.size() != size_t(p.num_seqs) + 1)
+    throw std::runtime_error("the plan's batch does not hold num_seqs sequences");
+  PlanBatch b;
+  b.cu_seqlens_q = cu;
+  b.context_lens = ctx;
+  b.kv_indptr = indptr;
+  b.kv_last_page_len = last;
+  PlanPtr plan;
+  std::string error;
+  const int st = memory == Memory::host ? plan_abi(desc, p, b, nullptr, &plan, &error)
+                                        : plan_device(desc, p, b, &plan, &error);
+  nlohmann::json resp = {{"type", "plan"}, {"ok", true}, {"status", st}};
+  if (st != PACHECK_OK) {
+    resp["error"] = error;
+    return resp;
+  }
+  const int64_t id = plans.next++;
+  plans.by_id[id] = plan;
+  resp["plan"] = id;
+  return resp;
+}
+
+nlohmann::json handle(const std::vector<KernelPtr>& kernels, Mapping& mem, Plans& plans, const nlohmann::json& req,
+                      bool* fatal) {
   const std::string type = req.value("type", std::string());
+  if (type == "release") {  // needs no kernel: the plan knows its own
+    plans.by_id.erase(req.at("plan").get<int64_t>());
+    return {{"type", type}, {"ok", true}};
+  }
   const Kernel* k = find(kernels, req.value("kernel", std::string()));
   if (!k) return {{"type", type}, {"ok", false}, {"error", "unknown kernel '" + req.value("kernel", std::string()) + "'"}};
   const pacheck_problem p = problem_from_json(req.at("problem"));
@@ -78,6 +122,10 @@ nlohmann::json handle(const std::vector<KernelPtr>& kernels, Mapping& mem, const
     const uint64_t bytes = abi && abi->descriptor().workspace_bytes ? abi->descriptor().workspace_bytes(&abi->descriptor(), &p) : 0;
     return {{"type", type}, {"ok", true}, {"bytes", bytes}};
   }
+  if (type == "plan") {
+    if (!abi) return {{"type", type}, {"ok", false}, {"error", "kernel '" + k->name() + "' has no descriptor"}};
+    return plan_request(abi->descriptor(), k->info().memory, p, req, plans);
+  }
   if (type != "run") return {{"type", type}, {"ok", false}, {"error", "unknown request type '" + type + "'"}};
   mem.ensure(req.at("capacity").get<size_t>());
   // The launch crosses on the client's buffers in place: the client laid them out, poisoned the
@@ -92,14 +140,23 @@ nlohmann::json handle(const std::vector<KernelPtr>& kernels, Mapping& mem, const
   });
   if (!abi) return {{"type", type}, {"ok", false}, {"error", "kernel '" + k->name() + "' has no descriptor"}};
   const pacheck_kernel& desc = abi->descriptor();
+  // host views of the shared memory: the batch a plan step reads, and the device crossing's inputs
+  KernelCall call = call_over(lb);
+  call.batch = {call.cu_seqlens_q, call.context_lens, call.kv_indptr, call.kv_last_page_len};
+  if (req.contains("plan")) {
+    const auto it = plans.by_id.find(req.at("plan").get<int64_t>());
+    if (it == plans.by_id.end())
+      return {{"type", type}, {"ok", false}, {"error", "this worker holds no plan " + req.at("plan").dump()}};
+    call.plan = it->second;
+  }
+  const bool unplanned = req.value("unplanned", false);
   Crossed x;
   if (k->info().memory == Memory::host) {
-    x = launch_host(desc, p, abi_buffers(at, lb));
+    x = launch_host(desc, p, abi_buffers(at, lb), via(call, unplanned));
   } else {
-    const KernelCall call = call_over(lb);  // host views of the shared memory; the device crossing uploads them
     if (lb.size(Buf::out) < out_bytes(p) || lb.size(Buf::lse) < lse_bytes(p))
       return {{"type", type}, {"ok", false}, {"error", "the out or lse buffer is smaller than the problem's"}};
-    x = cross_device(desc, call, at[size_t(Buf::out)], static_cast<float*>(at[size_t(Buf::lse)]));
+    x = cross_device(desc, call, at[size_t(Buf::out)], static_cast<float*>(at[size_t(Buf::lse)]), unplanned);
   }
   nlohmann::json resp = {{"type", type}, {"ok", true}};
   crossed_to_json(x, resp);
@@ -121,6 +178,7 @@ int serve(const std::vector<KernelPtr>& kernels) {
   hello["kernels"] = list;
   send(hello);
   Mapping mem;
+  Plans plans;
   std::string pending;
   char buf[65536];
   for (;;) {
@@ -136,7 +194,7 @@ int serve(const std::vector<KernelPtr>& kernels) {
       try {
         const nlohmann::json req = parse_json(line, "request");
         if (req.is_object() && req.contains("id")) id = req["id"];
-        resp = handle(kernels, mem, req, &fatal);
+        resp = handle(kernels, mem, plans, req, &fatal);
       } catch (const std::exception& e) {
         resp = {{"ok", false}, {"error", std::string("malformed request: ") + e.what()}};
       }

@@ -30,6 +30,9 @@
  *    page table; descriptor instance (which implementation served a launch). A kernel of an
  *    earlier minor is offered only the cases it can express: uniform q_len, Dv == D, the padded
  *    table, no empty sequence.
+ *    Minor 3 added the call around the kernel: the plan step (descriptor plan, launch_planned and
+ *    release_plan, with pacheck_plan_batch) and the capability flags GRAPH_SAFE, DETERMINISTIC and
+ *    PLAN_COVERS_SHORTER. A kernel of an earlier minor plans inside its launch, as before.
  *  - No C++ types, exceptions or allocations cross the boundary. Strings are NUL-terminated and
  *    owned by the side that returns them (descriptor strings live as long as the library).
  *  - One error shape: a call that can fail returns a status and `last_error` names why.
@@ -101,7 +104,7 @@ extern "C" {
 #endif
 
 #define PACHECK_KERNEL_ABI_VERSION 1u /* major */
-#define PACHECK_KERNEL_ABI_MINOR 2u
+#define PACHECK_KERNEL_ABI_MINOR 3u
 
 /* The struct_size of a struct as this header defines it: `pacheck_capability c = {
  * PACHECK_STRUCT_SIZE(pacheck_capability), ...}`. */
@@ -183,6 +186,23 @@ typedef enum pacheck_status {
 #define PACHECK_CAP_RAGGED (1u << 10)           /* minor 2: q_len per sequence (cu_seqlens_q),
                                                  * each up to max_q_len */
 #define PACHECK_CAP_EMPTY_ROWS (1u << 11)       /* minor 2: sequences of context 0 */
+/* Promises about the call around the launch (minor 3); pacheck tests each one it is given. */
+#define PACHECK_CAP_GRAPH_SAFE (1u << 12)       /* device kernels: the launch may be captured in a
+                                                 * CUDA/HIP graph at one batch and replayed on new
+                                                 * inputs in the same buffers, with every sequence
+                                                 * at most as long as captured (an emptied slot
+                                                 * included): it reads the batch from the buffers,
+                                                 * never from host values of the capture */
+#define PACHECK_CAP_DETERMINISTIC (1u << 13)    /* the same inputs give the same bits, launch after
+                                                 * launch and graph replay against eager launch */
+#define PACHECK_CAP_PLAN_COVERS_SHORTER (1u << 14) /* a plan serves any batch of the planned
+                                                 * sequences (same count, q_lens, dtypes and
+                                                 * options) whose contexts are each at most the
+                                                 * planned one (0 included): the padded batch of a
+                                                 * graph. Without it a plan serves only the batch it
+                                                 * was made for (any values). */
+#define PACHECK_CAP_PROMISE_FLAGS (PACHECK_CAP_GRAPH_SAFE | PACHECK_CAP_DETERMINISTIC | \
+    PACHECK_CAP_PLAN_COVERS_SHORTER)
 /* Restrictions. */
 #define PACHECK_CAP_ONLY_PAGE_PARTITIONS (1u << 7)   /* split-K: partition_size a multiple of B */
 #define PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT (1u << 8) /* 8-bit KV only with per-token scales */
@@ -322,6 +342,17 @@ typedef struct pacheck_buffers {
   const int32_t* kv_last_page_len; /* [S] */
 } pacheck_buffers;
 
+/* The batch a plan is made for (minor 3), in HOST memory whatever the kernel's memory kind (an
+ * engine plans on the host from the batch it is about to run): the planner reads it during the
+ * call only. */
+typedef struct pacheck_plan_batch {
+  uint32_t struct_size;
+  const int32_t* cu_seqlens_q;     /* [S + 1] */
+  const int32_t* context_lens;     /* [S] */
+  const int32_t* kv_indptr;        /* [S + 1], or NULL when the table is PADDED */
+  const int32_t* kv_last_page_len; /* [S], or NULL when the table is PADDED */
+} pacheck_plan_batch;
+
 /* ---- the descriptor -------------------------------------------------------------------------- */
 
 typedef struct pacheck_kernel pacheck_kernel;
@@ -370,6 +401,23 @@ struct pacheck_kernel {
    * (metric `instance`): the case was routed to this kernel, and a silent fallback once passed
    * real test suites. The report records it as the record's `ran`. */
   const char* (*instance)(const pacheck_kernel* self);
+  /* ---- minor 3 ---- */
+  /* Optional, all three or none: the plan step of a kernel that builds split or work metadata
+   * ahead of its launch (FlashInfer plan/run, FlashMLA get_mla_metadata, aiter get_*_metadata).
+   * `plan` builds an opaque plan for the problem (its dtypes and options included) and the batch;
+   * device kernels may queue work on `stream` (as for launch). `launch_planned` runs the kernel with
+   * a plan made earlier, possibly for another batch: it returns PACHECK_NOT_SUPPORTED (or
+   * PACHECK_ERROR) with last_error when the plan does not serve this problem, and a plan that
+   * serves the batch (the one it was made for, any values; with PLAN_COVERS_SHORTER also shorter
+   * ones) must give correct results. pacheck owns every plan's life: it releases each with
+   * `release_plan` exactly once, from the thread that made it. With a plan step, pacheck plans and
+   * launches through launch_planned; `launch` stays what an earlier pacheck calls, and is judged
+   * against launch_planned when the two disagree. */
+  int (*plan)(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_plan_batch* batch,
+              void* stream, void** plan);
+  int (*launch_planned)(const pacheck_kernel* self, const void* plan, const pacheck_problem* p,
+                        const pacheck_buffers* b, void* stream);
+  void (*release_plan)(const pacheck_kernel* self, void* plan);
 };
 
 /* The one symbol a plug-in exports. `host_abi_version` is pacheck's major version. Returns NULL

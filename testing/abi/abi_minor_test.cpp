@@ -22,6 +22,8 @@ static_assert(PACHECK_CAP_PARTITION_OF_PAGES == PACHECK_CAP_ONLY_PAGE_PARTITIONS
 static_assert(PACHECK_CAP_TOKEN_SCALES_FOR_8BIT == PACHECK_CAP_ONLY_TOKEN_SCALES_ON_8BIT, "1.0 alias");
 static_assert((PACHECK_CAP_ENABLING_FLAGS & PACHECK_CAP_RESTRICTING_FLAGS) == 0, "a flag is one kind");
 static_assert((PACHECK_CAP_ENABLING_FLAGS | PACHECK_CAP_RESTRICTING_FLAGS) == 0xFFFu, "every flag has a kind");
+static_assert(((PACHECK_CAP_ENABLING_FLAGS | PACHECK_CAP_RESTRICTING_FLAGS) & PACHECK_CAP_PROMISE_FLAGS) == 0,
+              "a promise (minor 3) is its own kind");
 
 std::vector<Case> sample_cases() {
   std::vector<Case> out;
@@ -53,7 +55,7 @@ TEST(AbiMinor, APluginBuiltAgainstTheOneZeroHeaderLoadsAndRuns) {
 // The fields a 1.0 struct lacks take the defaults that are 1.0's behaviour: the capability and
 // numerics parsed from the 1.0 binary equal those of the same source built against 1.1.
 TEST(AbiMinor, TheOneZeroPluginDeclaresWhatTheSameSourceDeclaresUnderOneOne) {
-  const KernelPtr old = load_one(PA_TK_ABI_1_0_SO), now = load_one(PA_TK_ABI_1_2_SO);
+  const KernelPtr old = load_one(PA_TK_ABI_1_0_SO), now = load_one(PA_TK_ABI_1_3_SO);
   EXPECT_EQ(describe(old->info().capability), describe(now->info().capability));
   EXPECT_EQ(describe(old->info().numerics), describe(now->info().numerics));
   EXPECT_EQ(old->info().capability.fixed_partition, 0);
@@ -68,7 +70,7 @@ TEST(AbiMinor, TheOneZeroPluginDeclaresWhatTheSameSourceDeclaresUnderOneOne) {
 // through the pacheck binary unchanged: it is offered only cases it can express (no ragged batch,
 // no Dv != D, no CSR table, no empty sequence), and passes them.
 TEST(AbiMinor, APluginBuiltAgainstTheOneOneHeaderRunsItsCiSuiteUnchanged) {
-  const KernelPtr old = load_one(PA_TK_ABI_1_1_SO), now = load_one(PA_TK_ABI_1_2_SO);
+  const KernelPtr old = load_one(PA_TK_ABI_1_1_SO), now = load_one(PA_TK_ABI_1_3_SO);
   EXPECT_EQ(describe(old->info().capability), describe(now->info().capability));
   EXPECT_FALSE(old->info().capability.ragged);
   EXPECT_EQ(old->info().capability.page_tables, bit(PageTable::padded));
@@ -83,6 +85,22 @@ TEST(AbiMinor, APluginBuiltAgainstTheOneOneHeaderRunsItsCiSuiteUnchanged) {
   const std::string cmd = std::string(PACHECK_BIN) + " run --kernel " + PA_TK_ABI_1_1_SO +
                           " --suite ci --quiet --report " + report + " > /dev/null";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+// A plug-in built against the 1.2 header (testing/abi_v1_2, verbatim) has no plan step and no
+// promises, declares what the same source declares under the current header, and runs the ci
+// suite through the pacheck binary unchanged, in a worker and in process.
+TEST(AbiMinor, APluginBuiltAgainstTheOneTwoHeaderRunsItsCiSuiteUnchanged) {
+  const KernelPtr old = load_one(PA_TK_ABI_1_2_SO), now = load_one(PA_TK_ABI_1_3_SO);
+  EXPECT_EQ(describe(old->info().capability), describe(now->info().capability));
+  EXPECT_FALSE(old->info().capability.plan);
+  EXPECT_FALSE(old->info().capability.graph_safe);
+  for (const char* isolate : {"external", "never"}) {
+    const std::string report = ::testing::TempDir() + "abi_1_2_ci_" + isolate + ".json";
+    const std::string cmd = std::string(PACHECK_BIN) + " run --kernel " + PA_TK_ABI_1_2_SO + " --isolate " + isolate +
+                            " --suite ci --quiet --report " + report + " > /dev/null";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
 }
 
 // A kernel that names another instance than itself for a launch (a silent fallback) fails with
@@ -144,7 +162,7 @@ std::string construct_error(const pacheck_kernel& d) {
 }
 
 TEST(AbiMinor, ANewerMinorIsRefusedNamingBothVersions) {
-  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_2_SO);
+  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_3_SO);
   ASSERT_NE(d, nullptr);
   pacheck_kernel newer = *d;
   newer.abi_minor = PACHECK_KERNEL_ABI_MINOR + 1;
@@ -156,14 +174,14 @@ TEST(AbiMinor, ANewerMinorIsRefusedNamingBothVersions) {
 }
 
 TEST(AbiMinor, UnknownFlagBitsAndBadMinorOneFieldsAreRefused) {
-  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_2_SO);
+  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_3_SO);
   ASSERT_NE(d, nullptr);
   struct Edit {
     const char* what;
     void (*edit)(pacheck_capability&);
     const char* part;
   };
-  for (const Edit& e : {Edit{"flag bit 12", [](pacheck_capability& c) { c.flags |= 1u << 12; }, "unknown bits 0x1000"},
+  for (const Edit& e : {Edit{"flag bit 15", [](pacheck_capability& c) { c.flags |= 1u << 15; }, "unknown bits 0x8000"},
                         Edit{"bad lse base", [](pacheck_capability& c) { c.lse_base = 10; }, "lse_base=10"},
                         Edit{"unknown table", [](pacheck_capability& c) { c.page_tables = 4; }, "page_tables has unknown id"},
                         Edit{"negative align", [](pacheck_capability& c) { c.page_stride_align = -16; }, "page_stride_align=-16"},
@@ -183,7 +201,7 @@ int says_no(const pacheck_kernel*, const pacheck_problem*, char*, size_t) { retu
 const char* reason(const pacheck_kernel*) { return "needs 300 KiB of shared memory, the device has 227 KiB"; }
 
 TEST(AbiMinor, SupportsMayGiveItsReasonThroughLastError) {
-  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_2_SO);
+  const pacheck_kernel* d = descriptor(PA_TK_ABI_1_3_SO);
   ASSERT_NE(d, nullptr);
   pacheck_kernel k = *d;
   k.supports = says_no;
