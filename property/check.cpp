@@ -24,7 +24,7 @@ const std::vector<Entry>& table() {
       {"reference", reference_property}, {"relocation", relocation_property}, {"kv_scale", kv_scale_property},
       {"split", split_property},         {"gqa", gqa_property},               {"poison", poison_property},
       {"repeat", repeat_property},       {"batch", batch_property},           {"extend", extend_property},
-      {"zero_q", zero_q_property},
+      {"zero_q", zero_q_property},       {"plan", plan_property},             {"graph", graph_property},
       {"refusal", refusal_property},     {"writer", writer_property},         {"dispatcher", dispatcher_property},
   };
   return t;

@@ -18,6 +18,11 @@
 //               the same rows
 //   extend      (RAGGED kernels) an extend row equals the decode rows of its positions, one at a time
 //   zero_q      (RAGGED kernels) zero queries give the mean of the visible V rows
+//   plan        (kernels with a plan step) a plan gives the answer for its batch, for other values
+//               and the shorter batches its declaration covers; a longer batch is refused or right,
+//               other dtypes refused; a plan made at a padded batch (empty slots) is right
+//   graph       (GRAPH_SAFE device kernels in this process) captured at a longer batch and replayed
+//               on the case: its answer, and with DETERMINISTIC the eager launch's bits
 //   refusal     outside the capability pacheck refuses cleanly: the testbed never launches the
 //               kernel and the dispatcher forced to it refuses naming the reason
 //   dispatcher  the dispatcher never selects a kernel whose capability excludes the case, and

@@ -41,7 +41,7 @@ const prop::PropertyResult& result(const prop::CheckReport& r, const std::string
 
 TEST(CheckKernel, RunsTheSelectedPropertiesInCanonicalOrder) {
   const std::vector<std::string> all = prop::property_names();
-  ASSERT_EQ(all.size(), 13u);
+  ASSERT_EQ(all.size(), 15u);
   EXPECT_EQ(all.front(), "reference");
   const Registry reg = builtin_kernels(Backend::host);
   const auto rep = prop::check_kernel(reg.get("v1"), reg.all(), quick({"poison", "reference"}));

@@ -63,6 +63,9 @@ PropertySpec repeat_property(const PropertyContext& ctx);
 PropertySpec batch_property(const PropertyContext& ctx);
 PropertySpec extend_property(const PropertyContext& ctx);
 PropertySpec zero_q_property(const PropertyContext& ctx);
+// property/plans.cpp: the call around the launch (ABI minor 3)
+PropertySpec plan_property(const PropertyContext& ctx);
+PropertySpec graph_property(const PropertyContext& ctx);
 // property/contracts.cpp
 PropertySpec refusal_property(const PropertyContext& ctx);
 PropertySpec writer_property(const PropertyContext& ctx);

@@ -38,7 +38,7 @@ std::vector<report::Record> report_records(const CaseRecord& rec, int64_t case_i
     r.metrics = p.metrics;
     r.lse = p.lse;
     r.tolerance = p.tolerance;
-    r.replay = rec.replay;
+    r.replay = rec.replay + p.replay_flags;
     r.timings = {rec.inputs_ms, rec.reference_ms, p.elapsed_ms, p.wall_ms};
     r.oracle = rec.oracle;
     r.oracle_disagreement = rec.oracle_disagreement;

@@ -11,6 +11,7 @@
 #include "inputs/inputs.hpp"
 #include "inputs/inputs_device.hpp"
 #include "reference/attention_device.hpp"
+#include "testbed/call_contract.hpp"
 
 namespace pa {
 
@@ -183,11 +184,17 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 PathRecord run_or_decline(const Kernel& k, const Case& c, const KernelCall& call, const ReferenceResult& ref,
-                          const Device& dev, const std::optional<std::string>& declined) {
+                          const RunOptions& o, const std::optional<std::string>& declined) {
   const auto t0 = Clock::now();
+  const Device& dev = o.device;
   if (declined) return declined_record(k, *declined);
   const KernelOutput out = k.run(call, dev);
   PathRecord r = judge(k, out, c, ref);
+  // The call around the launch: plans reused, graph replay (testbed/call_contract.hpp).
+  if (out.status == Status::Ok) {
+    blame_plan(k, c, call, ref, dev, r);
+    check_call_contract(k, c, call, out, ref, o, r);
+  }
   // A failing verdict is only worth a replay line if the kernel answers the same way twice: a
   // second launch on the same inputs says whether the replay can be trusted to fail again.
   if (r.status == Status::Fail && out.status == Status::Ok) {
@@ -203,7 +210,13 @@ PathRecord run_or_decline(const Kernel& k, const Case& c, const KernelCall& call
 
 PathRecord run_and_judge(const Kernel& k, const Case& c, const KernelCall& call, const ReferenceResult& ref,
                          const Device& dev) {
-  return run_or_decline(k, c, call, ref, dev, k.decline_reason(c, dev));
+  // A property's case is judged on its own: no plan carried over from another draw, so a shrink
+  // or a replay sees the same verdict.
+  RunOptions o;
+  o.device = dev;
+  o.inputs = call.memory;
+  o.reuse_plans = false;
+  return run_or_decline(k, c, call, ref, o, k.decline_reason(c, dev));
 }
 
 std::string replay_line(const Case& c, const std::string& kernel) {
@@ -344,7 +357,7 @@ CaseRecord run_case(const ValidCase& vc, const RunOptions& o, bool cross_check) 
 
     std::map<std::string, PathRecord> done;
     for (const KernelPtr& k : o.kernels) {
-      done[k->name()] = run_or_decline(*k, c, call, ref, o.device, declined[k->name()]);
+      done[k->name()] = run_or_decline(*k, c, call, ref, o, declined[k->name()]);
       rec.paths.push_back(done[k->name()]);
     }
     if (o.dispatcher && !routable(o.kernels, o.routing).empty()) {

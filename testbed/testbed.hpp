@@ -24,6 +24,10 @@ struct RunOptions {
   /// the CPU oracle) or Memory::device (make_device_inputs and the GPU oracle, the same input
   /// bytes; for kernels that all take device views). inputs_memory() picks it.
   Memory inputs = Memory::host;
+  /// A kernel with a plan step reuses the plan it made for the previous case of the thread on the
+  /// next (testbed/call_contract.hpp); a replay names that plan's case here instead.
+  bool reuse_plans = true;
+  std::optional<Case> plan_from;
 };
 
 /// Memory::device when a GPU is usable for inputs and every kernel takes device views, else
@@ -42,6 +46,7 @@ struct PathRecord {
   Tolerance tolerance;
   double elapsed_ms = 0;           // kernel time (GPU events) or host wall time
   double wall_ms = 0;              // the whole step: run + judge
+  std::string replay_flags;        // what this path's replay line adds to the case's (--plan-from)
 };
 
 struct CaseRecord {

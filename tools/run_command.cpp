@@ -54,6 +54,7 @@ report::Context run_context(const Args& a, const Target& t, const RunOptions& o,
   ctx.backend_reason = t.backend_reason;
   ctx.runtime_version = gpu_runtime_version();
   ctx.driver_version = gpu_driver_version();
+  ctx.gpu_compiler = gpu_compiler_version();
   ctx.seed = seed;
   ctx.suite = source;
   for (const KernelPtr& k : o.kernels) {
@@ -432,6 +433,8 @@ int cmd_replay(int argc, char** argv, int begin) {
       {"report", "FILE", "take the case from this report (with --index or --slug)"},
       {"index", "N", "case index in the report (the records' case.index)"},
       {"slug", "S", "case slug in the report"},
+      {"plan-from", "JSON|FILE", "a kernel with a plan step reuses a plan made for this case on the replayed one\n"
+                                 "                              (a finding of metric plan names it in its replay line)"},
       kInputsFlag,
   });
   // Every field of the case is a flag too (--seed also overrides --case's or the report's seed).
@@ -495,7 +498,9 @@ int cmd_replay(int argc, char** argv, int begin) {
   const ValidCase vc = ValidCase::checked(c);  // the edge: a bad case is exit 2 naming each field
   const Target t = resolve_target(a);
   std::string inputs_reason;
-  const RunOptions o = run_options(a, t, &inputs_reason);
+  RunOptions o = run_options(a, t, &inputs_reason);
+  if (a.has("plan-from")) o.plan_from = Case(ValidCase::checked(one_case(a.get("plan-from"), "--plan-from")));
+  o.reuse_plans = false;  // one case: only --plan-from's plan is reused
   // Asked for explicitly, a case the host (or, for inputs made there, the GPU) cannot hold is an
   // input error, not a Skipped record.
   const std::string too_large = o.inputs == Memory::host ? host_memory_refusal(vc) : device_memory_refusal(vc);

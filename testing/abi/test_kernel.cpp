@@ -7,6 +7,7 @@
 // scales NONE / PER_TENSOR / PER_HEAD, KV in bf16, fp16 and the three fp8 formats; output rounded
 // to the q dtype, lse in fp32. Variants (compile definitions):
 //   TK_ABI_1_0              built against the 1.0 header; declares only 1.0 fields
+//   TK_ABI_1_1, TK_ABI_1_2  built against the 1.1 / 1.2 header (checked)
 //   TK_IGNORE_16BIT_SCALES  reads 16-bit caches without scales (vLLM's kv_cache_dtype "auto")
 //   TK_ONLY_SCALES_ON_8BIT  ... and declares it (PACHECK_CAP_ONLY_SCALES_ON_8BIT)
 //   TK_ROUND_FP8_KV         rounds K and V to the q dtype after fp8 dequantization (vLLM)
@@ -24,6 +25,15 @@
 //                           lines to the file named by PA_TEST_INIT_LOG
 //   TK_FALLBACK             names a fallback instance (descriptor `instance`, minor 2) for
 //                           contexts past 64 tokens: a silent fallback, metric instance
+//   TK_PLAN                 a plan step (minor 3): the plan records the problem and the contexts,
+//                           serves the same batch with contexts no longer (PLAN_COVERS_SHORTER),
+//                           and refuses any other; empty sequences (EMPTY_ROWS) give O = 0, -inf
+//   TK_PLAN_SHAPE_BLIND     ... whose launch trusts the plan: no refusal, and it reads the planned
+//                           contexts instead of context_lens (a plan reused for another batch)
+//   TK_PLAN_PAST_BATCH      ... reads the planned contexts, though it declares that a plan serves
+//                           shorter batches (a graph replayed on fewer real tokens reads past them)
+//   TK_PLAN_DTYPE_BLIND     ... planned without the dtypes: the plan assumes a 16-bit cache, so
+//                           the launch skips the 8-bit caches' scales (16-bit caches carry none)
 #include <pacheck/kernel_abi.h>
 
 #include <algorithm>
@@ -36,7 +46,9 @@
 
 #include <unistd.h>
 
-#if defined(PACHECK_KERNEL_ABI_MINOR) && PACHECK_KERNEL_ABI_MINOR >= 2 && !defined(TK_ABI_1_0)
+#if defined(PACHECK_KERNEL_ABI_MINOR) && PACHECK_KERNEL_ABI_MINOR >= 3 && !defined(TK_ABI_1_0)
+#define TK_MINOR 3
+#elif defined(PACHECK_KERNEL_ABI_MINOR) && PACHECK_KERNEL_ABI_MINOR >= 2 && !defined(TK_ABI_1_0)
 #define TK_MINOR 2
 #elif defined(PACHECK_KERNEL_ABI_MINOR) && !defined(TK_ABI_1_0)
 #define TK_MINOR 1
@@ -48,6 +60,9 @@
 #endif
 #if defined(TK_ABI_1_1) && PACHECK_KERNEL_ABI_MINOR != 1
 #error "TK_ABI_1_1 must be built against testing/abi_v1_1 (the 1.1 header verbatim)"
+#endif
+#if defined(TK_ABI_1_2) && PACHECK_KERNEL_ABI_MINOR != 2
+#error "TK_ABI_1_2 must be built against testing/abi_v1_2 (the 1.2 header verbatim)"
 #endif
 
 namespace {
@@ -177,8 +192,29 @@ const char* tk_instance(const pacheck_kernel*) { return t_fell_back ? "tk_naive_
 #define TK_INSTANCE nullptr
 #endif
 
-int tk_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_buffers* b, void*) {
+// What a plan holds (TK_PLAN): the problem and the contexts it was made for.
+struct TkPlan {
+  pacheck_problem p;
+  std::vector<int32_t> ctx;
+};
+
+int tk_run(const pacheck_problem* p, const pacheck_buffers* b, const TkPlan* plan) {
   if (p->kv_layout != PACHECK_LAYOUT_NHD) return fail(PACHECK_NOT_SUPPORTED, "NHD only");
+  bool kv_scales = true;  // dequantize with the scales (the 16-bit ones too, unless ignored)
+#if defined(TK_PLAN_DTYPE_BLIND)
+  kv_scales = !plan || is_8bit(plan->p.kv_dtype);  // through a plan: the plan's idea of the cache
+#else
+  (void)plan;
+#endif
+  // The context the kernel reads for sequence s: context_lens, or the buggy variants' planned one
+  // (kept inside the table's row so that the reads stay in the buffers).
+  const auto context_of = [&](int32_t s) {
+#if defined(TK_PLAN_SHAPE_BLIND) || defined(TK_PLAN_PAST_BATCH)
+    if (plan && size_t(s) < plan->ctx.size())
+      return std::min(plan->ctx[size_t(s)], p->max_blocks_per_seq * p->block_size);
+#endif
+    return b->context_lens[s];
+  };
 #if defined(TK_FALLBACK)
   t_fell_back = p->max_context > 64;
 #endif
@@ -191,18 +227,24 @@ int tk_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_buf
   std::vector<float> q(static_cast<size_t>(D)), o(static_cast<size_t>(D));
   std::vector<float> logits;
   for (int32_t s = 0; s < p->num_seqs; ++s) {
-    const int32_t ctx = b->context_lens[s];
+    const int32_t ctx = context_of(s);
     for (int32_t i = 0; i < p->q_len; ++i) {
       const int32_t pos = ctx - p->q_len + i, n = pos + 1;  // keys 0..pos are visible
       for (int32_t h = 0; h < Hq; ++h) {
         const int32_t hk = h / G;
         const int64_t row = (int64_t(s) * p->q_len + i) * Hq + h;
         for (int32_t d = 0; d < D; ++d) q[size_t(d)] = decode(p->q_dtype, b->q, row * D + d);
-        const float ks = scale_of(p, b->k_scales, hk), vs = scale_of(p, b->v_scales, hk);
+        const float ks = kv_scales ? scale_of(p, b->k_scales, hk) : 1.f, vs = kv_scales ? scale_of(p, b->v_scales, hk) : 1.f;
         const auto base = [&](int32_t t) {
-          return int64_t(b->block_tables[int64_t(s) * p->max_blocks_per_seq + t / B]) * p->page_stride +
-                 int64_t(t % B) * tok_stride + int64_t(hk) * hkv_stride;
+          int64_t blk = b->block_tables[int64_t(s) * p->max_blocks_per_seq + t / B];
+          if (blk < 0 || blk >= p->num_blocks) blk = 0;  // a pad entry (a bug reads it): page 0, in bounds
+          return blk * p->page_stride + int64_t(t % B) * tok_stride + int64_t(hk) * hkv_stride;
         };
+        if (n <= 0) {  // an empty sequence: no key, O = 0 and LSE = -inf
+          for (int32_t d = 0; d < D; ++d) std::memset(static_cast<uint8_t*>(b->out) + (row * D + d) * 2, 0, 2);
+          if (b->lse) b->lse[row] = -INFINITY;
+          continue;
+        }
         logits.assign(size_t(n), 0.f);
         for (int32_t t = 0; t < n; ++t) {
           float x = 0;
@@ -257,6 +299,58 @@ int tk_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_buf
   return PACHECK_OK;
 }
 
+int tk_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_buffers* b, void*) { return tk_run(p, b, nullptr); }
+
+#if defined(TK_PLAN)
+int tk_plan(const pacheck_kernel*, const pacheck_problem* p, const pacheck_plan_batch* batch, void*, void** out) {
+  if (!batch || !batch->context_lens) return fail(PACHECK_ERROR, "plan: no batch");
+  auto* plan = new TkPlan{*p, std::vector<int32_t>(batch->context_lens, batch->context_lens + p->num_seqs)};
+#if defined(TK_PLAN_DTYPE_BLIND)
+  plan->p.kv_dtype = PACHECK_DTYPE_BF16;  // planned without the dtypes: the default one
+#endif
+  *out = plan;
+  return PACHECK_OK;
+}
+
+void tk_release(const pacheck_kernel*, void* plan) { delete static_cast<TkPlan*>(plan); }
+
+// Whether the plan serves the problem: the same batch and options, each context at most planned.
+const char* plan_mismatch(const TkPlan& plan, const pacheck_problem* p, const int32_t* context_lens) {
+  const pacheck_problem& q = plan.p;
+  if (q.num_seqs != p->num_seqs || q.q_len != p->q_len) return "the plan was made for another batch shape";
+  if (q.num_q_heads != p->num_q_heads || q.num_kv_heads != p->num_kv_heads || q.head_size != p->head_size ||
+      q.block_size != p->block_size || q.kv_layout != p->kv_layout || q.scale_mode != p->scale_mode ||
+      q.softmax_scale != p->softmax_scale || q.want_lse != p->want_lse)
+    return "the plan was made for other heads or options";
+  if (q.q_dtype != p->q_dtype || q.kv_dtype != p->kv_dtype) return "the plan was made for other dtypes";
+#if !defined(TK_PLAN_PAST_BATCH)
+  for (int32_t s = 0; s < p->num_seqs; ++s)
+    if (context_lens[s] > plan.ctx[size_t(s)]) return "a sequence is longer than the plan was made for";
+#else
+  (void)context_lens;
+#endif
+  return nullptr;
+}
+
+int tk_launch_planned(const pacheck_kernel*, const void* handle, const pacheck_problem* p, const pacheck_buffers* b, void*) {
+  const auto& plan = *static_cast<const TkPlan*>(handle);
+#if defined(TK_PLAN_SHAPE_BLIND)
+  (void)plan_mismatch;  // it trusts the plan
+#elif !defined(TK_PLAN_DTYPE_BLIND)
+  if (const char* why = plan_mismatch(plan, p, b->context_lens)) return fail(PACHECK_NOT_SUPPORTED, why);
+#else
+  // It checks the shape; its dtypes are the default's, so it cannot tell a dtype apart.
+  TkPlan as_given = plan;
+  as_given.p.kv_dtype = p->kv_dtype;
+  if (const char* why = plan_mismatch(as_given, p, b->context_lens)) return fail(PACHECK_NOT_SUPPORTED, why);
+#endif
+  return tk_run(p, b, &plan);
+}
+#define TK_PLAN_FNS , tk_plan, tk_launch_planned, tk_release
+#else
+#define TK_PLAN_FNS , nullptr, nullptr, nullptr
+#endif
+
 const char* tk_last_error(const pacheck_kernel*) { return t_error.c_str(); }
 
 const int32_t kHeads[] = {64};
@@ -267,6 +361,12 @@ constexpr uint32_t kKv = PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_D
 constexpr uint32_t kFlags = PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_CUSTOM_SCALE | PACHECK_CAP_LSE
 #if defined(TK_ONLY_SCALES_ON_8BIT)
                             | PACHECK_CAP_ONLY_SCALES_ON_8BIT
+#endif
+#if defined(TK_PLAN)
+                            | PACHECK_CAP_EMPTY_ROWS | PACHECK_CAP_DETERMINISTIC
+#if !defined(TK_PLAN_SHAPE_BLIND) && !defined(TK_PLAN_DTYPE_BLIND)
+                            | PACHECK_CAP_PLAN_COVERS_SHORTER
+#endif
 #endif
     ;
 
@@ -371,7 +471,10 @@ const pacheck_kernel kKernel = {
     PACHECK_KERNEL_ABI_MINOR, kByKv, kNumByKv, TK_INIT, TK_DESTROY,
 #endif
 #if TK_MINOR >= 2
-    TK_INSTANCE,
+    TK_INSTANCE
+#endif
+#if TK_MINOR >= 3
+    TK_PLAN_FNS
 #endif
 };
 const pacheck_kernel* const kKernels[] = {&kKernel};
