@@ -1,6 +1,7 @@
 #include "bench/bench.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <chrono>
 #include <cmath>
 #include <iomanip>
@@ -171,6 +172,13 @@ std::vector<PointResult> run(const std::vector<Point>& points, const std::vector
                              const Options& o, const std::function<void(const PointResult&, size_t, size_t)>& progress) {
   std::vector<PointResult> results;
   std::map<std::pair<std::string, std::string>, std::string> checked;  // (kernel, config) -> "" ok / why not
+  // The one-sequence check of each (kernel, config): its case and what the kernel returned before
+  // the timing loop, to compare with what it returns after it.
+  struct Before {
+    Case one;
+    KernelOutput out;
+  };
+  std::map<std::pair<std::string, std::string>, Before> before;
   for (size_t n = 0; n < points.size(); ++n) {
     const Point& pt = points[n];
     const Case& c = pt.c;
@@ -197,15 +205,18 @@ std::vector<PointResult> run(const std::vector<Point>& points, const std::vector
         continue;
       }
       const Case& c = *own;
+      const auto key = std::make_pair(k->name(), config_key(c));
       if (o.check) {  // correct first: a wrong kernel is reported wrong, not fast
-        const auto key = std::make_pair(k->name(), config_key(c));
         if (!checked.count(key)) {
           Case one = c;
           one.num_seqs = 1;
           one.context_lens = {c.max_context()};
           const Inputs ci = make_inputs(one);
-          const PathRecord rec = run_and_judge(*k, one, make_call(ci, pack(ci)), reference_attention(ci), dev);
+          const PhysicalKv ck = pack(ci);
+          KernelOutput first = k->run(make_call(ci, ck), dev);
+          const PathRecord rec = judge(*k, first, one, reference_attention(ci));
           checked[key] = rec.status == Status::Ok ? "" : std::string(to_string(rec.status)) + " " + rec.metric + ": " + rec.message;
+          if (rec.status == Status::Ok) before[key] = {one, std::move(first)};
         }
         if (!checked[key].empty()) {
           kp.status = Status::Fail;
@@ -244,6 +255,24 @@ std::vector<PointResult> run(const std::vector<Point>& points, const std::vector
         t = time_kernel(*k, make_call(*in, *kv), dev, o.timing);
       }
       kp = summarize(k->name(), t, device_fill ? "gpu" : "host");
+      // A kernel must answer the same after its timing loop as before it (one that changes once
+      // it has been timed -- a cache, a state, a fallback -- would pass the check and not the run).
+      if (o.check && kp.status == Status::Ok && before.count(key)) {
+        const Before& b = before.at(key);
+        const Inputs ci = make_inputs(b.one);
+        const KernelOutput after = k->run(make_call(ci, pack(ci)), dev);
+        const bool same = after.status == Status::Ok && after.out.size() == b.out.out.size() &&
+                          std::memcmp(after.out.data(), b.out.out.data(), after.out.size() * sizeof(float)) == 0;
+        if (!same) {
+          const PathRecord rec = judge(*k, after, b.one, reference_attention(ci));
+          if (rec.status != Status::Ok || k->info().capability.deterministic) {
+            kp.status = Status::Fail;
+            kp.message = "changed after its timing loop: the one-sequence check of this configuration " +
+                         (rec.status != Status::Ok ? "now fails (" + rec.metric + ": " + rec.message + ")"
+                                                   : std::string("gives other bits (the kernel declares DETERMINISTIC)"));
+          }
+        }
+      }
       r.kernels.push_back(kp);
     }
     // Regret compares the dispatcher's pick with the fastest kernel it could have picked: the

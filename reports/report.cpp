@@ -233,6 +233,7 @@ json to_json(const Context& c) {
           {"backend_reason", c.backend_reason},
           {"runtime_version", c.runtime_version},
           {"driver_version", c.driver_version},
+          {"gpu_compiler", c.gpu_compiler},
           {"seed", c.seed},
           {"suite", c.suite},
           {"paths", c.paths},
@@ -363,6 +364,7 @@ Context context_from_json(const json& j) {
   c.backend_reason = r.get_or<std::string>("backend_reason", "");
   c.runtime_version = r.get_or<std::string>("runtime_version", "n/a");
   c.driver_version = r.get_or<std::string>("driver_version", "n/a");
+  c.gpu_compiler = r.get_or<std::string>("gpu_compiler", "n/a");
   c.seed = r.get<uint64_t>("seed");
   c.suite = r.get<std::string>("suite");
   c.paths = r.get_or<std::vector<std::string>>("paths", {});

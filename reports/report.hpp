@@ -46,6 +46,7 @@ struct Context {
   std::string backend;          // "host" or "gpu"
   std::string backend_reason;   // why this backend (e.g. "auto: no GPU: built without GPU support")
   std::string runtime_version = "n/a", driver_version = "n/a";
+  std::string gpu_compiler = "n/a";  // optional: the GPU compiler of pacheck's device code (the toolchain is a root cause)
   uint64_t seed = 0;
   std::string suite;            // "smoke", "ci", "nightly", "case:FILE", "regression:DIR"
   std::vector<std::string> paths;

@@ -236,6 +236,7 @@ int cmd_bench(int argc, char** argv, int begin) {
   rep.context.backend_reason = t.backend_reason;
   rep.context.runtime_version = gpu_runtime_version();
   rep.context.driver_version = gpu_driver_version();
+  rep.context.gpu_compiler = gpu_compiler_version();
   rep.context.suite = "bench:" + source;
   for (const KernelPtr& k : t.registry.all()) rep.context.paths.push_back(k->name());
   rep.context.started_utc = report::utc_now();
