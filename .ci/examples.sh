@@ -50,7 +50,7 @@ echo "examples: (b) examples/cpu_kernel_plugin built against the install (normal
 # ---- (c) the GPU example, both vendors ------------------------------------------------------------------
 src=examples/gpu_kernel_plugin/gpu_decode_plugin.hip
 pids=()
-for bug in 0 1; do
+for bug in 0 1 2 3 4; do
   "$NVCC" -std=c++17 -arch=sm_90 -x cu -Xcompiler=-fPIC,-Wall,-Wextra -I"$tmp/prefix/include" \
     -DGPU_DECODE_PLANT_BUG=$bug -c "$src" -o "$tmp/gpu$bug.cuda.o" &
   pids+=($!)

@@ -22,7 +22,19 @@
 // Launches go on the stream pacheck passes (explicit, never the default stream), on the device
 // pacheck names in buffers.device_id.
 //
-// Build with -DGPU_DECODE_PLANT_BUG=1 (CMake: -DPLANT_BUG=ON) for the planted bug in README.md.
+// It has a plan step (ABI minor 3), as FlashInfer's plan/run: the plan fixes the partition count
+// from the planned longest context and owns the workspace and a device copy of the planned
+// contexts (a planner's metadata). A plan serves its batch with other values and with shorter
+// contexts (PLAN_COVERS_SHORTER), so a launch may be captured in a CUDA/HIP graph at a padded
+// batch and replayed on shorter ones (GRAPH_SAFE): the kernel reads the real contexts from
+// context_lens, never from the plan. The same inputs give the same bits (DETERMINISTIC). A plan
+// refuses any other batch, dtypes or options.
+//
+// Build with -DGPU_DECODE_PLANT_BUG=1 (CMake: -DPLANT_BUG=ON) for the planted bug in README.md;
+// =2 a launch that trusts any plan and reads its planned contexts (a plan reused for another
+// batch); =3 a plan made without the dtypes (it decodes a 16-bit cache as bf16); =4 reads the
+// planned contexts although it declares graph safety (a graph replayed on a shorter batch reads
+// past its real tokens).
 #include "portability.h"
 
 #include <pacheck/kernel_abi.h>
@@ -42,7 +54,7 @@ constexpr int32_t kPartition = 512;  // the fixed split-K partition, in tokens
 struct Params {
   int32_t q_len, num_q_heads, num_kv_heads, head_size, block_size, max_blocks_per_seq, sliding_window;
   int32_t q_dtype, kv_dtype, kv_layout, per_tensor_scale;
-  int64_t page_stride;
+  int64_t page_stride, num_blocks;
   float softmax_scale;
 };
 
@@ -127,7 +139,7 @@ PA_GLOBAL void partition_kernel(Params p, int32_t P, const uint16_t* q, const ui
 
   for (int32_t d = tid; d < D; d += nt) q_s[d] = decode16(p.q_dtype, q[row * D + d]);
   const float ks = p.per_tensor_scale ? k_scales[0] : 1.f;
-#if GPU_DECODE_PLANT_BUG
+#if GPU_DECODE_PLANT_BUG == 1
   const float vs = 1.f;  // PLANTED BUG: V is dequantised without its scale (K keeps its own)
   (void)v_scales;
 #else
@@ -135,7 +147,8 @@ PA_GLOBAL void partition_kernel(Params p, int32_t P, const uint16_t* q, const ui
 #endif
   __syncthreads();
 
-  const int32_t pos = context_lens[s] - p.q_len + i;  // sees keys t <= pos ...
+  // A context is kept inside the table's row (only a wrong one could pass it).
+  const int32_t pos = min(context_lens[s], p.max_blocks_per_seq * p.block_size) - p.q_len + i;  // sees keys t <= pos ...
   int32_t first = 0;
   if (p.sliding_window > 0) first = max(0, pos - p.sliding_window + 1);  // ... and t > pos - W
   const int32_t lo = max(first, k * kPartition), hi = min(pos, (k + 1) * kPartition - 1);
@@ -146,7 +159,8 @@ PA_GLOBAL void partition_kernel(Params p, int32_t P, const uint16_t* q, const ui
     float x = -INFINITY;
     if (tid < n) {
       const int32_t t = t0 + tid;
-      const int64_t blk = table[t / B];  // only visible tokens' table entries are read
+      int64_t blk = table[t / B];  // only visible tokens' table entries are read
+      if (blk < 0 || blk >= p.num_blocks) blk = 0;  // (a pad entry only a wrong context reaches)
       float dot = 0.f;
       for (int32_t d = 0; d < D; ++d)
         dot += q_s[d] * cache_value(p.kv_dtype, p.q_dtype, k_cache, cache_offset(p, blk, hk, t % B, d), ks);
@@ -164,7 +178,8 @@ PA_GLOBAL void partition_kernel(Params p, int32_t P, const uint16_t* q, const ui
       l += pj;
       if (tid < D) {
         const int32_t t = t0 + j;
-        const int64_t blk = table[t / B];
+        int64_t blk = table[t / B];
+        if (blk < 0 || blk >= p.num_blocks) blk = 0;
         acc += pj * cache_value(p.kv_dtype, p.q_dtype, v_cache, cache_offset(p, blk, hk, t % B, tid), vs);
       }
     }
@@ -195,9 +210,10 @@ PA_GLOBAL void merge_kernel(Params p, int32_t P, const float* ws, uint16_t* out,
     l += w;
     if (tid < D) acc += w * part[2 + tid];
   }
-  // pos >= first (ctx >= q_len, W >= 1): every row sees at least its own key, so l >= 1.
-  if (tid < D) out[row * D + tid] = encode16(p.q_dtype, acc / l);
-  if (tid == 0 && lse) lse[row] = m + logf(l);
+  // pos >= first (ctx >= q_len, W >= 1): every row of a sequence sees its own key, so l >= 1; a
+  // sequence of context 0 (an empty slot of a padded batch) sees none: O = 0, LSE = -inf.
+  if (tid < D) out[row * D + tid] = encode16(p.q_dtype, l > 0.f ? acc / l : 0.f);
+  if (tid == 0 && lse) lse[row] = l > 0.f ? m + logf(l) : -INFINITY;
 }
 
 // ---- the descriptor ----------------------------------------------------------------------------
@@ -217,7 +233,12 @@ const pacheck_capability kCapability = {
     kHeadSizes, 2, kBlockSizes, 2,
     8, nullptr, 0,  // G up to 8, no tiles
     4, 0, 0,        // q_len up to 4; no q_len*G or context limit
-    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_CUSTOM_SCALE | PACHECK_CAP_SLIDING_WINDOW | PACHECK_CAP_LSE,
+    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_CUSTOM_SCALE | PACHECK_CAP_SLIDING_WINDOW | PACHECK_CAP_LSE |
+        PACHECK_CAP_EMPTY_ROWS | PACHECK_CAP_DETERMINISTIC
+#if GPU_DECODE_PLANT_BUG != 2 && GPU_DECODE_PLANT_BUG != 3
+        | PACHECK_CAP_PLAN_COVERS_SHORTER | PACHECK_CAP_GRAPH_SAFE
+#endif
+    ,
     kPartition,  // fixed_partition: two stages split at 512 tokens, whatever partition_size says
     0,           // page_stride_align: element-wise loads, any stride
     0,           // page_tables (minor 2): the padded 2-D table only
@@ -280,15 +301,107 @@ int gpu_supports(const pacheck_kernel*, const pacheck_problem* p, char* why, siz
 
 const char* gpu_last_error(const pacheck_kernel*) { return t_last_error.c_str(); }
 
+// What a plan holds: the problem and contexts it was made for, the partition count of its longest
+// context, and the workspace and device copy of the contexts it owns.
+struct Plan {
+  pacheck_problem p;
+  std::string ctx_bytes;  // the planned contexts (host copy; the source of ctx_dev's upload)
+  int32_t P = 0;
+  float* ws = nullptr;
+  int32_t* ctx_dev = nullptr;
+};
+
+// The launch of both entry points: P partitions over workspace `ws`, contexts from `context_lens`.
+int launch_body(const pacheck_problem* p, const pacheck_buffers* b, void* stream, int32_t P, float* ws,
+                const int32_t* context_lens, int32_t kv_dtype);
+
 int gpu_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_buffers* b, void* stream) {
   const std::string r = unsupported_reason(p);
   if (!r.empty()) return fail(PACHECK_NOT_SUPPORTED, r);
   if (!b || b->struct_size < offsetof(pacheck_buffers, sinks) + sizeof(b->sinks))
     return fail(PACHECK_ERROR, "pacheck_buffers.struct_size too small for ABI version 1");
-  const int64_t rows = int64_t(p->num_seqs) * p->q_len * p->num_q_heads;
-  if (rows == 0) return PACHECK_OK;
+  if (int64_t(p->num_seqs) * p->q_len * p->num_q_heads == 0) return PACHECK_OK;
   if (!b->workspace || b->workspace_bytes < gpu_workspace_bytes(nullptr, p))
     return fail(PACHECK_ERROR, "the workspace is smaller than workspace_bytes() asked for");
+  return launch_body(p, b, stream, int32_t(partitions(p)), static_cast<float*>(b->workspace), b->context_lens,
+                     p->kv_dtype);
+}
+
+#if PACHECK_KERNEL_ABI_MINOR >= 3
+int gpu_plan(const pacheck_kernel*, const pacheck_problem* p, const pacheck_plan_batch* batch, void* stream,
+             void** out) {
+  const std::string r = unsupported_reason(p);
+  if (!r.empty()) return fail(PACHECK_NOT_SUPPORTED, r);
+  if (!batch || !batch->context_lens) return fail(PACHECK_ERROR, "plan: no batch");
+  Plan* plan = new Plan;
+  plan->p = *p;
+#if GPU_DECODE_PLANT_BUG == 3
+  plan->p.kv_dtype = PACHECK_DTYPE_BF16;  // PLANTED BUG: planned without the dtypes (the default one)
+#endif
+  plan->ctx_bytes.assign(reinterpret_cast<const char*>(batch->context_lens), size_t(p->num_seqs) * 4);
+  plan->P = int32_t(partitions(p));
+  const size_t ws = size_t(gpu_workspace_bytes(nullptr, p)), cb = plan->ctx_bytes.size();
+  if ((ws && hipMalloc(reinterpret_cast<void**>(&plan->ws), ws) != hipSuccess) ||
+      (cb && hipMalloc(reinterpret_cast<void**>(&plan->ctx_dev), cb) != hipSuccess) ||
+      (cb && hipMemcpyAsync(plan->ctx_dev, plan->ctx_bytes.data(), cb, hipMemcpyHostToDevice,
+                            static_cast<hipStream_t>(stream)) != hipSuccess)) {
+    *out = plan;  // pacheck releases a half-made plan
+    return fail(PACHECK_ERROR, std::string("plan: ") + hipGetErrorString(hipGetLastError()));
+  }
+  *out = plan;
+  return PACHECK_OK;
+}
+
+void gpu_release_plan(const pacheck_kernel*, void* handle) {
+  Plan* plan = static_cast<Plan*>(handle);
+  if (plan->ws) (void)hipFree(plan->ws);
+  if (plan->ctx_dev) (void)hipFree(plan->ctx_dev);
+  delete plan;
+}
+
+// Why the plan does not serve the problem ("" when it does): the same batch shape, dtypes and
+// options, and no context longer than planned (the problem's longest is on the host).
+std::string plan_mismatch(const pacheck_problem& q, const pacheck_problem* p) {
+  if (q.num_seqs != p->num_seqs || q.q_len != p->q_len || q.num_q_heads != p->num_q_heads ||
+      q.num_kv_heads != p->num_kv_heads || q.head_size != p->head_size || q.block_size != p->block_size)
+    return "the plan was made for another batch shape";
+  if (q.q_dtype != p->q_dtype || q.kv_dtype != p->kv_dtype) return "the plan was made for other dtypes";
+  if (q.kv_layout != p->kv_layout || q.scale_mode != p->scale_mode || q.softmax_scale != p->softmax_scale ||
+      q.sliding_window != p->sliding_window || q.want_lse != p->want_lse)
+    return "the plan was made for other options";
+  if (p->max_context > q.max_context) return "a sequence is longer than the plan was made for";
+  return "";
+}
+
+int gpu_launch_planned(const pacheck_kernel*, const void* handle, const pacheck_problem* p, const pacheck_buffers* b,
+                       void* stream) {
+  const Plan& plan = *static_cast<const Plan*>(handle);
+  int32_t kv_dtype = p->kv_dtype;
+  const int32_t* contexts = b->context_lens;
+#if GPU_DECODE_PLANT_BUG == 2
+  contexts = plan.p.num_seqs == p->num_seqs ? plan.ctx_dev : b->context_lens;  // PLANTED BUG: trusts any plan
+  (void)plan_mismatch;
+#else
+  pacheck_problem as_planned = plan.p;
+#if GPU_DECODE_PLANT_BUG == 3
+  as_planned.kv_dtype = p->kv_dtype;  // it cannot tell the dtypes apart ...
+  if (p->kv_dtype == PACHECK_DTYPE_FP16) kv_dtype = plan.p.kv_dtype;  // PLANTED BUG: ... and reads fp16 as bf16
+#endif
+  const std::string why = plan_mismatch(as_planned, p);
+  if (!why.empty()) return fail(PACHECK_NOT_SUPPORTED, why);
+#if GPU_DECODE_PLANT_BUG == 4
+  contexts = plan.ctx_dev;  // PLANTED BUG: the planned contexts, not the batch's own
+#endif
+#endif
+  if (int64_t(p->num_seqs) * p->q_len * p->num_q_heads == 0) return PACHECK_OK;
+  return launch_body(p, b, stream, plan.P, plan.ws, contexts, kv_dtype);
+}
+#define GPU_PLAN_FNS gpu_plan, gpu_launch_planned, gpu_release_plan,
+#endif
+
+int launch_body(const pacheck_problem* p, const pacheck_buffers* b, void* stream, int32_t P, float* ws,
+                const int32_t* context_lens, int32_t kv_dtype) {
+  const int64_t rows = int64_t(p->num_seqs) * p->q_len * p->num_q_heads;
   // pacheck makes buffers.device_id current and created `stream` on it; a mismatch would launch
   // on a device whose memory the pointers do not address.
   if (PACHECK_HAS_FIELD(b, pacheck_buffers, device_id) && b->device_id >= 0) {
@@ -309,18 +422,17 @@ int gpu_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_bu
   k.max_blocks_per_seq = p->max_blocks_per_seq;
   k.sliding_window = p->sliding_window;
   k.q_dtype = p->q_dtype;
-  k.kv_dtype = p->kv_dtype;
+  k.kv_dtype = kv_dtype;
   k.kv_layout = p->kv_layout;
   k.per_tensor_scale = p->scale_mode == PACHECK_SCALE_PER_TENSOR;
   k.page_stride = p->page_stride;
+  k.num_blocks = p->num_blocks;
   k.softmax_scale = float(p->softmax_scale);
-  const int32_t P = int32_t(partitions(p));
-  float* ws = static_cast<float*>(b->workspace);
   const hipStream_t st = static_cast<hipStream_t>(stream);  // pacheck's explicit stream: launch only there
   (void)hipGetLastError();  // clear a stale error so the check below reports these launches only
   PA_LAUNCH(partition_kernel, dim3(unsigned(rows), unsigned(P)), dim3(kThreads), 0, st, k, P,
             static_cast<const uint16_t*>(b->q), static_cast<const uint8_t*>(b->k_cache),
-            static_cast<const uint8_t*>(b->v_cache), b->k_scales, b->v_scales, b->block_tables, b->context_lens, ws);
+            static_cast<const uint8_t*>(b->v_cache), b->k_scales, b->v_scales, b->block_tables, context_lens, ws);
   PA_LAUNCH(merge_kernel, dim3(unsigned(rows)), dim3(kThreads), 0, st, k, P, ws, static_cast<uint16_t*>(b->out), b->lse);
   const hipError_t e = hipGetLastError();
   if (e != hipSuccess) return fail(PACHECK_ERROR, std::string("kernel launch failed: ") + hipGetErrorString(e));
@@ -328,9 +440,9 @@ int gpu_launch(const pacheck_kernel*, const pacheck_problem* p, const pacheck_bu
 }
 
 #if GPU_DECODE_PLANT_BUG
-constexpr const char* kVersion = "1.0-planted-bug";
+constexpr const char* kVersion = "1.1-planted-bug";
 #else
-constexpr const char* kVersion = "1.0";
+constexpr const char* kVersion = "1.1";
 #endif
 
 const pacheck_kernel kKernel = {
@@ -351,6 +463,9 @@ const pacheck_kernel kKernel = {
     kNumericsByKv, 1,     // the fp8 caches' numerics
     nullptr, nullptr,     // no init/destroy: nothing outlives a launch
     nullptr,              // instance (minor 2): one implementation serves every launch
+#if PACHECK_KERNEL_ABI_MINOR >= 3
+    GPU_PLAN_FNS          // the plan step (minor 3)
+#endif
 };
 
 const pacheck_kernel* const kKernels[] = {&kKernel};

@@ -16,6 +16,10 @@ typedef cudaStream_t hipStream_t;
 #define hipGetLastError cudaGetLastError
 #define hipGetErrorString cudaGetErrorString
 #define hipGetDevice cudaGetDevice
+#define hipMalloc cudaMalloc
+#define hipFree cudaFree
+#define hipMemcpyAsync cudaMemcpyAsync
+#define hipMemcpyHostToDevice cudaMemcpyHostToDevice
 #define GPU_DECODE_VENDOR "cuda"
 #elif defined(__HIPCC__) || defined(__HIP__)
 #include <hip/hip_runtime.h>
