@@ -39,6 +39,7 @@
 
 #include <pacheck/kernel_abi.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -261,7 +262,7 @@ int fail(int status, const std::string& why) {
 }
 
 // Partitions of the longest context, and the workspace: per row and partition {m, l, o[D]} fp32.
-int64_t partitions(const pacheck_problem* p) { return (int64_t(p->max_context) + kPartition - 1) / kPartition; }
+int64_t partitions(const pacheck_problem* p) { return std::max<int64_t>(1, (int64_t(p->max_context) + kPartition - 1) / kPartition); }
 uint64_t gpu_workspace_bytes(const pacheck_kernel*, const pacheck_problem* p) {
   const uint64_t rows = uint64_t(p->num_seqs) * uint64_t(p->q_len) * uint64_t(p->num_q_heads);
   return rows * uint64_t(partitions(p)) * uint64_t(2 + p->head_size) * sizeof(float);
