@@ -187,6 +187,23 @@ void quantize(const Case& c, const draws::KvRows& src, const draws::ScaleDraw& d
 
 }  // namespace
 
+BatchArrays batch_arrays(const Case& c) {
+  BatchArrays b;
+  const int32_t S = c.num_seqs;
+  b.cu_seqlens_q.assign(size_t(S) + 1, 0);
+  for (int32_t s = 0; s < S; ++s) b.cu_seqlens_q[size_t(s) + 1] = b.cu_seqlens_q[size_t(s)] + c.q_len_of(s);
+  if (c.page_table == PageTable::csr) {
+    b.kv_indptr.assign(size_t(S) + 1, 0);
+    b.kv_last_page_len.assign(size_t(S), 0);
+    for (int32_t s = 0; s < S; ++s) {
+      const int32_t ctx = c.context_lens[size_t(s)], nb = c.blocks_for(ctx);
+      b.kv_indptr[size_t(s) + 1] = b.kv_indptr[size_t(s)] + nb;
+      b.kv_last_page_len[size_t(s)] = nb == 0 ? 0 : ctx - (nb - 1) * c.block_size;
+    }
+  }
+  return b;
+}
+
 int default_threads() {
   if (const char* e = std::getenv("PACHECK_THREADS")) {
     char* end = nullptr;
@@ -289,8 +306,8 @@ InputParts make_input_parts(const ValidCase& vc) {
   in.c = c;
   const int32_t S = c.num_seqs, Hq = c.num_q_heads, Hkv = c.num_kv_heads, D = c.head_size;
   in.context_lens = c.context_lens;
-  in.cu_seqlens_q.assign(size_t(S) + 1, 0);
-  for (int32_t s = 0; s < S; ++s) in.cu_seqlens_q[size_t(s) + 1] = in.cu_seqlens_q[size_t(s)] + c.q_len_of(s);
+  BatchArrays batch = batch_arrays(c);
+  in.cu_seqlens_q = std::move(batch.cu_seqlens_q);
   in.num_blocks = c.pool_blocks();
   in.max_blocks_per_seq = c.max_blocks_per_seq();
 
@@ -389,12 +406,10 @@ InputParts make_input_parts(const ValidCase& vc) {
     // The CSR form of the same map: each sequence's pages in order, then garbage entries (free
     // pages, drawn after every padded-table draw so those stay as they were), or the pad.
     if (c.page_table == PageTable::csr) {
-      in.kv_indptr.assign(size_t(S) + 1, 0);
-      in.kv_last_page_len.assign(size_t(S), 0);
+      in.kv_indptr = std::move(batch.kv_indptr);
+      in.kv_last_page_len = std::move(batch.kv_last_page_len);
       for (int32_t s = 0; s < S; ++s) {
-        const int32_t ctx = c.context_lens[size_t(s)], nb = c.blocks_for(ctx);
-        in.kv_indptr[size_t(s) + 1] = in.kv_indptr[size_t(s)] + nb;
-        in.kv_last_page_len[size_t(s)] = nb == 0 ? 0 : ctx - (nb - 1) * c.block_size;
+        const int32_t nb = c.blocks_for(c.context_lens[size_t(s)]);
         for (int32_t b = 0; b < nb; ++b)
           in.kv_indices.push_back(in.block_tables[size_t(int64_t(s) * in.max_blocks_per_seq + b)]);
       }

@@ -35,6 +35,14 @@ struct LogicalKv {
   }
 };
 
+/// The batch arrays of a case: query row offsets cu_seqlens_q [S + 1] and, for the CSR table,
+/// kv_indptr [S + 1] (each sequence's page count, summed) and kv_last_page_len [S] (empty for the
+/// padded table). What make_inputs hands a kernel, and what a kernel's plan step reads.
+struct BatchArrays {
+  std::vector<int32_t> cu_seqlens_q, kv_indptr, kv_last_page_len;
+};
+BatchArrays batch_arrays(const Case& c);
+
 struct Inputs {
   Case c;
   std::vector<uint16_t> q_codes;       // [T, Hq, D] in q_dtype (T = total_q: sequences packed)

@@ -50,7 +50,7 @@ PlanPtr plan_for(const Kernel& k, const Case& c, const Device& dev, std::string*
   const BatchArrays b = batch_arrays(c);
   KernelCall call;
   call.problem = problem_of(c);
-  call.batch = b.view();
+  call.batch = plan_batch(c, b);
   KernelOutput refused;
   PlanPtr p = k.plan(call, dev, &refused);
   if (!p) *why = refused.reason;

@@ -13,24 +13,8 @@
 
 namespace pa {
 
-PlanBatch BatchArrays::view() const { return {cu_seqlens_q, context_lens, kv_indptr, kv_last_page_len}; }
-
-BatchArrays batch_arrays(const Case& c) {
-  BatchArrays b;
-  const int32_t S = c.num_seqs;
-  b.cu_seqlens_q.assign(size_t(S) + 1, 0);
-  for (int32_t s = 0; s < S; ++s) b.cu_seqlens_q[size_t(s) + 1] = b.cu_seqlens_q[size_t(s)] + c.q_len_of(s);
-  b.context_lens = c.context_lens;
-  if (c.page_table == PageTable::csr) {
-    b.kv_indptr.assign(size_t(S) + 1, 0);
-    b.kv_last_page_len.assign(size_t(S), 0);
-    for (int32_t s = 0; s < S; ++s) {
-      const int32_t ctx = c.context_lens[size_t(s)], nb = c.blocks_for(ctx);
-      b.kv_indptr[size_t(s) + 1] = b.kv_indptr[size_t(s)] + nb;
-      b.kv_last_page_len[size_t(s)] = nb == 0 ? 0 : ctx - (nb - 1) * c.block_size;
-    }
-  }
-  return b;
+PlanBatch plan_batch(const Case& c, const BatchArrays& b) {
+  return {b.cu_seqlens_q, c.context_lens, b.kv_indptr, b.kv_last_page_len};
 }
 
 Case capture_batch(const Case& c) {
@@ -97,7 +81,7 @@ std::map<std::pair<const Kernel*, std::string>, LastPlan>& last_plans() {
 KernelCall planning_call(const Case& c, const BatchArrays& b) {
   KernelCall call;
   call.problem = problem_of(c);
-  call.batch = b.view();
+  call.batch = plan_batch(c, b);
   return call;
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/case.hpp"
+#include "inputs/inputs.hpp"
 #include "kernels/kernel.hpp"
 #include "reference/attention.hpp"
 
@@ -24,12 +25,9 @@ namespace pa {
 struct PathRecord;
 struct RunOptions;
 
-/// The batch of a case as a plan step reads it: host vectors, and views of them.
-struct BatchArrays {
-  std::vector<int32_t> cu_seqlens_q, context_lens, kv_indptr, kv_last_page_len;  // CSR: else empty
-  PlanBatch view() const;
-};
-BatchArrays batch_arrays(const Case& c);
+/// The batch of a case as a plan step reads it (views of `b`, the case's batch arrays, and of its
+/// context lengths; valid while both are).
+PlanBatch plan_batch(const Case& c, const BatchArrays& b);
 
 /// The batch a graph is captured at for case `c`: every sequence one page longer (an empty one
 /// given a page), so that `c` replays as a batch of shorter, and emptied, sequences.
