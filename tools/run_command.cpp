@@ -339,7 +339,7 @@ int cmd_run(int argc, char** argv, int begin) {
              {"quiet", "", "print only failures and the summary"},
              {"shard", "i/n", "run only cases with index % n == i (deterministic; `pacheck merge` joins the shards)"},
              kInputsFlag,
-             {"jobs", "N", "run N cases at once, each on its share of the threads (default: 8, at most one per core, with\n"
+             {"jobs", "N", "run N cases at once, each on its share of the threads (default: 16, at most one per core, with\n"
                            "                              inputs on the GPU; else 1); the report's order and\n"
                            "every record's bytes are those of -j 1 (timings apart)", false, "flags", "j"},
          }));
