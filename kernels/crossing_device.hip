@@ -388,11 +388,13 @@ Crossed cross_device_graph(const pacheck_kernel& k, const KernelCall& capture, c
     PA_GPU_CHECK(hipStreamBeginCapture(s, hipStreamCaptureModeThreadLocal));
     x.status = launch_abi(k, capture.problem, b, reinterpret_cast<void*>(s), v, &x.error, &made);
     const hipError_t ce = hipStreamEndCapture(s, &graph);
+    // A refused or uncapturable launch leaves its error pending: it is reported, not dropped.
+    const hipError_t pending = x.status != PACHECK_OK || ce != hipSuccess ? hipGetLastError() : hipSuccess;
     if (x.status != PACHECK_OK) {
-      (void)hipGetLastError();
+      if (pending != hipSuccess) x.error += std::string(" (runtime: ") + hipGetErrorString(pending) + ")";
     } else if (ce != hipSuccess) {
       x.fault = std::string("the launch could not be captured in a graph: ") + hipGetErrorString(ce);
-      (void)hipGetLastError();
+      if (pending != hipSuccess && pending != ce) x.fault += std::string(" (then ") + hipGetErrorString(pending) + ")";
     } else {
       PA_GPU_CHECK(hipGraphInstantiateWithFlags(&exec, graph, 0));
       // The replay batch, written in place: the block table keeps the capture's row length.

@@ -355,8 +355,9 @@ int gpu_plan(const pacheck_kernel*, const pacheck_problem* p, const pacheck_plan
 
 void gpu_release_plan(const pacheck_kernel*, void* handle) {
   Plan* plan = static_cast<Plan*>(handle);
-  if (plan->ws) (void)hipFree(plan->ws);
-  if (plan->ctx_dev) (void)hipFree(plan->ctx_dev);
+  // release_plan returns nothing: a failed free is kept as this thread's last error.
+  for (void* p : {static_cast<void*>(plan->ws), static_cast<void*>(plan->ctx_dev)})
+    if (p && hipFree(p) != hipSuccess) t_last_error = std::string("release_plan: ") + hipGetErrorString(hipGetLastError());
   delete plan;
 }
 
