@@ -14,7 +14,9 @@ static_assert(PACHECK_DTYPE_BF16 == int(DType::bf16) && PACHECK_DTYPE_FP16 == in
               PACHECK_DTYPE_INT8 == int(DType::int8) && PACHECK_DTYPE_FP32 == int(DType::fp32) &&
               PACHECK_DTYPE_FP8_E5M2 == int(DType::fp8_e5m2) && PACHECK_DTYPE_COUNT_ == kDTypeCount);
 static_assert(PACHECK_LAYOUT_NHD == int(KvLayout::nhd) && PACHECK_LAYOUT_HND == int(KvLayout::hnd) &&
-              PACHECK_LAYOUT_VLLM == int(KvLayout::vllm) && PACHECK_LAYOUT_SHUFFLED == int(KvLayout::shuffled));
+              PACHECK_LAYOUT_VLLM == int(KvLayout::vllm) && PACHECK_LAYOUT_SHUFFLED == int(KvLayout::shuffled) &&
+              PACHECK_LAYOUT_MLA_JOINT == int(KvLayout::mla_joint) &&
+              PACHECK_LAYOUT_MLA_SPLIT == int(KvLayout::mla_split) && PACHECK_LAYOUT_COUNT_ == kKvLayoutCount);
 static_assert(PACHECK_TABLE_PADDED == int(PageTable::padded) && PACHECK_TABLE_CSR == int(PageTable::csr) &&
               PACHECK_TABLE_COUNT_ == kPageTableCount);
 static_assert(PACHECK_SCALE_NONE == int(ScaleMode::none) && PACHECK_SCALE_PER_TENSOR == int(ScaleMode::per_tensor) &&
@@ -135,7 +137,7 @@ std::optional<std::string> decline_reason(const Capability& cap, const Case& c, 
     return std::string("q_dtype=") + to_string(c.q_dtype) + " not in " + mask_names<DType>(cap.q_dtypes, kDTypeCount, to_string);
   if (!(cap.layouts & bit(c.kv_layout)))
     return std::string("kv_layout=") + to_string(c.kv_layout) + " not in " +
-           mask_names<KvLayout>(cap.layouts, 4, to_string);
+           mask_names<KvLayout>(cap.layouts, kKvLayoutCount, to_string);
   if (!(cap.kv_dtypes & bit(c.kv_dtype)))
     return std::string("kv_dtype=") + to_string(c.kv_dtype) + " not in " +
            mask_names<DType>(cap.kv_dtypes, kDTypeCount, to_string);
@@ -335,7 +337,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Capability& cap)
   const auto flag = [](bool b) { return std::string(b ? "yes" : "no"); };
   return {{"q_dtypes", mask_names<DType>(cap.q_dtypes, kDTypeCount, to_string)},
           {"kv_dtypes", mask_names<DType>(cap.kv_dtypes, kDTypeCount, to_string)},
-          {"kv_layouts", mask_names<KvLayout>(cap.layouts, 4, to_string)},
+          {"kv_layouts", mask_names<KvLayout>(cap.layouts, kKvLayoutCount, to_string)},
           {"scale_modes", mask_names<ScaleMode>(cap.scales, 5, to_string)},
           {"head_sizes", list(cap.head_sizes)},
           {"block_sizes", list(cap.block_sizes)},

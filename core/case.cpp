@@ -202,6 +202,15 @@ std::vector<std::string> validate(const Case& c) {
       if (auto err_v = layout_error(c.kv_layout, c.num_kv_heads, c.block_size, c.dv(), dtype_bytes(c.kv_dtype)))
         bad(c.kv_layout, "V: " + *err_v);
   }
+  if (is_mla(c.kv_layout)) {
+    // One latent KV head; V is the first Dv values of K, so Dv < D; K and V are one stored tensor,
+    // so their scale is one value.
+    if (c.num_kv_heads != 1) bad(c.num_kv_heads, "must be 1 with an MLA layout (one latent KV head per token)");
+    if (c.dv() >= c.head_size)
+      bad(c.head_size_v, "an MLA layout needs head_size_v < head_size (V is the latent prefix of K)");
+    if (c.kv_scale != ScaleMode::none && c.kv_scale != ScaleMode::per_tensor)
+      bad(c.kv_scale, "an MLA cache takes none or per_tensor (K and V are one tensor)");
+  }
   if (int64_t(c.context_lens.size()) != int64_t(c.num_seqs))
     e.push_back("context_lens=[" + S(c.context_lens.size()) + " entries]: needs one entry per sequence (num_seqs=" +
                 S(c.num_seqs) + ")");

@@ -94,8 +94,14 @@ struct Case {
   /// Block-table row length: enough for the longest sequence plus one garbage column, so every
   /// sequence has table entries past its end that must never be read.
   int32_t max_blocks_per_seq() const { return blocks_for(max_context()) + 1; }
-  int64_t page_stride() const { return int64_t(num_kv_heads) * block_size * head_size + page_pad; }
-  int64_t page_stride_v() const { return int64_t(num_kv_heads) * block_size * dv() + page_pad; }
+  /// Elements between consecutive pages of the K and of the V cache: the dense page of the
+  /// cache's row length (cache_row: D and Dv, or the MLA caches' rows) plus page_pad.
+  int64_t page_stride() const {
+    return int64_t(num_kv_heads) * block_size * cache_row(kv_layout, KvTensor::key, head_size, dv()) + page_pad;
+  }
+  int64_t page_stride_v() const {
+    return int64_t(num_kv_heads) * block_size * cache_row(kv_layout, KvTensor::value, head_size, dv()) + page_pad;
+  }
 };
 
 /// Limits validate() enforces beyond the shape rules (docs/cli.md, "Input limits").
@@ -176,7 +182,7 @@ void for_each_field(C& c, F&& f) {
   f(CaseField{"num_blocks", "nb", "page pool size (0 = used pages + a quarter more)"}, c.num_blocks);
   f(CaseField{"q_dtype", "q", "query and output dtype: bf16|fp16"}, c.q_dtype);
   f(CaseField{"kv_dtype", "kv", "KV cache dtype: bf16|fp16|fp8_e4m3fn|fp8_e4m3fnuz|fp8_e5m2|int8"}, c.kv_dtype);
-  f(CaseField{"kv_layout", "layout", "KV cache layout: nhd|hnd|vllm|shuffled"}, c.kv_layout);
+  f(CaseField{"kv_layout", "layout", "KV cache layout: nhd|hnd|vllm|shuffled|mla_joint|mla_split (MLA: a latent cache, V = K's first Dv)"}, c.kv_layout);
   f(CaseField{"kv_scale", "scale", "KV scale mode: none|per_tensor|per_head|per_token_block_major|per_token_head_major"}, c.kv_scale);
   f(CaseField{"softmax_scale", "sm", "softmax scale (0 = 1/sqrt(D))"}, c.softmax_scale);
   f(CaseField{"sliding_window", "win", "sliding window W (0 = off)"}, c.sliding_window);

@@ -5,7 +5,7 @@
 namespace pa {
 
 namespace {
-constexpr const char* kLayoutNames[] = {"nhd", "hnd", "vllm", "shuffled"};
+constexpr const char* kLayoutNames[] = {"nhd", "hnd", "vllm", "shuffled", "mla_joint", "mla_split"};
 constexpr const char* kScaleNames[] = {"none", "per_tensor", "per_head", "per_token_block_major",
                                        "per_token_head_major"};
 int32_t log2_exact(int32_t v) {
@@ -17,7 +17,7 @@ int32_t log2_exact(int32_t v) {
 
 const char* to_string(KvLayout l) { return kLayoutNames[int(l)]; }
 std::optional<KvLayout> parse_layout(std::string_view s) {
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < kKvLayoutCount; ++i)
     if (s == kLayoutNames[i]) return KvLayout(i);
   return std::nullopt;
 }
@@ -54,6 +54,8 @@ std::optional<std::string> layout_error(KvLayout kind, int32_t heads, int32_t bl
            std::to_string(block) + ", D=" + std::to_string(head_size) + ")";
   if (elem_bytes != 1 && elem_bytes != 2)
     return "KV elements must be 1 or 2 bytes, got " + std::to_string(elem_bytes);
+  if (is_mla(kind) && heads != 1)
+    return std::string(to_string(kind)) + " layout holds one latent KV head per token, but H=" + std::to_string(heads);
   const int32_t x = 16 / elem_bytes;
   if ((kind == KvLayout::vllm || kind == KvLayout::shuffled) && head_size % x != 0)
     return std::string(to_string(kind)) + " layout splits head_size by x=" + std::to_string(x) +
@@ -78,6 +80,8 @@ PageLayout make_page_layout(KvLayout kind, KvTensor tensor, int32_t H, int32_t B
   // Unsplit modes use shift 0 / mask 0: (i >> 0) * s_hi + (i & 0) * s_lo == i * s_hi.
   switch (kind) {
     case KvLayout::nhd:  // [NB, B, H, D]
+    case KvLayout::mla_joint:  // [NB, B, 1, D]: a cache of latent + rope rows
+    case KvLayout::mla_split:  // [NB, B, 1, Dv] (ckv) and [NB, B, 1, D - Dv] (kpe)
       L.s_h = D;
       L.s_thi = int64_t(H) * D;
       L.s_dhi = 1;

@@ -19,8 +19,31 @@
 
 namespace pa {
 
-enum class KvLayout : uint8_t { nhd, hnd, vllm, shuffled };
+enum class KvLayout : uint8_t { nhd, hnd, vllm, shuffled, mla_joint, mla_split };
+inline constexpr int kKvLayoutCount = 6;
 enum class KvTensor : uint8_t { key, value };
+
+/// The MLA layouts (docs/layouts.md, "MLA"): one latent KV head per token (H = 1) whose K row is
+/// Dv latent values followed by D - Dv rope values, and whose V row is the latent part of K:
+///  mla_joint: one cache of [NB, B, D] rows; the V cache holds the same bytes (V = the first Dv
+///             of each row, read with the row length D);
+///  mla_split: the V cache is ckv [NB, B, Dv] (the latent values: all of V and K's first Dv) and
+///             the K cache is kpe [NB, B, D - Dv] (the rope values, the rest of K).
+/// Each page is an nhd page of its row length, so one PageLayout per cache serves both.
+PA_HOST_DEVICE constexpr bool is_mla(KvLayout l) { return l == KvLayout::mla_joint || l == KvLayout::mla_split; }
+/// Elements of one token's row (per head) in the K or the V cache of a layout, for head sizes D
+/// (Q and K) and Dv (V): D and Dv, except D for both caches of mla_joint and D - Dv for the K
+/// cache of mla_split.
+PA_HOST_DEVICE constexpr int32_t cache_row(KvLayout kind, KvTensor t, int32_t D, int32_t Dv) {
+  return kind == KvLayout::mla_joint ? D
+         : t == KvTensor::value      ? Dv
+         : kind == KvLayout::mla_split ? D - Dv
+                                       : D;
+}
+/// Leading elements of a K row that live in the V cache: Dv for mla_split (K's latent part is the
+/// ckv cache), else 0. K element d < k_from_v is V cache element d; K element d >= k_from_v is K
+/// cache element d - k_from_v.
+PA_HOST_DEVICE constexpr int32_t k_from_v(KvLayout kind, int32_t Dv) { return kind == KvLayout::mla_split ? Dv : 0; }
 
 const char* to_string(KvLayout l);
 std::optional<KvLayout> parse_layout(std::string_view s);

@@ -24,6 +24,9 @@ int64_t design_offset(KvLayout kind, KvTensor tensor, int64_t H, int64_t B, int6
     case KvLayout::shuffled:
       if (tensor == KvTensor::key) return blk * bstride + h * D * B + (d / x) * B * x + tok * x + d % x;
       return blk * bstride + h * D * B + (tok / x) * D * x + d * x + tok % x;
+    case KvLayout::mla_joint:  // one latent head: rows of the cache's row length D
+    case KvLayout::mla_split:
+      return blk * bstride + tok * D + d + h * D;
   }
   return -1;
 }

@@ -34,16 +34,24 @@ inline int64_t page_stride_v(const pacheck_problem& p) {
 /// Why the problem's caches cannot be laid out (a size the layout cannot split), or nullopt.
 inline std::optional<std::string> kv_layouts_error(const pacheck_problem& p) {
   const int32_t eb = dtype_bytes(DType(p.kv_dtype));
-  if (auto e = layout_error(KvLayout(p.kv_layout), p.num_kv_heads, p.block_size, p.head_size, eb)) return e;
-  return layout_error(KvLayout(p.kv_layout), p.num_kv_heads, p.block_size, head_size_v(p), eb);
+  const KvLayout kind = KvLayout(p.kv_layout);
+  if (is_mla(kind) && head_size_v(p) >= p.head_size)
+    return std::string(to_string(kind)) + " needs head_size_v < head_size, got " + std::to_string(head_size_v(p)) +
+           " and " + std::to_string(p.head_size);
+  if (auto e = layout_error(kind, p.num_kv_heads, p.block_size, cache_row(kind, KvTensor::key, p.head_size, head_size_v(p)), eb))
+    return e;
+  return layout_error(kind, p.num_kv_heads, p.block_size, cache_row(kind, KvTensor::value, p.head_size, head_size_v(p)), eb);
 }
 
 /// @pre kv_layouts_error(p) is nullopt
 inline KvLayouts kv_layouts(const pacheck_problem& p) {
   const KvLayout kind = KvLayout(p.kv_layout);
   const int32_t eb = dtype_bytes(DType(p.kv_dtype));
-  return {make_page_layout(kind, KvTensor::key, p.num_kv_heads, p.block_size, p.head_size, eb, p.page_stride),
-          make_page_layout(kind, KvTensor::value, p.num_kv_heads, p.block_size, head_size_v(p), eb, page_stride_v(p)),
+  const int32_t D = p.head_size, Dv = head_size_v(p);
+  return {make_page_layout(kind, KvTensor::key, p.num_kv_heads, p.block_size, cache_row(kind, KvTensor::key, D, Dv), eb,
+                           p.page_stride),
+          make_page_layout(kind, KvTensor::value, p.num_kv_heads, p.block_size, cache_row(kind, KvTensor::value, D, Dv),
+                           eb, page_stride_v(p)),
           ScaleLayout{ScaleMode(p.scale_mode), p.num_kv_heads, p.block_size, p.num_blocks}};
 }
 

@@ -259,12 +259,14 @@ void parallel_for(int64_t n, int threads, const std::function<void(int64_t, int)
 }
 
 PageLayout key_layout(const Case& c) {
-  return make_page_layout(c.kv_layout, KvTensor::key, c.num_kv_heads, c.block_size, c.head_size,
-                          dtype_bytes(c.kv_dtype), c.page_stride());
+  return make_page_layout(c.kv_layout, KvTensor::key, c.num_kv_heads, c.block_size,
+                          cache_row(c.kv_layout, KvTensor::key, c.head_size, c.dv()), dtype_bytes(c.kv_dtype),
+                          c.page_stride());
 }
 PageLayout value_layout(const Case& c) {
-  return make_page_layout(c.kv_layout, KvTensor::value, c.num_kv_heads, c.block_size, c.dv(),
-                          dtype_bytes(c.kv_dtype), c.page_stride_v());
+  return make_page_layout(c.kv_layout, KvTensor::value, c.num_kv_heads, c.block_size,
+                          cache_row(c.kv_layout, KvTensor::value, c.head_size, c.dv()), dtype_bytes(c.kv_dtype),
+                          c.page_stride_v());
 }
 ScaleLayout scale_layout(const Case& c) {
   ScaleLayout s;
@@ -480,8 +482,20 @@ Inputs make_inputs(const ValidCase& vc) {
     const bool eight = is_8bit(c.kv_dtype);
     const std::vector<double> zero(size_t(c.num_kv_heads), 0.0);
     kshared = detail::shared_scales(c.kv_scale, parts.k_draw, eight ? head_amax(ksrc, parts.rows_count()) : zero);
-    vshared = detail::shared_scales(c.kv_scale, parts.v_draw, eight ? head_amax(vsrc, parts.rows_count()) : zero);
-    detail::set_apart(kshared, vshared);
+    if (!is_mla(c.kv_layout)) {  // an MLA cache has one scale for its one tensor
+      vshared = detail::shared_scales(c.kv_scale, parts.v_draw, eight ? head_amax(vsrc, parts.rows_count()) : zero);
+      detail::set_apart(kshared, vshared);
+    }
+  }
+  if (is_mla(c.kv_layout)) {
+    // A latent cache: V is K's first Dv values, the same codes under the same scale.
+    quantize(c, ksrc, parts.k_draw, kshared, in.k);
+    const int64_t rows = parts.rows_count();
+    const int32_t D = c.head_size, Dv = c.dv();
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy_n(in.k.codes.begin() + r * D, Dv, in.v.codes.begin() + r * Dv);
+    in.v.scales = in.k.scales;
+    return std::move(in);
   }
   quantize(c, ksrc, parts.k_draw, kshared, in.k);
   quantize(c, vsrc, parts.v_draw, vshared, in.v);

@@ -319,6 +319,9 @@ DeviceInputs make_device_inputs(const Case& c) { return make_device_inputs(Valid
 
 DeviceInputs make_device_inputs(const ValidCase& vc) {
   const Case& c = vc;
+  // A latent (MLA) cache is drawn on the host and uploaded: V is K's prefix, which the per-row
+  // generator below (K and V from their own streams) does not express.
+  if (is_mla(c.kv_layout)) return upload_inputs(make_inputs(vc));
   detail::InputParts parts = detail::make_input_parts(vc);
   const Inputs& in = parts.in;
   // The parallel scatter of pack_kernel is pack's sequential one only when no pool page is the

@@ -215,3 +215,77 @@ TEST(InputsValidation, InvalidCaseThrowsInputError) {
 
 }  // namespace
 }  // namespace pa
+
+namespace pa {
+namespace {
+
+// The MLA layouts as the ABI header writes them out: V is K's first Dv codes under K's scale; the
+// joint cache holds rows of D and the V cache the same bytes; the split caches hold the latent
+// part (ckv, V's buffer) and the rope part (kpe, K's buffer). pack places every valid token there
+// and gather reads it back, for both layouts, an 8-bit cache with its scale included.
+TEST(InputsMla, LatentCachesFollowTheHeaderFormulas) {
+  for (KvLayout l : {KvLayout::mla_joint, KvLayout::mla_split})
+    for (DType kv : {DType::bf16, DType::fp8_e4m3fn}) {
+      SCOPED_TRACE(std::string(to_string(l)) + " " + to_string(kv));
+      Case c;
+      c.seed = 7;
+      c.num_seqs = 2;
+      c.num_q_heads = 16;
+      c.num_kv_heads = 1;
+      c.head_size = 576;
+      c.head_size_v = 512;
+      c.block_size = 16;
+      c.context_lens = {40, 17};
+      c.kv_layout = l;
+      c.kv_dtype = kv;
+      c.kv_scale = is_8bit(kv) ? ScaleMode::per_tensor : ScaleMode::none;
+      c.page_pad = 8;
+      const Inputs in = make_inputs(c);
+      const PhysicalKv p = pack(in);
+      const int32_t D = 576, Dv = 512, B = 16, eb = dtype_bytes(kv);
+      ASSERT_EQ(in.v.head_size, Dv);
+      for (int32_t s = 0; s < 2; ++s)
+        for (int32_t t = 0; t < c.context_lens[size_t(s)]; ++t) {
+          ASSERT_EQ(in.v.scale(s, t, 0), in.k.scale(s, t, 0));
+          const int64_t blk = in.page_of(s, t), tok = t % B;
+          for (int32_t d = 0; d < D; d += 7) {
+            const uint16_t code = in.k.code(s, t, 0, d);
+            if (d < Dv) ASSERT_EQ(in.v.code(s, t, 0, d), code) << "V is not K's latent prefix at d=" << d;
+            if (l == KvLayout::mla_joint) {
+              ASSERT_EQ(load_code(p.k_cache, eb, blk * (B * D + 8) + tok * D + d), code);
+              ASSERT_EQ(load_code(p.v_cache, eb, blk * (B * D + 8) + tok * D + d), code);
+            } else if (d < Dv) {
+              ASSERT_EQ(load_code(p.v_cache, eb, blk * (B * Dv + 8) + tok * Dv + d), code);
+            } else {
+              ASSERT_EQ(load_code(p.k_cache, eb, blk * (B * (D - Dv) + 8) + tok * (D - Dv) + d - Dv), code);
+            }
+          }
+        }
+      if (l == KvLayout::mla_joint) EXPECT_EQ(p.k_cache, p.v_cache);
+      const LogicalKv k = gather(in, p, KvTensor::key), v = gather(in, p, KvTensor::value);
+      EXPECT_EQ(k.codes, in.k.codes);
+      EXPECT_EQ(v.codes, in.v.codes);
+      EXPECT_EQ(k.scales, in.k.scales);
+    }
+}
+
+TEST(InputsMla, ValidationNamesEachMlaRule) {
+  Case c;
+  c.kv_layout = KvLayout::mla_split;
+  c.num_q_heads = 16;
+  c.num_kv_heads = 2;
+  c.head_size = 576;
+  c.head_size_v = 0;
+  c.kv_scale = ScaleMode::per_head;
+  const std::string all = [&] {
+    std::string s;
+    for (const std::string& e : validate(c)) s += e + "\n";
+    return s;
+  }();
+  EXPECT_NE(all.find("num_kv_heads=2: must be 1 with an MLA layout"), std::string::npos) << all;
+  EXPECT_NE(all.find("head_size_v=0: an MLA layout needs head_size_v < head_size"), std::string::npos) << all;
+  EXPECT_NE(all.find("kv_scale=per_head: an MLA cache takes none or per_tensor"), std::string::npos) << all;
+}
+
+}  // namespace
+}  // namespace pa

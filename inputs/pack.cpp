@@ -18,12 +18,14 @@ void scatter_tokens(const Inputs& in, PhysicalKv& p, bool scales) {
   const Case& c = in.c;
   const int32_t eb = dtype_bytes(c.kv_dtype);
   const PagedLayout K = in.paged(p.k_layout), V = in.paged(p.v_layout);
+  const int32_t k0 = k_from_v(c.kv_layout, c.dv());  // K's columns [k0, D) are the K cache's
   for (int32_t s = 0; s < c.num_seqs; ++s) {
     for (int32_t t = 0; t < in.context_lens[size_t(s)]; ++t) {
       const int32_t blk = K.block_of(s, t), tok = K.slot_of(t);
       for (int32_t h = 0; h < c.num_kv_heads; ++h) {
         if (!scales) {
-          for (int32_t d = 0; d < c.head_size; ++d) store_code(p.k_cache, eb, K(s, t, h, d), in.k.code(s, t, h, d));
+          for (int32_t d = 0; d < p.k_layout.head_size; ++d)
+            store_code(p.k_cache, eb, K(s, t, h, d), in.k.code(s, t, h, k0 + d));
           for (int32_t d = 0; d < c.dv(); ++d) store_code(p.v_cache, eb, V(s, t, h, d), in.v.code(s, t, h, d));
         } else {
           const int64_t si = p.scale_layout(blk, h, tok);
@@ -74,6 +76,11 @@ void scatter_codes(uint8_t* buf, int32_t eb, int64_t base, const int64_t* doff, 
   }
 }
 
+// mla_joint: the V cache is the K cache's bytes (V is each row's latent prefix).
+void share_joint_cache(const Case& c, PhysicalKv& p) {
+  if (c.kv_layout == KvLayout::mla_joint) p.v_cache = p.k_cache;
+}
+
 }  // namespace
 
 std::vector<int64_t> detail::page_owners(const Inputs& in) {
@@ -117,6 +124,7 @@ PhysicalKv pack(const Inputs& in) {
       for (int64_t i = 0; i < int64_t(buf->size()) / eb; ++i) store_code(*buf, eb, i, poison);
     scatter_tokens(in, p, false);
     scatter_tokens(in, p, true);
+    share_joint_cache(c, p);
     return p;
   }
 
@@ -125,7 +133,9 @@ PhysicalKv pack(const Inputs& in) {
   // pages are owned by at most one table entry, so items write disjoint bytes, and each byte ends
   // up as the sequential scatter leaves it. Per-token scales follow the page too; the shared
   // scale slots of the other modes are written afterwards, sequentially, as before.
-  const int32_t B = c.block_size, H = c.num_kv_heads, D = c.head_size, Dv = c.dv();
+  // The K cache holds K's columns [k0, k0 + D) (all of them, but for mla_split's rope part).
+  const int32_t B = c.block_size, H = c.num_kv_heads, D = p.k_layout.head_size, Dv = c.dv();
+  const int32_t k0 = k_from_v(c.kv_layout, Dv), k_row = c.head_size;
   const int64_t stride = p.k_layout.page_stride, v_stride = p.v_layout.page_stride;
   // The layout formula is a sum of a (blk, h, tok) part and a d part, so an element's offset is
   // L(blk, h, tok, 0) + L(0, 0, 0, d): the d parts are computed once.
@@ -156,7 +166,7 @@ PhysicalKv pack(const Inputs& in) {
       for (int32_t h = 0; h < H; ++h) {
         const size_t rh = size_t(r * H + h);
         scatter_codes(p.k_cache.data(), eb, p.k_layout(blk, h, tok, 0), k_doff.data(), k_contiguous,
-                      in.k.codes.data() + rh * size_t(D), D);
+                      in.k.codes.data() + rh * size_t(k_row) + size_t(k0), D);
         scatter_codes(p.v_cache.data(), eb, p.v_layout(blk, h, tok, 0), v_doff.data(), v_contiguous,
                       in.v.codes.data() + rh * size_t(Dv), Dv);
         if (token_scales) {
@@ -168,13 +178,15 @@ PhysicalKv pack(const Inputs& in) {
     }
   });
   if (!token_scales) scatter_tokens(in, p, true);
+  share_joint_cache(c, p);
   return p;
 }
 
 LogicalKv gather(const Inputs& in, const PhysicalKv& p, KvTensor which) {
   const Case& c = in.c;
   const bool key = which == KvTensor::key;
-  const PagedLayout paged = in.paged(key ? p.k_layout : p.v_layout);
+  const PagedLayout paged = in.paged(key ? p.k_layout : p.v_layout), latent = in.paged(p.v_layout);
+  const int32_t k0 = key ? k_from_v(c.kv_layout, c.dv()) : 0;
   const auto& cache = key ? p.k_cache : p.v_cache;
   const auto& scales = key ? p.k_scales : p.v_scales;
   const int32_t eb = dtype_bytes(c.kv_dtype);
@@ -191,8 +203,9 @@ LogicalKv gather(const Inputs& in, const PhysicalKv& p, KvTensor which) {
       const int32_t blk = paged.block_of(s, t), tok = paged.slot_of(t);
       const int64_t r = out.row(s, t);
       for (int32_t h = 0; h < out.heads; ++h) {
-        for (int32_t d = 0; d < out.head_size; ++d)
-          out.codes[size_t((r * out.heads + h) * out.head_size + d)] = load_code(cache, eb, paged(s, t, h, d));
+        for (int32_t d = 0; d < out.head_size; ++d)  // K's first k0 columns are the V cache's (mla_split)
+          out.codes[size_t((r * out.heads + h) * out.head_size + d)] =
+              d < k0 ? load_code(p.v_cache, eb, latent(s, t, h, d)) : load_code(cache, eb, paged(s, t, h, d - k0));
         out.scales[size_t(r * out.heads + h)] = scales[size_t(p.scale_layout(blk, h, tok))];
       }
     }

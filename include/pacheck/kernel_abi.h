@@ -33,6 +33,8 @@
  *    Minor 3 added the call around the kernel: the plan step (descriptor plan, launch_planned and
  *    release_plan, with pacheck_plan_batch) and the capability flags GRAPH_SAFE, DETERMINISTIC and
  *    PLAN_COVERS_SHORTER. A kernel of an earlier minor plans inside its launch, as before.
+ *    Minor 4 added the MLA layouts MLA_JOINT and MLA_SPLIT (a latent cache; below). A kernel of an
+ *    earlier minor cannot declare them (the bits are refused in its capability).
  *  - No C++ types, exceptions or allocations cross the boundary. Strings are NUL-terminated and
  *    owned by the side that returns them (descriptor strings live as long as the library).
  *  - One error shape: a call that can fail returns a status and `last_error` names why.
@@ -75,6 +77,16 @@
  *    SHUFFLED  K as VLLM
  *              V [NB, H, B/x, D, x]:    blk*page_stride + h*D*B + (tok/x)*D*x + d*x + tok%x
  *              (needs B % x == 0)
+ *    MLA_JOINT (minor 4) one latent KV head per token (Hkv = 1): K is Dv latent values followed by
+ *              D - Dv rope values (DeepSeek: 512 + 64 = 576), V is the latent part of K.
+ *              k_cache [NB, B, D]:      blk*page_stride + tok*D + d
+ *              v_cache holds the same bytes (page_stride_v = page_stride, rows of D): V element
+ *              d < Dv at blk*page_stride_v + tok*D + d. Read V from either buffer.
+ *    MLA_SPLIT (minor 4) the same logical K and V in two caches:
+ *              v_cache = ckv [NB, B, Dv]:    blk*page_stride_v + tok*Dv + d  (V[d], and K[d], d < Dv)
+ *              k_cache = kpe [NB, B, D-Dv]:  blk*page_stride + tok*(D-Dv) + (d-Dv)  (K[d], d >= Dv)
+ *    With the MLA layouts the scale modes are NONE and PER_TENSOR, and k_scales and v_scales hold
+ *    the same value (K and V are one stored tensor).
  *
  * Scales (dequantized value = decode(code) * scale; the writer stored code = sat(x / scale)):
  *    NONE                   scale 1 (k_scales/v_scales hold one element, 1.0)
@@ -104,7 +116,7 @@ extern "C" {
 #endif
 
 #define PACHECK_KERNEL_ABI_VERSION 1u /* major */
-#define PACHECK_KERNEL_ABI_MINOR 3u
+#define PACHECK_KERNEL_ABI_MINOR 4u
 
 /* The struct_size of a struct as this header defines it: `pacheck_capability c = {
  * PACHECK_STRUCT_SIZE(pacheck_capability), ...}`. */
@@ -134,7 +146,9 @@ typedef enum pacheck_kv_layout {
   PACHECK_LAYOUT_HND = 1,
   PACHECK_LAYOUT_VLLM = 2,
   PACHECK_LAYOUT_SHUFFLED = 3,
-  PACHECK_LAYOUT_COUNT_ = 4
+  PACHECK_LAYOUT_MLA_JOINT = 4, /* minor 4 */
+  PACHECK_LAYOUT_MLA_SPLIT = 5, /* minor 4 */
+  PACHECK_LAYOUT_COUNT_ = 6
 } pacheck_kv_layout;
 
 typedef enum pacheck_scale_mode {

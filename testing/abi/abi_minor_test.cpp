@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <cstdlib>
 
+#include "kernels/builtin.hpp"
 #include "testing/abi/judge.hpp"
 
 namespace pa::abi_test {
@@ -101,6 +102,40 @@ TEST(AbiMinor, APluginBuiltAgainstTheOneTwoHeaderRunsItsCiSuiteUnchanged) {
                             " --suite ci --quiet --report " + report + " > /dev/null";
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
+}
+
+// A plug-in built against the 1.3 header (testing/abi_v1_3, verbatim: before the MLA layouts)
+// loads, declares what the same source declares under the current header, and runs the ci suite
+// -- MLA cases included -- through the pacheck binary unchanged, in a worker and in process: it
+// is never offered a latent cache.
+TEST(AbiMinor, APluginBuiltAgainstTheOneThreeHeaderRunsItsCiSuiteUnchanged) {
+  const KernelPtr old = load_one(PA_TK_ABI_1_3_VERBATIM_SO), now = load_one(PA_TK_ABI_1_3_SO);
+  EXPECT_EQ(describe(old->info().capability), describe(now->info().capability));
+  EXPECT_EQ(old->info().capability.layouts & (bit(KvLayout::mla_joint) | bit(KvLayout::mla_split)), 0u);
+  for (const char* isolate : {"external", "never"}) {
+    const std::string report = ::testing::TempDir() + "abi_1_3_ci_" + isolate + ".json";
+    const std::string cmd = std::string(PACHECK_BIN) + " run --kernel " + PA_TK_ABI_1_3_VERBATIM_SO + " --isolate " +
+                            isolate + " --suite ci --quiet --report " + report + " > /dev/null";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+}
+
+// The MLA layouts are minor 4's: a descriptor of an earlier minor that sets their bits is refused
+// at load, naming the field and the minor (it could not have meant them).
+TEST(AbiMinor, AnEarlierMinorDeclaringTheMlaLayoutsIsRefused) {
+  pacheck_capability cap = *builtin_specs()[size_t(BuiltinPath::mla)].capability;
+  pacheck_kernel d = *host_twin_descriptors()[size_t(BuiltinPath::mla)];
+  d.capability = &cap;
+  d.abi_minor = 3;
+  try {
+    AbiKernel k(&d, "test");
+    FAIL() << "a minor-3 descriptor with MLA layouts loaded";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("MLA_JOINT or MLA_SPLIT"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("1.3"), std::string::npos) << e.what();
+  }
+  d.abi_minor = PACHECK_KERNEL_ABI_MINOR;
+  EXPECT_NO_THROW(AbiKernel(&d, "test"));
 }
 
 // A kernel that names another instance than itself for a launch (a silent fallback) fails with

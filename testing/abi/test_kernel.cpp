@@ -7,7 +7,7 @@
 // scales NONE / PER_TENSOR / PER_HEAD, KV in bf16, fp16 and the three fp8 formats; output rounded
 // to the q dtype, lse in fp32. Variants (compile definitions):
 //   TK_ABI_1_0              built against the 1.0 header; declares only 1.0 fields
-//   TK_ABI_1_1, TK_ABI_1_2  built against the 1.1 / 1.2 header (checked)
+//   TK_ABI_1_1, TK_ABI_1_2, TK_ABI_1_3  built against the 1.1 / 1.2 / 1.3 header (checked)
 //   TK_IGNORE_16BIT_SCALES  reads 16-bit caches without scales (vLLM's kv_cache_dtype "auto")
 //   TK_ONLY_SCALES_ON_8BIT  ... and declares it (PACHECK_CAP_ONLY_SCALES_ON_8BIT)
 //   TK_ROUND_FP8_KV         rounds K and V to the q dtype after fp8 dequantization (vLLM)
@@ -63,6 +63,9 @@
 #endif
 #if defined(TK_ABI_1_2) && PACHECK_KERNEL_ABI_MINOR != 2
 #error "TK_ABI_1_2 must be built against testing/abi_v1_2 (the 1.2 header verbatim)"
+#endif
+#if defined(TK_ABI_1_3) && PACHECK_KERNEL_ABI_MINOR != 3
+#error "TK_ABI_1_3 must be built against testing/abi_v1_3 (the 1.3 header verbatim)"
 #endif
 
 namespace {
