@@ -39,9 +39,12 @@ Routing aiter_routing() { return Routing{}; }
 
 std::vector<KernelPtr> routable(const std::vector<KernelPtr>& kernels, const Routing& routing) {
   std::vector<KernelPtr> out;  // registration order: refusals list kernels the way they were registered
+  const auto named = [&](const std::vector<std::string>& order, const std::string& n) {
+    return std::find(order.begin(), order.end(), n) != order.end();
+  };
   for (const KernelPtr& k : kernels)
-    if (std::find(routing.busy_order.begin(), routing.busy_order.end(), k->name()) != routing.busy_order.end() ||
-        std::find(routing.idle_order.begin(), routing.idle_order.end(), k->name()) != routing.idle_order.end())
+    if (named(routing.busy_order, k->name()) || named(routing.idle_order, k->name()) ||
+        named(routing.mla_order, k->name()))
       out.push_back(k);
   return out;
 }
@@ -85,7 +88,25 @@ Decision select_path(const Device& dev, const ValidCase& vc, const std::vector<K
   const Case& c = vc;
   Decision d;
   d.forced = forced;
-  const std::vector<KernelPtr> candidates = routable(kernels, routing);
+  // The rule that applies to this case, and the kernels it names (MLA cases and the others are
+  // routed apart, so neither lists the other family's refusals).
+  std::string rule;
+  const bool mla = is_mla(c.kv_layout);
+  const std::vector<std::string>& order = mla                           ? routing.mla_order
+                                          : busy(routing, dev, c, &rule) ? routing.busy_order
+                                                                         : routing.idle_order;
+  if (mla)
+    rule = "MLA (kv_layout=" + std::string(to_string(c.kv_layout)) + ", Hq=" + std::to_string(c.num_q_heads) +
+           ") prefers " + join(routing.mla_order, " then ");
+  std::vector<KernelPtr> candidates;
+  for (const KernelPtr& k : routable(kernels, routing)) {
+    const bool in_mla = std::find(routing.mla_order.begin(), routing.mla_order.end(), k->name()) != routing.mla_order.end();
+    const bool in_classic =
+        std::find(routing.busy_order.begin(), routing.busy_order.end(), k->name()) != routing.busy_order.end() ||
+        std::find(routing.idle_order.begin(), routing.idle_order.end(), k->name()) != routing.idle_order.end();
+    // A forced path may be any routable kernel (its refusal then names its own reason).
+    if (forced || (mla ? in_mla : in_classic)) candidates.push_back(k);
+  }
   std::vector<std::optional<std::string>> reason;
   for (const KernelPtr& k : candidates) {
     const auto it = declines.find(k->name());
@@ -97,8 +118,6 @@ Decision select_path(const Device& dev, const ValidCase& vc, const std::vector<K
       if (candidates[i]->name() == name) return int(i);
     return -1;
   };
-  std::string rule;
-  const std::vector<std::string>& order = busy(routing, dev, c, &rule) ? routing.busy_order : routing.idle_order;
   const auto first_supporting = [&]() -> int {
     for (const std::string& name : order)
       if (const int i = index_of(name); i >= 0 && !reason[size_t(i)]) return i;

@@ -17,11 +17,18 @@ namespace pa {
 /// fills the machine (num_seqs * Hq > threshold_per_cu * CU count) or the KV is int8 (only asm
 /// has int8); below that the HIP split-K kernel keeps more CUs busy; v1 reads the non-shuffled
 /// layouts, which the shuffled paths never can, so it only ever takes what they cannot do.
+///
+/// MLA cases (a latent cache) follow their own rule, as the MLA backends do: the split-K
+/// (persistent) kernel takes the native head counts and the counts it pads up to them (its
+/// declared GQA tiles: 8 and 12 run as 16, 20 and 24 as 32, 40 as 64); a count it does not declare
+/// goes to the plain MLA decode; a count neither declares is refused. A rule that sends a head
+/// count to a kernel that does not declare it is what the decision check catches.
 struct Routing {
   std::vector<std::string> busy_order = {"asm", "hip", "v1"};  // high concurrency, or busy_kv
   std::vector<std::string> idle_order = {"hip", "asm", "v1"};
   int32_t threshold_per_cu = 2;
   std::vector<DType> busy_kv = {DType::int8};
+  std::vector<std::string> mla_order = {"mla_split", "mla"};  // cases with an MLA layout
 };
 /// The rule pacheck models for every device model (the aiter rule, parameterised by CU count).
 Routing aiter_routing();

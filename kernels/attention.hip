@@ -17,7 +17,10 @@ namespace {
 
 constexpr int kThreads = 256;  // threads per block = tokens per chunk
 constexpr int kRows = 8;       // query rows per block
+// Head sizes a block holds in shared memory: (Q/K, V) of 256 for the classic and ragged paths, and
+// MLA's (576, 512) (about 42 KiB of shared memory), instantiated for d-contiguous V only.
 constexpr int kMaxD = 256;
+constexpr int kMlaD = 576, kMlaDv = 512;
 
 /// Context of sequence s: from the CSR encoding when the table is CSR, else context_lens.
 __device__ inline int32_t context_of(const AttentionParams& p, int32_t s) {
@@ -75,14 +78,14 @@ struct Row {
 ///   kScalar:  one element per load (any layout; the fallback, e.g. vllm V with B < x).
 enum class VRead { kColumns, kTokens, kScalar };
 
-template <DType KV, DType QT, VRead kRead>
+template <DType KV, DType QT, VRead kRead, int MaxD, int MaxDv>
 __device__ void attention_body(const AttentionParams& p) {
   constexpr int kVV = kRead == VRead::kColumns ? 8 : 1;  // output columns per thread
   using KS = typename codec::Codec<KV>::Storage;
   constexpr int kVK = 16 / int(sizeof(KS));  // K elements per 16-byte load
-  __shared__ float q_s[kRows][kMaxD];
+  __shared__ float q_s[kRows][MaxD];
   __shared__ float x_s[kRows][kThreads];
-  __shared__ float o_s[kRows][kMaxD];
+  __shared__ float o_s[kRows][MaxDv];
   __shared__ float m_s[kRows], l_s[kRows], a_s[kRows];
   __shared__ int32_t blk_s[kThreads];
 
@@ -133,6 +136,8 @@ __device__ void attention_body(const AttentionParams& p) {
     for (int j = 0; j < kVV; ++j) acc[r][j] = 0.f;
   const PagedLayout paged{p.k_layout, p.block_tables, p.max_blocks};  // the padded table's one reader
   const bool k_vec = p.k_layout.contiguous_d() >= kVK && p.k_layout.page_stride % kVK == 0;
+  // mla_split: K's first k_from_v elements are the latent (V) cache's.
+  const bool latent_vec = p.v_layout.contiguous_d() >= kVK && p.v_layout.page_stride % kVK == 0;
   const bool v_vec = kVV > 1 && p.v_layout.page_stride % kVV == 0;
   const int nwarps = kThreads / kWarpSize, lane = tid % kWarpSize, warp = tid / kWarpSize;
   __syncthreads();
@@ -150,7 +155,8 @@ __device__ void attention_body(const AttentionParams& p) {
         for (int r = 0; r < kRows; ++r) dot[r] = 0.f;
         for (int32_t d0 = 0; d0 < D; d0 += kVK) {
           float k[kVK];
-          load_decode<KV, kVK>(p.k_cache, p.k_layout(blk, hk, tok, d0), k_vec, k);
+          if (d0 < p.k_from_v) load_decode<KV, kVK>(p.v_cache, p.v_layout(blk, hk, tok, d0), latent_vec, k);
+          else load_decode<KV, kVK>(p.k_cache, p.k_layout(blk, hk, tok, d0 - p.k_from_v), k_vec, k);
           for (int j = 0; j < kVK; ++j)
             for (int r = 0; r < kRows; ++r) dot[r] += q_s[r][d0 + j] * k[j];
         }
@@ -260,9 +266,9 @@ __device__ void attention_body(const AttentionParams& p) {
   }
 }
 
-template <DType KV, DType QT, VRead kRead>
+template <DType KV, DType QT, VRead kRead, int MaxD = kMaxD, int MaxDv = kMaxD>
 __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionParams p) {
-  attention_body<KV, QT, kRead>(p);
+  attention_body<KV, QT, kRead, MaxD, MaxDv>(p);
 }
 
 /// The V read mode for a layout (see VRead).
@@ -318,10 +324,14 @@ std::string last_error(const char* what) {
 #endif
 
 LaunchStatus launch_attention(const AttentionParams& p) {
-  if (p.head_size > kMaxD || p.head_size % 16 != 0)
-    return {"launch_attention: head_size=" + std::to_string(p.head_size) + " not a multiple of 16 <= 256"};
-  if (p.dv() < 1 || p.dv() > kMaxD)
-    return {"launch_attention: head_size_v=" + std::to_string(p.dv()) + " not in [1, 256]"};
+  // Above 256: the MLA instantiation (head sizes up to 576 / 512, d-contiguous V).
+  const bool wide = p.head_size > kMaxD || p.dv() > kMaxD;
+  if (p.head_size > kMlaD || p.head_size % 16 != 0)
+    return {"launch_attention: head_size=" + std::to_string(p.head_size) + " not a multiple of 16 <= 576"};
+  if (p.dv() < 1 || p.dv() > (wide ? kMlaDv : kMaxD))
+    return {"launch_attention: head_size_v=" + std::to_string(p.dv()) + " not in [1, 512] (up to 256 with head_size <= 256)"};
+  if (p.k_from_v % 16 != 0 || p.k_from_v > p.head_size)
+    return {"launch_attention: k_from_v=" + std::to_string(p.k_from_v) + " is not a multiple of 16 <= head_size"};
   if (p.block_size & (p.block_size - 1))
     return {"launch_attention: block_size=" + std::to_string(p.block_size) + " not a power of two"};
   const int32_t rows = p.q_len * p.gqa_tile;
@@ -331,7 +341,10 @@ LaunchStatus launch_attention(const AttentionParams& p) {
   std::string err = "launch_attention: unsupported dtype";
   PA_KV_SWITCH(p.kv_dtype, KV, return {err},
     PA_Q_SWITCH(p.q_dtype, QT, return {err},
-      if (mode == VRead::kColumns)
+      if (wide && mode != VRead::kColumns) return {"launch_attention: head sizes above 256 need a d-contiguous V layout"};
+      if (wide)
+        hipLaunchKernelGGL((attention_kernel<KV, QT, VRead::kColumns, kMlaD, kMlaDv>), grid, dim3(kThreads), 0, 0, p);
+      else if (mode == VRead::kColumns)
         hipLaunchKernelGGL((attention_kernel<KV, QT, VRead::kColumns>), grid, dim3(kThreads), 0, 0, p);
       else if (mode == VRead::kTokens)
         hipLaunchKernelGGL((attention_kernel<KV, QT, VRead::kTokens>), grid, dim3(kThreads), 0, 0, p);

@@ -11,6 +11,8 @@ const std::array<BuiltinSpec, kBuiltinCount>& builtin_specs() {
       {BuiltinPath::asm_, "asm", &builtin::kAsmCapability, &builtin::kMfmaNumerics},
       {BuiltinPath::unified, "unified", &builtin::kUnifiedCapability, &builtin::kV1Numerics},
       {BuiltinPath::unified_split, "unified_split", &builtin::kUnifiedSplitCapability, &builtin::kV1Numerics},
+      {BuiltinPath::mla, "mla", &builtin::kMlaCapability, &builtin::kV1Numerics},
+      {BuiltinPath::mla_split, "mla_split", &builtin::kMlaSplitCapability, &builtin::kMfmaNumerics},
   }};
   return kSpecs;
 }
@@ -21,7 +23,7 @@ namespace {
 // Only the two-stage path needs scratch: its split plan, the same on both sides.
 uint64_t builtin_workspace(const pacheck_kernel* self, const pacheck_problem* p) {
   const BuiltinPath path = builtin_path(self);
-  return path == BuiltinPath::hip || path == BuiltinPath::unified_split ? uint64_t(split_plan(*p).bytes()) : 0;
+  return splits_context(path) ? uint64_t(split_plan(*p).bytes()) : 0;
 }
 }  // namespace
 
@@ -30,6 +32,7 @@ pacheck_kernel builtin_descriptor(const BuiltinSpec& spec, pacheck_memory memory
   pacheck_kernel k{};
   k.struct_size = sizeof k;
   k.abi_version = PACHECK_KERNEL_ABI_VERSION;
+  k.abi_minor = PACHECK_KERNEL_ABI_MINOR;
   k.name = spec.name;
   k.version = "1";
   k.provenance = provenance;

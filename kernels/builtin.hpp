@@ -12,8 +12,8 @@
 
 namespace pa {
 
-enum class BuiltinPath : uint8_t { v1, hip, asm_, unified, unified_split };
-inline constexpr size_t kBuiltinCount = 5;
+enum class BuiltinPath : uint8_t { v1, hip, asm_, unified, unified_split, mla, mla_split };
+inline constexpr size_t kBuiltinCount = 7;
 
 struct BuiltinSpec {
   BuiltinPath path;
@@ -21,11 +21,26 @@ struct BuiltinSpec {
   const pacheck_capability* capability;
   const pacheck_numerics* numerics;
 };
-/// v1, hip, asm (the classic call) and unified, unified_split (the ragged family), in
-/// registration order.
+/// v1, hip, asm (the classic call), unified, unified_split (the ragged family) and mla,
+/// mla_split (the latent cache), in registration order.
 const std::array<BuiltinSpec, kBuiltinCount>& builtin_specs();
 /// The path of a descriptor made by builtin_descriptor().
 BuiltinPath builtin_path(const pacheck_kernel* self);
+/// Paths that read the minor-2 batch (cu_seqlens_q, the CSR table, Dv != D, empty rows).
+inline bool reads_ragged_batch(BuiltinPath p) {
+  return p == BuiltinPath::unified || p == BuiltinPath::unified_split || p == BuiltinPath::mla ||
+         p == BuiltinPath::mla_split;
+}
+/// Two-stage paths: stage 1 over partition_size splits into the workspace, stage 2 merges.
+inline bool splits_context(BuiltinPath p) {
+  return p == BuiltinPath::hip || p == BuiltinPath::unified_split || p == BuiltinPath::mla_split;
+}
+/// Paths that run G padded up to their declared tile (the padded rows computed and discarded).
+inline bool pads_gqa(BuiltinPath p) { return p == BuiltinPath::asm_ || p == BuiltinPath::mla_split; }
+/// Paths that feed P to the matrix core in the q dtype.
+inline bool rounds_p(BuiltinPath p) {
+  return p == BuiltinPath::hip || p == BuiltinPath::asm_ || p == BuiltinPath::mla_split;
+}
 
 using LaunchFn = int (*)(const pacheck_kernel*, const pacheck_problem*, const pacheck_buffers*, void*);
 using LastErrorFn = const char* (*)(const pacheck_kernel*);

@@ -14,6 +14,14 @@
 //        hnd layouts, 16-bit and e4m3 caches with per-tensor or per-head scales; natural LSE.
 //        unified is one pass per row; unified_split splits the context at partition_size and
 //        merges the rescaled partials in a second stage. fp32 throughout.
+//   mla, mla_split  MLA decode over a latent cache (DeepSeek/Kimi: FlashMLA, aiter mla_decode_fwd,
+//        FlashInfer's MLA wrapper): one latent KV head, K 576 = 512 latent + 64 rope, V the latent
+//        512, joint or split caches, padded or CSR tables, pages of 1/16/64, bf16/fp16 or e4m3
+//        KV with a per-tensor scale or none, q_len up to 16, ragged. mla is one pass per row over
+//        any head count up to 128 (fp32 throughout); mla_split is the split-K kernel with a
+//        separate merge over the native head counts 16, 32, 64 and 128 -- other counts are padded
+//        up to the next (8, 12 -> 16; 20, 24 -> 32; 40 -> 64), the padded rows computed on zero
+//        queries and discarded -- with P fed to the matrix core in the q dtype.
 //   asm  aiter pa_fwd_asm: shuffled layout, head 128 and pages of 16 only, GQA tiles 8 and 16
 //        (G padded up), q_len*G <= 16, 8-bit KV only with per-token [NB,Hkv,B] scales. P in the
 //        q dtype.
@@ -86,6 +94,29 @@ inline const pacheck_capability kUnifiedCapability = {
 // partitions where a merge bug shrinks to the fewest pages.
 inline const pacheck_capability kUnifiedSplitCapability = [] {
   pacheck_capability c = kUnifiedCapability;
+  c.flags |= PACHECK_CAP_ONLY_PAGE_PARTITIONS;
+  return c;
+}();
+
+inline constexpr int32_t kMlaHeads[] = {576};
+inline constexpr int32_t kMlaHeadsV[] = {512};
+inline constexpr int32_t kMlaBlocks[] = {1, 16, 64};
+inline constexpr int32_t kMlaTiles[] = {16, 32, 64, 128};
+
+inline const pacheck_capability kMlaCapability = {
+    sizeof(pacheck_capability), kQDtypes,
+    PACHECK_BIT(PACHECK_DTYPE_BF16) | PACHECK_BIT(PACHECK_DTYPE_FP16) | PACHECK_BIT(PACHECK_DTYPE_FP8_E4M3FN) |
+        PACHECK_BIT(PACHECK_DTYPE_FP8_E4M3FNUZ),
+    PACHECK_BIT(PACHECK_LAYOUT_MLA_JOINT) | PACHECK_BIT(PACHECK_LAYOUT_MLA_SPLIT),
+    PACHECK_BIT(PACHECK_SCALE_NONE) | PACHECK_BIT(PACHECK_SCALE_PER_TENSOR),
+    kMlaHeads, 1, kMlaBlocks, 3, 128, nullptr, 0, 16, 0, 0,
+    PACHECK_CAP_STRIDED_PAGES | PACHECK_CAP_LSE | PACHECK_CAP_CUSTOM_SCALE | PACHECK_CAP_RAGGED | PACHECK_CAP_EMPTY_ROWS,
+    0, 0,
+    PACHECK_BIT(PACHECK_TABLE_PADDED) | PACHECK_BIT(PACHECK_TABLE_CSR), kMlaHeadsV, 1, PACHECK_LSE_NATURAL};
+inline const pacheck_capability kMlaSplitCapability = [] {
+  pacheck_capability c = kMlaCapability;
+  c.gqa_tiles = kMlaTiles;
+  c.num_gqa_tiles = 4;
   c.flags |= PACHECK_CAP_ONLY_PAGE_PARTITIONS;
   return c;
 }();

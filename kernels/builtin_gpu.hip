@@ -30,7 +30,7 @@ int gpu_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
   }
   // The ragged family reads the minor-2 buffers; the classic paths are never offered a case that
   // needs them (their capability), so they keep reading q_len and block_tables as they always did.
-  const bool unified = path == BuiltinPath::unified || path == BuiltinPath::unified_split;
+  const bool unified = reads_ragged_batch(path);
   const bool csr = unified && p.page_table == PACHECK_TABLE_CSR;
   if (unified && !b->cu_seqlens_q && p.q_len < 1) {
     t_gpu_error = "a ragged problem (q_len 0) without cu_seqlens_q";
@@ -69,11 +69,12 @@ int gpu_launch(const pacheck_kernel* self, const pacheck_problem* pr, const pach
   a.max_blocks = p.max_blocks_per_seq;
   a.max_context = p.max_context;
   a.gqa = p.num_q_heads / p.num_kv_heads;
-  a.gqa_tile = path == BuiltinPath::asm_ ? padded_gqa(capability_from_abi(self->capability, "built-in"), a.gqa) : a.gqa;
-  a.round_p = path == BuiltinPath::hip || path == BuiltinPath::asm_;  // unified*: P stays fp32
+  a.gqa_tile = pads_gqa(path) ? padded_gqa(capability_from_abi(self->capability, "built-in"), a.gqa) : a.gqa;
+  a.round_p = rounds_p(path);  // v1, unified*, mla: P stays fp32
+  a.k_from_v = k_from_v(KvLayout(p.kv_layout), a.head_size_v);
   a.out = b->out;
   a.lse = b->lse;
-  if (path == BuiltinPath::hip || path == BuiltinPath::unified_split) {
+  if (splits_context(path)) {
     const SplitPlan plan = split_plan(p);
     a.partition = plan.partition;
     a.num_partitions = plan.num_partitions;
@@ -109,6 +110,9 @@ std::string gpu_write_cache(const Inputs& in, const std::vector<bool>& skip, Phy
   if (!gpu_available(&why)) return why;
   try {
     const Case& c = in.c;
+    if (is_mla(c.kv_layout))
+      return std::string("reshape_and_cache: kv_layout=") + to_string(c.kv_layout) +
+             " is a latent (MLA) cache, which this writer does not write";
     const CacheWriteJob job = prepare_cache_write(in, skip, out);
     GuardedBuffers g;
     gpu::CacheWriteParams p;

@@ -31,6 +31,9 @@ void write_row(const float* x, std::vector<uint8_t>& cache, std::vector<float>& 
 std::string host_write_cache(const Inputs& in, const std::vector<bool>& skip, PhysicalKv& out) {
   const Case& c = in.c;
   if (c.kv_scale == ScaleMode::per_head) return "reshape_and_cache: per_head scales are not written by this writer";
+  if (is_mla(c.kv_layout))
+    return std::string("reshape_and_cache: kv_layout=") + to_string(c.kv_layout) +
+           " is a latent (MLA) cache, which this writer does not write";
   const CacheWriteJob job = prepare_cache_write(in, skip, out);
   const int32_t H = c.num_kv_heads, D = c.head_size, Dv = c.dv();
   std::string err;

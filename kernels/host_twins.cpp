@@ -25,8 +25,9 @@ namespace pa {
 
 namespace {
 
-constexpr int kMaxHead = 256;  // largest head size any built-in path declares
-using HostPartial = Partial<kMaxHead>;
+constexpr int kMaxHead = 576;   // largest Q/K head size any built-in path declares (MLA's 576)
+constexpr int kMaxHeadV = 512;  // largest V head size (MLA's latent 512)
+using HostPartial = Partial<kMaxHeadV>;
 
 /// One physical cache tensor of storage type KV, read the way a kernel reads it. A layout's offset
 /// is a (page, head, slot) part plus a d part (as pack uses it), so a row's elements are read at
@@ -68,10 +69,12 @@ struct Twin {
   LogitTransform lt;
   int32_t G;
   int32_t Dv;
+  int32_t k0;            // K's leading elements read from the V cache (mla_split's latent part)
   CsrTable csr;          // indptr null unless the page table is CSR
 
   Twin(const pacheck_problem& pr, const pacheck_buffers& bu)
-      : p(pr), b(bu), G(pr.num_q_heads / pr.num_kv_heads), Dv(head_size_v(pr)) {
+      : p(pr), b(bu), G(pr.num_q_heads / pr.num_kv_heads), Dv(head_size_v(pr)),
+        k0(k_from_v(KvLayout(pr.kv_layout), head_size_v(pr))) {
     if (p.page_table == PACHECK_TABLE_CSR) csr = {b.kv_indptr, b.kv_indices, b.kv_last_page_len, p.block_size};
     const DType qt = DType(p.q_dtype);
     q.resize(size_t(total_q(p) * p.num_q_heads * p.head_size));
@@ -128,7 +131,10 @@ void attend(const Twin& tw, const CacheView<KV>& K, const CacheView<KV>& V, cons
     for (int32_t w = 0; w < nk; ++w) {  // keys[d][w]: key t0 + w's decoded, scaled element d
       const float ks = K.scale(s, t0 + w, hk);
       const int64_t k_row = K.row(s, t0 + w, hk);
-      for (int32_t d = 0; d < D; ++d) keys[size_t(d) * kKeys + size_t(w)] = K.value_at(k_row, d) * ks;
+      const int32_t k0 = tw.k0;  // K's first k0 elements are the V cache's (a split latent cache)
+      const int64_t l_row = k0 > 0 ? V.row(s, t0 + w, hk) : 0;
+      for (int32_t d = 0; d < k0; ++d) keys[size_t(d) * kKeys + size_t(w)] = V.value_at(l_row, d) * ks;
+      for (int32_t d = k0; d < D; ++d) keys[size_t(d) * kKeys + size_t(w)] = K.value_at(k_row, d - k0) * ks;
     }
     std::fill(dot.begin(), dot.end(), 0.f);
     for (int32_t d = 0; d < D; ++d)  // n * nk independent sums, each in increasing d
@@ -256,9 +262,9 @@ thread_local std::string t_last_error;
 const char* twin_last_error(const pacheck_kernel*) { return t_last_error.c_str(); }
 
 int twin_launch(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_buffers* b, void*) {
-  if (p->head_size > kMaxHead || head_size_v(*p) > kMaxHead) {
+  if (p->head_size > kMaxHead || head_size_v(*p) > kMaxHeadV) {
     t_last_error = "head_size=" + std::to_string(p->head_size) + " / head_size_v=" + std::to_string(head_size_v(*p)) +
-                   " above the twin's " + std::to_string(kMaxHead);
+                   " above the twin's " + std::to_string(kMaxHead) + " / " + std::to_string(kMaxHeadV);
     return PACHECK_NOT_SUPPORTED;
   }
   const DType kv = DType(p->kv_dtype);
@@ -280,6 +286,8 @@ int twin_launch(const pacheck_kernel* self, const pacheck_problem* p, const pach
       case BuiltinPath::asm_: run_single_pass<KV>(tw, K, V, DType(p->q_dtype)); break;
       case BuiltinPath::unified: run_single_pass<KV>(tw, K, V, DType::fp32); break;
       case BuiltinPath::unified_split: run_hip<KV>(tw, K, V, DType::fp32); break;
+      case BuiltinPath::mla: run_single_pass<KV>(tw, K, V, DType::fp32); break;
+      case BuiltinPath::mla_split: run_hip<KV>(tw, K, V, DType(p->q_dtype)); break;
     })
   if (!ok) {
     t_last_error = std::string("kv_dtype=") + to_string(kv) + " has no host twin instantiation";

@@ -40,6 +40,7 @@ struct AttentionParams {
   // q_len: query tokens per sequence, or with cu_seqlens_q the largest (the grid's row count).
   int32_t num_seqs = 0, q_len = 1, num_q_heads = 0, num_kv_heads = 0, head_size = 0, block_size = 0;
   int32_t head_size_v = 0;  // Dv of V, out and tmp_out; 0 = head_size
+  int32_t k_from_v = 0;     // K's leading elements read from v_cache (mla_split's latent part; k_from_v())
   int32_t total_q = 0;      // T = cu_seqlens_q[S]; 0 = num_seqs * q_len
   int32_t max_blocks = 0, max_context = 0;
   int32_t gqa = 1;          // G

@@ -66,7 +66,7 @@ TEST(Plugin, BadPluginsAreClearErrors) {
       {"wrong ABI version", PA_PLUGIN_BAD_ABI_VERSION_SO, {"kernel 'zeros_a'", "ABI version 999", "speaks version 1"}},
       {"no entry point", PA_PLUGIN_NO_ENTRY_POINT_SO, {"does not export the entry point 'pacheck_kernels'"}},
       {"unknown layout id", PA_PLUGIN_UNKNOWN_LAYOUT_BIT_SO,
-       {"kernel 'zeros_a'", "capability.kv_layouts", "unknown id(s) in mask 0x200", "known ids are 0..3"}},
+       {"kernel 'zeros_a'", "capability.kv_layouts", "unknown id(s) in mask 0x200", "known ids are 0..5"}},
       {"truncated struct", PA_PLUGIN_TRUNCATED_STRUCT_SO, {"pacheck_kernel.struct_size=", "too small for field"}},
       {"empty kernel list", PA_PLUGIN_EMPTY_LIST_SO, {"returned no kernels for ABI version 1"}},
       {"NULL launch", PA_PLUGIN_NULL_LAUNCH_SO, {"kernel 'zeros_a'", "launch is NULL"}},

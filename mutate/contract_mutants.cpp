@@ -319,9 +319,12 @@ bool ContractMutantInfo::applies(const Capability& cap) const { return pa::appli
 
 bool applies(ContractMutant m, const Capability& cap) {
   const uint32_t per_token = bit(ScaleMode::per_token_block_major) | bit(ScaleMode::per_token_head_major);
+  // A latent (MLA) cache has one KV head and V inside K: no V layout of its own to confuse, no
+  // KV head to mistake, no dense page of a head size that is D for both caches.
+  const bool classic = (cap.layouts & ~(bit(KvLayout::mla_joint) | bit(KvLayout::mla_split))) != 0;
   switch (m) {
-    case ContractMutant::v_layout_index: return cap.layouts != 0;
-    case ContractMutant::dense_page_stride: return cap.strided_pages;
+    case ContractMutant::v_layout_index: return classic;
+    case ContractMutant::dense_page_stride: return cap.strided_pages && classic;
     case ContractMutant::token_scale_logical_index:
     case ContractMutant::per_token_scale_as_per_tensor: return (cap.scales & per_token) != 0;
     case ContractMutant::per_tensor_scale_ignored: return (cap.scales & bit(ScaleMode::per_tensor)) != 0;
@@ -331,7 +334,7 @@ bool applies(ContractMutant m, const Capability& cap) {
     case ContractMutant::drop_softcap: return cap.logit_softcap;
     case ContractMutant::drop_window: return cap.sliding_window;
     case ContractMutant::drop_sinks: return cap.sinks;
-    case ContractMutant::gqa_h_mod_hkv: return cap.max_gqa > 1;
+    case ContractMutant::gqa_h_mod_hkv: return cap.max_gqa > 1 && classic;
     case ContractMutant::unused_slot_read: return true;
     case ContractMutant::head_size_routing: return extra_head_size(cap).has_value();
     case ContractMutant::block_size_routing: return extra_block_size(cap).has_value();
@@ -348,6 +351,8 @@ KvLayout wrong_v_layout(KvLayout actual) {
     case KvLayout::vllm: return KvLayout::nhd;
     case KvLayout::nhd: return KvLayout::hnd;
     case KvLayout::hnd: return KvLayout::nhd;
+    case KvLayout::mla_joint:
+    case KvLayout::mla_split: return actual;  // never planted (applies() is false for MLA-only)
   }
   return KvLayout::nhd;
 }

@@ -111,7 +111,7 @@ TEST(MutationScore, OfTheBuiltInHostSet) {
   print_mutation_report(text, rep);
   std::cout << text.str();
   expect_every_mutant_caught_but_the_aggregate_ones(rep);
-  EXPECT_EQ(rep.kernels, (std::vector<std::string>{"v1", "hip", "asm", "unified", "unified_split"}));
+  EXPECT_EQ(rep.kernels, (std::vector<std::string>{"v1", "hip", "asm", "unified", "unified_split", "mla", "mla_split"}));
   EXPECT_NE(text.str().find("contract mutants that apply to asm"), std::string::npos);
 }
 
