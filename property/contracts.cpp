@@ -146,10 +146,14 @@ PropertySpec refusal_property(const PropertyContext& ctx) {
 // The cache writer fills the layouts, dtypes and scale modes this kernel reads: what it writes
 // gathers back to the inputs (within one quantisation step) and it never writes skipped slots.
 PropertySpec writer_property(const PropertyContext& ctx) {
-  return inside_spec(ctx, "writer", [ctx](const Case& c) -> std::optional<std::string> {
+  PropertySpec p = inside_spec(ctx, "writer", [ctx](const Case& c) -> std::optional<std::string> {
+    RC_PRE(!is_mla(c.kv_layout));  // the writer writes the classic caches (discarded)
     if (auto why = writer_then_gather(c)) return "writer=host_cache_writer for kernel=" + ctx.kernel->name() + " " + *why;
     return std::nullopt;
   });
+  if (!(ctx.kernel->info().capability.layouts & ~(bit(KvLayout::mla_joint) | bit(KvLayout::mla_split))))
+    p.not_applicable = "the kernel reads latent (MLA) caches only, which reshape_and_cache does not write";
+  return p;
 }
 
 PropertySpec dispatcher_property(const PropertyContext& ctx) {

@@ -292,7 +292,7 @@ rc::Gen<Case> case_in(const Kernel& k, const Device& dev, const Limits& lim, con
     const Capability& cap = kp->info().capability;
     Case c;
     std::vector<KvLayout> layouts;
-    for (KvLayout l : mask_values<KvLayout>(cap.layouts, 4)) {
+    for (KvLayout l : mask_values<KvLayout>(cap.layouts, kKvLayoutCount)) {
       const std::vector<DType> kvs = kv_dtypes_for(cap, l, dev);
       if (kv ? std::find(kvs.begin(), kvs.end(), *kv) != kvs.end() : !kvs.empty()) layouts.push_back(l);
     }
@@ -302,17 +302,34 @@ rc::Gen<Case> case_in(const Kernel& k, const Device& dev, const Limits& lim, con
     c.kv_scale = pick(scales_for(cap, c.kv_dtype), "kv_scale");
     c.head_size = pick(modest(heads_for(cap, c.kv_layout, c.kv_dtype), w.max_head), "head_size");
     c.block_size = pick(modest(blocks_for(cap, c.kv_layout, c.kv_dtype, c.head_size), w.max_block), "block_size");
-    const std::vector<int32_t> groups = gqa_for(cap, lim);
-    std::vector<int32_t> grouped;  // G > 1
-    for (int32_t g : groups)
-      if (g > 1) grouped.push_back(g);
-    const bool mha = std::find(groups.begin(), groups.end(), 1) != groups.end();
-    int32_t g = 1;
-    if (grouped.empty()) g = pick(groups, "gqa");  // MHA only (or nothing: a discard)
-    else if (!mha || chance(w.gqa)) g = pick(grouped, "gqa");
-    const int32_t max_kv = std::max(1, lim.max_q_heads / g);
-    c.num_kv_heads = *rc::gen::inRange<int32_t>(1, std::min(max_kv, 4) + 1);
-    c.num_q_heads = c.num_kv_heads * g;
+    const bool mla = is_mla(c.kv_layout);
+    if (mla) {
+      // A latent cache: one KV head, V the latent prefix of K, many query heads -- the native
+      // counts and the ones libraries pad or fold (12 and 8 shrink first: they are the padded
+      // counts), up to the workload's head cap (at least 16: MLA has no fewer).
+      std::vector<int32_t> dvs;
+      for (int32_t dv : cap.head_sizes_v)
+        if (dv < c.head_size) dvs.push_back(dv);
+      c.head_size_v = pick(dvs, "head_size_v (an MLA layout needs Dv < D)");
+      std::vector<int32_t> hq;
+      for (int32_t h : {16, 12, 8, 32, 20, 24, 40, 64, 128})
+        if (h <= cap.max_gqa && h <= std::max(16, lim.max_q_heads)) hq.push_back(h);
+      c.num_kv_heads = 1;
+      c.num_q_heads = pick(hq, "MLA query heads");
+    } else {
+      const std::vector<int32_t> groups = gqa_for(cap, lim);
+      std::vector<int32_t> grouped;  // G > 1
+      for (int32_t g : groups)
+        if (g > 1) grouped.push_back(g);
+      const bool mha = std::find(groups.begin(), groups.end(), 1) != groups.end();
+      int32_t g = 1;
+      if (grouped.empty()) g = pick(groups, "gqa");  // MHA only (or nothing: a discard)
+      else if (!mha || chance(w.gqa)) g = pick(grouped, "gqa");
+      const int32_t max_kv = std::max(1, lim.max_q_heads / g);
+      c.num_kv_heads = *rc::gen::inRange<int32_t>(1, std::min(max_kv, 4) + 1);
+      c.num_q_heads = c.num_kv_heads * g;
+    }
+    const int32_t g = c.gqa();
     int32_t max_q = std::min(cap.max_q_len, kMaxUniformQLen);
     if (cap.max_q_len_x_gqa) max_q = std::min(max_q, cap.max_q_len_x_gqa / g);
     c.q_len = max_q > 1 && chance(w.mtp) ? *rc::gen::inRange<int32_t>(2, std::min(max_q, 4) + 1) : 1;
@@ -322,6 +339,9 @@ rc::Gen<Case> case_in(const Kernel& k, const Device& dev, const Limits& lim, con
     draw_tail(c, lim, w, opts, cap.strided_pages, cap.max_context, split_at, cap.fixed_partition > 0,
               cap.page_stride_align);
     draw_ragged_family(c, cap, lim, w, split_at, cap.fixed_partition > 0);
+    // MLA models keep the softmax scale of their original head (DeepSeek: 1/sqrt(192)), never
+    // 1/sqrt(576): drawn in most MLA cases, shrinking toward the default.
+    if (mla && cap.custom_softmax_scale && chance(80)) c.softmax_scale = 0.07216878364870322;
     if (c.head_size_v && cap.strided_pages && cap.page_stride_align > 1)  // V's stride, aligned too
       c.page_pad = aligned_page_pad(c.page_stride_v() - c.page_pad, c.page_pad, cap.page_stride_align);
     // Now and then a pool big enough for page ids > 65535, only where pages are tiny (the pool
@@ -345,6 +365,7 @@ rc::Gen<Case> any_case(const Limits& lim) {
                        ScaleMode::per_token_head_major});
     if (c.kv_dtype == DType::int8 && c.kv_scale == ScaleMode::none) c.kv_scale = ScaleMode::per_tensor;
     c.head_size = pick<int32_t>({64, 128, 256, 80, 96, 112, 192, 48, 16});
+    const bool mla = chance(15);  // a latent cache: the MLA routing rule's cases
     c.block_size = pick<int32_t>({16, 32, 1, 8, 64, 128, 256, 48});
     const int32_t x = 16 / dtype_bytes(c.kv_dtype);
     if (c.kv_layout != KvLayout::nhd && c.kv_layout != KvLayout::hnd) {
@@ -354,6 +375,15 @@ rc::Gen<Case> any_case(const Limits& lim) {
     const int32_t g = pick(kGqa, "gqa");
     c.num_kv_heads = *rc::gen::inRange<int32_t>(1, 3);
     c.num_q_heads = c.num_kv_heads * g;
+    if (mla) {
+      c.kv_layout = pick({KvLayout::mla_joint, KvLayout::mla_split});
+      c.head_size = 576;
+      c.head_size_v = 512;
+      c.num_kv_heads = 1;
+      c.num_q_heads = pick<int32_t>({16, 12, 8, 32, 20, 24, 40, 64, 128, 256});
+      if (c.kv_dtype == DType::int8 || c.kv_dtype == DType::fp8_e5m2) c.kv_dtype = DType::bf16;
+      if (c.kv_scale != ScaleMode::none) c.kv_scale = ScaleMode::per_tensor;
+    }
     c.q_len = pick<int32_t>({1, 2, 4, 8, 16});
     c.partition_size = pick<int32_t>({256, 512, 128, 100});
     draw_tail(c, lim, Weights{}, Options{true, true, true, true, true}, true, 0, c.partition_size, false, 1);

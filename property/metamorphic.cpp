@@ -2,6 +2,7 @@
 // and the metamorphic relations (two runs on transformed inputs that must agree). Relations are
 // judged within the kernel's own tolerance (its declared numerics), so a kernel whose reduction
 // order depends on where pages lie is not punished for rounding, only for real differences.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -84,6 +85,12 @@ PropertySpec kv_scale_property(const PropertyContext& ctx) {
     for (size_t i = 0; i < scaled.k.codes.size(); ++i)
       scaled.k.codes[i] = uint16_t(codec::encode(c.kv_dtype, float(codec::decode(c.kv_dtype, in.k.codes[i]) * s)));
     for (auto& v : scaled.k.scales) v = float(v / s);
+    if (is_mla(c.kv_layout)) {  // a latent cache is one tensor: V is K's prefix, under K's scale
+      const int32_t D = c.head_size, Dv = c.dv();
+      for (size_t r = 0; r < scaled.v.scales.size(); ++r)
+        std::copy_n(scaled.k.codes.begin() + ptrdiff_t(r) * D, Dv, scaled.v.codes.begin() + ptrdiff_t(r) * Dv);
+      scaled.v.scales = scaled.k.scales;
+    }
     const KernelOutput a = run(k, in, pack(in), dev), b = run(k, scaled, pack(scaled), dev);
     if (auto e = did_not_run(k, a, b)) return e;
     if (!eight) {
@@ -133,9 +140,12 @@ PropertySpec gqa_property(const PropertyContext& ctx) {
   const Capability& cap = ctx.kernel->info().capability;
   if (cap.max_gqa < 2 || ctx.limits.max_q_heads < 2)
     p.not_applicable = "the kernel declares max_gqa=" + std::to_string(cap.max_gqa) + ": no GQA to compare with MHA";
+  if (!(cap.layouts & ~(bit(KvLayout::mla_joint) | bit(KvLayout::mla_split))))
+    p.not_applicable = "the kernel reads latent (MLA) caches only: one KV head by definition, no MHA twin";
   p.cases = ctx.inside();
   p.holds = [ctx](const Case& c) -> std::optional<std::string> {
     RC_PRE(c.gqa() > 1);  // MHA cases have nothing to repeat (discarded)
+    RC_PRE(!is_mla(c.kv_layout));  // a latent cache has one KV head (discarded)
     const Kernel& k = *ctx.kernel;
     const Device dev = ctx.device_for(c);
     Case mc = c;

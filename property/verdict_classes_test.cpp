@@ -55,6 +55,10 @@ std::vector<Planted> planted() {
   for (const char* b : {"packed_offset_ignored", "v_with_qk_head_size", "empty_row_finite_lse",
                         "last_page_padding_attended", "csr_last_page_len_ignored", "lse_base2_declared_natural"})
     v.push_back({b, ""});
+  // The MLA family's bug classes, each a known-bad mla or mla_split kernel.
+  for (const char* b : {"mla_v_from_rope", "mla_rope_dropped", "mla_scale_default", "mla_merge_without_rescale",
+                        "mla_fp8_scale_ignored", "mla_padded_heads_written"})
+    v.push_back({b, ""});
   // The anti-gaming classes: state kept from launch to launch.
   for (const char* b : {"cached_by_pointer", "second_call_differs"}) v.push_back({b, "", "repeat"});
   return v;

@@ -177,7 +177,7 @@ int cmd_bench(int argc, char** argv, int begin) {
          "as the point needs, measured in the same run. Records bandwidth, its fraction of the stream,\n"
          "and the dispatcher's regret (time of its pick over the fastest kernel). --quick: three small\n"
          "points for the host twins (CI); their numbers are host timings, never compared to GPU ones.",
-         with_target({{"sweep", "NAME", "models (default: model head configs x concurrency x context) or quick"},
+         with_target({{"sweep", "NAME", "models (default: model head configs x concurrency x context), quick, or mla (a DeepSeek-V3-sized MLA decode, 128 heads, 4k and 32k, S 1-256)"},
                       {"quick", "", "the three-point host sweep (same as --sweep quick)"},
                       kInputsFlag,
                       {"case", "FILE", "time the cases of a JSON file instead of a sweep", true},

@@ -155,7 +155,7 @@ const std::vector<Flag> kTargetFlags = {
     {"isolate", "MODE", "always|external|never: which kernels run in a worker process (default external: plug-ins\n"
                         "                              and adapters; a crash or hang is then a Fail of that case, not of the run)"},
     {"kernel-timeout", "S", "seconds a worker may take for one launch before it is killed (default 60)"},
-    {"paths", "LIST", "comma-separated built-in kernels to run: v1,hip,asm,unified,unified_split (default: all, unless --kernel)"},
+    {"paths", "LIST", "comma-separated built-in kernels to run: v1,hip,asm,unified,unified_split,mla,mla_split (default: all, unless --kernel)"},
     {"backend", "B", "built-in kernels: auto|host|gpu (default auto: gpu when one is present, else the host twins)"},
     {"device", "D", "device model the dispatcher routes for: mi300x|mi355x|h100 (default: the GPU, else mi300x)"},
     {"no-dispatch", "", "do not add the dispatcher's choice as an \"auto\" record"},

@@ -141,6 +141,14 @@ Case random_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, 
     lim.max_extend = 24;
     lim.max_seqs = std::min<int32_t>(max_seqs, 8);
     lim.max_context = lim.long_context = std::min<int32_t>(max_ctx, 1100);
+    // An MLA case (a latent cache) reads 576 + 512 values per key for each of its many heads:
+    // at most 16 heads, 4 sequences and 600 tokens keep it near a classic case's cost.
+    if (inside && kernels[family]->info().capability.layouts & (bit(KvLayout::mla_joint) | bit(KvLayout::mla_split))) {
+      lim.max_q_heads = 16;
+      lim.max_seqs = std::min<int32_t>(lim.max_seqs, 4);
+      lim.max_extend = 16;
+      lim.max_context = lim.long_context = std::min<int32_t>(lim.max_context, 600);
+    }
   }
   Case c = gen::sample(inside ? gen::case_in(*kernels[family], draw_device(fp8), lim, w) : valid_case(lim),
                        r.next_u64(), "suite case " + name);
@@ -254,6 +262,27 @@ std::vector<Case> smoke_suite(uint64_t seed, DType fp8) {
   v.push_back(cap);
   model_cases(r, "smoke/", 2, 200, fp8, v);
   kv_dtype_cases(seed, "smoke/", 200, fp8, v);
+  // mla, mla_split: both latent caches, the model's softmax scale (1/sqrt(192), never 1/sqrt(576)),
+  // a padded head count (12 runs as 16 on mla_split), an 8-bit cache with its scale, MTP, a
+  // context over two partitions on one-token pages. Appended: the draws above stay as they were.
+  const auto mla = [&](const std::string& name, int32_t S, int32_t hq, int32_t b, KvLayout l, DType kv, ScaleMode sc,
+                       int32_t max_ctx, int32_t q_len) {
+    Case c = make(r, name, S, hq, 1, 576, b, l, kv, sc, max_ctx, q_len);
+    c.head_size_v = 512;
+    c.softmax_scale = 0.07216878364870322;  // DeepSeek-V3's 1/sqrt(128 + 64)
+    return c;
+  };
+  v.push_back(mla("smoke/mla-joint-bf16-h16", 2, 16, 16, KvLayout::mla_joint, DType::bf16, ScaleMode::none, ctx, 1));
+  v.push_back(mla("smoke/mla-split-fp8-per-tensor-h12-mtp2", 2, 12, 64, KvLayout::mla_split, fp8, ScaleMode::per_tensor,
+                  ctx, 2));
+  Case parts = mla("smoke/mla-split-bf16-h32-b1-partitions", 2, 32, 1, KvLayout::mla_split, DType::bf16, ScaleMode::none,
+                   700, 1);
+  parts.context_lens = {513, 257};
+  v.push_back(parts);
+  Case ragged = mla("smoke/mla-joint-fp8-ragged-csr", 3, 16, 16, KvLayout::mla_joint, fp8, ScaleMode::per_tensor, ctx, 4);
+  set_q_lens(ragged, {1, 4, 2});
+  ragged.page_table = PageTable::csr;
+  v.push_back(ragged);
   return v;
 }
 

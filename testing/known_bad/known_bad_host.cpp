@@ -18,7 +18,7 @@ namespace pa {
 
 namespace {
 
-constexpr int kMaxHead = 256;
+constexpr int kMaxHead = 576;  // MLA's 576 included
 using RowPartial = Partial<kMaxHead>;
 
 enum class Bug {
@@ -26,6 +26,9 @@ enum class Bug {
   // The ragged family (imitating the unified path):
   packed_offset_ignored, v_with_qk_head_size, empty_row_finite_lse, last_page_padding_attended,
   csr_last_page_len_ignored, lse_base2_declared_natural,
+  // The MLA family (imitating mla, or mla_split where the bug is the split kernel's):
+  mla_v_from_rope, mla_rope_dropped, mla_scale_default, mla_merge_without_rescale, mla_fp8_scale_ignored,
+  mla_padded_heads_written,
   // What the kernel-judging peers guard against (imitating v1):
   cached_by_pointer, second_call_differs
 };
@@ -66,8 +69,17 @@ struct Plain {
     sl = L.scale;
     v_elems = L.v.cosize(p.num_blocks);
     lt = make_logit_transform(p.softmax_scale, p.logit_softcap, p.sliding_window, b.alibi_slopes);
+    k0 = k_from_v(KvLayout(p.kv_layout), Dv);
   }
   int64_t v_elems = 0;
+  int32_t k0 = 0;           // K's leading elements that live in the V cache (mla_split)
+  int32_t qk_elems = 0;     // K elements in the logit (D; set by the launch)
+  int32_t v_first = 0;      // the K element V element 0 is read as, past Dv (0: V itself)
+  bool unscaled = false;    // scales read as 1 whatever the buffers hold
+  /// K element d of token t: the V cache's for d < k0 (a split latent cache), else the K cache's.
+  float key(int32_t s, int32_t t, int32_t hk, int32_t d) const {
+    return d < k0 ? code(b.v_cache, V(s, t, hk, d)) : code(b.k_cache, K(s, t, hk, d - k0));
+  }
   int64_t q_start(int32_t s) const { return b.cu_seqlens_q ? b.cu_seqlens_q[s] : int64_t(s) * p.q_len; }
   int32_t q_len_of(int32_t s) const { return int32_t(q_start(s + 1) - q_start(s)); }
   int32_t ctx(int32_t s) const { return K.csr.indptr ? K.csr.context(s) : b.context_lens[s]; }
@@ -94,12 +106,12 @@ struct Plain {
     return codec::decode(qt, c);
   }
   float scale(const float* scales, int32_t s, int32_t t, int32_t hk) const {
-    return scales[sl(K.block_of(s, t), hk, K.slot_of(t))];
+    return unscaled ? 1.f : scales[sl(K.block_of(s, t), hk, K.slot_of(t))];
   }
   /// The logit of key t for query row qrow (a zero query when `zero_q`), head h, at position pos.
   float logit(int64_t qrow, bool zero_q, int32_t s, int32_t h, int32_t hk, int32_t t, int32_t pos) const {
     float dot = 0.f;
-    for (int32_t d = 0; d < p.head_size; ++d) dot += (zero_q ? 0.f : q(qrow, d)) * code(b.k_cache, K(s, t, hk, d));
+    for (int32_t d = 0; d < qk_elems; ++d) dot += (zero_q ? 0.f : q(qrow, d)) * key(s, t, hk, d);
     return lt(dot * scale(b.k_scales, s, t, hk), h, t, pos);
   }
   /// Keys [t0, t1) of sequence s for query head h (KV head hk); `visible_to` is the position
@@ -115,6 +127,10 @@ struct Plain {
       one.l = 1.f;
       const float vs = scale(b.v_scales, s, t, hk);
       for (int32_t d = 0; d < dv_read; ++d) {
+        if (v_first > 0) {  // V read as K elements v_first.. (the rope part taken for latent values)
+          one.o[d] = key(s, t, hk, v_first + d) * vs;
+          continue;
+        }
         const int64_t off = V(s, t, hk, d);  // past Dv only for v_with_qk_head_size: kept in the buffer
         one.o[d] = off < v_elems ? code(b.v_cache, off) * vs : 0.f;
       }
@@ -253,21 +269,29 @@ void causal_mask_ignored(const Plain& k) {
   });
 }
 
-// asm-like: G padded to the tile; the padded rows run on zero queries and are written out to
-// head g % G of the group, after the real rows -- overwriting them.
-void padded_heads_written(const Plain& k) {
+// asm-like (or mla_split-like: 12 MLA heads run as 16): G padded to the declared tile; the padded
+// rows run on zero queries and are written out to head g % G of the group, after the real rows --
+// overwriting them.
+void padded_heads_written(const Plain& k, const pacheck_capability* declared) {
   const pacheck_problem& p = k.p;
-  const Capability cap = capability_from_abi(&builtin::kAsmCapability, "known-bad asm");
+  const Capability cap = capability_from_abi(declared, "known-bad padded heads");
   const int32_t Gp = padded_gqa(cap, k.G);
   for (int32_t s = 0; s < p.num_seqs; ++s)
     for (int32_t hk = 0; hk < p.num_kv_heads; ++hk)
-      for (int32_t i = 0; i < p.q_len; ++i)
+      for (int32_t i = 0; i < k.q_len_of(s); ++i)
         for (int32_t g = 0; g < Gp; ++g) {
           const int32_t h = hk * k.G + g % k.G;
           const int64_t r = k.row(s, i, h);
-          const int32_t ctx = k.b.context_lens[s], pos = query_position(ctx, p.q_len, i);
+          const int32_t ctx = k.ctx(s), pos = query_position(ctx, k.q_len_of(s), i);
           k.write(r, k.with_sink(h, k.attend(r, g >= k.G, s, h, hk, pos, pos, 0, ctx)));
         }
+}
+
+// The plain MLA decode, one pass per row (each MLA bug below sets one field of the kernel first).
+void each_row_once(const Plain& k) {
+  k.each_row([&](int32_t s, int32_t h, int64_t r, int32_t c, int32_t pos) {
+    k.write(r, k.with_sink(h, k.attend(r, false, s, h, h / k.G, pos, pos, 0, c)));
+  });
 }
 
 // v1-like: softmax as exp(x) / sum exp(x), without subtracting the running max. The same math on
@@ -292,7 +316,7 @@ void max_not_subtracted(const Plain& k) {
 int bad_launch(const pacheck_kernel* self, const pacheck_problem* p, const pacheck_buffers* b, void*) {
   const Bug bug = *static_cast<const Bug*>(self->user_data);
   if (p->head_size > kMaxHead || (p->q_dtype != PACHECK_DTYPE_BF16 && p->q_dtype != PACHECK_DTYPE_FP16)) {
-    t_error = "known-bad kernel: head_size <= 256 and a 16-bit q dtype only";
+    t_error = "known-bad kernel: head_size <= 576 and a 16-bit q dtype only";
     return PACHECK_NOT_SUPPORTED;
   }
   if (auto e = kv_layouts_error(*p)) {
@@ -301,10 +325,30 @@ int bad_launch(const pacheck_kernel* self, const pacheck_problem* p, const pache
   }
   Plain k(*p, *b);
   k.dv_read = k.dv_write = k.Dv;
+  k.qk_elems = p->head_size;
   switch (bug) {
     case Bug::merge_without_rescale: merge_without_rescale(k); break;
     case Bug::causal_mask_ignored: causal_mask_ignored(k); break;
-    case Bug::padded_heads_written: padded_heads_written(k); break;
+    case Bug::padded_heads_written: padded_heads_written(k, &builtin::kAsmCapability); break;
+    case Bug::mla_v_from_rope:  // V read as the row's last Dv values (the rope part included)
+      k.v_first = p->head_size - k.Dv;
+      each_row_once(k);
+      break;
+    case Bug::mla_rope_dropped:  // logits over the latent part only
+      k.qk_elems = k.Dv;
+      each_row_once(k);
+      break;
+    case Bug::mla_scale_default:  // 1/sqrt(576), the head size's default, not the model's scale
+      k.lt = make_logit_transform(1.0 / std::sqrt(double(p->head_size)), p->logit_softcap, p->sliding_window,
+                                  b->alibi_slopes);
+      each_row_once(k);
+      break;
+    case Bug::mla_merge_without_rescale: merge_without_rescale(k); break;
+    case Bug::mla_fp8_scale_ignored:  // the delivered per-tensor scale read as 1
+      k.unscaled = true;
+      each_row_once(k);
+      break;
+    case Bug::mla_padded_heads_written: padded_heads_written(k, &builtin::kMlaSplitCapability); break;
     case Bug::max_not_subtracted: max_not_subtracted(k); break;
     case Bug::packed_offset_ignored: packed_offset_ignored(k); break;
     case Bug::v_with_qk_head_size:  // V loaded and O stored with D elements, the QK head size
@@ -329,6 +373,7 @@ pacheck_kernel make_bad(const char* name, const Bug& bug, const pacheck_capabili
   pacheck_kernel k{};
   k.struct_size = sizeof k;
   k.abi_version = PACHECK_KERNEL_ABI_VERSION;
+  k.abi_minor = PACHECK_KERNEL_ABI_MINOR;
   k.name = name;
   k.version = "known-bad";
   k.provenance = provenance;
@@ -344,6 +389,8 @@ pacheck_kernel make_bad(const char* name, const Bug& bug, const pacheck_capabili
 const Bug kMerge = Bug::merge_without_rescale, kCausal = Bug::causal_mask_ignored, kPadded = Bug::padded_heads_written,
           kNoMax = Bug::max_not_subtracted;
 const Bug kCached = Bug::cached_by_pointer, kSecond = Bug::second_call_differs;
+const Bug kMla[] = {Bug::mla_v_from_rope, Bug::mla_rope_dropped, Bug::mla_scale_default, Bug::mla_merge_without_rescale,
+                    Bug::mla_fp8_scale_ignored, Bug::mla_padded_heads_written};
 const Bug kRagged[] = {Bug::packed_offset_ignored, Bug::v_with_qk_head_size, Bug::empty_row_finite_lse,
                        Bug::last_page_padding_attended, Bug::csr_last_page_len_ignored,
                        Bug::lse_base2_declared_natural};
@@ -376,6 +423,20 @@ std::vector<KnownBad> known_bad_host() {
                "pacheck known-bad kernel csr_last_page_len_ignored (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics),
       make_bad("unified", kRagged[5], &builtin::kUnifiedCapability,
                "pacheck known-bad kernel lse_base2_declared_natural (testing/known_bad/known_bad_host.cpp)", &builtin::kV1Numerics)};
+  constexpr const char* kSrc = " (testing/known_bad/known_bad_host.cpp)";
+  static const std::string mla_prov[6] = {
+      std::string("pacheck known-bad kernel mla_v_from_rope") + kSrc, std::string("pacheck known-bad kernel mla_rope_dropped") + kSrc,
+      std::string("pacheck known-bad kernel mla_scale_default") + kSrc,
+      std::string("pacheck known-bad kernel mla_merge_without_rescale") + kSrc,
+      std::string("pacheck known-bad kernel mla_fp8_scale_ignored") + kSrc,
+      std::string("pacheck known-bad kernel mla_padded_heads_written") + kSrc};
+  static const pacheck_kernel mla[6] = {
+      make_bad("mla", kMla[0], &builtin::kMlaCapability, mla_prov[0].c_str(), &builtin::kV1Numerics),
+      make_bad("mla", kMla[1], &builtin::kMlaCapability, mla_prov[1].c_str(), &builtin::kV1Numerics),
+      make_bad("mla", kMla[2], &builtin::kMlaCapability, mla_prov[2].c_str(), &builtin::kV1Numerics),
+      make_bad("mla_split", kMla[3], &builtin::kMlaSplitCapability, mla_prov[3].c_str()),
+      make_bad("mla", kMla[4], &builtin::kMlaCapability, mla_prov[4].c_str(), &builtin::kV1Numerics),
+      make_bad("mla_split", kMla[5], &builtin::kMlaSplitCapability, mla_prov[5].c_str())};
   return {{"merge_without_rescale", "split-K stage 2 adds partitions without rescaling to a common max", &merge},
           {"causal_mask_ignored", "MTP: query tokens see the keys of later query tokens", &causal},
           {"padded_heads_written", "asm GQA tile padding: padded rows written over real heads g % G", &padded},
@@ -387,7 +448,14 @@ std::vector<KnownBad> known_bad_host() {
           {"csr_last_page_len_ignored", "CSR page table: kv_last_page_len ignored (whole last page)", &ragged[4]},
           {"lse_base2_declared_natural", "LSE returned in base 2 by a kernel declaring natural", &ragged[5]},
           {"cached_by_pointer", "anti-gaming: results cached by input pointer, returned for other inputs there", &cached},
-          {"second_call_differs", "anti-gaming: correct on the first call only (later calls 2% off)", &second}};
+          {"second_call_differs", "anti-gaming: correct on the first call only (later calls 2% off)", &second},
+          {"mla_v_from_rope", "MLA: V taken from the row's tail (the rope part read as latent values)", &mla[0]},
+          {"mla_rope_dropped", "MLA: the rope part left out of the logits (q.k over the latent 512 only)", &mla[1]},
+          {"mla_scale_default", "MLA: softmax scale defaulted to 1/sqrt(576) instead of the model's", &mla[2]},
+          {"mla_merge_without_rescale", "MLA split-K: partials merged without rescaling to a common max", &mla[3]},
+          {"mla_fp8_scale_ignored", "MLA: the delivered per-tensor fp8 scale ignored (read as 1)", &mla[4]},
+          {"mla_padded_heads_written", "MLA: 12 heads padded to 16, the padded heads' outputs written over real heads",
+           &mla[5]}};
 }
 
 std::vector<const pacheck_kernel*> known_bad_host_kernels() {
