@@ -97,7 +97,7 @@ KernelPoint summarize(const std::string& kernel, const Timing& t, const char* ti
 std::optional<Case> in_own_form(const Kernel& k, const Case& c, const Device& dev) {
   if (!k.decline_reason(c, dev)) return c;
   const Capability& cap = k.info().capability;
-  for (int l = 0; l < 4; ++l) {
+  for (int l = 0; l < kKvLayoutCount; ++l) {
     if (!(cap.layouts & (1u << l))) continue;
     for (int m = 0; m < 5; ++m) {
       if (!(cap.scales & (1u << m))) continue;
@@ -117,14 +117,17 @@ std::optional<Case> in_own_form(const Kernel& k, const Case& c, const Device& de
 int64_t bytes_needed(const Case& c) {
   const int64_t eb = dtype_bytes(c.kv_dtype);
   int64_t kv = 0, pages = 0;
+  // K and V rows of every visible token; a latent (MLA) cache stores one row of D per token,
+  // V being its first Dv values (the latent bytes model: tokens x 576 x dtype bytes).
+  const int64_t kv_row = is_mla(c.kv_layout) ? c.head_size : c.head_size + c.dv();
   for (int32_t ctx : c.context_lens) {
     const int64_t t = visible_tokens(c, ctx);
-    kv += 2 * t * c.num_kv_heads * c.head_size * eb;
+    kv += t * c.num_kv_heads * kv_row * eb;
     if (is_per_token(c.kv_scale)) kv += 2 * t * c.num_kv_heads * 4;
     pages += (t + c.block_size - 1) / c.block_size + 1;
   }
-  const int64_t rows = int64_t(c.num_seqs) * c.q_len * c.num_q_heads;
-  return kv + 2 * rows * c.head_size * dtype_bytes(c.q_dtype) + rows * 4 + pages * 4;
+  const int64_t rows = c.total_q() * c.num_q_heads;
+  return kv + rows * (c.head_size + c.dv()) * dtype_bytes(c.q_dtype) + rows * 4 + pages * 4;
 }
 
 std::vector<Point> sweep(const std::string& name, const Device& dev, const SweepOptions& o) {
@@ -143,7 +146,32 @@ std::vector<Point> sweep(const std::string& name, const Device& dev, const Sweep
     }
     return out;
   }
-  if (name != "models") throw InputError("--sweep " + name + ": unknown sweep (models, quick)");
+  if (name == "mla") {
+    // A DeepSeek-V3-sized MLA decode: 128 query heads over one latent head (K 576 = 512 + 64 rope,
+    // V the latent 512), the model's softmax scale 1/sqrt(192), pages of 64, bf16 and the device's
+    // fp8 with a per-tensor scale, at 4k and 32k contexts (every concurrency: MLA's KV is small).
+    for (DType kv : {DType::bf16, dev.native_fp8})
+      for (int32_t ctx : {4096, 32768})
+        for (int32_t S : {1, 4, 16, 64, 128, 256}) {
+          Case c;
+          c.name = "deepseek_v3_mla";
+          c.num_seqs = S;
+          c.num_q_heads = 128;
+          c.num_kv_heads = 1;
+          c.head_size = 576;
+          c.head_size_v = 512;
+          c.softmax_scale = 0.07216878364870322;
+          c.block_size = 64;
+          c.context_lens.assign(size_t(S), ctx);
+          c.kv_layout = KvLayout::mla_joint;
+          c.kv_dtype = kv;
+          c.kv_scale = is_8bit(kv) ? ScaleMode::per_tensor : ScaleMode::none;
+          c.seed = uint64_t(S) * 1000003u + uint64_t(ctx);
+          out.push_back({c.name, c});
+        }
+    return out;
+  }
+  if (name != "models") throw InputError("--sweep " + name + ": unknown sweep (models, quick, mla)");
   for (const ModelConfig& m : model_configs()) {
     if (!o.models.empty() && std::find(o.models.begin(), o.models.end(), m.name) == o.models.end()) continue;
     for (DType kv : {DType::bf16, dev.native_fp8})
