@@ -11,7 +11,9 @@
 #include <iterator>
 #include <map>
 
+#include "kernels/kernel.hpp"
 #include "reports/report.hpp"
+#include "worker/protocol.hpp"
 
 namespace pa {
 namespace {
@@ -93,6 +95,17 @@ TEST(Isolation, ACrashShrinksToItsSmallestShape) {
   EXPECT_NE(text.find("SIGSEGV"), std::string::npos) << text;
   EXPECT_NE(text.find(std::string("pacheck replay --kernel ") + MISBEHAVING_PLUGIN + ":segfaults_above_1000"),
             std::string::npos) << text;
+}
+
+// What a worker says of a kernel is what the kernel declares: every built-in declaration (the MLA
+// layouts of ABI minor 4 included) crosses the protocol's capability JSON unchanged.
+TEST(Isolation, EveryBuiltInDeclarationCrossesTheProtocolUnchanged) {
+  const Registry builtins = builtin_kernels(Backend::host);
+  for (const KernelPtr& k : builtins.all()) {
+    const Capability& cap = k->info().capability;
+    const Capability back = worker::capability_from_json(worker::capability_to_json(cap), "test");
+    EXPECT_EQ(describe(back), describe(cap)) << k->name();
+  }
 }
 
 }  // namespace

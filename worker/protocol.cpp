@@ -133,7 +133,7 @@ pacheck_problem problem_from_json(const nlohmann::json& j) {
 nlohmann::json capability_to_json(const Capability& c) {
   return {{"q_dtypes", names<DType>(c.q_dtypes, kDTypeCount, to_string)},
           {"kv_dtypes", names<DType>(c.kv_dtypes, kDTypeCount, to_string)},
-          {"kv_layouts", names<KvLayout>(c.layouts, 4, to_string)},
+          {"kv_layouts", names<KvLayout>(c.layouts, kKvLayoutCount, to_string)},
           {"scale_modes", names<ScaleMode>(c.scales, 5, to_string)},
           {"head_sizes", c.head_sizes}, {"block_sizes", c.block_sizes}, {"max_gqa", c.max_gqa},
           {"gqa_tiles", c.gqa_tiles}, {"max_q_len", c.max_q_len}, {"max_q_len_x_gqa", c.max_q_len_x_gqa},
