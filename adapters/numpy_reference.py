@@ -1,14 +1,15 @@
 """numpy_reference: plain numpy paged-attention decode (fp64 math) over the paged cache.
 
 The example adapter: it reads the *physical* cache through the helpers' paged map (block table,
-layout formula, scale index), exactly as a real kernel must, so it exercises every layout and
-scale mode pacheck generates, on any machine.
+layout formula, scale index), exactly as a real kernel must, so it exercises every layout (the
+MLA ones too) and scale mode pacheck generates, on any machine.
 
 PACHECK_PLANT_BUG plants a realistic bug, so that pacheck can be shown catching one:
     1 or "scale"  per-token scales indexed by the *logical* page (t / B) instead of the physical
                   page from the block table (the classic one: right for page 0 only when pages
                   are placed in order, which pacheck never does)
-    "v_layout"    V read with K's layout (invisible for nhd/hnd, and for shuffled 8-bit B = 16)
+    "v_layout"    V read with K's layout (invisible for nhd/hnd, for shuffled 8-bit B = 16 and
+                  for mla_split; on mla_joint it reads V in rows of Dv instead of D)
     "causal"      the causal offset off by one: query token i also sees token p + 1 (q_len > 1)
 """
 import os
@@ -29,22 +30,29 @@ if PLANT_BUG:
 MEMORY = "host"
 # Every layout, dtype and option, and the ragged family (ABI 1.2): per-sequence q_len up to 1024
 # (an extend chunk), empty sequences, the padded and CSR page tables, Dv in {64, 128} besides
-# Dv == D, the LSE in the natural base.
-CAPABILITY = pa.broad_capability(**pa.ragged_capability(max_q_len=1024, head_sizes_v=[64, 128]))
+# Dv == D, the LSE in the natural base. And the MLA layouts (mla_joint, mla_split): D = 576 with
+# Dv = 512, one latent KV head; the math is the same attention, only the gather differs
+# (pa.read_codes reads each K and V element from the cache that holds it).
+CAPABILITY = pa.broad_capability(
+    kv_layouts=list(pa.LAYOUTS),
+    head_sizes=list(range(16, 257, 16)) + [pa.MLA_HEAD_SIZE],
+    **pa.ragged_capability(max_q_len=1024, head_sizes_v=[64, 128, pa.MLA_HEAD_SIZE_V]))
 # Logits, softmax and P.V in fp64; only the output is rounded (to the q dtype).
 NUMERICS = pa.numerics("fp32", "fp32", "fp32")
 
 
 def _kv(p, b, which, s):
     """Dequantized [ctx, Hkv, D (V: Dv)] float64 of sequence s, read from the physical cache
-    through the page table (padded or CSR)."""
+    through the page table (padded or CSR); each element from the cache holding it (the MLA
+    layouts: mla_split's K is the V cache's latent row then the K cache's rope row)."""
     blk, tok, _ = pa.token_slots(p, b, seqs=[s])
     cache, scales = pa.kv_buffers(b, which)
     if PLANT_BUG == "v_layout" and which == "v":
-        # V read with K's layout formula (its own head size and page stride kept).
+        # V read with K's layout formula (its own head size and page stride kept; for mla_joint
+        # that is rows of Dv instead of D).
         codes = cache[_k_layout_offsets_for_v(p, blk, tok)]
     else:
-        codes = cache[pa.gather_offsets(p, which, blk, tok)]
+        codes = pa.read_codes(p, b, which, blk, tok)
     scale_blk = blk
     if PLANT_BUG == "scale" and p["scale_mode"].startswith("per_token"):
         scale_blk = np.arange(blk.shape[1], dtype=np.int64)[None, :] // p["block_size"]

@@ -27,7 +27,19 @@ from pacheck_codecs import (DTYPES, DTYPE_BYTES, POISON, _encode_fp8, _fp8_table
                             decode, decode_table, encode, round_to)
 
 # ---- vocabulary: names in the order of the C enums (the ids are the indices) -------------------
-LAYOUTS = ("nhd", "hnd", "vllm", "shuffled")
+LAYOUTS = ("nhd", "hnd", "vllm", "shuffled", "mla_joint", "mla_split")
+# The layouts of Hkv heads, each with a K and a V row of its own (the four of ABI 1.0) ...
+HEAD_LAYOUTS = LAYOUTS[:4]
+# ... and the MLA layouts (multi-head latent attention, DeepSeek / Kimi decode): one latent KV head
+# per token (Hkv = 1) whose K row is Dv latent values then D - Dv rope values, and whose V row is
+# the latent part of K (the same stored codes). See kv_offsets() and kv_segments().
+#   mla_joint  one row of D per token: the K cache holds pages of [B][D], the V cache a
+#              byte-identical copy (V element d of a token is its row's element d, d < Dv)
+#   mla_split  the V cache is "ckv", pages of [B][Dv] (the latent values: V, and K's first Dv);
+#              the K cache is "kpe", pages of [B][D - Dv] (the rope values: K's elements >= Dv)
+MLA_LAYOUTS = LAYOUTS[4:]
+MLA_HEAD_SIZE = 576    # D: kv_lora_rank 512 + qk_rope_head_dim 64 (DeepSeek V2/V3, Kimi K2)
+MLA_HEAD_SIZE_V = 512  # Dv: kv_lora_rank
 SCALE_MODES = ("none", "per_tensor", "per_head", "per_token_block_major", "per_token_head_major")
 PAGE_TABLES = ("padded", "csr")  # ABI 1.2: how the page map is handed over
 ROUNDINGS = ("fp32", "as_q") + DTYPES
@@ -91,14 +103,15 @@ def capability(**kw):
 
 def broad_capability(**overrides):
     """The declaration of a general kernel -- every dtype the suites draw on both vendors, every
-    layout and scale mode, head sizes 16..256 in steps of 16, power-of-two pages up to 256,
-    G <= 64, q_len <= 8 and every option -- with `overrides` for what a kernel lacks. One home
-    for the shape that the reference and torch adapters share. The ragged family (ABI 1.2) is
-    not part of it: add ragged_capability() to declare it."""
+    per-head layout (HEAD_LAYOUTS) and scale mode, head sizes 16..256 in steps of 16,
+    power-of-two pages up to 256, G <= 64, q_len <= 8 and every option -- with `overrides` for
+    what a kernel lacks. One home for the shape that the reference and torch adapters share. The
+    ragged family (ABI 1.2) is not part of it: add ragged_capability() to declare it; nor are the
+    MLA layouts (see mla_capability())."""
     base = dict(
         q_dtypes=["bf16", "fp16"],
         kv_dtypes=["bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz", "int8"],
-        kv_layouts=list(LAYOUTS),
+        kv_layouts=list(HEAD_LAYOUTS),
         scale_modes=list(SCALE_MODES),
         head_sizes=list(range(16, 257, 16)),
         block_sizes=[1 << i for i in range(9)],
@@ -119,6 +132,28 @@ def ragged_capability(max_q_len=1024, head_sizes_v=(64, 128), page_tables=PAGE_T
     sequences, both page tables and V head sizes Dv in head_sizes_v besides Dv == D."""
     return dict(ragged=True, max_q_len=int(max_q_len), head_sizes_v=list(head_sizes_v),
                 page_tables=list(page_tables), empty_rows=bool(empty_rows), lse_base=int(lse_base))
+
+
+def mla_capability(**overrides):
+    """The declaration of an MLA decode kernel (kv_layouts mla_joint / mla_split): one latent KV
+    head (Hkv = 1, so max_gqa is the query head count), D = 576 and Dv = 512, a per-tensor scale
+    or none (K's and V's are the same one), an explicit softmax scale (MLA's is usually
+    1/sqrt(192), not 1/sqrt(576): custom_scale), the ragged family with both page tables and
+    empty sequences, the LSE in the natural base; `overrides` for what a kernel lacks or adds.
+    A kernel that also takes the per-head layouts merges the lists itself (numpy_reference)."""
+    base = dict(
+        q_dtypes=["bf16", "fp16"],
+        kv_dtypes=["bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz"],
+        kv_layouts=list(MLA_LAYOUTS),
+        scale_modes=["none", "per_tensor"],
+        head_sizes=[MLA_HEAD_SIZE],
+        block_sizes=[1 << i for i in range(9)],
+        max_gqa=128,
+        strided_pages=True, custom_scale=True, lse=True,
+    )
+    base.update(ragged_capability(head_sizes_v=[MLA_HEAD_SIZE_V]))
+    base.update(overrides)
+    return capability(**base)
 
 
 def numerics(p_round="fp32", qk_round="fp32", partial_round="fp32", v_round="fp32", pv_round="fp32",
@@ -169,8 +204,14 @@ class Problem(dict):
 
     @property
     def dense_page(self):
-        """Elements of one dense K page (Hkv * B * D)."""
-        return self["num_kv_heads"] * self["block_size"] * self["head_size"]
+        """Elements of one dense K page: Hkv * B * D, or the K cache's row for the MLA layouts
+        (mla_joint: D; mla_split: D - Dv, the rope part), see cache_row()."""
+        return self["num_kv_heads"] * self["block_size"] * cache_row(self, "k")
+
+    @property
+    def mla(self):
+        """The KV layout is an MLA one (mla_joint or mla_split): Hkv = 1, V = K's first Dv."""
+        return self.get("kv_layout") in MLA_LAYOUTS
 
     # ABI 1.2 fields, read with their meaning when a problem leaves them out or 0 (one written by
     # hand, or by an earlier pacheck): Dv = D, T = S * q_len, V's page stride = K's.
@@ -181,8 +222,9 @@ class Problem(dict):
 
     @property
     def dense_page_v(self):
-        """Elements of one dense V page (Hkv * B * Dv)."""
-        return self["num_kv_heads"] * self["block_size"] * self.head_size_v
+        """Elements of one dense V page: Hkv * B * Dv (mla_joint: Hkv * B * D, its rows being
+        whole K rows)."""
+        return self["num_kv_heads"] * self["block_size"] * cache_row(self, "v")
 
     @property
     def page_stride_v(self):
@@ -295,7 +337,8 @@ def _int64(a):
 def kv_offsets(p, which, blk, h, tok, d):
     """Element offset of (blk, h, tok, d) in the K (which="k") or V ("v") cache, exactly the
     header's formulas. Arguments broadcast (numpy int64, or torch integer tensors on one device);
-    blk is the *physical* page."""
+    blk is the *physical* page. For mla_split's K, the elements d < Dv are in the V cache and
+    their offsets are offsets there (kv_segments() says which cache holds which elements)."""
     blk, h, tok, d = (_int64(a) for a in (blk, h, tok, d))
     H, B = p["num_kv_heads"], p["block_size"]
     # K has D and page_stride; V has Dv and page_stride_v (the same unless the problem says).
@@ -303,9 +346,19 @@ def kv_offsets(p, which, blk, h, tok, d):
         D, stride = p["head_size"], int(p["page_stride"])
     else:
         D, stride = _head_size(p, "v"), _page_stride(p, "v")
-    x = p.x
     base = blk * stride
     layout = p["kv_layout"]
+    if layout in MLA_LAYOUTS:
+        # Pages of [B][row] per cache (nhd pages of one head), row = cache_row(p, cache). K
+        # element d of mla_split is in the V cache (ckv) for d < Dv: the offset given is there.
+        tok_row = tok * H + h
+        if layout == "mla_joint" or which == "v":
+            return base + tok_row * cache_row(p, which) + d
+        Dv = _head_size(p, "v")
+        latent = blk * _page_stride(p, "v") + tok_row * Dv + d
+        rope = base + tok_row * (D - Dv) + (d - Dv)
+        return _where(d < Dv, latent, rope)
+    x = p.x
     if layout == "nhd":
         return base + (tok * H + h) * D + d
     if layout == "hnd":
@@ -323,147 +376,47 @@ def _head_size(p, which):
     return p["head_size"] if which == "k" else int(p.get("head_size_v") or p["head_size"])
 
 
+def _where(cond, a, b):
+    """np.where, or torch.where when any argument is a torch tensor."""
+    if any(is_torch(v) for v in (cond, a, b)):
+        import torch
+        return torch.where(cond, a, b)
+    return np.where(cond, a, b)
+
+
+def cache_row(p, which):
+    """Elements of one token's row (per head) in the K (which="k") or V ("v") cache: D and Dv,
+    except for the MLA layouts -- mla_joint: D in both caches (V reads the first Dv of a K row);
+    mla_split: Dv in the V cache (ckv) and D - Dv in the K cache (kpe)."""
+    layout = p.get("kv_layout")
+    if layout == "mla_joint":
+        return p["head_size"]
+    if layout == "mla_split" and which == "k":
+        return p["head_size"] - _head_size(p, "v")
+    return _head_size(p, which)
+
+
+def kv_segments(p, which):
+    """[(cache, d0, d1), ...]: which cache ("k" or "v") holds the logical elements [d0, d1) of K
+    (which="k") or V ("v") -- the cache of the same name, except mla_split's K, whose first Dv
+    elements (the latent part) are the V cache's: [("v", 0, Dv), ("k", Dv, D)]. kv_offsets()
+    gives each element's offset in the cache named here."""
+    D = _head_size(p, which)
+    if which == "k" and p.get("kv_layout") == "mla_split":
+        Dv = _head_size(p, "v")
+        return [("v", 0, Dv), ("k", Dv, D)]
+    return [(which, 0, D)]
+
+
 def _page_stride(p, which):
     if which == "k":
         return int(p["page_stride"])
     return int(p.get("page_stride_v") or p["page_stride"])
 
 
-def _is_csr(p):
-    return p.get("page_table", "padded") in ("csr", 1)
-
-
-# ---- the batch: query rows, contexts and the page table of either form -----------------------
-def cu_seqlens(p, buffers=None):
-    """int64 [S + 1]: the first packed query row of each sequence (cu_seqlens_q), then T. From
-    the buffer when given, else the uniform rows s * q_len."""
-    cu = None if buffers is None else getattr(buffers, "cu_seqlens_q", None)
-    if cu is not None:
-        return np.asarray(host(cu), dtype=np.int64).reshape(-1)[:p["num_seqs"] + 1]
-    if not p.get("q_len"):
-        raise ValueError("a ragged problem (q_len 0) needs the cu_seqlens_q buffer")
-    return np.arange(p["num_seqs"] + 1, dtype=np.int64) * p["q_len"]
-
-
-def q_lens(p, buffers=None):
-    """int64 [S]: each sequence's query tokens."""
-    return np.diff(cu_seqlens(p, buffers))
-
-
-def contexts(p, buffers):
-    """int64 [S]: each sequence's context, decoded from the CSR table when the problem's page
-    table is csr ((pages - 1) * B + kv_last_page_len[s]; 0 pages -> 0), else context_lens."""
-    if _is_csr(p):
-        indptr = np.asarray(host(buffers.kv_indptr), dtype=np.int64).reshape(-1)
-        last = np.asarray(host(buffers.kv_last_page_len), dtype=np.int64).reshape(-1)
-        S = p["num_seqs"]
-        pages = np.diff(indptr[:S + 1])
-        return np.where(pages > 0, (pages - 1) * p["block_size"] + last[:S], 0)
-    return np.asarray(host(buffers.context_lens), dtype=np.int64).reshape(-1)
-
-
-def page_table(p, buffers):
-    """(table int64 [S, P], ctx int64 [S]): the physical page of logical page j of sequence s
-    at table[s, j] for j < ceil(ctx[s] / B) -- read from block_tables, or from the CSR arrays
-    (kv_indices[kv_indptr[s] + j]) when the page table is csr. Entries past a sequence's pages
-    are garbage (CSR: 0) and must not be read."""
-    ctx = contexts(p, buffers)
-    if not _is_csr(p):
-        bt = np.asarray(host(buffers.block_tables)).reshape(-1, p["max_blocks_per_seq"])
-        return bt.astype(np.int64, copy=False), ctx
-    S = p["num_seqs"]
-    indptr = np.asarray(host(buffers.kv_indptr), dtype=np.int64).reshape(-1)[:S + 1]
-    indices = buffers.kv_indices
-    indices = (np.zeros(1, np.int64) if indices is None
-               else np.asarray(host(indices), dtype=np.int64).reshape(-1))
-    pages = np.diff(indptr)
-    P = max(1, int(pages.max()) if pages.size else 1)
-    j = np.arange(P, dtype=np.int64)[None, :]
-    have = j < pages[:, None]
-    at = np.clip(indptr[:-1, None] + j, 0, max(0, indices.size - 1))
-    return np.where(have, indices[at] if indices.size else 0, 0), ctx
-
-
-class Sequence(object):
-    """One sequence of the batch: s, its query rows [row0, row1) of the packed q / out / lse
-    (q_len = row1 - row0), its context ctx, and the positions of its query tokens."""
-    __slots__ = ("s", "row0", "row1", "ctx")
-
-    def __init__(self, s, row0, row1, ctx):
-        self.s, self.row0, self.row1, self.ctx = int(s), int(row0), int(row1), int(ctx)
-
-    @property
-    def q_len(self):
-        return self.row1 - self.row0
-
-    @property
-    def rows(self):
-        """slice of the packed rows: b.rows("q")[seq.rows] is [q_len, Hq, D]."""
-        return slice(self.row0, self.row1)
-
-    @property
-    def empty(self):
-        """Context 0: its rows see no key (O = 0; LSE = -inf, or the sink's logit)."""
-        return self.ctx == 0
-
-    def positions(self):
-        """int64 [q_len]: query token i sits at position ctx - q_len + i."""
-        return self.ctx - self.q_len + np.arange(self.q_len, dtype=np.int64)
-
-    def __repr__(self):
-        return "Sequence(s=%d, rows=[%d, %d), ctx=%d)" % (self.s, self.row0, self.row1, self.ctx)
-
-
-def sequences(p, buffers):
-    """The batch's sequences in order (Sequence objects): query rows from cu_seqlens_q, context
-    from context_lens or the CSR table. A uniform batch gives rows [s * q_len, (s + 1) * q_len)."""
-    cu, ctx = cu_seqlens(p, buffers), contexts(p, buffers)
-    return [Sequence(s, cu[s], cu[s + 1], ctx[s]) for s in range(p["num_seqs"])]
-
-
-def row_positions(p, buffers):
-    """(seq int64 [T], pos int64 [T]): the sequence and the position of every packed query row
-    (a vectorized view of sequences(): the mask of row r is keys t <= pos[r] of seq[r])."""
-    cu, ctx = cu_seqlens(p, buffers), contexts(p, buffers)
-    ql = np.diff(cu)
-    seq = np.repeat(np.arange(ql.size, dtype=np.int64), ql)
-    i = np.arange(int(cu[-1]), dtype=np.int64) - cu[:-1][seq]
-    return seq, ctx[seq] - ql[seq] + i
-
-
-def token_slots(p, block_tables, context_lens=None, seqs=None, pad_to=None):
-    """Physical slots of the logical tokens: (blk, tok, valid), each [n, T].
-
-    block_tables: the launch's Buffers (the page table of either form, padded or CSR, and the
-    contexts it implies; context_lens is then ignored), or a padded block table with
-    context_lens. Row r is sequence seqs[r] (default all); T = pad_to or that set's max context.
-    Tokens past a sequence's context are pointed at its token 0 (valid is False there), and an
-    empty sequence's at the first token of the first non-empty one: a gather then reads real
-    data, never a poisoned page or a garbage table entry, and the caller masks them."""
-    if isinstance(block_tables, Buffers):
-        bt, cl = page_table(p, block_tables)
-    else:
-        bt = np.asarray(host(block_tables)).reshape(-1, p["max_blocks_per_seq"])
-        cl = np.asarray(host(context_lens)).reshape(-1).astype(np.int64)
-    if seqs is None:
-        seqs = np.arange(cl.shape[0])
-    seqs = np.atleast_1d(np.asarray(seqs))
-    ctx = cl[seqs].astype(np.int64)
-    T = int(pad_to if pad_to is not None else (ctx.max() if ctx.size else 0))
-    t = np.arange(T, dtype=np.int64)[None, :]
-    valid = t < ctx[:, None]
-    t = np.where(valid, t, 0)
-    B = p["block_size"]
-    blk = bt[seqs[:, None], t // B].astype(np.int64)
-    empty = ctx == 0
-    if empty.any() and T > 0:
-        full = np.nonzero(cl > 0)[0]
-        blk[empty] = int(bt[full[0], 0]) if full.size else 0
-    return blk, t % B, valid
-
-
 def gather_offsets(p, which, blk, tok):
-    """Offsets [n, T, Hkv, D] (V: Dv) of the slots (blk, tok) [n, T] for every head and d."""
+    """Offsets [n, T, Hkv, D] (V: Dv) of the slots (blk, tok) [n, T] for every head and d
+    (mla_split's K: elements [0, Dv) are offsets in the V cache; read_codes() reads them)."""
     H, D = p["num_kv_heads"], _head_size(p, which)
     h = np.arange(H, dtype=np.int64)[None, None, :, None]
     d = np.arange(D, dtype=np.int64)[None, None, None, :]
@@ -516,11 +469,29 @@ def kv_buffers(buffers, which):
     return buffers.v_cache, buffers.v_scales
 
 
+def _caches(buffers):
+    """{"k": K cache, "v": V cache} of Buffers, or of a dict holding "k" / "v" (or "k_cache" /
+    "v_cache")."""
+    if isinstance(buffers, dict):
+        return {w: buffers[w] if w in buffers else buffers.get(w + "_cache") for w in "kv"}
+    return {"k": buffers.k_cache, "v": buffers.v_cache}
+
+
+def read_codes(p, buffers, which, blk, tok):
+    """Codes [n, T, Hkv, D (V: Dv)] of K or V at the slots (blk, tok) [n, T], each element read
+    from the cache that holds it (kv_segments(): mla_split's K reads its latent part from the V
+    cache). numpy, from Buffers or {"k": ..., "v": ...}."""
+    caches = _caches(buffers)
+    off = gather_offsets(p, which, blk, tok)
+    parts = [host(caches[c])[off[..., d0:d1]] for c, d0, d1 in kv_segments(p, which)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
+
+
 def gather_codes(p, buffers, which, blk, tok):
     """(codes [n, T, Hkv, D (V: Dv)], scales float32 [n, T, Hkv]) of K or V at the slots (blk, tok)
     [n, T]: what dequantize() (or dequantize_torch() on a device) turns into values."""
-    cache, scales = kv_buffers(buffers, which)
-    return cache[gather_offsets(p, which, blk, tok)], gather_scales(p, scales, blk, tok)
+    _, scales = kv_buffers(buffers, which)
+    return read_codes(p, buffers, which, blk, tok), gather_scales(p, scales, blk, tok)
 
 
 def dequantize(p, codes, scales, dtype=np.float32):
@@ -560,15 +531,27 @@ def query_positions(p, ctx, q_len=None):
 
 def scatter_codes(p, cache, which, blk, tok, codes):
     """Writes codes [n, T, Hkv, D (V: Dv)] at the slots (blk, tok) [n, T]: the inverse of a gather, for
-    tests and for adapters that stage a cache in another layout."""
-    cache[gather_offsets(p, which, blk, tok)] = codes
+    tests and for adapters that stage a cache in another layout. `cache`: the flat cache of
+    `which`, or Buffers / {"k": ..., "v": ...} when K's elements live in both caches
+    (mla_split's K, see kv_segments())."""
+    off = gather_offsets(p, which, blk, tok)
+    segs = kv_segments(p, which)
+    if not isinstance(cache, (dict, Buffers)):
+        if any(c != which for c, _, _ in segs):
+            raise ValueError("%s's %s spans both caches: pass {'k': ..., 'v': ...}"
+                             % (p["kv_layout"], which.upper()))
+        cache[off] = codes
+        return
+    caches = _caches(cache)
+    for c, d0, d1 in segs:
+        caches[c][off[..., d0:d1]] = codes[..., d0:d1]
 
 
 def pool_elements(p, which="k"):
     """Elements the K (which="k") or V pool spans: (NB - 1) * page_stride + Hkv * B * D
-    (V: page_stride_v and Dv)."""
+    (V: page_stride_v and Dv; the MLA layouts: their cache rows, cache_row())."""
     nb = int(p["num_blocks"])
-    dense = p["num_kv_heads"] * p["block_size"] * _head_size(p, which)
+    dense = p["num_kv_heads"] * p["block_size"] * cache_row(p, which)
     return 0 if nb <= 0 else (nb - 1) * _page_stride(p, which) + dense
 
 
@@ -581,8 +564,13 @@ def softmax_scale(p):
     return float(p["softmax_scale"] or default_scale(p))
 
 
+# The batch of a launch (pacheck_batch.py), under this module's names: pa.sequences, pa.contexts, ...
+from pacheck_batch import (_is_csr, Sequence, contexts, cu_seqlens, page_table, q_lens,  # noqa: E402,F401
+                           row_positions, sequences, token_slots)
+
 # The device and torch half (pacheck_torch.py), under this module's names: adapters call
 # pa.to_torch, pa.gather_kv_torch, pa.store_codes, ... as before.
-from pacheck_torch import (_STORAGE, _TORCH_NAMES, TensorSpec, default_device,  # noqa: E402,F401
-                           dequantize_torch, gather_kv_torch, native_fp8, store_codes,
-                           store_float32, to_torch, torch_dtype)
+from pacheck_torch import (_STORAGE, _TORCH_NAMES, DType, TensorSpec,  # noqa: E402,F401
+                           default_device, dequantize_torch, gather_kv_torch, gather_torch,
+                           host_tensor, materialise, native_fp8, store_codes, store_float32,
+                           to_torch, torch_dtype)

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from pacheck_adapter import DTYPE_BYTES, decode_table, host, is_torch, kv_buffers, kv_offsets, \
-    scale_index, token_slots
+    kv_segments, scale_index, token_slots
 
 
 def native_fp8():
@@ -108,6 +108,55 @@ class TensorSpec(object):
         return flat.as_strided(self.shape, self.strides)
 
 
+class DType(object):
+    """A torch dtype named in a planned engine call (materialise() resolves it)."""
+
+    def __init__(self, name):
+        self.name = _TORCH_NAMES.get(name, name)
+
+    def __eq__(self, other):
+        return isinstance(other, DType) and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __repr__(self):
+        return "DType(%s)" % self.name
+
+
+def host_tensor(spec):
+    """A TensorSpec in numpy, without torch: its zero-copy view, or for an allocation zeros of
+    its storage dtype (spec.fill when given) -- what a stub engine gets in tests without torch."""
+    a = spec.numpy()
+    if a is None:
+        a = np.zeros(spec.shape, dtype=_STORAGE[spec.dtype])
+        if spec.fill is not None:
+            a[...] = spec.fill
+    return a
+
+
+def materialise(value, device=None):
+    """A planned engine call's value made real: TensorSpec -> a torch tensor on `device` (one
+    per distinct spec within one call of this function) and DType -> the torch dtype; lists,
+    tuples and dicts element by element; anything else as it is. device=None: numpy instead
+    (host_tensor(); a DType becomes its name), for stub engines in tests without torch."""
+    made = {}
+
+    def one(v):
+        if isinstance(v, TensorSpec):
+            if id(v) not in made:
+                made[id(v)] = v.to_torch(device) if device is not None else host_tensor(v)
+            return made[id(v)]
+        if isinstance(v, DType):
+            return torch_dtype(v.name) if device is not None else v.name
+        if isinstance(v, dict):
+            return {k: one(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(one(x) for x in v)
+        return v
+    return one(value)
+
+
 def _contig(shape):
     st, acc = [], 1
     for s in reversed(shape):
@@ -130,12 +179,27 @@ def dequantize_torch(p, codes, scales, device):
 def gather_kv_torch(p, buffers, device, seqs=None, pad_to=None):
     """Dequantized logical K and V on a torch device, in fp32: (k [n, T, Hkv, D], v [n, T, Hkv,
     Dv], valid [n, T]), the same values as gather_kv() (pads as token_slots does; either page
-    table).
+    table; every layout, the MLA ones included).
 
     The whole pool is copied to `device` once (one contiguous copy per buffer), and the pages
     are gathered there with one indexed read through kv_offsets() -- no gather on the host, no
     Python loop over sequences or pages, so a long context costs a device gather, not a host
     one."""
+    k, v, valid = _gather(p, buffers, device, "kv", seqs, pad_to)
+    return k, v, valid
+
+
+def gather_torch(p, buffers, which, device, seqs=None, pad_to=None):
+    """One side of gather_kv_torch(): (vals fp32 [n, T, Hkv, D (V: Dv)], valid [n, T]) of K
+    (which="k") or V ("v"), gathered on `device`. An MLA reference gathers K alone: its first
+    Dv elements are V's codes (mla_split's K reads them from the V cache, see kv_segments())."""
+    vals, valid = _gather(p, buffers, device, which, seqs, pad_to)
+    return vals, valid
+
+
+def _gather(p, buffers, device, sides, seqs, pad_to):
+    """[vals of each side in `sides` ("k", "v" or "kv")..., valid]; each cache is copied to the
+    device at most once, and each side is one indexed read per cache segment holding it."""
     import torch
     blk, tok, valid = token_slots(p, buffers, None, seqs, pad_to)  # either page table
     blk_t, tok_t = to_torch(blk, device)[:, :, None], to_torch(tok, device)[:, :, None]
@@ -143,24 +207,38 @@ def gather_kv_torch(p, buffers, device, seqs=None, pad_to=None):
     h = torch.arange(H, device=device)[None, None, :]
     name = p["kv_dtype"]
     table = to_torch(decode_table(name).copy(), device) if DTYPE_BYTES[name] == 1 else None
+    flats = {}
+
+    def flat(c):  # the pool of cache c on the device: one copy, shared by the sides reading it
+        if c not in flats:
+            cache, _ = kv_buffers(buffers, c)
+            flats[c] = to_torch(cache, device, None if table is not None else name)
+        return flats[c]
+
     out = []
-    for which in "kv":
+    for which in sides:
         D = p["head_size"] if which == "k" else int(p.get("head_size_v") or p["head_size"])
         d = torch.arange(D, device=device)[None, None, None, :]
-        cache, scales = kv_buffers(buffers, which)
-        flat = to_torch(cache, device, None if table is not None else name)
-        codes = flat[kv_offsets(p, which, blk_t[..., None], h[..., None], tok_t[..., None], d)]
+        _, scales = kv_buffers(buffers, which)
+        off = kv_offsets(p, which, blk_t[..., None], h[..., None], tok_t[..., None], d)
+        parts = [flat(c)[off[..., d0:d1]] for c, d0, d1 in kv_segments(p, which)]
+        codes = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
         vals = table[codes.long() & 0xFF] if table is not None else codes.float()
         if p["scale_mode"] != "none":
             sc = to_torch(scales, device)
             vals = vals * sc[scale_index(p, blk_t, h, tok_t)][..., None]
         out.append(vals)
-    return out[0], out[1], valid
+    return out + [valid]
 
 
 def store_codes(out_view, tensor, dtype_name):
     """Writes a torch tensor into the output codes (rounded to dtype_name first): a numpy view,
-    or a shared device buffer, written in place on its device."""
+    or a shared device buffer, written in place on its device. A numpy `tensor` holds codes
+    already (the storage of dtype_name, as host_tensor() allocates them): its bits are copied."""
+    if not is_torch(tensor) and not is_torch(out_view):
+        a = np.ascontiguousarray(tensor)
+        np.copyto(out_view, a.view(out_view.dtype).reshape(out_view.shape))
+        return
     import torch
     if is_torch(out_view):
         t = tensor.detach().to(torch_dtype(dtype_name)).contiguous()
@@ -177,7 +255,11 @@ def store_codes(out_view, tensor, dtype_name):
 
 
 def store_float32(view, tensor):
-    """Writes a torch tensor into a float32 numpy view (e.g. the LSE) or device buffer."""
+    """Writes a torch tensor (or a numpy array) into a float32 numpy view (e.g. the LSE) or
+    device buffer."""
+    if not is_torch(tensor) and not is_torch(view):
+        np.copyto(view, np.asarray(tensor, dtype=np.float32).reshape(view.shape))
+        return
     import torch
     if is_torch(view):
         view.copy_(tensor.detach().to(torch.float32).reshape(view.shape))

@@ -170,6 +170,102 @@ def make_case(seed=1, S=2, L=1, Hq=4, Hkv=2, D=32, B=16, ctx=None, q_dtype="bf16
     return c
 
 
+def mla_offset(layout, which, B, D, Dv, ps, ps_v, blk, tok, d):
+    """(cache, offset) of logical element d of K (which="k") or V at (blk, tok) of an MLA layout,
+    written out from the contract (one latent head; pages of [B][row]) rather than taken from
+    pacheck_adapter: mla_joint rows of D in both caches (V: the row's first Dv); mla_split V
+    rows of Dv in the V cache (ckv), and K's elements d < Dv there too, the rest rows of D - Dv
+    in the K cache (kpe). d: an index, or an array of indices all on one side of Dv."""
+    if layout == "mla_joint":
+        return which, blk * (ps if which == "k" else ps_v) + tok * D + d
+    if which == "v" or np.all(np.asarray(d) < Dv):
+        return "v", blk * ps_v + tok * Dv + d
+    return "k", blk * ps + tok * (D - Dv) + (d - Dv)
+
+
+def make_mla_case(seed=1, ctx=(40, 17), q_lens=None, L=1, Hq=16, B=16, D=576, Dv=512,
+                  layout="mla_joint", q_dtype="bf16", kv_dtype="bf16", scale_mode="none",
+                  page_pad=0, want_lse=True, softmax_scale=None, free_pages=3, csr=False):
+    """An MLA case (kv_layout mla_joint / mla_split: one latent KV head, K = latent (Dv) + rope
+    (D - Dv), V = the latent part) with its arrays as pacheck hands them over, packed by
+    mla_offset(). Free pages, page padding and mla_joint's unused V bytes hold poison except
+    where the contract makes the two joint caches byte-identical copies (the V cache is the K
+    cache, poison included). One per-tensor scale (or none) serves K and V. q_lens: a ragged
+    batch (q_len 0, packed rows); else q_len L for every sequence. softmax_scale defaults to
+    1/sqrt(192), MLA's (the head size before weight absorption)."""
+    rng = np.random.default_rng(seed)
+    ctx = [int(c) for c in ctx]
+    S = len(ctx)
+    ragged = q_lens is not None
+    qls = [int(n) for n in q_lens] if ragged else [L] * S
+    R = D - Dv
+    pages = [int(math.ceil(c / float(B))) for c in ctx]
+    NB = sum(pages) + free_pages
+    perm = rng.permutation(NB)
+    MB = max(max(pages), 1) + 1
+    free = perm[sum(pages):]
+    bt = np.empty((S, MB), dtype=np.int32)
+    at = 0
+    for s in range(S):
+        bt[s, :pages[s]] = perm[at:at + pages[s]]
+        at += pages[s]
+        bt[s, pages[s]:] = rng.choice(free, MB - pages[s]) if len(free) else perm[0]
+    rows = {"mla_joint": (D, D), "mla_split": (R, Dv)}[layout]  # K cache row, V cache row
+    ps, ps_v = B * rows[0] + page_pad, B * rows[1] + page_pad
+    cdt = pa.code_dtype(kv_dtype)
+    caches = {"k": np.full((NB - 1) * ps + B * rows[0], pa.POISON[kv_dtype], dtype=cdt),
+              "v": np.full((NB - 1) * ps_v + B * rows[1], pa.POISON[kv_dtype], dtype=cdt)}
+    eight = pa.DTYPE_BYTES[kv_dtype] == 1
+    sc = 1.0 if scale_mode == "none" else float(rng.uniform(0.5, 2.0)
+                                                * (3.0 / FORMAT_MAX[kv_dtype] if eight else 1.0))
+    scales = np.array([sc], dtype=np.float32)
+    logical = []
+    for s in range(S):
+        codes = pa.encode(rng.standard_normal((ctx[s], D)) / sc, kv_dtype)  # [ctx, D]
+        for t in range(ctx[s]):
+            blk, tok = int(bt[s, t // B]), t % B
+            for d in (np.arange(Dv), np.arange(Dv, D)):  # the latent part, the rope part
+                c, off = mla_offset(layout, "k", B, D, Dv, ps, ps_v, blk, tok, d)
+                caches[c][off] = codes[t, d]
+        logical.append(pa.decode(codes, kv_dtype).astype(np.float64)[:, None, :]
+                       * float(scales[0]))  # [ctx, 1, D]
+    if layout == "mla_joint":
+        caches["v"] = caches["k"].copy()  # the contract: a byte-identical copy
+    T = sum(qls)
+    qrows = (T,) if ragged else (S, L)
+    q_codes = pa.encode(rng.standard_normal(qrows + (Hq, D)), q_dtype)
+    c = Case()
+    c.problem = pa.make_problem(dict(
+        num_seqs=S, q_len=0 if ragged else L, num_q_heads=Hq, num_kv_heads=1, head_size=D,
+        block_size=B, max_blocks_per_seq=MB, max_context=max(ctx), num_blocks=NB, page_stride=ps,
+        q_dtype=q_dtype, kv_dtype=kv_dtype, kv_layout=layout, scale_mode=scale_mode,
+        softmax_scale=float(softmax_scale if softmax_scale else 1.0 / math.sqrt(192)),
+        sliding_window=0, logit_softcap=0.0, has_alibi=0, has_sinks=0, partition_size=256,
+        want_lse=int(bool(want_lse)), head_size_v=Dv, total_q=T, max_q_len=max(qls),
+        page_table="csr" if csr else "padded", num_kv_indices=sum(pages) if csr else 0,
+        page_stride_v=ps_v))
+    c.arrays = dict(
+        q=q_codes, out=np.full(qrows + (Hq, Dv), 0xFFFF, dtype=pa.code_dtype(q_dtype)),
+        lse=np.full(qrows + (Hq,), np.nan, dtype=np.float32) if want_lse else None,
+        k_cache=caches["k"], v_cache=caches["v"], k_scales=scales, v_scales=scales.copy(),
+        block_tables=bt, context_lens=np.array(ctx, dtype=np.int32), alibi_slopes=None,
+        sinks=None, cu_seqlens_q=np.concatenate([[0], np.cumsum(qls)]).astype(np.int32))
+    if csr:
+        indptr = np.concatenate([[0], np.cumsum(pages)]).astype(np.int32)
+        used = np.concatenate([bt[s, :pages[s]] for s in range(S)] + [np.zeros(0, np.int32)])
+        garbage = rng.choice(free, 3) if len(free) else np.full(3, perm[0])
+        c.arrays.update(
+            block_tables=None, kv_indptr=indptr,
+            kv_indices=np.concatenate([used, garbage]).astype(np.int32),
+            kv_last_page_len=np.array([c_ - (n - 1) * B if n else 0 for c_, n in zip(ctx, pages)],
+                                      dtype=np.int32))
+    c.ctx, c.q_lens = ctx, qls
+    c.logical_k = logical
+    c.logical_v = [k[:, :, :Dv] for k in logical]
+    c.q = pa.decode(q_codes, q_dtype).astype(np.float64)
+    return c
+
+
 def buffers(case):
     """Fresh Buffers over copies of the case's arrays (out/lse poisoned)."""
     return pa.Buffers(**{k: (None if v is None else v.copy()) for k, v in case.arrays.items()})

@@ -58,10 +58,11 @@ def assert_output(tc, case, b, what=""):
 
 
 def problems():
-    """A deterministic spread over layouts, KV dtypes, scale modes and options."""
+    """A deterministic spread over the per-head layouts, KV dtypes, scale modes and options (the
+    MLA layouts: test_mla.py)."""
     out = []
     kvs = ["bf16", "fp16", "fp8_e4m3fn", "fp8_e4m3fnuz", "int8"]
-    for i, (layout, kv, sm) in enumerate(itertools.product(pa.LAYOUTS, kvs, pa.SCALE_MODES)):
+    for i, (layout, kv, sm) in enumerate(itertools.product(pa.HEAD_LAYOUTS, kvs, pa.SCALE_MODES)):
         if kv == "int8" and sm == "none":
             continue  # pacheck never asks for int8 without scales
         B = 32 if layout == "shuffled" else [1, 4, 16, 32][i % 4]
@@ -140,7 +141,7 @@ class CodecTest(unittest.TestCase):
 class LayoutTest(unittest.TestCase):
     def test_offsets_match_the_stride_form_and_fill_each_page_once(self):
         rng = np.random.default_rng(5)
-        for layout, which, kv in itertools.product(pa.LAYOUTS, "kv", ("bf16", "fp8_e4m3fn")):
+        for layout, which, kv in itertools.product(pa.HEAD_LAYOUTS, "kv", ("bf16", "fp8_e4m3fn")):
             x = 16 // pa.DTYPE_BYTES[kv]
             H, B, D = int(rng.integers(1, 4)), 2 * x, 2 * x
             ps = H * B * D + 8

@@ -1,7 +1,12 @@
 """Stub of aiter for the adapter tests: records each paged_attention_common call and writes a
 deterministic output (out_ = Q), so a test can check both what the adapter passed and that it
-copied the result back. Not aiter: no attention is computed."""
-import torch
+copied the result back. Not aiter: no attention is computed. aiter.mla (stubs/aiter/mla.py) is
+the MLA decode entry's stub; it works without torch, so this package imports torch only where it
+is installed (paged_attention_common needs it)."""
+try:
+    import torch
+except ImportError:
+    torch = None
 
 CALLS = []
 # The signature the adapter is written against (keyword names and defaults).
@@ -16,11 +21,11 @@ _REQUIRED = ("Q", "K", "V", "exp_sums", "max_logits", "tmp_out", "block_tables",
 def describe(v):
     """What a test checks about one argument: a tensor's shape/dtype/strides/device, or the
     value itself."""
-    if isinstance(v, torch.Tensor):
+    if torch is not None and isinstance(v, torch.Tensor):
         return {"shape": tuple(v.shape), "dtype": str(v.dtype).replace("torch.", ""),
                 "stride": tuple(v.stride()), "numel": v.numel(), "device": v.device.type,
                 "contiguous": v.is_contiguous(), "tensor": v}
-    if isinstance(v, torch.dtype):
+    if torch is not None and isinstance(v, torch.dtype):
         return str(v).replace("torch.", "")
     return v
 

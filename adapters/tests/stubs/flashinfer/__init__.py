@@ -1,0 +1,1 @@
+"""Stub of the flashinfer package for the adapter tests (only flashinfer.mla)."""
