@@ -140,6 +140,7 @@ void PvRmsAccumulator::end_row(const double* o) {
 //    (a worst case: a group is too short for a random walk to pay)    16 u_pv v_max
 //  * fp32 accumulation over n = max_context terms, random-walk bound at 4 sigma:
 //                                                                      4 sqrt(n) 2^-24 v_max
+//  * fp32 logits at their own magnitude (the Q.K sum, x - m):         8 2^-24 logit_rms v_max
 // plus one output ulp of v_max for outputs near zero (an element of o near 0 still carries the
 // rounding of partial sums of size v_max). The sum is doubled as the safety factor: a layout,
 // scale or routing bug moves o by O(v_max), far above this.
@@ -149,7 +150,12 @@ Tolerance tolerance_for(const ErrorModel& em, const ToleranceInputs& ti) {
   const double acc = 4.0 * std::sqrt(double(std::max<int64_t>(ti.max_context, 1))) * 0x1.0p-24;
   const double qk = 8.0 * em.u_q * ti.logit_rms / std::sqrt(3.0);
   const double pv = kPvGroup * em.u_pv;
-  const double rel = u_out + 2.0 * em.u_p + qk + em.u_tmp + em.u_v + pv + acc;
+  // fp32 logits: the Q.K sum and x - m round at the logits' own magnitude, 2^-24 (8 logit_rms)
+  // as in the noise model. Negligible at ordinary logits (~1e-6 v_max); it is what a correct fp32
+  // kernel errs by on rows whose logits reach tens of thousands (Values::extremes), where a
+  // near-tie between two keys turns a 0.01 logit error into a visible output difference.
+  const double logit32 = 8.0 * 0x1.0p-24 * ti.logit_rms;
+  const double rel = u_out + 2.0 * em.u_p + qk + em.u_tmp + em.u_v + pv + acc + logit32;
   Tolerance t;
   t.rtol = 2.0 * u_out;
   t.atol = 2.0 * rel * ti.v_max;
@@ -157,12 +163,12 @@ Tolerance tolerance_for(const ErrorModel& em, const ToleranceInputs& ti) {
   const bool vpv = em.u_v > 0 || em.u_pv > 0;
   char extra[64] = "";
   if (vpv) std::snprintf(extra, sizeof extra, " + %.3g + %.3g", em.u_v, pv);
-  char buf[500];
+  char buf[600];
   std::snprintf(buf, sizeof buf,
-                "atol = 2*v_max*(u_out + 2u_p + 8u_q*logit_rms/sqrt3 + u_tmp%s + 4sqrt(n)2^-24) = "
-                "2*%.4g*(%.3g + %.3g + %.3g + %.3g%s + %.3g) = %.4g; rtol = 2u_out = %.4g "
+                "atol = 2*v_max*(u_out + 2u_p + 8u_q*logit_rms/sqrt3 + u_tmp%s + 4sqrt(n)2^-24 + "
+                "8*2^-24*logit_rms) = 2*%.4g*(%.3g + %.3g + %.3g + %.3g%s + %.3g + %.3g) = %.4g; rtol = 2u_out = %.4g "
                 "(out=%s, n=%lld)",
-                vpv ? " + u_v + 16u_pv" : "", ti.v_max, u_out, 2 * em.u_p, qk, em.u_tmp, extra, acc, t.atol,
+                vpv ? " + u_v + 16u_pv" : "", ti.v_max, u_out, 2 * em.u_p, qk, em.u_tmp, extra, acc, logit32, t.atol,
                 t.rtol, to_string(em.out), (long long)ti.max_context);
   t.model = buf;
   t.noise = noise_model(em, ti);

@@ -336,7 +336,7 @@ bool applies(ContractMutant m, const Capability& cap) {
     case ContractMutant::drop_sinks: return cap.sinks;
     case ContractMutant::gqa_h_mod_hkv: return cap.max_gqa > 1 && classic;
     case ContractMutant::unused_slot_read: return true;
-    case ContractMutant::head_size_routing: return extra_head_size(cap).has_value();
+    case ContractMutant::head_size_routing: return extra_head_size(cap).has_value() && classic;  // MLA's 576 is structural
     case ContractMutant::block_size_routing: return extra_block_size(cap).has_value();
     case ContractMutant::output_scaled_1_03:
     case ContractMutant::output_truncated: return true;
