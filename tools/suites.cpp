@@ -127,7 +127,17 @@ Case random_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, 
   for (const KernelPtr& k : builtin_declarations().all()) (k->info().capability.ragged ? ragged : classic).push_back(k);
   const bool family22 = !ragged.empty() && chance(r, 0.45);
   const std::vector<KernelPtr>& kernels = family22 ? ragged : classic;
-  const size_t family = size_t(r.uniform_int(0, int64_t(kernels.size()) - (family22 ? 1 : 0)));  // == size: anywhere
+  size_t family = size_t(r.uniform_int(0, int64_t(kernels.size()) - (family22 ? 1 : 0)));  // == size: anywhere
+  // The latent (MLA) kernels take half the weight of the other ragged ones: about one draw in nine.
+  const auto latent = [](const KernelPtr& k) {
+    return (k->info().capability.layouts & (bit(KvLayout::mla_joint) | bit(KvLayout::mla_split))) != 0;
+  };
+  if (family22 && family < kernels.size() && latent(kernels[family]) && chance(r, 0.5)) {
+    std::vector<size_t> others;
+    for (size_t i = 0; i < kernels.size(); ++i)
+      if (!latent(kernels[i])) others.push_back(i);
+    if (!others.empty()) family = others[size_t(r.uniform_int(0, int64_t(others.size()) - 1))];
+  }
   gen::Limits lim = suite_limits(max_ctx, max_seqs);
   const bool inside = family < kernels.size();
   const std::string name = prefix + "r" + std::to_string(index) + "-" + (inside ? kernels[family]->name() : "any");
@@ -143,7 +153,7 @@ Case random_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, 
     lim.max_context = lim.long_context = std::min<int32_t>(max_ctx, 1100);
     // An MLA case (a latent cache) reads 576 + 512 values per key for each of its many heads:
     // at most 16 heads, 4 sequences and 600 tokens keep it near a classic case's cost.
-    if (inside && kernels[family]->info().capability.layouts & (bit(KvLayout::mla_joint) | bit(KvLayout::mla_split))) {
+    if (inside && latent(kernels[family])) {
       lim.max_q_heads = 16;
       lim.max_seqs = std::min<int32_t>(lim.max_seqs, 4);
       lim.max_extend = 16;
