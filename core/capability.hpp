@@ -54,6 +54,14 @@ struct Capability {
   bool deterministic = false;          // the same inputs give the same bits
 };
 
+/// The latent (MLA) layouts, as a mask of bit(KvLayout) (the ABI's ids: the same bits).
+inline constexpr uint32_t kLatentLayouts = bit(KvLayout::mla_joint) | bit(KvLayout::mla_split);
+/// The declaration reads some latent (MLA) cache.
+inline bool reads_latent(const Capability& c) { return (c.layouts & kLatentLayouts) != 0; }
+/// The declaration reads latent (MLA) caches and nothing else: no V layout of its own, one KV
+/// head by definition.
+inline bool latent_only(const Capability& c) { return reads_latent(c) && !(c.layouts & ~kLatentLayouts); }
+
 /// max_gqa of a kernel declaring no GQA limit (ABI max_gqa = PACHECK_NO_LIMIT): large enough
 /// for any head count, small enough that G arithmetic never overflows.
 inline constexpr int32_t kNoGqaLimit = 1 << 30;

@@ -15,6 +15,10 @@ const std::string* reason_of(const Decision& d, const std::string& k) {
   return nullptr;
 }
 
+bool names(const std::vector<std::string>& order, const std::string& name) {
+  return std::find(order.begin(), order.end(), name) != order.end();
+}
+
 bool busy(const Routing& r, const Device& dev, const Case& c, std::string* rule) {
   const int64_t work = int64_t(c.num_seqs) * c.num_q_heads;
   const int64_t threshold = int64_t(r.threshold_per_cu) * dev.cu_count;
@@ -39,12 +43,9 @@ Routing aiter_routing() { return Routing{}; }
 
 std::vector<KernelPtr> routable(const std::vector<KernelPtr>& kernels, const Routing& routing) {
   std::vector<KernelPtr> out;  // registration order: refusals list kernels the way they were registered
-  const auto named = [&](const std::vector<std::string>& order, const std::string& n) {
-    return std::find(order.begin(), order.end(), n) != order.end();
-  };
   for (const KernelPtr& k : kernels)
-    if (named(routing.busy_order, k->name()) || named(routing.idle_order, k->name()) ||
-        named(routing.mla_order, k->name()))
+    if (names(routing.busy_order, k->name()) || names(routing.idle_order, k->name()) ||
+        names(routing.mla_order, k->name()))
       out.push_back(k);
   return out;
 }
@@ -100,10 +101,8 @@ Decision select_path(const Device& dev, const ValidCase& vc, const std::vector<K
            ") prefers " + join(routing.mla_order, " then ");
   std::vector<KernelPtr> candidates;
   for (const KernelPtr& k : routable(kernels, routing)) {
-    const bool in_mla = std::find(routing.mla_order.begin(), routing.mla_order.end(), k->name()) != routing.mla_order.end();
-    const bool in_classic =
-        std::find(routing.busy_order.begin(), routing.busy_order.end(), k->name()) != routing.busy_order.end() ||
-        std::find(routing.idle_order.begin(), routing.idle_order.end(), k->name()) != routing.idle_order.end();
+    const bool in_mla = names(routing.mla_order, k->name());
+    const bool in_classic = names(routing.busy_order, k->name()) || names(routing.idle_order, k->name());
     // A forced path may be any routable kernel (its refusal then names its own reason).
     if (forced || (mla ? in_mla : in_classic)) candidates.push_back(k);
   }

@@ -26,7 +26,8 @@ void scatter_tokens(const Inputs& in, PhysicalKv& p, bool scales) {
         if (!scales) {
           for (int32_t d = 0; d < p.k_layout.head_size; ++d)
             store_code(p.k_cache, eb, K(s, t, h, d), in.k.code(s, t, h, k0 + d));
-          for (int32_t d = 0; d < c.dv(); ++d) store_code(p.v_cache, eb, V(s, t, h, d), in.v.code(s, t, h, d));
+          if (c.kv_layout != KvLayout::mla_joint)  // the joint V cache is the K cache's copy (share_joint_cache)
+            for (int32_t d = 0; d < c.dv(); ++d) store_code(p.v_cache, eb, V(s, t, h, d), in.v.code(s, t, h, d));
         } else {
           const int64_t si = p.scale_layout(blk, h, tok);
           p.k_scales[size_t(si)] = in.k.scale(s, t, h);
@@ -136,6 +137,7 @@ PhysicalKv pack(const Inputs& in) {
   // The K cache holds K's columns [k0, k0 + D) (all of them, but for mla_split's rope part).
   const int32_t B = c.block_size, H = c.num_kv_heads, D = p.k_layout.head_size, Dv = c.dv();
   const int32_t k0 = k_from_v(c.kv_layout, Dv), k_row = c.head_size;
+  const bool joint = c.kv_layout == KvLayout::mla_joint;  // V is copied from K at the end
   const int64_t stride = p.k_layout.page_stride, v_stride = p.v_layout.page_stride;
   // The layout formula is a sum of a (blk, h, tok) part and a d part, so an element's offset is
   // L(blk, h, tok, 0) + L(0, 0, 0, d): the d parts are computed once.
@@ -155,7 +157,7 @@ PhysicalKv pack(const Inputs& in) {
     const int64_t hi = blk + 1 == in.num_blocks ? elems : lo + stride;
     fill_codes(p.k_cache.data(), eb, lo, hi, poison);
     const int64_t v_lo = blk * v_stride;
-    fill_codes(p.v_cache.data(), eb, v_lo, blk + 1 == in.num_blocks ? v_elems : v_lo + v_stride, poison);
+    if (!joint) fill_codes(p.v_cache.data(), eb, v_lo, blk + 1 == in.num_blocks ? v_elems : v_lo + v_stride, poison);
     const int64_t slot = owner[size_t(blk)];
     if (slot < 0) return;
     const int32_t s = int32_t(slot / in.max_blocks_per_seq),
@@ -167,8 +169,9 @@ PhysicalKv pack(const Inputs& in) {
         const size_t rh = size_t(r * H + h);
         scatter_codes(p.k_cache.data(), eb, p.k_layout(blk, h, tok, 0), k_doff.data(), k_contiguous,
                       in.k.codes.data() + rh * size_t(k_row) + size_t(k0), D);
-        scatter_codes(p.v_cache.data(), eb, p.v_layout(blk, h, tok, 0), v_doff.data(), v_contiguous,
-                      in.v.codes.data() + rh * size_t(Dv), Dv);
+        if (!joint)
+          scatter_codes(p.v_cache.data(), eb, p.v_layout(blk, h, tok, 0), v_doff.data(), v_contiguous,
+                        in.v.codes.data() + rh * size_t(Dv), Dv);
         if (token_scales) {
           const int64_t si = p.scale_layout(blk, h, tok);
           p.k_scales[size_t(si)] = in.k.scales[rh];

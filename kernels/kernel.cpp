@@ -136,8 +136,7 @@ KernelInfo info_of(const pacheck_kernel* d, const std::string& source) {
   i.memory = d->memory == PACHECK_MEMORY_HOST ? Memory::host : Memory::device;
   i.capability = capability_from_abi(d->capability, where);
   // Minor 4: the MLA layouts. A kernel built against an earlier header has no names for them.
-  constexpr uint32_t kMlaLayouts = PACHECK_BIT(PACHECK_LAYOUT_MLA_JOINT) | PACHECK_BIT(PACHECK_LAYOUT_MLA_SPLIT);
-  if (minor_of(d) < 4 && (d->capability->kv_layouts & kMlaLayouts))
+  if (minor_of(d) < 4 && (d->capability->kv_layouts & kLatentLayouts))
     throw InputError(where + ": capability.kv_layouts sets MLA_JOINT or MLA_SPLIT (ABI minor 4) in a kernel built "
                      "against ABI 1." + std::to_string(minor_of(d)));
   i.capability.plan = has_plan_step(*d);

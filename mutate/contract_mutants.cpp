@@ -321,7 +321,7 @@ bool applies(ContractMutant m, const Capability& cap) {
   const uint32_t per_token = bit(ScaleMode::per_token_block_major) | bit(ScaleMode::per_token_head_major);
   // A latent (MLA) cache has one KV head and V inside K: no V layout of its own to confuse, no
   // KV head to mistake, no dense page of a head size that is D for both caches.
-  const bool classic = (cap.layouts & ~(bit(KvLayout::mla_joint) | bit(KvLayout::mla_split))) != 0;
+  const bool classic = !latent_only(cap);
   switch (m) {
     case ContractMutant::v_layout_index: return classic;
     case ContractMutant::dense_page_stride: return cap.strided_pages && classic;

@@ -151,7 +151,7 @@ PropertySpec writer_property(const PropertyContext& ctx) {
     if (auto why = writer_then_gather(c)) return "writer=host_cache_writer for kernel=" + ctx.kernel->name() + " " + *why;
     return std::nullopt;
   });
-  if (!(ctx.kernel->info().capability.layouts & ~(bit(KvLayout::mla_joint) | bit(KvLayout::mla_split))))
+  if (latent_only(ctx.kernel->info().capability))
     p.not_applicable = "the kernel reads latent (MLA) caches only, which reshape_and_cache does not write";
   return p;
 }

@@ -140,7 +140,7 @@ PropertySpec gqa_property(const PropertyContext& ctx) {
   const Capability& cap = ctx.kernel->info().capability;
   if (cap.max_gqa < 2 || ctx.limits.max_q_heads < 2)
     p.not_applicable = "the kernel declares max_gqa=" + std::to_string(cap.max_gqa) + ": no GQA to compare with MHA";
-  if (!(cap.layouts & ~(bit(KvLayout::mla_joint) | bit(KvLayout::mla_split))))
+  if (latent_only(cap))
     p.not_applicable = "the kernel reads latent (MLA) caches only: one KV head by definition, no MHA twin";
   p.cases = ctx.inside();
   p.holds = [ctx](const Case& c) -> std::optional<std::string> {

@@ -129,9 +129,7 @@ Case random_case(Rng& r, const std::string& prefix, int index, int32_t max_ctx, 
   const std::vector<KernelPtr>& kernels = family22 ? ragged : classic;
   size_t family = size_t(r.uniform_int(0, int64_t(kernels.size()) - (family22 ? 1 : 0)));  // == size: anywhere
   // The latent (MLA) kernels take half the weight of the other ragged ones: about one draw in nine.
-  const auto latent = [](const KernelPtr& k) {
-    return (k->info().capability.layouts & (bit(KvLayout::mla_joint) | bit(KvLayout::mla_split))) != 0;
-  };
+  const auto latent = [](const KernelPtr& k) { return reads_latent(k->info().capability); };
   if (family22 && family < kernels.size() && latent(kernels[family]) && chance(r, 0.5)) {
     std::vector<size_t> others;
     for (size_t i = 0; i < kernels.size(); ++i)
