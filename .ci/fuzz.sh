@@ -34,11 +34,10 @@ seeds() {
 }
 
 export ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1
-failed=0
-for t in "${targets[@]}"; do
-  work=build/fuzz/corpus/$t findings=build/fuzz/findings/$t
+# One target's run; its exit status says whether it found something.
+fuzz_one() {
+  local t=$1 work=build/fuzz/corpus/$1 findings=build/fuzz/findings/$1 log=build/fuzz/$1.log
   mkdir -p "$work" "$findings"
-  log=build/fuzz/$t.log
   # -timeout=30: a 2-core machine under load once stalled one 0.1 s input past 10 s (ASan returning
   # memory to the OS); a real hang still fails. -max_len: the deepest seed (150 KB of brackets) would otherwise set it; 64 KB still nests 32k deep.
   if build/fuzz/fuzz/fuzz_"$t" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 -max_len=65536 \
@@ -46,9 +45,25 @@ for t in "${targets[@]}"; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz: $t: $execs executions in ${secs} s, no finding"
   else
-    failed=$((failed + 1))
     echo "fuzz: $t: FINDING (inputs in $findings/; replay: build/fuzz/fuzz/fuzz_$t FILE)" >&2
     grep -m1 -A20 -E "ERROR: |runtime error|fuzz property failed" "$log" >&2 || tail -30 "$log" >&2
+    return 1
   fi
+}
+# Each target is one single-threaded process: as many run at once as there are cores.
+cores=$(nproc)
+failed=0
+running=0
+for t in "${targets[@]}"; do
+  if [ $running -ge "$cores" ]; then
+    wait -n || failed=$((failed + 1))
+    running=$((running - 1))
+  fi
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+while [ $running -gt 0 ]; do
+  wait -n || failed=$((failed + 1))
+  running=$((running - 1))
 done
 [ $failed -eq 0 ] || exit 1

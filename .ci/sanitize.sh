@@ -14,8 +14,18 @@ tests=(kernels/partial_test kernels/host_twins_test dispatch/entry_test
 cmake --build build/asan -j2 --target "${tests[@]##*/}"
 export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1
 export PACHECK_PROPERTY_SCALE=0.3  # the full counts run unsanitized in the main test job
-for t in "${tests[@]}"; do
-  echo "sanitize: $t"
-  build/asan/$t --gtest_brief=1
-done
+# Each program is single-threaded: as many run at once as there are cores, each into its own log,
+# printed whole when it fails.
+sanitize_one() {
+  local log=build/asan/$(basename "$1").log
+  if build/asan/"$1" --gtest_brief=1 > "$log" 2>&1; then
+    echo "sanitize: $1 clean"
+  else
+    echo "sanitize: $1 FAILED" >&2
+    cat "$log" >&2
+    return 1
+  fi
+}
+export -f sanitize_one
+printf '%s\n' "${tests[@]}" | xargs -P "$(nproc)" -I{} bash -c 'sanitize_one {}'
 echo "sanitize: ${#tests[@]} test programs clean under ASan+UBSan in $(( $(date +%s) - start )) s"

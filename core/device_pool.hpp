@@ -5,15 +5,25 @@
 // are cached and handed out again; the cache is bounded. Thread-safe (`run -j` threads share it).
 // Only device code's libraries call it (inputs/inputs_device.hip, kernels/crossing_device.hip).
 #include <cstddef>
+#include <cstdint>
 
 namespace pa {
+
+/// What the pool did since the process began: blocks handed out again from the cache, new
+/// hipMallocs (and their bytes), and cached blocks freed to stay under the bound. `bench
+/// --harness` prints it: a run whose allocations miss the cache waits on the device.
+struct DevicePoolStats {
+  int64_t reused = 0, allocated = 0, allocated_bytes = 0, freed = 0;
+};
+DevicePoolStats device_pool_stats();
 
 /// A device block of at least `bytes` (a cached block of at most twice the size, else a new one).
 /// Throws std::runtime_error naming `what` and the size when the device has no room even after
 /// the cache is released.
 void* device_take(size_t bytes, const char* what);
 /// Gives a block from device_take back. @pre the work of the calling thread's stream that uses it
-/// is complete (the caller synchronised); `bytes` is the size it was taken with
+/// is complete (the caller synchronised); `bytes` is the size it was taken with (the pool knows
+/// the block's true size)
 void device_give(void* p, size_t bytes) noexcept;
 
 }  // namespace pa

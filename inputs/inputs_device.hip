@@ -164,7 +164,8 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(GenArgs a) {
 
 struct PackTensor {
   PageLayout layout;
-  const uint16_t* codes;  // logical [rows, D]
+  const uint16_t* codes;  // logical [rows, code_row]; the cache holds columns [col0, col0 + its head size)
+  int32_t code_row, col0;
   const float* scales;    // logical [rows]
   uint8_t* cache;         // physical, elem_bytes per element
   float* cache_scales;    // scale_layout.size()
@@ -200,7 +201,7 @@ __global__ void __launch_bounds__(kThreads) pack_kernel(PackArgs a) {
     }
     const int32_t t = int32_t(token - a.token_base[lo]);
     const int32_t blk = paged.block_of(lo, t), tok = paged.slot_of(t);
-    const uint16_t* const src = p.codes + r * D;
+    const uint16_t* const src = p.codes + r * p.code_row + p.col0;
     for (int32_t d = lane(); d < D; d += gpu::kWarpSize) {
       const int64_t e = p.layout(blk, h, tok, d);
       if (a.elem_bytes == 2) reinterpret_cast<uint16_t*>(p.cache)[e] = src[d];  // little-endian
@@ -246,8 +247,18 @@ void upload_small_async(const Inputs& in, DeviceInputs& d) {
 }
 
 template <DType T>
-void launch_generate(const GenArgs& a, unsigned blocks) {
-  hipLaunchKernelGGL(generate_kernel<T>, dim3(blocks, 2), dim3(kThreads), 0, 0, a);
+void launch_generate(const GenArgs& a, unsigned blocks, unsigned tensors) {
+  hipLaunchKernelGGL(generate_kernel<T>, dim3(blocks, tensors), dim3(kThreads), 0, 0, a);
+}
+
+// A latent (MLA) cache's V: each row's first Dv codes of K, under K's scale. A warp per row.
+__global__ void __launch_bounds__(kThreads) latent_prefix_kernel(const uint16_t* k_codes, const float* k_scales,
+                                                                  uint16_t* v_codes, float* v_scales, int64_t rows,
+                                                                  int32_t D, int32_t Dv) {
+  for (int64_t r = warp_index(); r < rows; r += warps_launched()) {
+    for (int32_t d = lane(); d < Dv; d += gpu::kWarpSize) v_codes[r * Dv + d] = k_codes[r * D + d];
+    if (lane() == 0) v_scales[r] = k_scales[r];
+  }
 }
 
 }  // namespace
@@ -319,9 +330,9 @@ DeviceInputs make_device_inputs(const Case& c) { return make_device_inputs(Valid
 
 DeviceInputs make_device_inputs(const ValidCase& vc) {
   const Case& c = vc;
-  // A latent (MLA) cache is drawn on the host and uploaded: V is K's prefix, which the per-row
-  // generator below (K and V from their own streams) does not express.
-  if (is_mla(c.kv_layout)) return upload_inputs(make_inputs(vc));
+  // A latent (MLA) cache draws K only; V is K's prefix under K's scale (make_inputs' rule).
+  const bool latent = is_mla(c.kv_layout);
+  const unsigned tensors = latent ? 1 : 2;
   detail::InputParts parts = detail::make_input_parts(vc);
   const Inputs& in = parts.in;
   // The parallel scatter of pack_kernel is pack's sequential one only when no pool page is the
@@ -385,7 +396,7 @@ DeviceInputs make_device_inputs(const ValidCase& vc) {
       AmaxArgs a{{krows, vrows}, rows, bits.as<unsigned long long>()};
       // At least H warps of the widest warp size (64), so every head has a warp.
       const unsigned blocks = blocks_for_warps(rows, (int64_t(H) * 64 + kThreads - 1) / kThreads);
-      hipLaunchKernelGGL(head_amax_kernel, dim3(blocks, 2), dim3(kThreads), 0, 0, a);
+      hipLaunchKernelGGL(head_amax_kernel, dim3(blocks, tensors), dim3(kThreads), 0, 0, a);
       check_launch("head_amax_kernel");
       const std::vector<uint64_t> b = bits.to_vector<uint64_t>(size_t(2 * H));
       for (int32_t h = 0; h < H; ++h) {
@@ -394,10 +405,13 @@ DeviceInputs make_device_inputs(const ValidCase& vc) {
       }
     }
     std::vector<double> kshared = detail::shared_scales(c.kv_scale, parts.k_draw, kamax);
-    std::vector<double> vshared = detail::shared_scales(c.kv_scale, parts.v_draw, vamax);
-    detail::set_apart(kshared, vshared);
     k_head = detail::head_row_scales(c.kv_scale, kshared, H);
-    v_head = detail::head_row_scales(c.kv_scale, vshared, H);
+    if (!latent) {  // an MLA cache has one scale for its one tensor
+      std::vector<double> vshared = detail::shared_scales(c.kv_scale, parts.v_draw, vamax);
+      detail::set_apart(kshared, vshared);
+      k_head = detail::head_row_scales(c.kv_scale, kshared, H);
+      v_head = detail::head_row_scales(c.kv_scale, vshared, H);
+    }
   }
   const DeviceBuffer k_head_d = device_copy_async(k_head), v_head_d = device_copy_async(v_head);
 
@@ -413,22 +427,27 @@ DeviceInputs make_device_inputs(const ValidCase& vc) {
     a.per_token = per_token;
     const unsigned blocks = blocks_for_warps(rows);
     switch (c.kv_dtype) {
-      case DType::bf16: launch_generate<DType::bf16>(a, blocks); break;
-      case DType::fp16: launch_generate<DType::fp16>(a, blocks); break;
-      case DType::fp8_e4m3fn: launch_generate<DType::fp8_e4m3fn>(a, blocks); break;
-      case DType::fp8_e4m3fnuz: launch_generate<DType::fp8_e4m3fnuz>(a, blocks); break;
-      case DType::fp8_e5m2: launch_generate<DType::fp8_e5m2>(a, blocks); break;
-      case DType::int8: launch_generate<DType::int8>(a, blocks); break;
+      case DType::bf16: launch_generate<DType::bf16>(a, blocks, tensors); break;
+      case DType::fp16: launch_generate<DType::fp16>(a, blocks, tensors); break;
+      case DType::fp8_e4m3fn: launch_generate<DType::fp8_e4m3fn>(a, blocks, tensors); break;
+      case DType::fp8_e4m3fnuz: launch_generate<DType::fp8_e4m3fnuz>(a, blocks, tensors); break;
+      case DType::fp8_e5m2: launch_generate<DType::fp8_e5m2>(a, blocks, tensors); break;
+      case DType::int8: launch_generate<DType::int8>(a, blocks, tensors); break;
       default: throw std::logic_error(std::string("make_device_inputs: no KV cache of dtype ") + to_string(c.kv_dtype));
     }
     check_launch("generate_kernel");
+    if (latent) {
+      hipLaunchKernelGGL(latent_prefix_kernel, dim3(blocks), dim3(kThreads), 0, 0, d.k_codes.as<const uint16_t>(),
+                         d.k_scales.as<const float>(), d.v_codes.as<uint16_t>(), d.v_scales.as<float>(), rows, D, Dv);
+      check_launch("latent_prefix_kernel");
+    }
   }
 
   {
     PackArgs a{};
-    a.t[0] = {d.k_layout, d.k_codes.as<const uint16_t>(), d.k_scales.as<const float>(), d.k_cache.as<uint8_t>(),
-              d.k_cache_scales.as<float>()};
-    a.t[1] = {d.v_layout, d.v_codes.as<const uint16_t>(), d.v_scales.as<const float>(), d.v_cache.as<uint8_t>(),
+    a.t[0] = {d.k_layout, d.k_codes.as<const uint16_t>(), D, k_from_v(c.kv_layout, Dv), d.k_scales.as<const float>(),
+              d.k_cache.as<uint8_t>(), d.k_cache_scales.as<float>()};
+    a.t[1] = {d.v_layout, d.v_codes.as<const uint16_t>(), Dv, 0, d.v_scales.as<const float>(), d.v_cache.as<uint8_t>(),
               d.v_cache_scales.as<float>()};
     a.scale_layout = d.scale_layout;
     a.block_tables = d.block_tables.as<const int32_t>();
@@ -438,8 +457,18 @@ DeviceInputs make_device_inputs(const ValidCase& vc) {
     a.row_count = rows;
     a.heads = H;
     a.elem_bytes = eb;
-    hipLaunchKernelGGL(pack_kernel, dim3(blocks_for_warps(rows), 2), dim3(kThreads), 0, 0, a);
+    // mla_joint's V cache is the K cache's bytes, scales included (V = K's prefix under K's scale):
+    // K is packed, then copied.
+    const bool joint = c.kv_layout == KvLayout::mla_joint;
+    hipLaunchKernelGGL(pack_kernel, dim3(blocks_for_warps(rows), joint ? 1 : 2), dim3(kThreads), 0, 0, a);
     check_launch("pack_kernel");
+    if (joint) {
+      if (d.v_cache.size() != d.k_cache.size())
+        throw std::logic_error("make_device_inputs: an mla_joint V cache is not the K cache's size");
+      PA_GPU_CHECK(hipMemcpyAsync(d.v_cache.data(), d.k_cache.data(), d.k_cache.size(), hipMemcpyDeviceToDevice, 0));
+      PA_GPU_CHECK(hipMemcpyAsync(d.v_cache_scales.data(), d.k_cache_scales.data(), d.k_cache_scales.size(),
+                                  hipMemcpyDeviceToDevice, 0));
+    }
   }
   // Every upload's source (parts, k_head, v_head) and every buffer used above is alive until here.
   PA_GPU_CHECK(hipStreamSynchronize(0));

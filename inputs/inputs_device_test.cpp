@@ -223,6 +223,33 @@ TEST(DeviceInputs, RaggedCsrAndDvCasesMatchTheHost) {
   EXPECT_EQ(ran, 108);
 }
 
+// The latent (MLA) family: K drawn on the device, V its latent prefix under K's scale, packed into
+// the joint cache (V cache = K cache's bytes) or split into ckv and kpe, ragged and padded, with
+// the scale modes an MLA case takes and a strided pool.
+TEST(DeviceInputs, LatentCachesMatchTheHost) {
+  PA_SKIP_WITHOUT_GPU();
+  Rng rng(23, Stream::kSuite);
+  int ran = 0;
+  for (KvLayout layout : {KvLayout::mla_joint, KvLayout::mla_split})
+    for (DType t : {DType::bf16, DType::fp16, DType::fp8_e4m3fn})
+      for (ScaleMode m : {ScaleMode::none, ScaleMode::per_tensor})
+        for (int32_t block : {1, 16, 64}) {
+          if (is_8bit(t) != (m == ScaleMode::per_tensor)) continue;
+          Case c = test::shaped_case(rng.next_u64(), {0, 5, 70, 300}, 16, 1, 576, block, t, m, layout);
+          c.head_size_v = 512;
+          c.q_lens = {1, 4, 1, 2};
+          c.q_len = 4;
+          c.page_table = ran % 2 ? PageTable::padded : PageTable::csr;
+          c.page_pad = ran % 3 == 0 ? 40 : 0;
+          c.values = ran % 4 == 0 ? Values::outliers : Values::normal;
+          ASSERT_TRUE(validate(c).empty()) << to_json(c).dump() << " " << validate(c).front();
+          SCOPED_TRACE(to_json(c).dump());
+          ++ran;
+          if (!device_matches_host(c)) return;
+        }
+  EXPECT_EQ(ran, 18);
+}
+
 // No GPU needed: the element-at-a-time definition the device generator uses
 // (draws::KvRows::element, the scale draw, encode_scaled) reproduces make_inputs' codes and
 // scales, which the host computes on its own vectorised schedule. A divergence here is a bug in

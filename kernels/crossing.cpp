@@ -1,7 +1,11 @@
 #include "kernels/crossing.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <new>
+
+#include <sys/mman.h>
 
 namespace pa {
 
@@ -311,6 +315,42 @@ std::string instance_of(const pacheck_kernel& k) {
   return std::string(ran).substr(0, 200);
 }
 
+namespace {
+// A thread's launch span: anonymous memory in 2 MiB huge pages where the kernel allows them. A
+// split kernel's workspace can take hundreds of megabytes; in 4 KiB pages, first touching it
+// (the poison written before the launch) cost more page faults than the launch itself. Not
+// zeroed: HostSpace writes every byte it lays out.
+class HostSpan {
+ public:
+  HostSpan() = default;
+  HostSpan(const HostSpan&) = delete;
+  HostSpan& operator=(const HostSpan&) = delete;
+  ~HostSpan() { release(); }
+  uint8_t* at_least(size_t need) {
+    if (need <= bytes_) return p_;
+    release();
+    constexpr size_t kHuge = size_t(2) << 20;
+    const size_t bytes = (std::max<size_t>(need, 1) + kHuge - 1) / kHuge * kHuge;
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    (void)madvise(p, bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages where refused
+    p_ = static_cast<uint8_t*>(p);
+    bytes_ = bytes;
+    return p_;
+  }
+  size_t bytes() const { return bytes_; }
+  void release() {
+    if (p_) munmap(p_, bytes_);
+    p_ = nullptr;
+    bytes_ = 0;
+  }
+
+ private:
+  uint8_t* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+}  // namespace
+
 KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call, bool unplanned) {
   const uint64_t ws = k.workspace_bytes ? k.workspace_bytes(&k, &call.problem) : 0;
   const LaunchBuffers lb = launch_buffers(call, ws);
@@ -319,16 +359,15 @@ KernelOutput cross_host(const pacheck_kernel& k, const KernelCall& call, bool un
   // thread's and outlives the launch: every launch of a thread sees its buffers at the same
   // addresses (a kernel that caches results by pointer meets other inputs there, as it would in
   // an engine's reused pools), and HostSpace writes every byte it lays out, so nothing of the
-  // previous launch survives in it. A span grown past 256 MiB is released after the launch.
-  thread_local std::vector<uint8_t> span;
+  // previous launch survives in it. A span grown past 1 GiB is released after the launch.
+  thread_local HostSpan span;
   const size_t need = HostSpace::bytes_needed(lb, true);
-  if (span.size() < need) span.resize(need);
   struct Trim {
     ~Trim() {
-      if (span.size() > (size_t(256) << 20)) std::vector<uint8_t>().swap(span);
+      if (span.bytes() > (size_t(1) << 30)) span.release();
     }
   } trim;
-  const HostSpace space(span.data(), lb, true);
+  const HostSpace space(span.at_least(need), lb, true);
   std::array<void*, kBufCount> at{};
   for_each_buf([&](Buf b) { at[size_t(b)] = space.at(b); });
   Crossed x = launch_host(k, call.problem, abi_buffers(at, lb), via(call, unplanned));

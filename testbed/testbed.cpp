@@ -189,11 +189,15 @@ PathRecord run_or_decline(const Kernel& k, const Case& c, const KernelCall& call
   const Device& dev = o.device;
   if (declined) return declined_record(k, *declined);
   const KernelOutput out = k.run(call, dev);
+  const double run_ms = ms_since(t0);
   PathRecord r = judge(k, out, c, ref);
+  r.run_ms = run_ms;
   // The call around the launch: plans reused, graph replay (testbed/call_contract.hpp).
   if (out.status == Status::Ok) {
+    const auto tc = Clock::now();
     blame_plan(k, c, call, ref, dev, r);
     check_call_contract(k, c, call, out, ref, o, r);
+    r.contract_ms = ms_since(tc);
   }
   // A failing verdict is only worth a replay line if the kernel answers the same way twice: a
   // second launch on the same inputs says whether the replay can be trusted to fail again.

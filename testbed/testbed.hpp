@@ -46,6 +46,8 @@ struct PathRecord {
   Tolerance tolerance;
   double elapsed_ms = 0;           // kernel time (GPU events) or host wall time
   double wall_ms = 0;              // the whole step: run + judge
+  double run_ms = 0;               // of which the launch through its crossing (buffers, guards, copies)
+  double contract_ms = 0;          // of which the checks of the call around it (plans, graph replay)
   std::string replay_flags;        // what this path's replay line adds to the case's (--plan-from)
 };
 

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "bench/bench.hpp"
+#include "core/device_pool.hpp"
 #include "core/prng.hpp"
 #include "mutate/mutate.hpp"
 #include "property/check.hpp"
@@ -134,7 +135,8 @@ int bench_harness(const std::string& name, const Target& t, const Args& a) {
   std::string where;
   const RunOptions o = run_options(a, t, &where);
   const int jobs = default_jobs(a, o);
-  double inputs = 0, oracle = 0, kernels = 0, judged = 0, disagreement = 0;
+  double inputs = 0, oracle = 0, kernels = 0, crossed = 0, contract = 0, judged = 0, disagreement = 0;
+  const DevicePoolStats pool0 = device_pool_stats();
   int64_t checked = 0;
   const auto t0 = std::chrono::steady_clock::now();
   run_in_order(cases, indices, o, std::max(1, jobs), [&](size_t, const CaseRecord& rec) {
@@ -147,6 +149,8 @@ int bench_harness(const std::string& name, const Target& t, const Args& a) {
     for (const PathRecord& p : rec.paths) {
       if (p.path == "auto") continue;  // the dispatcher's record repeats the chosen kernel's
       kernels += p.elapsed_ms;
+      crossed += p.run_ms;
+      contract += p.contract_ms;
       judged += p.wall_ms;
     }
   }, [] { return false; });
@@ -163,7 +167,14 @@ int bench_harness(const std::string& name, const Target& t, const Args& a) {
   row("inputs (generate + pack)", inputs);
   row("fp64 oracle", oracle);
   row("kernels under test", kernels);
-  row("copies, guards and judging", judged - kernels);
+  row("their crossings (buffers, guards)", crossed - kernels);
+  row("judging", judged - crossed - contract);
+  row("call contract (plans, graphs)", contract);
+  const DevicePoolStats pool = device_pool_stats();
+  if (o.inputs == Memory::device || pool.allocated > pool0.allocated)
+    std::printf("  device pool: %lld blocks reused, %lld new (%.2f GiB), %lld freed\n",
+                (long long)(pool.reused - pool0.reused), (long long)(pool.allocated - pool0.allocated),
+                double(pool.allocated_bytes - pool0.allocated_bytes) / double(1 << 30), (long long)(pool.freed - pool0.freed));
   return kExitOk;
 }
 }  // namespace

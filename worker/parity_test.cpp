@@ -169,6 +169,42 @@ TEST(DeviceIntegrity, AKernelWritingItsInputIsCaughtInProcessAndInAWorker) {
   }
 }
 
+// The rest of the integrity classes on the GPU: an output element left unwritten (pacheck's
+// poison survives: metric nan, through run), a launch that differs after the first, and results
+// cached by the q pointer (the repeat property, through check: other values land in the same
+// pooled buffers), in process and in a worker.
+TEST(DeviceIntegrity, UnwrittenOutputsLaterCallsAndCachedResultsAreCaught) {
+  std::string why;
+  if (!gpu_available(&why)) GTEST_SKIP() << why;
+  const std::string plugin = from_env("PACHECK_STICKY_PLUGIN", STICKY_PLUGIN);
+  for (const char* isolate : {"never", "external"}) {
+    SCOPED_TRACE(std::string("--isolate ") + isolate);
+    const report::Report r =
+        run_cases(std::string("pacheck_skips_one_") + isolate,
+                  "--backend gpu --isolate " + std::string(isolate) + " --kernel " + plugin + ":skips_one_output_on_device",
+                  R"([{"name": "plain", "seed": 5, "num_seqs": 2, "num_q_heads": 8, "num_kv_heads": 1, "head_size": 128,
+                       "block_size": 16, "context_lens": [40, 70], "kv_layout": "nhd"}])");
+    const auto recs = by_path(r);
+    ASSERT_TRUE(recs.count("skips_one_output_on_device"));
+    EXPECT_EQ(recs.at("skips_one_output_on_device")->metric, "nan") << recs.at("skips_one_output_on_device")->message;
+    for (const char* kernel : {"second_call_differs_on_device", "cached_by_pointer_on_device"}) {
+      SCOPED_TRACE(kernel);
+      const auto log = std::filesystem::temp_directory_path() / (std::string("pacheck_") + kernel + "_" + isolate + ".log");
+      const std::string cmd = from_env("PACHECK_BIN", PACHECK_BIN) + " check --backend gpu --isolate " + isolate +
+                              " --kernel " + plugin + ":" + kernel + " --properties repeat --cases 20 --seed 3 > " +
+                              log.string() + " 2>&1";
+      const int st = std::system(cmd.c_str());
+      ASSERT_TRUE(WIFEXITED(st)) << cmd;
+      EXPECT_EQ(WEXITSTATUS(st), 1) << "the repeat property must fail: " << cmd;
+      std::ifstream in(log);
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      EXPECT_NE(text.find("FAILED"), std::string::npos) << text;
+      EXPECT_NE(text.find("metric="), std::string::npos) << text;
+      EXPECT_NE(text.find("--properties repeat"), std::string::npos) << text;
+    }
+  }
+}
+
 #endif
 
 }  // namespace
