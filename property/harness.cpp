@@ -84,6 +84,57 @@ void shrink_further(Case& c, std::string& message, const CaseProperty& prop, uin
   }
 }
 
+// Small versions of a failing case, smallest first: each of its first sequences alone, with one
+// query token or its own count, over a context of one token, one page and a token, one partition
+// and a token (also at a partition of one page), or its own; then its first two sequences (a
+// batch's offsets) over short contexts and over their own. A failure found among these is small
+// from the start, and the shrink goes on from it instead of evaluating RapidCheck's steps at the
+// drawn case's size (an MLA case of 128 heads and thousands of tokens costs tens of milliseconds
+// a step).
+std::vector<Case> tiny_versions(const Case& c) {
+  std::vector<Case> out;
+  std::vector<std::string> seen = {vars(c)};
+  const auto add = [&](Case d) {
+    const std::string v = vars(d);
+    if (std::find(seen.begin(), seen.end(), v) != seen.end()) return;
+    seen.push_back(v);
+    out.push_back(std::move(d));
+  };
+  const int32_t B = c.block_size, part = c.partition_size, page_part = std::max(B, 16);
+  for (int32_t s = 0; s < std::min<int32_t>(c.num_seqs, 3); ++s) {
+    const int32_t ctx = c.context_lens[size_t(s)], ql = c.q_len_of(s);
+    for (const int32_t q : {1, ql}) {
+      std::vector<std::pair<int32_t, int32_t>> lens = {{1, part}, {B + 1, part}, {ctx, part}};  // (context, partition)
+      if (part > 0) lens.push_back({part + 1, part});
+      if (part > page_part) lens.push_back({page_part + 1, page_part});
+      std::sort(lens.begin(), lens.end());
+      for (const auto& [n, p] : lens) {
+        if (n > ctx || n < q) continue;
+        Case d = c;
+        d.num_seqs = 1;
+        d.context_lens = {n};
+        d.partition_size = p;
+        set_q_lens(d, {q});
+        add(std::move(d));
+      }
+    }
+  }
+  if (c.num_seqs >= 2) {
+    for (const bool short_contexts : {true, false}) {
+      Case d = c;
+      d.num_seqs = 2;
+      d.context_lens.resize(2);
+      const std::vector<int32_t> qls = {c.q_len_of(0), c.q_len_of(1)};
+      if (short_contexts)
+        for (int32_t s = 0; s < 2; ++s)
+          d.context_lens[size_t(s)] = std::min(c.context_lens[size_t(s)], std::max(qls[size_t(s)], B + 1));
+      set_q_lens(d, qls);
+      add(std::move(d));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<Case> simpler_cases(const Case& c) {
@@ -174,6 +225,7 @@ PropertyResult check_cases(const std::string& name, const rc::Gen<Case>& gen, co
   };
   // Each accepted shrink step is a failing call, and the final counterexample is the last
   // failing call, so remembering the last failure gives the minimal case.
+  bool jumped = false;  // a one-sequence version failed: RapidCheck's shrink steps need no evaluation
   auto body = [&]() {
     Case c;
     try {
@@ -182,6 +234,7 @@ PropertyResult check_cases(const std::string& name, const rc::Gen<Case>& gen, co
       discard(e.what());
       throw;
     }
+    if (jumped) return;  // shrinking a case already replaced by a smaller failing one: a pass ends it
     std::optional<std::string> failure;
     try {
       failure = prop(c);
@@ -195,9 +248,26 @@ PropertyResult check_cases(const std::string& name, const rc::Gen<Case>& gen, co
       failure = std::string("exception: ") + e.what();
     }
     if (failure) {
-      failed = true;
-      last_failing = c;
-      last_message = *failure;
+      if (!failed) {
+        // The first failure: try its one-sequence versions before RapidCheck's shrink.
+        failed = true;
+        last_failing = c;
+        last_message = *failure;
+        for (const Case& d : tiny_versions(c)) {
+          if (!validate(d).empty()) continue;
+          if (auto tiny = still_fails(d, prop, s.seed)) {
+            last_failing = d;
+            last_message = *tiny;
+            jumped = true;
+            break;
+          }
+        }
+        RC_FAIL(last_message);
+      }
+      if (!jumped) {
+        last_failing = c;
+        last_message = *failure;
+      }
       RC_FAIL(*failure);
     }
   };
