@@ -1,6 +1,7 @@
 #include "core/device_pool.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -25,11 +26,20 @@ size_t size_class(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
+// Device memory (hipMalloc) or page-locked host memory (hipHostMalloc, the staging of copies back).
+enum class Kind { device, pinned };
+hipError_t allocate(Kind k, void** p, size_t bytes) {
+  return k == Kind::device ? hipMalloc(p, bytes) : hipHostMalloc(p, bytes, hipHostMallocDefault);
+}
+hipError_t release_block(Kind k, void* p) { return k == Kind::device ? hipFree(p) : hipHostFree(p); }
+
 // The cache: free blocks by size. A request takes the smallest free block at least its size class
 // and at most twice it, so a small request never pins a huge block. At most a quarter of the
-// device's memory (8 GiB at least) stays cached; the largest blocks beyond that are freed at once.
+// device's memory (8 GiB at least) stays cached, 1 GiB of pinned host memory; the largest blocks
+// beyond that are freed at once.
 class Pool {
  public:
+  explicit Pool(Kind kind) : kind_(kind) {}
   void* take(size_t bytes, const char* what) {
     bytes = size_class(bytes);
     {
@@ -45,15 +55,15 @@ class Pool {
       }
     }
     void* p = nullptr;
-    hipError_t e = hipMalloc(&p, bytes);
+    hipError_t e = allocate(kind_, &p, bytes);
     if (e != hipSuccess) {  // the cache may hold what is missing: release it and retry once
       (void)hipGetLastError();
       trim(0);
-      e = hipMalloc(&p, bytes);
+      e = allocate(kind_, &p, bytes);
     }
     if (e != hipSuccess)
-      throw std::runtime_error(std::string("hipMalloc of '") + what + "' (" + std::to_string(bytes) +
-                               " bytes) failed: " + hipGetErrorString(e));
+      throw std::runtime_error(std::string(kind_ == Kind::device ? "hipMalloc" : "hipHostMalloc") + " of '" + what +
+                               "' (" + std::to_string(bytes) + " bytes) failed: " + hipGetErrorString(e));
     const std::lock_guard<std::mutex> lock(mu_);
     live_[p] = bytes;
     ++stats_.allocated;
@@ -80,7 +90,8 @@ class Pool {
   size_t keep() {
     std::call_once(keep_once_, [this] {
       size_t free_bytes = 0, total = 0;
-      keep_ = size_t(8) << 30;
+      keep_ = kind_ == Kind::pinned ? size_t(1) << 30 : size_t(8) << 30;
+      if (kind_ == Kind::pinned) return;
       if (hipMemGetInfo(&free_bytes, &total) == hipSuccess) keep_ = std::max(keep_, total / 4);
       else (void)hipGetLastError();
     });
@@ -99,8 +110,9 @@ class Pool {
         ++stats_.freed;
       }
     }
-    for (void* p : drop) (void)hipFree(p);  // a failure here only leaks a cached block
+    for (void* p : drop) (void)release_block(kind_, p);  // a failure here only leaks a cached block
   }
+  const Kind kind_;
   std::mutex mu_;
   std::multimap<size_t, void*> free_;
   std::unordered_map<void*, size_t> live_;  // blocks handed out, with their true size
@@ -111,7 +123,11 @@ class Pool {
 };
 
 Pool& pool() {
-  static Pool* p = new Pool;  // never destroyed: no hipFree after the runtime's own teardown
+  static Pool* p = new Pool(Kind::device);  // never destroyed: no hipFree after the runtime's own teardown
+  return *p;
+}
+Pool& pinned_pool() {
+  static Pool* p = new Pool(Kind::pinned);
   return *p;
 }
 
@@ -127,5 +143,17 @@ void device_give(void* p, size_t) noexcept {
   }
 }
 DevicePoolStats device_pool_stats() { return pool().stats(); }
+
+void download_staged(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  void* stage = pinned_pool().take(bytes, "the staging of a copy back");
+  struct Give {
+    void* p;
+    ~Give() { pinned_pool().give(p); }
+  } give{stage};
+  PA_GPU_CHECK(hipMemcpyAsync(stage, src, bytes, hipMemcpyDeviceToHost, 0));
+  PA_GPU_CHECK(hipStreamSynchronize(0));
+  std::memcpy(dst, stage, bytes);
+}
 
 }  // namespace pa

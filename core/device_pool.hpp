@@ -17,6 +17,12 @@ struct DevicePoolStats {
 };
 DevicePoolStats device_pool_stats();
 
+/// Copies `bytes` of device memory at `src` to host `dst` through a cached page-locked block, on
+/// the calling thread's stream, and returns when they are there. A copy into pageable memory is
+/// staged by the runtime through buffers every thread shares; `run -j` threads copying back at
+/// once would queue on them. Throws gpu::Error naming the failed call.
+void download_staged(void* dst, const void* src, size_t bytes);
+
 /// A device block of at least `bytes` (a cached block of at most twice the size, else a new one).
 /// Throws std::runtime_error naming `what` and the size when the device has no room even after
 /// the cache is released.

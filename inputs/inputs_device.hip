@@ -299,9 +299,7 @@ void DeviceBuffer::upload(const void* src, size_t bytes) {
 void DeviceBuffer::download(void* dst, size_t bytes) const {
   if (bytes > n_) throw std::runtime_error("DeviceBuffer::download: " + std::to_string(bytes) +
                                            " bytes from a buffer of " + std::to_string(n_));
-  if (bytes == 0) return;
-  PA_GPU_CHECK(hipMemcpyAsync(dst, p_, bytes, hipMemcpyDeviceToHost, 0));
-  PA_GPU_CHECK(hipStreamSynchronize(0));
+  download_staged(dst, p_, bytes);
 }
 
 // ---- the entry points ----------------------------------------------------------------------------

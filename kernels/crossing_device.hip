@@ -137,7 +137,7 @@ GuardedBuffers::Breaches GuardedBuffers::check() const {
   });
   PA_GPU_CHECK(hipGetLastError());
   std::vector<unsigned long long> at(spans.size());
-  PA_GPU_CHECK(hipMemcpy(at.data(), first_, at.size() * sizeof(unsigned long long), hipMemcpyDeviceToHost));
+  download_staged(at.data(), first_, at.size() * sizeof(unsigned long long));
   for (size_t i = 0; i < bufs_.size() && out.overrun.empty(); ++i) {
     const Entry& b = bufs_[i];
     if (at[2 * i] != ~0ull)
@@ -155,7 +155,7 @@ GuardedBuffers::Breaches GuardedBuffers::check() const {
     const Entry& b = bufs_[i];
     if (!b.src || b.where != Memory::host) continue;
     back.resize(b.bytes);
-    PA_GPU_CHECK(hipMemcpy(back.data(), b.base + kGuardBytes, b.bytes, hipMemcpyDeviceToHost));
+    download_staged(back.data(), b.base + kGuardBytes, b.bytes);
     out.written = input_written(b.name, back.data(), b.src, b.bytes);
   }
   return out;
@@ -239,8 +239,8 @@ Crossed cross_device_body(const KernelCall& call, uint64_t workspace_bytes, cons
     x.overrun = breach.overrun;
     x.written = breach.written;
     if (!x.overrun.empty() || !x.written.empty()) return x;
-    PA_GPU_CHECK(hipMemcpy(out_codes, b.out, lb.size(Buf::out), hipMemcpyDeviceToHost));
-    if (b.lse) PA_GPU_CHECK(hipMemcpy(lse, b.lse, lb.size(Buf::lse), hipMemcpyDeviceToHost));
+    download_staged(out_codes, b.out, lb.size(Buf::out));
+    if (b.lse) download_staged(lse, b.lse, lb.size(Buf::lse));
   } catch (const gpu::Error& e) {
     x.fault = e.what();
   }
@@ -423,10 +423,10 @@ Crossed cross_device_graph(const pacheck_kernel& k, const KernelCall& capture, c
           const GuardedBuffers::Breaches breach = g.check();
           x.overrun = breach.overrun;
           if (!x.overrun.empty()) break;
-          PA_GPU_CHECK(hipMemcpy(out_codes, b.out, cap.size(Buf::out), hipMemcpyDeviceToHost));
-          if (b.lse) PA_GPU_CHECK(hipMemcpy(lse, b.lse, cap.size(Buf::lse), hipMemcpyDeviceToHost));
+          download_staged(out_codes, b.out, cap.size(Buf::out));
+          if (b.lse) download_staged(lse, b.lse, cap.size(Buf::lse));
         } else {
-          PA_GPU_CHECK(hipMemcpy(again_codes, b.out, cap.size(Buf::out), hipMemcpyDeviceToHost));
+          download_staged(again_codes, b.out, cap.size(Buf::out));
         }
       }
       if (x.status == PACHECK_OK && x.fault.empty()) x.instance = instance_of(k);
