@@ -83,7 +83,9 @@ class Pool {
   }
   DevicePoolStats stats() {
     const std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
+    DevicePoolStats s = stats_;
+    s.cached_bytes = int64_t(cached_);
+    return s;
   }
 
  private:

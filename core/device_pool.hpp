@@ -14,6 +14,7 @@ namespace pa {
 /// --harness` prints it: a run whose allocations miss the cache waits on the device.
 struct DevicePoolStats {
   int64_t reused = 0, allocated = 0, allocated_bytes = 0, freed = 0;
+  int64_t cached_bytes = 0;  // held now for reuse: free to any new need (the pool gives it up on a miss)
 };
 DevicePoolStats device_pool_stats();
 

@@ -321,7 +321,7 @@ int64_t device_memory_available() {
     (void)hipGetLastError();
     return -1;
   }
-  return int64_t(free_bytes);
+  return int64_t(free_bytes) + device_pool_stats().cached_bytes;  // the pool's cache is free to a new need
 }
 
 DeviceInputs make_device_inputs(const Case& c) { return make_device_inputs(ValidCase::checked(c)); }

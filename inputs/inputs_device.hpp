@@ -80,7 +80,8 @@ struct DeviceInputs {
 /// True when pacheck was built with a GPU toolchain and a GPU is present; else `why` says which.
 bool device_inputs_available(std::string* why = nullptr);
 
-/// Bytes of device memory free now (hipMemGetInfo), or -1 when unknown (no GPU).
+/// Bytes of device memory free now (hipMemGetInfo) plus what the device pool caches, or -1 when
+/// unknown (no GPU).
 int64_t device_memory_available();
 
 /// Generates every input of the case on the GPU (current device, stream 0 of the calling thread).
