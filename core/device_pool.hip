@@ -16,16 +16,6 @@ namespace pa {
 
 namespace {
 
-// Requests are rounded up to a size class, four per power of two (at most 25 % more than asked),
-// so the varying sizes of a run's cases meet cached blocks instead of new hipMallocs.
-size_t size_class(size_t bytes) {
-  if (bytes <= 4096) return (bytes + 511) / 512 * 512;
-  size_t top = 4096;
-  while (top * 2 < bytes) top *= 2;  // top < bytes <= 2 top
-  const size_t step = top / 4;
-  return (bytes + step - 1) / step * step;
-}
-
 // Device memory (hipMalloc) or page-locked host memory (hipHostMalloc, the staging of copies back).
 enum class Kind { device, pinned };
 hipError_t allocate(Kind k, void** p, size_t bytes) {
@@ -41,7 +31,7 @@ class Pool {
  public:
   explicit Pool(Kind kind) : kind_(kind) {}
   void* take(size_t bytes, const char* what) {
-    bytes = size_class(bytes);
+    bytes = pool_size_class(bytes);
     {
       const std::lock_guard<std::mutex> lock(mu_);
       auto it = free_.lower_bound(bytes);
