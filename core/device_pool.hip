@@ -126,7 +126,7 @@ Pool& pinned_pool() {
 }  // namespace
 
 void* device_take(size_t bytes, const char* what) { return pool().take(bytes == 0 ? 1 : bytes, what); }
-void device_give(void* p, size_t) noexcept {
+void device_give(void* p) noexcept {
   if (!p) return;
   try {
     pool().give(p);

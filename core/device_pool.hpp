@@ -40,8 +40,7 @@ void download_staged(void* dst, const void* src, size_t bytes);
 /// the cache is released.
 void* device_take(size_t bytes, const char* what);
 /// Gives a block from device_take back. @pre the work of the calling thread's stream that uses it
-/// is complete (the caller synchronised); `bytes` is the size it was taken with (the pool knows
-/// the block's true size)
-void device_give(void* p, size_t bytes) noexcept;
+/// is complete (the caller synchronised). The pool knows the block's size.
+void device_give(void* p) noexcept;
 
 }  // namespace pa

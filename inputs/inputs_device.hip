@@ -273,17 +273,17 @@ DeviceBuffer::DeviceBuffer(size_t bytes) : n_(bytes) {
 namespace {
 // Gives a block back once the calling thread's stream no longer uses it (its work may still run:
 // an exception can leave a launch or an async copy in flight).
-void release(void* p, size_t n) noexcept {
+void release(void* p) noexcept {
   if (!p) return;
   (void)hipStreamSynchronize(0);  // a destructor cannot throw; an error resurfaces on the next call
-  device_give(p, n);
+  device_give(p);
 }
 }  // namespace
-DeviceBuffer::~DeviceBuffer() { release(p_, n_); }
+DeviceBuffer::~DeviceBuffer() { release(p_); }
 DeviceBuffer::DeviceBuffer(DeviceBuffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
   if (this != &o) {
-    release(p_, n_);
+    release(p_);
     p_ = o.p_, n_ = o.n_;
     o.p_ = nullptr, o.n_ = 0;
   }
@@ -403,13 +403,12 @@ DeviceInputs make_device_inputs(const ValidCase& vc) {
       }
     }
     std::vector<double> kshared = detail::shared_scales(c.kv_scale, parts.k_draw, kamax);
-    k_head = detail::head_row_scales(c.kv_scale, kshared, H);
     if (!latent) {  // an MLA cache has one scale for its one tensor
       std::vector<double> vshared = detail::shared_scales(c.kv_scale, parts.v_draw, vamax);
       detail::set_apart(kshared, vshared);
-      k_head = detail::head_row_scales(c.kv_scale, kshared, H);
       v_head = detail::head_row_scales(c.kv_scale, vshared, H);
     }
+    k_head = detail::head_row_scales(c.kv_scale, kshared, H);
   }
   const DeviceBuffer k_head_d = device_copy_async(k_head), v_head_d = device_copy_async(v_head);
 

@@ -75,8 +75,8 @@ GuardedBuffers::~GuardedBuffers() {
   // A launch that failed half-way may still be running on this thread's stream: wait for it
   // before its buffers can go to another caller.
   PA_GPU_RELEASE(hipStreamSynchronize(0));
-  for (auto& b : bufs_) device_give(b.base, b.total);
-  if (first_) device_give(first_, first_bytes_);
+  for (auto& b : bufs_) device_give(b.base);
+  if (first_) device_give(first_);
 }
 
 void* GuardedBuffers::alloc(const std::string& name, size_t bytes, const void* init, int fill, Memory where) {
@@ -105,8 +105,8 @@ std::vector<GuardedBuffers::Span> GuardedBuffers::guards() const {
 void GuardedBuffers::arm() {
   const std::vector<Span> spans = guards();
   if (spans.empty()) return;
-  first_bytes_ = (spans.size() + bufs_.size()) * sizeof(unsigned long long);  // guards, then inputs
-  first_ = static_cast<unsigned long long*>(take(first_bytes_, "guard check"));
+  const size_t first_bytes = (spans.size() + bufs_.size()) * sizeof(unsigned long long);  // guards, then inputs
+  first_ = static_cast<unsigned long long*>(take(first_bytes, "guard check"));
   for_batches(spans, first_, [&](const Regions& r, unsigned count) {
     hipLaunchKernelGGL(arm_regions, dim3(4, count), dim3(256), 0, 0, r);
   });

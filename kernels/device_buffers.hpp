@@ -58,7 +58,6 @@ class GuardedBuffers {
   std::vector<Span> guards() const;
   std::vector<Entry> bufs_;
   unsigned long long* first_ = nullptr;
-  size_t first_bytes_ = 0;
 };
 
 }  // namespace pa
